@@ -1,0 +1,202 @@
+/**
+ * What the runner reports: the JSON documents of `spruft ... --json`, the payloads of
+ * the JSON-RPC notifications and the files of a run folder. Defined once here and
+ * imported by the runner, the extension and the dashboard. Stable keys are those
+ * DESIGN.md lists; more keys are welcome, none are renamed.
+ *
+ * Units: bytes for memory, milliseconds for time, fractions (0..1) for accuracy.
+ */
+
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendChoice = 'auto' | BackendName;
+
+/** Which backend ran and why; recorded in every result. */
+export interface BackendInfo {
+  name: BackendName;
+  requested: BackendChoice;
+  /** npm package that provided the `tensorflow` backend, when it ran. */
+  package?: string;
+  /** Human-readable: what was tried and why this one was taken. */
+  reason: string;
+  simd?: boolean;
+  threads?: number;
+  /** Kernels the project registered on this backend (missing or slow ones). */
+  projectKernels: string[];
+}
+
+export type MethodName = 'spruft' | 'lora' | 'full' | 'head';
+
+/**
+ * Memory by component (paper C.3). `total` is the paper's "mem" = mem_TTL - mem_M:
+ * peak training memory minus peak inference memory of the frozen model on the same
+ * batch. The components split `total`; `other` is what the measured peak holds beyond
+ * the named parts (can be negative when inference transients exceed training's).
+ */
+export interface MemoryBreakdown {
+  total: number;
+  params: number;
+  grads: number;
+  optimizer: number;
+  cache: number;
+  dropout: number;
+  other: number;
+}
+
+/** The measured figures behind a MemoryBreakdown. */
+export interface MemoryMeasurement {
+  breakdown: MemoryBreakdown;
+  /** Peak bytes of one training step, everything included (mem_TTL). */
+  peakTrain: number;
+  /** Peak bytes of inference with the frozen model on the same batch (mem_M). */
+  peakInference: number;
+  /** Frozen model weights held by the backend. */
+  modelBytes: number;
+  /** Where the figures come from (e.g. "tfjs engine allocator peak"). */
+  source: string;
+  /** Highest WebAssembly heap size seen, when the wasm backend ran. */
+  wasmHeapBytes?: number;
+}
+
+/** Estimate before launch, labelled as such (never mixed with measurements). */
+export interface MemoryEstimate {
+  estimated: true;
+  modelBytes: number;
+  breakdown: MemoryBreakdown;
+}
+
+export interface QuantileSummary {
+  min: number;
+  q1: number;
+  median: number;
+  q3: number;
+  max: number;
+}
+
+export interface ClassificationMetrics {
+  loss: number;
+  accuracy: number;
+  /** label name -> accuracy on that label's examples. */
+  perLabel: Record<string, number>;
+  perLabelStats: QuantileSummary;
+  /** confusion[true][predicted] counts, rows and columns in `labels` order. */
+  confusion: number[][];
+  labels: string[];
+  examples: number;
+}
+
+export interface LanguageModelMetrics {
+  loss: number;
+  perplexity: number;
+  tokens: number;
+  /** Zero-shot multiple choice accuracy, when the eval data has choices. */
+  multipleChoiceAccuracy?: number;
+}
+
+export type Metrics = ClassificationMetrics | (LanguageModelMetrics & { accuracy?: number });
+
+export interface TrainableCount {
+  trainableParams: number;
+  totalParams: number;
+  /** trainable / (frozen backbone + trainable), in percent, as the paper's tables. */
+  percent: number;
+}
+
+/** `spruft train --json` and `spruft eval --json` (stable keys per DESIGN.md). */
+export interface RunResult extends TrainableCount {
+  backend: BackendInfo;
+  method: MethodName;
+  metrics: Metrics;
+  mem?: MemoryMeasurement;
+  runDir: string;
+  /** Training time in ms and steps actually done. */
+  trainMs?: number;
+  steps?: number;
+  /** Side-by-side methods trained in the same process (`compare:` in the config). */
+  compared?: RunResult[];
+}
+
+/** One layer's importance scores and selected rows (`spruft score --json`). */
+export interface LayerSelection {
+  name: string;
+  kind: LayerKind;
+  rows: number[];
+  scores: number[];
+  dOut: number;
+  dIn: number;
+  /** Input columns tuned together with `rows` when dependency groups are on. */
+  columns?: number[];
+}
+
+export type LayerKind = 'linear' | 'conv2d' | 'depthwise-conv2d' | 'layernorm' | 'rmsnorm' | 'batchnorm';
+
+export interface ScoreResult {
+  backend: BackendInfo;
+  metric: string;
+  layers: LayerSelection[];
+  trainableParams: number;
+  peakBytes: number;
+  inferencePeakBytes: number;
+  ms: number;
+}
+
+export interface BenchMethodResult {
+  method: MethodName;
+  /** e.g. "spruft r=16", "lora r=8 FA". */
+  variant: string;
+  freezeAttention: boolean;
+  trainableParams: number;
+  mem: MemoryBreakdown;
+  memModel: number;
+  peakTrain: number;
+  peakInference: number;
+  stepMs: number;
+  /** Model FLOP utilisation: model FLOPs per step / step time / measured GEMM rate. */
+  mfu: number;
+  flopsPerStep: number;
+}
+
+/** `spruft bench memory|speed --json` (stable keys per DESIGN.md). */
+export interface BenchResult {
+  kind: 'memory' | 'speed' | 'accuracy';
+  backend: BackendInfo;
+  model: { name: string; params: number; shape: Record<string, number | string> };
+  batch: { size: number; sequence?: number; image?: number };
+  /** Large-GEMM rate of this backend measured in the same run, GFLOP/s. */
+  gemmGflops: number;
+  workers: number;
+  methods: BenchMethodResult[];
+  ratios: {
+    memSpruftOverLora: number;
+    stepSpruftOverLora: number;
+    stepSpruftOverFull: number;
+  };
+  /** The pairs the ratios compare (closest trainable-parameter counts). */
+  pairs: { spruft: string; lora: string; full?: string };
+}
+
+/** Model structure (`spruft inspect --json`). */
+export interface InspectResult {
+  name: string;
+  architecture: string;
+  format: 'hf' | 'tfjs-layers';
+  params: number;
+  layers: Array<{ name: string; kind: LayerKind | 'embedding' | 'other'; shape: number[]; params: number; dOut?: number; dIn?: number }>;
+}
+
+/** Progress of a run, streamed by the CLI (stderr) and the JSON-RPC server. */
+export type RunPhase = 'loading' | 'scoring' | 'training' | 'evaluating' | 'saving' | 'done';
+
+export interface ProgressEvent {
+  runId: string;
+  method: MethodName;
+  phase: RunPhase;
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  totalEpochs: number;
+  loss?: number;
+  lr?: number;
+  samplesPerSec?: number;
+  etaMs?: number;
+  elapsedMs: number;
+}
