@@ -1,0 +1,221 @@
+/**
+ * The JSON-RPC 2.0 contract between the extension (client) and `spruft serve` (the
+ * runner, on stdio with vscode-jsonrpc framing). Every method is declared once here as
+ * a typed RequestType / NotificationType; no method string appears anywhere else
+ * (STYLE.md point 2). Requests come from the client; notifications from the runner.
+ *
+ * A run (`run/score`, `run/train`, `run/evaluate`) is accepted at once with its id
+ * and folder; the runner then streams notifications for that id and ends with exactly
+ * one `run/finished`. One run at a time: another start while one runs gets the
+ * `busy` error.
+ */
+import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
+import type { ConfigDiagnostic } from './diagnostics';
+import type {
+  BackendChoice,
+  BackendInfo,
+  InspectResult,
+  LayerSelection,
+  MemoryMeasurement,
+  MethodName,
+  ProgressEvent,
+  QuantileSummary,
+  RunResult,
+  ScoreResult,
+} from './results';
+
+export const PROTOCOL_VERSION = 1;
+
+/** JSON-RPC error codes of the runner (server-defined range -32000..-32099). */
+export const RunnerErrorCode = {
+  /** A run is already going; wait for `run/finished` or send `run/cancel`. */
+  busy: -32001,
+  /** The run config has errors; `data.diagnostics` lists them. */
+  invalidConfig: -32002,
+  /** A path in the request does not exist. */
+  notFound: -32003,
+  /** A model, adapter or data file could not be read. */
+  invalidInput: -32004,
+  /** The backend asked for cannot start here. */
+  backendUnavailable: -32005,
+  /** No run with that id is going. */
+  noSuchRun: -32006,
+  /** Anything else; the message says what failed. */
+  internal: -32099,
+} as const;
+
+/** `data` of every runner error: the engine's error code and where it happened. */
+export interface RunnerErrorData {
+  code: string;
+  where?: string;
+  diagnostics?: ConfigDiagnostic[];
+}
+
+// ---- initialize -----------------------------------------------------------------
+
+export interface InitializeParams {
+  clientName: string;
+  clientVersion: string;
+  /** Backend the client's settings ask for; `auto` when unset. */
+  backend?: BackendChoice;
+}
+
+export interface InitializeResult {
+  protocolVersion: number;
+  runnerVersion: string;
+  tfjsVersion: string;
+  nodeVersion: string;
+  backend: BackendInfo;
+}
+
+/** Client -> runner, first message: versions and the backend that started. */
+export const InitializeRequest = new RequestType<InitializeParams, InitializeResult, RunnerErrorData>('initialize');
+
+/** Client -> runner: stop runs, flush, and get ready to exit (then the client ends stdin). */
+export const ShutdownRequest = new RequestType0<void, RunnerErrorData>('shutdown');
+
+// ---- model, config ---------------------------------------------------------------
+
+export interface InspectParams {
+  /** HF folder, model.json, or `npm:` model reference. */
+  path: string;
+}
+
+/** Client -> runner: layers, shapes, parameter counts of a model (no training). */
+export const InspectModelRequest = new RequestType<InspectParams, InspectResult, RunnerErrorData>('model/inspect');
+
+export interface CheckParams {
+  configPath: string;
+  /** Unsaved editor text; the file on disk when absent. */
+  text?: string;
+}
+
+export interface CheckResult {
+  diagnostics: ConfigDiagnostic[];
+}
+
+/** Client -> runner: validate a run config exactly as a run would, without running. */
+export const CheckConfigRequest = new RequestType<CheckParams, CheckResult, RunnerErrorData>('run/check');
+
+// ---- runs -------------------------------------------------------------------------
+
+export interface RunOverrides {
+  /** Replace the config's `method`. */
+  method?: MethodName;
+  /** Replace the config's `compare` list (e.g. ["lora"] for "Compare with LoRA"). */
+  compare?: MethodName[];
+  /** Cap optimizer steps (smoke runs, tests). */
+  maxSteps?: number;
+  backend?: BackendChoice;
+}
+
+export interface RunParams {
+  configPath: string;
+  overrides?: RunOverrides;
+}
+
+export interface EvaluateParams {
+  /** A run folder (evaluates its adapter) or a config path (evaluates the base model). */
+  target: string;
+}
+
+export interface RunStarted {
+  runId: string;
+  /** Folder that receives the run's files (absent for scoring without output). */
+  runDir?: string;
+}
+
+/** Client -> runner: importance scores and selected rows per layer; ends with `run/finished`. */
+export const ScoreRequest = new RequestType<RunParams, RunStarted, RunnerErrorData>('run/score');
+
+/** Client -> runner: score, train, evaluate, write the run folder; ends with `run/finished`. */
+export const TrainRequest = new RequestType<RunParams, RunStarted, RunnerErrorData>('run/train');
+
+/** Client -> runner: metrics of a run folder's adapter or of a base model. */
+export const EvaluateRequest = new RequestType<EvaluateParams, RunStarted, RunnerErrorData>('run/evaluate');
+
+export interface CancelParams {
+  runId: string;
+}
+
+export interface CancelResult {
+  /** False when the run had already finished. */
+  cancelled: boolean;
+}
+
+/** Client -> runner: stop the run within one training step; the folder stays consistent. */
+export const CancelRequest = new RequestType<CancelParams, CancelResult, RunnerErrorData>('run/cancel');
+
+export interface MergeParams {
+  runDir: string;
+  outDir: string;
+}
+
+export interface MergeResult {
+  outDir: string;
+  format: 'hf' | 'tfjs-layers';
+  mergedLayers: number;
+}
+
+/** Client -> runner: merge a run's adapter into its base model (W[idx] += W_f) and export. */
+export const MergeRequest = new RequestType<MergeParams, MergeResult, RunnerErrorData>('adapter/merge');
+
+// ---- notifications (runner -> client) ---------------------------------------------
+
+/** Runner -> client, a few times a second during a run: phase, step, loss, lr, speed, ETA. */
+export const ProgressNotification = new NotificationType<ProgressEvent>('run/progress');
+
+export interface SelectionEvent {
+  runId: string;
+  method: MethodName;
+  metric: string;
+  layers: LayerSelection[];
+}
+
+/** Runner -> client, once scoring is done: the rows chosen in each layer and their scores. */
+export const SelectionNotification = new NotificationType<SelectionEvent>('run/selection');
+
+export interface MemoryEvent {
+  runId: string;
+  method: MethodName;
+  variant: string;
+  trainableParams: number;
+  measurement: MemoryMeasurement;
+}
+
+/** Runner -> client, after the first measured training step of each method. */
+export const MemoryNotification = new NotificationType<MemoryEvent>('run/memory');
+
+export interface LabelAccuracyEvent {
+  runId: string;
+  method: MethodName;
+  labels: string[];
+  perLabel: Record<string, number>;
+  perLabelStats: QuantileSummary;
+  accuracy: number;
+}
+
+/** Runner -> client, after each evaluation: accuracy per label and its spread. */
+export const LabelAccuracyNotification = new NotificationType<LabelAccuracyEvent>('run/labelAccuracy');
+
+export type RunStatus = 'completed' | 'cancelled' | 'failed';
+
+export interface FinishedEvent {
+  runId: string;
+  status: RunStatus;
+  kind: 'score' | 'train' | 'evaluate';
+  result?: RunResult | ScoreResult;
+  error?: { message: string; code: string; where?: string };
+  runDir?: string;
+}
+
+/** Runner -> client, exactly once per run, last. */
+export const FinishedNotification = new NotificationType<FinishedEvent>('run/finished');
+
+export interface LogEvent {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+}
+
+/** Runner -> client: log lines (also written to the runner's stderr). */
+export const LogNotification = new NotificationType<LogEvent>('log');

@@ -1,0 +1,61 @@
+/**
+ * The run folder: what `spruft train` writes and what the dashboard reopens without the
+ * runner. Every file is written atomically (temp file + rename), so a killed run leaves
+ * either the previous version of a file or the new one, never half of one.
+ *
+ *   <runDir>/run.spruft.json       the resolved config (ResolvedRunConfig)
+ *   <runDir>/status.json           RunStatusFile: running | completed | cancelled | failed
+ *   <runDir>/adapter/              adapter_config.json + adapter_model.safetensors
+ *   <runDir>/metrics.json          RunResult (with `compared` results)
+ *   <runDir>/progress.jsonl        one ProgressEvent per line
+ *   <runDir>/selection.json        SelectionEvent (spruft)
+ *   <runDir>/memory.json           MemoryEvent[] (one per method measured)
+ *   <runDir>/labels.json           LabelAccuracyEvent[]
+ *   <runDir>/checkpoint/           resumable state (adapter, optimizer, schedule, data order, RNG)
+ *   <runDir>/compare/<method>/     the same files for each compared method
+ */
+import type { FinishedEvent, LabelAccuracyEvent, MemoryEvent, SelectionEvent } from './rpc';
+import type { MethodName, ProgressEvent, RunResult } from './results';
+
+export const RUN_FILES = {
+  config: 'run.spruft.json',
+  status: 'status.json',
+  adapterDir: 'adapter',
+  metrics: 'metrics.json',
+  progress: 'progress.jsonl',
+  selection: 'selection.json',
+  memory: 'memory.json',
+  labels: 'labels.json',
+  checkpointDir: 'checkpoint',
+  compareDir: 'compare',
+} as const;
+
+export interface RunStatusFile {
+  status: 'running' | FinishedEvent['status'];
+  runId: string;
+  method: MethodName;
+  startedAt: string;
+  endedAt?: string;
+  error?: string;
+  pid?: number;
+}
+
+/** One method's view in the dashboard. */
+export interface MethodView {
+  method: MethodName;
+  runDir: string;
+  progress: ProgressEvent[];
+  selection?: SelectionEvent;
+  memory?: MemoryEvent;
+  labelAccuracy?: LabelAccuracyEvent;
+  result?: RunResult;
+}
+
+/** Everything the dashboard draws, live or reopened from a run folder. */
+export interface DashboardSnapshot {
+  runId: string;
+  name: string;
+  runDir: string;
+  status: RunStatusFile['status'];
+  methods: MethodView[];
+}

@@ -1,0 +1,29 @@
+/**
+ * Messages between the extension host and the dashboard webview: a discriminated union
+ * each way, handled by an exhaustive switch on both ends (STYLE.md point 3). The
+ * webview posts `ready` first; the host sends nothing before it. Requests from the
+ * webview carry a `requestId` that the host's `reply` echoes.
+ */
+import type { FinishedEvent, LabelAccuracyEvent, MemoryEvent, SelectionEvent } from './rpc';
+import type { ProgressEvent } from './results';
+import type { DashboardSnapshot } from './runFolder';
+
+export type HostToWebview =
+  | { type: 'snapshot'; snapshot: DashboardSnapshot }
+  | { type: 'progress'; event: ProgressEvent }
+  | { type: 'selection'; event: SelectionEvent }
+  | { type: 'memory'; event: MemoryEvent }
+  | { type: 'labelAccuracy'; event: LabelAccuracyEvent }
+  | { type: 'finished'; event: FinishedEvent }
+  | { type: 'reply'; requestId: number; ok: boolean; error?: string };
+
+export type WebviewToHost =
+  | { type: 'ready' }
+  | { type: 'stopRun'; requestId: number; runId: string }
+  | { type: 'openRunFolder'; requestId: number }
+  | { type: 'revealFile'; requestId: number; path: string };
+
+/** Compile-time exhaustiveness guard for the switches on both ends. */
+export function assertNever(value: never): never {
+  throw new Error(`unhandled message: ${JSON.stringify(value)}`);
+}
