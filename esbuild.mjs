@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// The one build script (STYLE.md point 11): four entries, `--watch`, `--production`.
+//   extension        extension/src/extension.ts          -> dist/extension.js      (node, cjs, vscode external)
+//   runner           runner/src/cli.ts                   -> dist/runner.js         (node, cjs, `spruft` bin)
+//   language server  extension/languageServer/server.ts  -> dist/languageServer.js (node, cjs)
+//   webview          webview-ui/src/main.ts              -> dist/webview/dashboard.js (browser, iife)
+// The wasm backend's binaries are copied beside the runner (dist/wasm/), where the
+// runner looks for them first, so a packaged extension works offline.
+import * as esbuild from 'esbuild';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+const root = dirname(new URL(import.meta.url).pathname);
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+const require = createRequire(import.meta.url);
+
+const common = {
+  bundle: true,
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  logLevel: 'info',
+  absWorkingDir: root,
+  // tfjs packages publish ES modules under `module`; taking them first keeps one copy
+  // of tfjs-core in the bundle (its gradients are only published as ES modules).
+  mainFields: ['module', 'main'],
+};
+
+const nodeCommon = {
+  ...common,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  // Optional peers a user installs for the `tensorflow` backend: required at run time.
+  external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+};
+
+const entries = [
+  { name: 'extension', entry: 'extension/src/extension.ts', options: { ...nodeCommon, outfile: 'dist/extension.js', external: [...nodeCommon.external, 'vscode'] } },
+  { name: 'runner', entry: 'runner/src/cli.ts', options: { ...nodeCommon, outfile: 'dist/runner.js', banner: { js: '#!/usr/bin/env node' } } },
+  { name: 'language server', entry: 'extension/languageServer/server.ts', options: { ...nodeCommon, outfile: 'dist/languageServer.js' } },
+  { name: 'webview', entry: 'webview-ui/src/main.ts', options: { ...common, platform: 'browser', format: 'iife', target: 'es2022', outfile: 'dist/webview/dashboard.js' } },
+];
+
+function copyWasmBinaries() {
+  const from = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+  const to = join(root, 'dist', 'wasm');
+  mkdirSync(to, { recursive: true });
+  for (const name of readdirSync(from)) {
+    if (name.endsWith('.wasm')) copyFileSync(join(from, name), join(to, name));
+  }
+}
+
+const active = entries.filter((e) => existsSync(join(root, e.entry)));
+copyWasmBinaries();
+const contexts = await Promise.all(active.map((e) => esbuild.context({ entryPoints: [e.entry], ...e.options })));
+if (watch) {
+  await Promise.all(contexts.map((c) => c.watch()));
+} else {
+  await Promise.all(contexts.map((c) => c.rebuild()));
+  await Promise.all(contexts.map((c) => c.dispose()));
+  if (existsSync(join(root, 'dist/runner.js'))) chmodSync(join(root, 'dist/runner.js'), 0o755);
+}

@@ -1,0 +1,45 @@
+/**
+ * `spruft <command>`: the runner's CLI (DESIGN.md "Runner CLI"). `--json` prints one
+ * JSON document on stdout; logs and progress go to stderr. Each command lives in
+ * runner/src/commands/<name>.ts and exports `run(args): Promise<number>` (exit code).
+ */
+import { errorMessage, SpruftError } from './errors';
+
+type CommandModule = { run(args: string[]): Promise<number> };
+
+/** Command name -> loader; loaded lazily so `spruft check` does not start TensorFlow.js. */
+const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  spruft ${name.padEnd(8)} ${c.summary}`);
+  return ['usage: spruft <command> [options]', '', ...lines, '', 'Add --json for one JSON document on stdout.'].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  // stdout carries only --json documents and the JSON-RPC stream: route console output
+  // (ours and TensorFlow.js's notices) to stderr.
+  console.log = console.error;
+  console.info = console.error;
+  const [name, ...args] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stderr.write(usage() + '\n');
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`spruft: unknown command "${name}"\n\n${usage()}\n`);
+    return 2;
+  }
+  return (await command.load()).run(args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const code = err instanceof SpruftError ? err.code : 'INTERNAL';
+    process.stderr.write(`spruft: ${code === 'INTERNAL' && err instanceof Error && err.stack ? err.stack : errorMessage(err)}\n`);
+    process.exitCode = 1;
+  },
+);
