@@ -7,6 +7,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import '@tensorflow/tfjs-backend-cpu';
 
+// Production mode: no per-kernel NaN checks, and no console notice urging tfjs-node
+// (the backend record says which backend runs and why).
+tf.env().set('PROD', true);
+
 export { tf };
 export type Tensor = tf.Tensor;
 export type Tensor1D = tf.Tensor1D;

@@ -1,0 +1,132 @@
+/**
+ * Linear layers y = x W^T + b (W is [d_out, d_in], Hugging Face layout) in the four
+ * ways the engine runs them. Each forward sits beside its hand-written backward.
+ *
+ *  frozenLinear  W fixed. Keeps nothing for backward but W itself (which is the model).
+ *  rowLinear     SPruFT (paper 4.1, eq. 5): W_f in R^{r x d_in} for the selected rows
+ *                `idx`, zero at start; y = f(W, x) + scatter_idx(f(W_f, x)). By eq. 5's
+ *                additivity this equals f(W + M W_f, x), which is how it is computed
+ *                (one product instead of two); the backward keeps only x, never
+ *                f(W_f, x) (C.5), and dW_f = dy[:, idx]^T x.
+ *  loraLinear    LoRA as PEFT runs it (eq. 3-4): y = f(W, x) + (alpha/r) B A drop(x),
+ *                keeping what autograd keeps for it: the dropout mask, drop(x) and A x.
+ *  fullLinear    W trainable: tfjs's own autograd.
+ */
+import { tf, type Tensor } from '../tf';
+import { customOp, flatten2d } from './grad';
+
+/** SPruFT row adapter of one layer: selected rows and the trainable W_f (and b_f). */
+export interface RowParams {
+  /** int32 [r], ascending: the selected output rows (neurons). */
+  rows: tf.Tensor1D;
+  /** [r, d_in], zero at start. */
+  wf: tf.Variable;
+  /** [r]: the selected rows' bias entries, when trained. */
+  bf?: tf.Variable;
+}
+
+/** LoRA adapter of one layer (PEFT's layout: A [r, d_in], B [d_out, r]). */
+export interface LoraParams {
+  a: tf.Variable;
+  b: tf.Variable;
+  /** alpha / r */
+  scale: number;
+}
+
+/** A dropout mask for one call: bool, 1 = keep; values are scaled by 1 / keep. */
+export interface DropoutMask {
+  mask: Tensor;
+  keep: number;
+}
+
+/** W + M W_f: the selected rows of W moved by W_f (M is the row selection of eq. 5). */
+export function addRows(w: Tensor, rows: tf.Tensor1D, wf: Tensor): Tensor {
+  return tf.add(w, tf.scatterND(tf.reshape(rows, [-1, 1]), wf, w.shape));
+}
+
+function addBias(y: Tensor, bias: Tensor | undefined): Tensor {
+  return bias ? tf.add(y, bias) : y;
+}
+
+/** Bias with the selected entries moved by b_f. */
+function rowBias(bias: Tensor | undefined, rows: tf.Tensor1D, bf: Tensor | undefined, dOut: number): Tensor | undefined {
+  if (!bf) return bias;
+  const delta = tf.scatterND(tf.reshape(rows, [-1, 1]), bf, [dOut]);
+  return bias ? tf.add(bias, delta) : delta;
+}
+
+export function frozenLinear(x: Tensor, w: Tensor, bias: Tensor | undefined, xNeedsGrad: boolean): Tensor {
+  const { x2, restore } = flatten2d(x);
+  const dOut = w.shape[0];
+  const y = customOp(
+    xNeedsGrad ? [x2] : [],
+    () => addBias(tf.matMul(x2, w, false, true), bias),
+    (dy) => (xNeedsGrad ? [tf.matMul(dy, w)] : []),
+  );
+  return restore(y, dOut);
+}
+
+export function rowLinear(x: Tensor, w: Tensor, bias: Tensor | undefined, p: RowParams, xNeedsGrad: boolean): Tensor {
+  const { x2, restore } = flatten2d(x);
+  const dOut = w.shape[0];
+  const trainables: Tensor[] = p.bf ? [p.wf, p.bf] : [p.wf];
+  const y = customOp(
+    xNeedsGrad ? [x2, ...trainables] : trainables,
+    (save) => {
+      save([x2]);
+      return addBias(tf.matMul(x2, addRows(w, p.rows, p.wf), false, true), rowBias(bias, p.rows, p.bf, dOut));
+    },
+    (dy, [xs]) => {
+      // dL/dW_f = dy[:, idx]^T x: only the selected rows' gradient is ever formed.
+      const dyRows = tf.gather(dy, p.rows, 1);
+      const grads: Tensor[] = [tf.matMul(dyRows, xs, true, false)];
+      if (p.bf) grads.push(tf.sum(dyRows, 0));
+      if (xNeedsGrad) grads.unshift(tf.matMul(dy, addRows(w, p.rows, p.wf)));
+      return grads;
+    },
+  );
+  return restore(y, dOut);
+}
+
+export function loraLinear(
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | undefined,
+  p: LoraParams,
+  dropout: DropoutMask | undefined,
+  xNeedsGrad: boolean,
+): Tensor {
+  const { x2, restore } = flatten2d(x);
+  const dOut = w.shape[0];
+  const mask2 = dropout ? tf.reshape(dropout.mask, x2.shape) : undefined;
+  const applyMask = (t: Tensor, m: Tensor): Tensor => tf.mul(t, tf.mul(tf.cast(m, 'float32'), 1 / dropout!.keep));
+  const y = customOp(
+    xNeedsGrad ? [x2, p.a, p.b] : [p.a, p.b],
+    (save) => {
+      const xd = mask2 ? applyMask(x2, mask2) : x2;
+      const h = tf.matMul(xd, p.a, false, true);
+      save(mask2 ? [xd, h, mask2] : [xd, h]);
+      const base = addBias(tf.matMul(x2, w, false, true), bias);
+      return tf.add(base, tf.mul(tf.matMul(h, p.b, false, true), p.scale));
+    },
+    (dy, saved) => {
+      const [xd, h, m] = saved;
+      const g = tf.mul(dy, p.scale);
+      const dh = tf.matMul(g, p.b);
+      // dB = g^T h, formed as (h^T g)^T so that the large operand is never transposed.
+      const db = tf.transpose(tf.matMul(h, g, true, false));
+      const da = tf.matMul(dh, xd, true, false);
+      if (!xNeedsGrad) return [da, db];
+      const dxLora = tf.matMul(dh, p.a);
+      const dx = tf.add(tf.matMul(dy, w), m ? applyMask(dxLora, m) : dxLora);
+      return [dx, da, db];
+    },
+  );
+  return restore(y, dOut);
+}
+
+/** A trainable weight (full fine-tuning, a new head): tfjs's autograd keeps x and W. */
+export function fullLinear(x: Tensor, w: Tensor, bias: Tensor | undefined): Tensor {
+  const { x2, restore } = flatten2d(x);
+  return restore(addBias(tf.matMul(x2, w, false, true), bias), w.shape[0]);
+}
