@@ -56,3 +56,8 @@ export function flatten2d(x: Tensor): { x2: tf.Tensor2D; restore: (y: Tensor, la
     restore: (y, lastDim) => (x.rank === 2 ? y : tf.reshape(y, [...lead, lastDim])),
   };
 }
+
+/** A tensor's shape as a plain array (tfjs types a generic tensor's shape as a tuple union). */
+export function dims(t: Tensor): number[] {
+  return t.shape as number[];
+}
