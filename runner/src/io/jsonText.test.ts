@@ -44,7 +44,7 @@ test('locateJsonError finds the first error and accepts what JSON.parse accepts'
     ['[1,,2]', 3],
   ];
   for (const [text, offset] of cases) {
-    assert.throws(() => JSON.parse(text), undefined, `JSON.parse should reject ${text}`);
+    assert.throws(() => JSON.parse(text), SyntaxError, `JSON.parse should reject ${text}`);
     const found = locateJsonError(text);
     assert.ok(found, `no error found in ${JSON.stringify(text)}`);
     assert.equal(found.offset, offset, `${JSON.stringify(text)}: ${found.reason}`);
