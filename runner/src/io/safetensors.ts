@@ -21,7 +21,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { SpruftError } from '../errors';
-import { writeFileAtomic, writeFolderAtomic, type Chunk } from './atomicWrite';
+import { writeFileAtomic, writeFolderAtomic, type Chunk, type FolderFile } from './atomicWrite';
 import {
   bfloat16BitsToFloat32,
   float16BitsToFloat32,
@@ -585,7 +585,7 @@ export interface WriteShardedOptions {
 }
 
 /** Checkpoint files of an earlier export with this stem (single file, index, shards). */
-function existingCheckpointFiles(dir: string, stem: string): string[] {
+export function existingCheckpointFiles(dir: string, stem = 'model'): string[] {
   if (!existsSync(dir)) return [];
   const isShard = (f: string): boolean =>
     f.startsWith(`${stem}-`) && /^\d{5}-of-\d{5}\.safetensors$/.test(f.slice(stem.length + 1));
@@ -593,19 +593,17 @@ function existingCheckpointFiles(dir: string, stem: string): string[] {
 }
 
 /**
- * Write a sharded checkpoint the way transformers' `save_pretrained` does: tensors in the
- * given order, cut into shards by size, an index with sorted keys and 2-space indentation.
- * With a single shard this writes plain `<stem>.safetensors` and no index (as transformers
- * does). Every file is written atomically and the index last, so a reader never sees an
- * index pointing at shards that are not complete; files of an earlier export with the same
- * stem that this one does not replace are removed. Returns the file names written.
+ * The files of a checkpoint, cut into shards the way transformers' `save_pretrained` does:
+ * tensors in the given order, a new shard when the next tensor would pass `maxShardBytes`,
+ * an index with sorted keys and 2-space indentation, listed last. With one shard: plain
+ * `<stem>.safetensors` and no index (as transformers does). Nothing is written here.
  */
-export function writeShardedSafetensors(dir: string, tensors: TensorsInput, options: WriteShardedOptions): string[] {
+export function planSafetensorsCheckpoint(tensors: TensorsInput, options: WriteShardedOptions, where: string): FolderFile[] {
   const stem = options.stem ?? 'model';
   const shards: Array<Array<[string, SafetensorsTensor]>> = [[]];
   let size = 0;
   for (const entry of entriesOf(tensors)) {
-    checkTensorForWrite(entry[0], entry[1], dir);
+    checkTensorForWrite(entry[0], entry[1], where);
     const bytes = entry[1].data.length * DTYPE_BYTES[entry[1].dtype];
     const current = shards[shards.length - 1];
     if (current.length > 0 && size + bytes > options.maxShardBytes) {
@@ -616,12 +614,9 @@ export function writeShardedSafetensors(dir: string, tensors: TensorsInput, opti
       size += bytes;
     }
   }
-  const stale = existingCheckpointFiles(dir, stem);
   if (shards.length === 1) {
-    const name = `${stem}.safetensors`;
-    const p = prepare(new Map(shards[0]), options.metadata, join(dir, name));
-    writeFolderAtomic(dir, [{ name, chunks: () => chunksOf(p) }], stale);
-    return [name];
+    const p = prepare(new Map(shards[0]), options.metadata, where);
+    return [{ name: `${stem}.safetensors`, chunks: () => chunksOf(p) }];
   }
   const pad = (n: number): string => String(n).padStart(5, '0');
   const names = shards.map((_, i) => `${stem}-${pad(i + 1)}-of-${pad(shards.length)}.safetensors`);
@@ -632,16 +627,27 @@ export function writeShardedSafetensors(dir: string, tensors: TensorsInput, opti
       weightMap[name] = names[i];
       totalSize += t.data.length * DTYPE_BYTES[t.dtype];
     }
-    return prepare(new Map(s), options.metadata, join(dir, names[i]));
+    return prepare(new Map(s), options.metadata, where);
   });
   const sortedMap: Record<string, string> = {};
   for (const k of Object.keys(weightMap).sort()) sortedMap[k] = weightMap[k];
   const indexText = JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sortedMap }, null, 2) + '\n';
-  writeFolderAtomic(dir, [
+  return [
     ...prepared.map((p, i) => ({ name: names[i], chunks: () => chunksOf(p) })),
     { name: `${stem}.safetensors.index.json`, chunks: () => [indexText] },
-  ], stale);
-  return [...names, `${stem}.safetensors.index.json`];
+  ];
+}
+
+/**
+ * Write a (possibly sharded) checkpoint into `dir`. Every file is written atomically and
+ * the index last, so a reader never sees an index pointing at incomplete shards; files of
+ * an earlier export with the same stem that this one does not replace are removed (a
+ * stale `model.safetensors` would otherwise shadow a new index). Returns the names written.
+ */
+export function writeShardedSafetensors(dir: string, tensors: TensorsInput, options: WriteShardedOptions): string[] {
+  const files = planSafetensorsCheckpoint(tensors, options, dir);
+  writeFolderAtomic(dir, files, existingCheckpointFiles(dir, options.stem ?? 'model'));
+  return files.map((f) => f.name);
 }
 
 // ---------------------------------------------------------------- one entry point
