@@ -3,6 +3,8 @@ import { tf } from '../engine/tf';
 import type { BackendKind } from './backendMemory';
 import { installKernel, isProjectKernel, uninstallKernel } from './registry';
 import { transposeKernel } from './transpose';
+import { conv2dBackpropFilterKernel } from './conv2dBackpropFilter';
+import { conv2dBackpropInputKernel } from './conv2dBackpropInput';
 
 interface KernelPlan {
   kernelName: string;
@@ -13,9 +15,12 @@ interface KernelPlan {
 export const PROJECT_KERNELS: Readonly<Record<BackendKind, readonly KernelPlan[]>> = {
   wasm: [
     { kernelName: 'Transpose', kernelFunc: transposeKernel },
+    { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2dBackpropFilterKernel },
+    { kernelName: 'Conv2DBackpropInput', kernelFunc: conv2dBackpropInputKernel },
   ],
   cpu: [
     { kernelName: 'Transpose', kernelFunc: transposeKernel },
+    { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2dBackpropFilterKernel },
   ],
 };
 
