@@ -1,0 +1,125 @@
+/**
+ * Examples in memory and the batches cut from them. The order of every epoch is a
+ * permutation drawn from (seed, epoch) alone, so the batch at any global position can be
+ * rebuilt after a restart: a resumed run sees exactly the batches an uninterrupted one
+ * would.
+ */
+import { Rng } from './rng';
+import { tf, type Tensor } from './tf';
+
+/** Images (NHWC, preprocessed) with integer labels. */
+export interface ImageExamples {
+  kind: 'images';
+  n: number;
+  shape: [number, number, number];
+  inputs: Float32Array;
+  labels: Int32Array;
+}
+
+/** Token sequences; `labels` for text classification, next tokens otherwise. */
+export interface TokenExamples {
+  kind: 'tokens';
+  n: number;
+  length: number;
+  ids: Int32Array;
+  /** 1 where a token is real (not padding). */
+  mask: Uint8Array;
+  labels?: Int32Array;
+  /** Multiple-choice evaluation: for each example, its question id and whether it is the right choice. */
+  choiceGroup?: Int32Array;
+  choiceCorrect?: Uint8Array;
+}
+
+export type Examples = ImageExamples | TokenExamples;
+
+export interface TaskData {
+  train: Examples;
+  eval: Examples;
+  labelNames?: string[];
+  /** Where the data came from, for reports. */
+  description: string;
+}
+
+export interface Batch {
+  size: number;
+  /** images [B, H, W, C] float32, or token ids [B, T] int32. */
+  x: Tensor;
+  /** classification labels int32 [B]. */
+  labels?: Tensor;
+  /** causal LM: next-token targets [B, T] and position weights [B, T]. */
+  targets?: Tensor;
+  weights?: Tensor;
+  /** The example indices this batch holds. */
+  indices: Int32Array;
+}
+
+export function makeBatch(ex: Examples, indices: Int32Array): Batch {
+  const b = indices.length;
+  if (ex.kind === 'images') {
+    const per = ex.shape[0] * ex.shape[1] * ex.shape[2];
+    const x = new Float32Array(b * per);
+    const y = new Int32Array(b);
+    indices.forEach((idx, i) => {
+      x.set(ex.inputs.subarray(idx * per, (idx + 1) * per), i * per);
+      y[i] = ex.labels[idx];
+    });
+    return { size: b, x: tf.tensor(x, [b, ...ex.shape]), labels: tf.tensor1d(y, 'int32'), indices };
+  }
+  const t = ex.length;
+  const ids = new Int32Array(b * t);
+  indices.forEach((idx, i) => ids.set(ex.ids.subarray(idx * t, (idx + 1) * t), i * t));
+  const batch: Batch = { size: b, x: tf.tensor2d(ids, [b, t], 'int32'), indices };
+  if (ex.labels) {
+    batch.labels = tf.tensor1d(Int32Array.from(indices, (idx) => ex.labels![idx]), 'int32');
+  } else {
+    // Position p predicts token p+1; the last position and padding do not count.
+    const targets = new Int32Array(b * t);
+    const weights = new Float32Array(b * t);
+    indices.forEach((idx, i) => {
+      for (let p = 0; p < t - 1; p++) {
+        targets[i * t + p] = ex.ids[idx * t + p + 1];
+        weights[i * t + p] = ex.mask[idx * t + p + 1];
+      }
+    });
+    batch.targets = tf.tensor2d(targets, [b, t], 'int32');
+    batch.weights = tf.tensor2d(weights, [b, t]);
+  }
+  return batch;
+}
+
+export function disposeBatch(batch: Batch): void {
+  tf.dispose([batch.x, ...(batch.labels ? [batch.labels] : []), ...(batch.targets ? [batch.targets] : []), ...(batch.weights ? [batch.weights] : [])]);
+}
+
+/** Training order: micro-batch `m` (global, from 0) -> its example indices. */
+export class BatchPlan {
+  readonly perEpoch: number;
+  private cachedEpoch = -1;
+  private order: Int32Array = new Int32Array(0);
+
+  constructor(readonly n: number, readonly batchSize: number, readonly seed: number) {
+    this.perEpoch = Math.ceil(n / batchSize);
+  }
+
+  epochOf(micro: number): number {
+    return Math.floor(micro / this.perEpoch);
+  }
+
+  indices(micro: number): Int32Array {
+    const epoch = this.epochOf(micro);
+    if (epoch !== this.cachedEpoch) {
+      this.order = Rng.derive(this.seed, `data-order/epoch-${epoch}`).permutation(this.n);
+      this.cachedEpoch = epoch;
+    }
+    const pos = micro - epoch * this.perEpoch;
+    return this.order.subarray(pos * this.batchSize, Math.min(this.n, (pos + 1) * this.batchSize));
+  }
+}
+
+/** Evaluation batches in data order. */
+export function* sequentialBatches(ex: Examples, batchSize: number, limit = ex.n): Generator<Batch> {
+  for (let start = 0; start < limit; start += batchSize) {
+    const end = Math.min(limit, start + batchSize);
+    yield makeBatch(ex, Int32Array.from({ length: end - start }, (_, i) => start + i));
+  }
+}

@@ -1,0 +1,17 @@
+/** The importance metrics by config name (paper 4.2, appendix A). */
+import type { ImportanceMetric as MetricName } from '../../../../protocol/config';
+import { SpruftError } from '../../errors';
+import { l2Importance } from './l2';
+import type { ImportanceMetric } from './metric';
+import { randomImportance } from './random';
+
+const metrics: Partial<Record<MetricName, ImportanceMetric>> = {
+  random: randomImportance,
+  l2: l2Importance,
+};
+
+export function importanceMetric(name: MetricName): ImportanceMetric {
+  const metric = metrics[name];
+  if (!metric) throw new SpruftError('UNSUPPORTED', `importance metric "${name}" is not available in this runner`);
+  return metric;
+}

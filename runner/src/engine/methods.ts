@@ -1,0 +1,190 @@
+/**
+ * Methods on one model (the same frozen weights for all): `spruft` (row adapters on the
+ * selected rows, paper 4.1), `lora` (PEFT's LoRA), `full` (every weight), `head` (the
+ * classifier only). The classifier of a classification task trains whole under every
+ * method (paper 5.2 counts "backbone plus classification layers").
+ */
+import type { ResolvedRunConfig } from '../../../protocol/config';
+import type { LayerSelection, MethodName } from '../../../protocol/results';
+import { SpruftError } from '../errors';
+import type { AdaptableLayer } from '../models/layer';
+import type { Model } from '../models/model';
+import { dims } from './ops/grad';
+import { Rng } from './rng';
+import { targetLayers } from './targets';
+import { tf } from './tf';
+
+export interface AttachedMethod {
+  method: MethodName;
+  /** e.g. "spruft r=16", "lora r=8 FA". */
+  variant: string;
+  trainables: Array<{ name: string; variable: tf.Variable }>;
+  trainableParams: number;
+  /** Frozen parameters of the model (the denominator of the paper's percentages). */
+  totalParams: number;
+  percent: number;
+  adaptedLayers: AdaptableLayer[];
+}
+
+/** Rows to tune in a layer with d_out rows (paper: r per layer, or a ratio of them). */
+export function rowsForLayer(dOut: number, spruft: ResolvedRunConfig['spruft']): number {
+  const ratio = spruft.dependency && spruft.ratio !== undefined ? spruft.ratio / 2 : spruft.ratio;
+  const r = spruft.rank !== undefined ? spruft.rank : Math.round((ratio ?? 0) * dOut);
+  return Math.max(1, Math.min(dOut, r));
+}
+
+/** Top-k rows of a score vector, returned ascending (ties: lower index first). */
+export function topRows(scores: Float32Array, k: number): number[] {
+  const order = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a] || a - b);
+  return order.slice(0, k).sort((a, b) => a - b);
+}
+
+/**
+ * Choose rows from scores: `per-layer` takes each layer's top rows; `global` spends
+ * the same parameter budget across layers, ranking rows by their score relative to
+ * their layer's mean (so that layers of different scales compete fairly), at least
+ * one row per layer.
+ */
+export function chooseRows(
+  layers: AdaptableLayer[], scores: Map<string, Float32Array>, spruft: ResolvedRunConfig['spruft'],
+): Map<string, number[]> {
+  const chosen = new Map<string, number[]>();
+  if (spruft.budget === 'per-layer') {
+    for (const l of layers) chosen.set(l.name, topRows(scores.get(l.name)!, rowsForLayer(l.dOut, spruft)));
+    return chosen;
+  }
+  let budget = layers.reduce((s, l) => s + rowsForLayer(l.dOut, spruft) * l.dIn, 0);
+  const candidates: Array<{ layer: AdaptableLayer; row: number; value: number }> = [];
+  for (const l of layers) {
+    const s = scores.get(l.name)!;
+    const mean = s.reduce((a, b) => a + b, 0) / s.length || 1;
+    const best = topRows(s, 1)[0];
+    chosen.set(l.name, [best]);
+    budget -= l.dIn;
+    s.forEach((v, row) => { if (row !== best) candidates.push({ layer: l, row, value: v / mean }); });
+  }
+  candidates.sort((a, b) => b.value - a.value);
+  for (const c of candidates) {
+    if (c.layer.dIn > budget) continue;
+    chosen.get(c.layer.name)!.push(c.row);
+    budget -= c.layer.dIn;
+  }
+  for (const rows of chosen.values()) rows.sort((a, b) => a - b);
+  return chosen;
+}
+
+/** A variable from an initial value; the initial tensor itself is not kept. */
+function variableOf(init: () => tf.Tensor, name: string): tf.Variable {
+  return tf.tidy(() => tf.variable(init(), true, name));
+}
+
+function zerosVariable(shape: number[], name: string): tf.Variable {
+  return variableOf(() => tf.zeros(shape), name);
+}
+
+let variableCounter = 0;
+function uniqueName(base: string): string {
+  variableCounter += 1;
+  return `${base}#${variableCounter}`;
+}
+
+function attachFull(layer: AdaptableLayer): void {
+  layer.training = {
+    kind: 'full',
+    w: variableOf(() => tf.clone(layer.weight), uniqueName(`${layer.name}.weight`)),
+    b: layer.bias ? variableOf(() => tf.clone(layer.bias!), uniqueName(`${layer.name}.bias`)) : undefined,
+  };
+}
+
+function attachRows(layer: AdaptableLayer, rows: number[], trainBias: boolean, scores?: number[]): void {
+  const withBias = trainBias && layer.bias !== undefined;
+  layer.training = {
+    kind: 'rows',
+    rows,
+    rowsTensor: tf.tensor1d(rows, 'int32'),
+    wf: zerosVariable(layer.rowAdapterShape(rows.length), uniqueName(`${layer.name}.spruft_W_f`)),
+    bf: withBias ? zerosVariable([rows.length], uniqueName(`${layer.name}.spruft_b_f`)) : undefined,
+    scores,
+  };
+}
+
+/** LoRA as PEFT initialises it: A ~ kaiming-uniform(a = sqrt(5)) = U(+-1/sqrt(fan_in)), B = 0. */
+function attachLora(layer: AdaptableLayer, rank: number, alpha: number, dropout: number, rng: Rng): void {
+  const s = dims(layer.weight);
+  const fanIn = layer.kind === 'linear' ? s[1] : s[0] * s[1] * s[2];
+  const bound = 1 / Math.sqrt(fanIn);
+  const aShape = layer.kind === 'linear' ? [rank, s[1]] : [s[0], s[1], s[2], rank];
+  const bShape = layer.kind === 'linear' ? [s[0], rank] : [rank, s[3]];
+  const a = rng.fillUniform(new Float32Array(aShape.reduce((p, q) => p * q, 1)), -bound, bound);
+  layer.training = {
+    kind: 'lora',
+    a: variableOf(() => tf.tensor(a, aShape), uniqueName(`${layer.name}.lora_A`)),
+    b: zerosVariable(bShape, uniqueName(`${layer.name}.lora_B`)),
+    scale: alpha / rank,
+    dropout,
+  };
+}
+
+export function detachMethod(model: Model): void {
+  for (const l of model.layers) l.resetTraining();
+}
+
+export interface AttachOptions {
+  method: MethodName;
+  config: ResolvedRunConfig;
+  /** spruft: the chosen rows per layer (from scoring or a stored selection). */
+  selection?: LayerSelection[];
+  /** Whether the task has a classifier head that trains. */
+  trainHead: boolean;
+  seed: number;
+}
+
+export function attachMethod(model: Model, o: AttachOptions): AttachedMethod {
+  detachMethod(model);
+  const { config } = o;
+  const targets = targetLayers(model.layers, config.targets);
+  const adapted: AdaptableLayer[] = [];
+  let variant: string = o.method;
+  switch (o.method) {
+    case 'full':
+      for (const l of model.layers) if (!l.head) { attachFull(l); adapted.push(l); }
+      break;
+    case 'head':
+      break;
+    case 'spruft': {
+      if (!o.selection) throw new SpruftError('INTERNAL', 'spruft needs a row selection (score first)');
+      const byName = new Map(o.selection.map((s) => [s.name, s]));
+      for (const l of targets) {
+        const sel = byName.get(l.name);
+        if (!sel) continue;
+        attachRows(l, sel.rows, config.spruft.trainBias, sel.scores);
+        adapted.push(l);
+      }
+      variant = config.spruft.rank !== undefined ? `spruft r=${config.spruft.rank}` : `spruft ${(config.spruft.ratio! * 100).toFixed(1)}%`;
+      break;
+    }
+    case 'lora': {
+      const rng = Rng.derive(o.seed, 'lora-init');
+      for (const l of targets) {
+        if (l.kind !== 'linear' && l.kind !== 'conv2d') continue;
+        attachLora(l, Math.min(config.lora.rank, l.dOut), config.lora.alpha, config.lora.dropout, rng);
+        adapted.push(l);
+      }
+      variant = `lora r=${config.lora.rank}`;
+      break;
+    }
+  }
+  if (config.targets.freezeAttention && (o.method === 'spruft' || o.method === 'lora')) variant += ' FA';
+  const head = model.head;
+  if (head && o.trainHead) attachFull(head);
+  const trainables = model.layers.flatMap((l) => l.trainables());
+  const trainableParams = trainables.reduce((s, t) => s + t.variable.size, 0);
+  const totalParams = model.totalParams;
+  if (trainables.length === 0) {
+    throw new SpruftError('CONFIG_INVALID', `method "${o.method}" leaves nothing to train: no target layer matched and the head does not train`);
+  }
+  return {
+    method: o.method, variant, trainables, trainableParams, totalParams,
+    percent: (100 * trainableParams) / totalParams, adaptedLayers: adapted,
+  };
+}

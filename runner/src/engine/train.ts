@@ -1,0 +1,199 @@
+/**
+ * The training loop shared by every method: micro-batches in a seeded order, gradient
+ * accumulation, Adam/AdamW, the learning-rate schedule, progress events, checkpoints,
+ * cancellation within one step, and the measured memory of one step (paper C.3).
+ */
+import type { ResolvedRunConfig } from '../../../protocol/config';
+import type { MemoryMeasurement, MethodName, ProgressEvent } from '../../../protocol/results';
+import { SpruftError } from '../errors';
+import type { ForwardContext } from '../models/layer';
+import type { Model } from '../models/model';
+import { BatchPlan, disposeBatch, makeBatch, type Batch, type Examples } from './batches';
+import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint';
+import { crossEntropy, lmCrossEntropy } from './loss';
+import { backwardStartProbe, breakdown, peakBytes } from './memory';
+import type { AttachedMethod } from './methods';
+import { Adam } from './optimizer';
+import { Rng } from './rng';
+import { learningRate } from './schedule';
+import { tf, type Tensor } from './tf';
+
+/** The task's loss on a batch: classification cross-entropy, or next-token for causal LM. */
+export function taskLoss(logits: Tensor, batch: Batch): tf.Scalar {
+  if (batch.labels) return crossEntropy(logits, batch.labels);
+  return lmCrossEntropy(logits, batch.targets!, batch.weights!);
+}
+
+export interface TrainLoopOptions {
+  model: Model;
+  attached: AttachedMethod;
+  train: Examples;
+  config: ResolvedRunConfig;
+  runId: string;
+  method: MethodName;
+  /** Folder for checkpoints (`<runDir>/checkpoint`); none: no checkpoints. */
+  checkpointDir?: string;
+  /** Continue from the checkpoint in `checkpointDir`. */
+  resume?: boolean;
+  /** Measure the memory of the first step (inference peak measured before attaching). */
+  inferencePeak?: number;
+  onProgress?: (e: ProgressEvent) => void;
+  onMemory?: (m: MemoryMeasurement) => void;
+  signal?: AbortSignal;
+  /** Test hook: stop (as if killed) right after this optimizer step, without cleanup. */
+  crashAfterStep?: number;
+}
+
+export interface TrainOutcome {
+  steps: number;
+  trainMs: number;
+  lossCurve: Array<{ step: number; loss: number; lr: number }>;
+  memory?: MemoryMeasurement;
+}
+
+export function plannedSteps(n: number, t: ResolvedRunConfig['training']): number {
+  const perEpoch = Math.ceil(n / t.batchSize);
+  const micro = Math.max(1, Math.round(t.epochs * perEpoch));
+  const steps = Math.ceil(micro / t.gradAccumulation);
+  return t.maxSteps !== undefined ? Math.min(steps, t.maxSteps) : steps;
+}
+
+/** Stand-in for a process that died at a given step (tests of resume). */
+export class SimulatedCrash extends Error {}
+
+export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
+  const t = o.config.training;
+  const plan = new BatchPlan(o.train.n, t.batchSize, t.seed);
+  const totalSteps = plannedSteps(o.train.n, t);
+  const trainables = o.attached.trainables;
+  const bytesBeforeOptimizer = tf.memory().numBytes;
+  const optimizer = new Adam(
+    { kind: t.optimizer, beta1: t.beta1, beta2: t.beta2, epsilon: t.epsilon, weightDecay: t.weightDecay },
+    trainables,
+  );
+  // Measured, not computed: what the optimizer's state took from the allocator.
+  const optimizerBytes = tf.memory().numBytes - bytesBeforeOptimizer;
+  let dropoutRng = Rng.derive(t.seed, `dropout/${o.method}`);
+  let step = 0;
+  let elapsedBefore = 0;
+  let lossCurve: TrainOutcome['lossCurve'] = [];
+  if (o.resume && o.checkpointDir) {
+    const ck = readCheckpoint(o.checkpointDir);
+    for (const tr of trainables) {
+      const data = ck.trainables.get(tr.name);
+      if (!data) throw new SpruftError('ADAPTER_INVALID', `checkpoint has no tensor "${tr.name}"; it belongs to another method or model`, o.checkpointDir);
+      tf.tidy(() => tr.variable.assign(tf.tensor(data, tr.variable.shape)));
+    }
+    optimizer.load(ck.optimizer);
+    step = ck.state.step;
+    dropoutRng = new Rng(ck.state.dropoutRng);
+    elapsedBefore = ck.state.elapsedMs;
+    lossCurve = ck.state.lossCurve;
+  }
+  const varName = new Map(trainables.map((tr) => [tr.variable.name, tr.name]));
+  const vars = trainables.map((tr) => tr.variable);
+  const firstStep = step;
+  const started = performance.now();
+  let memory: MemoryMeasurement | undefined;
+  let lastEmit = 0;
+  const examplesPerStep = t.batchSize * t.gradAccumulation;
+
+  const saveCheckpoint = (): void => {
+    if (!o.checkpointDir) return;
+    const state: CheckpointState = {
+      version: 1, step, microBatch: step * t.gradAccumulation, totalSteps,
+      dropoutRng: dropoutRng.state(), method: o.method, variant: o.attached.variant,
+      selection: o.attached.adaptedLayers.flatMap((l) => (l.training.kind === 'rows' ? [{ name: l.name, rows: l.training.rows, scores: l.training.scores ?? [] }] : [])),
+      elapsedMs: elapsedBefore + performance.now() - started, lossCurve, savedAt: new Date().toISOString(),
+    };
+    writeCheckpoint(o.checkpointDir, state, trainables, optimizer);
+  };
+
+  try {
+    while (step < totalSteps) {
+      const lr = learningRate(t, step, totalSteps);
+      const measure = memory === undefined && o.inferencePeak !== undefined && step === 0;
+      let stepLoss = 0;
+      const accumulated = new Map<string, Tensor>();
+      let beforeForward = 0;
+      let backwardStart = 0;
+      let gradsBytes = 0;
+      const ctx: ForwardContext = { training: true, dropoutRng, dropoutMaskBytes: 0 };
+      const runMicro = (micro: number): void => {
+        const batch = makeBatch(o.train, plan.indices(micro));
+        beforeForward = tf.memory().numBytes;
+        const { value, grads } = tf.variableGrads(() => {
+          const loss = taskLoss(o.model.forward(batch.x, ctx), batch);
+          return (measure ? backwardStartProbe(loss, (b) => { backwardStart = b; }) : loss) as tf.Scalar;
+        }, vars);
+        stepLoss += value.dataSync()[0] / t.gradAccumulation;
+        value.dispose();
+        for (const [name, g] of Object.entries(grads)) {
+          const key = varName.get(name)!;
+          gradsBytes += g.size * 4;
+          const prev = accumulated.get(key);
+          if (prev) {
+            accumulated.set(key, tf.add(prev, g));
+            tf.dispose([prev, g]);
+          } else {
+            accumulated.set(key, g);
+          }
+        }
+        disposeBatch(batch);
+      };
+      const runStep = (): void => {
+        for (let k = 0; k < t.gradAccumulation; k++) runMicro(step * t.gradAccumulation + k);
+        if (t.gradAccumulation > 1) {
+          for (const [k, g] of accumulated) {
+            accumulated.set(k, tf.div(g, t.gradAccumulation));
+            g.dispose();
+          }
+        }
+        optimizer.apply(accumulated, lr);
+        tf.dispose([...accumulated.values()]);
+      };
+      if (measure) {
+        const paramsBytes = trainables.reduce((s, tr) => s + tr.variable.size * 4, 0);
+        const peakTrain = await peakBytes(runStep);
+        memory = breakdown({
+          peakTrain, peakInference: o.inferencePeak!, modelBytes: o.model.weightBytes,
+          beforeForward, backwardStart, paramsBytes,
+          gradsBytes: gradsBytes / t.gradAccumulation, optimizerBytes,
+          dropoutBytes: ctx.dropoutMaskBytes / t.gradAccumulation,
+        });
+        o.onMemory?.(memory);
+      } else {
+        runStep();
+      }
+      if (!Number.isFinite(stepLoss)) {
+        throw new SpruftError('INTERNAL', `the loss became ${stepLoss} at step ${step + 1}; lower training.lr (now ${t.lr})`);
+      }
+      step += 1;
+      lossCurve.push({ step, loss: stepLoss, lr });
+      if (o.crashAfterStep === step) throw new SimulatedCrash(`simulated crash after step ${step}`);
+      const now = performance.now();
+      const elapsed = now - started;
+      if (o.onProgress && (now - lastEmit > 200 || step === totalSteps || step === 1)) {
+        lastEmit = now;
+        const perStep = elapsed / Math.max(1, step - firstStep);
+        o.onProgress({
+          runId: o.runId, method: o.method, phase: 'training', step, totalSteps,
+          epoch: plan.epochOf(step * t.gradAccumulation - 1) + 1,
+          totalEpochs: Math.ceil(t.epochs), loss: stepLoss, lr,
+          samplesPerSec: (examplesPerStep * 1000) / perStep,
+          etaMs: perStep * (totalSteps - step), elapsedMs: elapsedBefore + elapsed,
+        });
+      }
+      if (step % t.checkpointEvery === 0 && step < totalSteps) saveCheckpoint();
+      if (o.signal?.aborted) {
+        saveCheckpoint();
+        throw new SpruftError('RUN_CANCELLED', `run cancelled after step ${step} of ${totalSteps}; resume with spruft train --resume`);
+      }
+      // Let the event loop deliver cancellation and RPC traffic between steps.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return { steps: step, trainMs: elapsedBefore + performance.now() - started, lossCurve, memory };
+}

@@ -1,0 +1,71 @@
+/**
+ * A multilayer perceptron image classifier, stored as a Hugging Face style folder:
+ * config.json `{ model_type: "spruft-mlp", image_size, num_channels, hidden_sizes,
+ * num_labels }` and weights `mlp.layers.<i>.{weight,bias}`, `classifier.{weight,bias}`.
+ */
+import { SpruftError } from '../errors';
+import { tf, type Tensor } from '../engine/tf';
+import { AdaptableLayer, flow, step, type ForwardContext } from './layer';
+import { Model, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
+
+export interface MlpConfig {
+  model_type: 'spruft-mlp';
+  image_size: number;
+  num_channels: number;
+  hidden_sizes: number[];
+  num_labels: number;
+  id2label?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+export class MlpModel extends Model {
+  readonly architecture = 'mlp';
+  readonly layers: AdaptableLayer[];
+  readonly input: ModelInput;
+
+  constructor(name: string, sourcePath: string, readonly config: MlpConfig, raw: RawWeights) {
+    super(name, 'hf', sourcePath);
+    const where = `${sourcePath}/model.safetensors`;
+    if (!Array.isArray(config.hidden_sizes)) throw new SpruftError('MODEL_INVALID', 'config.json: "hidden_sizes" must be a list of layer widths', sourcePath);
+    this.input = { kind: 'image', height: config.image_size, width: config.image_size, channels: config.num_channels };
+    this.layers = config.hidden_sizes.map((_, i) => new AdaptableLayer({
+      name: `mlp.layers.${i}`, kind: 'linear',
+      weight: takeWeight(raw, `mlp.layers.${i}.weight`, where, 'same', 2),
+      bias: takeWeight(raw, `mlp.layers.${i}.bias`, where, 'same', 1),
+    }));
+    this.layers.push(new AdaptableLayer({
+      name: 'classifier', kind: 'linear', head: true,
+      weight: takeWeight(raw, 'classifier.weight', where, 'same', 2),
+      bias: takeWeight(raw, 'classifier.bias', where, 'same', 1),
+    }));
+  }
+
+  forward(x: Tensor, ctx: ForwardContext): Tensor {
+    let h: Tensor = tf.reshape(x, [x.shape[0], -1]);
+    let g = false;
+    for (const layer of this.layers) {
+      [h, g] = step(layer, h, ctx, g);
+      if (!layer.head) {
+        const input = h;
+        h = flow(g, () => tf.relu(input));
+      }
+    }
+    return h;
+  }
+
+  weightEntries(): WeightEntry[] {
+    return this.layers.flatMap((l) => [
+      { fileName: `${l.name}.weight`, layout: 'same' as const, get: () => l.weight, set: (t: Tensor) => { l.weight = t; } },
+      { fileName: `${l.name}.bias`, layout: 'same' as const, get: () => l.bias!, set: (t: Tensor) => { l.bias = t; } },
+    ]);
+  }
+
+  protected override onHeadReplaced(numLabels: number): void {
+    this.config.num_labels = numLabels;
+  }
+
+  exportConfig(): Record<string, unknown> {
+    const id2label = this.labelNames ? Object.fromEntries(this.labelNames.map((n, i) => [String(i), n])) : this.config.id2label;
+    return { ...this.config, architectures: ['SpruftMLPForImageClassification'], ...(id2label ? { id2label } : {}) };
+  }
+}

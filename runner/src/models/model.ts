@@ -1,0 +1,151 @@
+/**
+ * The model contract the engine trains: adaptable layers (in forward order) plus the
+ * frozen tensors that are not adaptable (embeddings, class token...), a forward pass,
+ * and the mapping back to the weight files it came from (for export and merge).
+ */
+import { createHash } from 'node:crypto';
+import type { InspectResult } from '../../../protocol/results';
+import { SpruftError } from '../errors';
+import { Rng } from '../engine/rng';
+import { tf, type Tensor } from '../engine/tf';
+import { dims } from '../engine/ops/grad';
+import { AdaptableLayer, type ForwardContext } from './layer';
+
+export type ModelInput =
+  | { kind: 'image'; height: number; width: number; channels: number }
+  | { kind: 'tokens'; vocabSize: number; maxLength: number };
+
+/** How a weight is laid out in its file, when that differs from the engine's layout. */
+export type FileLayout =
+  | 'same'
+  /** PyTorch conv [out, in, kh, kw] -> engine [kh, kw, in, out]. */
+  | 'oihw'
+  /** PyTorch depthwise conv [c, 1, kh, kw] -> engine [kh, kw, c, 1]. */
+  | 'c1hw';
+
+/** A weight of the model files: its name there, the tensor, and its file layout. */
+export interface WeightEntry {
+  fileName: string;
+  layout: FileLayout;
+  get: () => Tensor;
+  set: (t: Tensor) => void;
+}
+
+export function toEngineLayout(t: Tensor, layout: FileLayout): Tensor {
+  if (layout === 'oihw') return tf.transpose(t, [2, 3, 1, 0]);
+  if (layout === 'c1hw') return tf.transpose(t, [2, 3, 0, 1]);
+  return t;
+}
+
+export function toFileLayout(t: Tensor, layout: FileLayout): Tensor {
+  if (layout === 'oihw') return tf.transpose(t, [3, 2, 0, 1]);
+  if (layout === 'c1hw') return tf.transpose(t, [2, 3, 0, 1]);
+  return t;
+}
+
+/** Raw weights as loaded from files, before they become tensors. */
+export type RawWeights = Map<string, { shape: number[]; data: Float32Array }>;
+
+/** Take a weight out of the raw map as a tensor in engine layout, or fail naming it. */
+export function takeWeight(raw: RawWeights, name: string, where: string, layout: FileLayout = 'same', expectedRank?: number): Tensor {
+  const w = raw.get(name);
+  if (!w) throw new SpruftError('MODEL_INVALID', `weight "${name}" is missing`, where);
+  if (expectedRank !== undefined && w.shape.length !== expectedRank) {
+    throw new SpruftError('MODEL_INVALID', `weight "${name}" has shape [${w.shape}], expected ${expectedRank} dimensions`, where);
+  }
+  return tf.tidy(() => toEngineLayout(tf.tensor(w.data, w.shape), layout));
+}
+
+export function takeOptional(raw: RawWeights, name: string, where: string, layout: FileLayout = 'same'): Tensor | undefined {
+  return raw.has(name) ? takeWeight(raw, name, where, layout) : undefined;
+}
+
+export abstract class Model {
+  abstract readonly architecture: string;
+  abstract readonly input: ModelInput;
+  /** Every adaptable layer, in forward order. */
+  abstract readonly layers: AdaptableLayer[];
+  /** Logits: [B, labels] for classifiers, [B, T, vocab] for language models. */
+  abstract forward(x: Tensor, ctx: ForwardContext): Tensor;
+  /** Every frozen weight with its file name and layout (export, fingerprint, merge). */
+  abstract weightEntries(): WeightEntry[];
+  /** The config written next to exported weights (config.json or model.json topology). */
+  abstract exportConfig(): Record<string, unknown>;
+
+  constructor(
+    readonly name: string,
+    readonly format: 'hf' | 'tfjs-layers',
+    readonly sourcePath: string,
+  ) {}
+
+  /** The classification head, when the model has one. */
+  get head(): AdaptableLayer | undefined {
+    return this.layers.find((l) => l.head);
+  }
+
+  get numLabels(): number | undefined {
+    return this.head?.dOut;
+  }
+
+  labelNames: string[] | undefined;
+
+  /** Replace the classifier with a new one for `numLabels` labels (normal(0, 0.02), bias 0). */
+  replaceHead(numLabels: number, rng: Rng): void {
+    const head = this.head;
+    if (!head) throw new SpruftError('UNSUPPORTED', `${this.architecture} has no classification head to replace`, this.sourcePath);
+    const dIn = dims(head.weight)[1];
+    const data = rng.fillNormal(new Float32Array(numLabels * dIn), 0.02);
+    head.resetTraining();
+    tf.dispose([head.weight, ...(head.bias ? [head.bias] : [])]);
+    head.weight = tf.tensor(data, [numLabels, dIn]);
+    head.bias = tf.zeros([numLabels]);
+    this.onHeadReplaced(numLabels);
+  }
+
+  /** Architecture hook: update config (num_labels...) after the head changed. */
+  protected onHeadReplaced(_numLabels: number): void {}
+
+  get totalParams(): number {
+    return this.weightEntries().reduce((s, e) => s + e.get().size, 0);
+  }
+
+  /** Bytes the frozen weights take on the backend. */
+  get weightBytes(): number {
+    return this.weightEntries().reduce((s, e) => s + e.get().size * 4, 0);
+  }
+
+  /** sha256 over names, shapes and values of the frozen weights (adapter compatibility). */
+  fingerprint(): string {
+    const hash = createHash('sha256');
+    const entries = this.weightEntries().slice().sort((a, b) => (a.fileName < b.fileName ? -1 : 1));
+    for (const e of entries) {
+      const t = e.get();
+      hash.update(`${e.fileName}:${t.shape.join('x')};`);
+      const data = t.dataSync() as Float32Array;
+      hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+    return hash.digest('hex');
+  }
+
+  inspect(): InspectResult {
+    const layerSet = new Set(this.layers);
+    const adaptable = this.layers.map((l) => ({
+      name: l.name, kind: l.kind, shape: dims(l.weight), params: l.params, dOut: l.dOut, dIn: l.dIn,
+    }));
+    const others = this.weightEntries()
+      .filter((e) => ![...layerSet].some((l) => e.get() === l.weight || e.get() === l.bias || e.get() === l.movingMean || e.get() === l.movingVariance))
+      .map((e) => ({ name: e.fileName, kind: (/embed/.test(e.fileName) ? 'embedding' : 'other') as 'embedding' | 'other', shape: dims(e.get()), params: e.get().size }));
+    return {
+      name: this.name,
+      architecture: this.architecture,
+      format: this.format,
+      params: this.totalParams,
+      layers: [...adaptable, ...others],
+    };
+  }
+
+  dispose(): void {
+    for (const e of this.weightEntries()) e.get().dispose();
+    for (const l of this.layers) l.resetTraining();
+  }
+}
