@@ -5,6 +5,7 @@ import { installKernel, isProjectKernel, uninstallKernel } from './registry';
 import { transposeKernel } from './transpose';
 import { conv2dBackpropFilterKernel } from './conv2dBackpropFilter';
 import { conv2dBackpropInputKernel } from './conv2dBackpropInput';
+import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwiseConv2dBackprop';
 
 interface KernelPlan {
   kernelName: string;
@@ -17,10 +18,14 @@ export const PROJECT_KERNELS: Readonly<Record<BackendKind, readonly KernelPlan[]
     { kernelName: 'Transpose', kernelFunc: transposeKernel },
     { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2dBackpropFilterKernel },
     { kernelName: 'Conv2DBackpropInput', kernelFunc: conv2dBackpropInputKernel },
+    { kernelName: 'DepthwiseConv2dNativeBackpropFilter', kernelFunc: depthwiseBackpropFilterKernel },
+    { kernelName: 'DepthwiseConv2dNativeBackpropInput', kernelFunc: depthwiseBackpropInputKernel },
   ],
   cpu: [
     { kernelName: 'Transpose', kernelFunc: transposeKernel },
     { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2dBackpropFilterKernel },
+    { kernelName: 'DepthwiseConv2dNativeBackpropFilter', kernelFunc: depthwiseBackpropFilterKernel },
+    { kernelName: 'DepthwiseConv2dNativeBackpropInput', kernelFunc: depthwiseBackpropInputKernel },
   ],
 };
 

@@ -1,0 +1,272 @@
+/**
+ * The gradients of depthwiseConv2d (MobileNetV2's 17 depthwise 3x3 convs, stride 1 and
+ * 2, 'same'), which wasm lacks and cpu computes with per-element TensorBuffer access
+ * (about 3.7 s for both on a 32x32x32x32 batch).
+ *
+ *   y[b, oh, ow, c*M + m]  = sum_{kh, kw} x[b, oh*s + kh*d - pt, ow*s + kw*d - pl, c] * W[kh, kw, c, m]
+ *   dW[kh, kw, c, m]       = sum_{b, oh, ow} x[...] * dy[b, oh, ow, c*M + m]
+ *   dx[b, ih, iw, c]       = sum_{kh, kw, m} dy[b, oh, ow, c*M + m] * W[kh, kw, c, m]
+ *
+ * The filter gradient has no forward-conv form worth having (the channel sum a conv
+ * does is exactly what depthwise lacks; a big-kernel depthwise conv ran no faster in
+ * XNNPACK), so it is a JavaScript loop that sums in registers over output columns,
+ * four channels at a time. The input gradient on wasm is the phase split of
+ * convGeometry with XNNPACK's depthwise conv (flipped taps), for channel multiplier 1;
+ * on cpu, and for multipliers > 1, it is a loop.
+ */
+import type { tf } from '../engine/tf';
+import { backendMemory, stridesOf, type BackendMemory, type TensorInfo } from './backendMemory';
+import { assertDyShape, forwardConvInfo, inputGradPhases, type Conv2DInfo, type PadAttr } from './convGeometry';
+import { callKernel } from './registry';
+import { copyStrided } from './stridedCopy';
+
+interface DepthwiseAttrs {
+  strides: number | [number, number];
+  dilations?: number | [number, number];
+  pad: PadAttr;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+interface FilterAttrs extends DepthwiseAttrs {
+  filterShape: [number, number, number, number];
+}
+interface InputAttrs extends DepthwiseAttrs {
+  inputShape: [number, number, number, number];
+}
+
+export class DepthwiseGradError extends Error {
+  readonly code = 'KERNEL_DEPTHWISE';
+}
+
+function geometry(xShape: readonly number[], filterShape: readonly number[], attrs: DepthwiseAttrs, dyShape: readonly number[], what: string): Conv2DInfo {
+  if (filterShape[2] !== xShape[3]) {
+    throw new DepthwiseGradError(`${what}: filter has ${filterShape[2]} input channels, x has ${xShape[3]}`);
+  }
+  const info = forwardConvInfo(xShape, filterShape, attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, true);
+  assertDyShape(dyShape, info, what);
+  return info;
+}
+
+/** Columns ow whose input column ow*s + k*d - p lies in [0, n). */
+function validRange(k: number, s: number, d: number, p: number, n: number, outLen: number): [number, number] {
+  const lo = Math.max(0, Math.ceil((p - k * d) / s));
+  const hi = Math.min(outLen, Math.floor((n - 1 + p - k * d) / s) + 1);
+  return [lo, hi];
+}
+
+/** dW for any multiplier; NHWC. Sums in float64. */
+export function depthwiseFilterGrad(mem: BackendMemory, x: TensorInfo, dy: TensorInfo, info: Conv2DInfo): TensorInfo {
+  const {
+    batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Cout,
+    filterHeight: Kh, filterWidth: Kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw,
+  } = info;
+  const M = Cout / C;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
+  const out = mem.alloc([Kh, Kw, C, M], 'float32');
+  const acc = new Float64Array(Kh * Kw * Cout);
+  const xv = mem.f32(x);
+  const dv = mem.f32(dy);
+  const xStep = sw * C; // x elements between consecutive output columns
+  for (let kh = 0; kh < Kh; kh++) {
+    const [ohLo, ohHi] = validRange(kh, sh, dh, pt, H, Ho);
+    for (let kw = 0; kw < Kw; kw++) {
+      const [owLo, owHi] = validRange(kw, sw, dw, pl, W, Wo);
+      const n = owHi - owLo;
+      if (n <= 0 || ohHi <= ohLo) continue;
+      const aBase = (kh * Kw + kw) * Cout;
+      for (let b = 0; b < B; b++) {
+        for (let oh = ohLo; oh < ohHi; oh++) {
+          const ih = oh * sh + kh * dh - pt;
+          const xRow = ((b * H + ih) * W + owLo * sw + kw * dw - pl) * C;
+          const dRow = ((b * Ho + oh) * Wo + owLo) * Cout;
+          if (M === 1) {
+            let c = 0;
+            for (; c + 4 <= C; c += 4) {
+              let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+              let xi = xRow + c;
+              let di = dRow + c;
+              for (let k = 0; k < n; k++) {
+                s0 += xv[xi] * dv[di];
+                s1 += xv[xi + 1] * dv[di + 1];
+                s2 += xv[xi + 2] * dv[di + 2];
+                s3 += xv[xi + 3] * dv[di + 3];
+                xi += xStep;
+                di += Cout;
+              }
+              acc[aBase + c] += s0;
+              acc[aBase + c + 1] += s1;
+              acc[aBase + c + 2] += s2;
+              acc[aBase + c + 3] += s3;
+            }
+            for (; c < C; c++) {
+              let s0 = 0;
+              let xi = xRow + c;
+              let di = dRow + c;
+              for (let k = 0; k < n; k++) {
+                s0 += xv[xi] * dv[di];
+                xi += xStep;
+                di += Cout;
+              }
+              acc[aBase + c] += s0;
+            }
+          } else {
+            for (let c2 = 0; c2 < Cout; c2++) {
+              const c = (c2 / M) | 0;
+              let s0 = 0;
+              let xi = xRow + c;
+              let di = dRow + c2;
+              for (let k = 0; k < n; k++) {
+                s0 += xv[xi] * dv[di];
+                xi += xStep;
+                di += Cout;
+              }
+              acc[aBase + c2] += s0;
+            }
+          }
+        }
+      }
+    }
+  }
+  // acc is [kh, kw, c*M + m], which is dW's [kh, kw, c, m] layout.
+  mem.f32(out).set(acc);
+  return out;
+}
+
+/** dx as a loop (any multiplier, stride, dilation); NHWC. Sums in float64. */
+export function depthwiseInputGradByLoop(mem: BackendMemory, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
+  const {
+    batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Cout,
+    filterHeight: Kh, filterWidth: Kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw,
+  } = info;
+  const M = Cout / C;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
+  const dx = mem.alloc([B, H, W, C], 'float32');
+  const acc = new Float64Array(B * H * W * C);
+  const dv = mem.f32(dy);
+  const wv = mem.f32(filter);
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < Ho; oh++) {
+      for (let kh = 0; kh < Kh; kh++) {
+        const ih = oh * sh + kh * dh - pt;
+        if (ih < 0 || ih >= H) continue;
+        const xRow = (b * H + ih) * W;
+        const dRow = (b * Ho + oh) * Wo;
+        for (let kw = 0; kw < Kw; kw++) {
+          const [owLo, owHi] = validRange(kw, sw, dw, pl, W, Wo);
+          const wOff = (kh * Kw + kw) * Cout;
+          for (let ow = owLo; ow < owHi; ow++) {
+            const xo = (xRow + ow * sw + kw * dw - pl) * C;
+            const dyo = (dRow + ow) * Cout;
+            if (M === 1) {
+              for (let c = 0; c < C; c++) acc[xo + c] += dv[dyo + c] * wv[wOff + c];
+            } else {
+              for (let c = 0; c < C; c++) {
+                let s0 = 0;
+                for (let m = 0; m < M; m++) s0 += dv[dyo + c * M + m] * wv[wOff + c * M + m];
+                acc[xo + c] += s0;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  mem.f32(dx).set(acc);
+  return dx;
+}
+
+/**
+ * dx as XNNPACK depthwise convs, one per (row phase, column phase); null where this
+ * does not apply (multiplier > 1, or stride and dilation both > 1 on an axis).
+ */
+export function depthwiseInputGradByConv(mem: BackendMemory, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo | null {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Cout } = info;
+  const Kw = info.filterWidth;
+  if (Cout !== C) return null;
+  const phasesH = inputGradPhases(H, info.filterHeight, info.strideHeight, info.dilationHeight, info.padInfo.top);
+  const phasesW = inputGradPhases(W, Kw, info.strideWidth, info.dilationWidth, info.padInfo.left);
+  if (phasesH == null || phasesW == null) return null;
+  const tapless = phasesH.some((p) => p.taps.length === 0) || phasesW.some((p) => p.taps.length === 0);
+  const dx = mem.alloc([B, H, W, C], 'float32', tapless);
+  const dxs = stridesOf(dx.shape);
+  const dys = stridesOf(dy.shape);
+  try {
+    for (const ph of phasesH) {
+      for (const pw of phasesW) {
+        const Th = ph.taps.length;
+        const Tw = pw.taps.length;
+        if (Th === 0 || Tw === 0) continue;
+        const j0 = Math.max(0, -ph.dyStart);
+        const j1 = Math.min(ph.inLen, Ho - ph.dyStart);
+        const i0 = Math.max(0, -pw.dyStart);
+        const i1 = Math.min(pw.inLen, Wo - pw.dyStart);
+        const inShape = [B, ph.inLen, pw.inLen, C];
+        const zeros = j0 > 0 || j1 < ph.inLen || i0 > 0 || i1 < pw.inLen;
+        const inp = mem.alloc(inShape, 'float32', zeros);
+        const filt = mem.alloc([Th, Tw, C, 1], 'float32');
+        const ins = stridesOf(inShape);
+        if (j1 > j0 && i1 > i0) {
+          copyStrided(
+            mem.f32(dy), (ph.dyStart + j0) * dys[1] + (pw.dyStart + i0) * dys[2], dys,
+            mem.f32(inp), j0 * ins[1] + i0 * ins[2], ins,
+            [B, j1 - j0, i1 - i0, C],
+          );
+        }
+        const wv = mem.f32(filter);
+        const fv = mem.f32(filt);
+        for (let t = 0; t < Th; t++) {
+          for (let u = 0; u < Tw; u++) {
+            const src = (ph.taps[t] * Kw + pw.taps[u]) * C;
+            fv.set(wv.subarray(src, src + C), (t * Tw + u) * C);
+          }
+        }
+        let r: TensorInfo;
+        try {
+          r = callKernel('DepthwiseConv2dNative', mem, { x: inp, filter: filt }, {
+            strides: [1, 1], pad: 'valid', dilations: [ph.dilation, pw.dilation], dimRoundingMode: undefined, dataFormat: 'NHWC',
+          } as unknown as tf.NamedAttrMap);
+        } finally {
+          mem.dispose(inp);
+          mem.dispose(filt);
+        }
+        copyStrided(
+          mem.f32(r), 0, stridesOf(r.shape),
+          mem.f32(dx), ph.xStart * dxs[1] + pw.xStart * dxs[2], [dxs[0], ph.xStep * dxs[1], pw.xStep * dxs[2], dxs[3]],
+          [B, ph.count, pw.count, C],
+        );
+        mem.dispose(r);
+      }
+    }
+  } catch (err) {
+    mem.dispose(dx);
+    throw err;
+  }
+  return dx;
+}
+
+function checkFloat(what: string, ...infos: TensorInfo[]): void {
+  for (const t of infos) {
+    if (t.dtype !== 'float32') throw new DepthwiseGradError(`${what} (project kernel) takes float32, got ${t.dtype}`);
+  }
+}
+
+export const depthwiseBackpropFilterKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const mem = backendMemory(backend as tf.KernelBackend);
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  checkFloat('DepthwiseConv2dNativeBackpropFilter', x, dy);
+  const a = attrs as unknown as FilterAttrs;
+  const info = geometry(x.shape, a.filterShape, a, dy.shape, 'DepthwiseConv2dNativeBackpropFilter');
+  return depthwiseFilterGrad(mem, x, dy, info);
+};
+
+export const depthwiseBackpropInputKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const mem = backendMemory(backend as tf.KernelBackend);
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  checkFloat('DepthwiseConv2dNativeBackpropInput', dy, filter);
+  const a = attrs as unknown as InputAttrs;
+  const info = geometry(a.inputShape, filter.shape, a, dy.shape, 'DepthwiseConv2dNativeBackpropInput');
+  // XNNPACK's depthwise conv only pays on wasm; the cpu backend's is a loop like ours.
+  const byConv = mem.kind === 'wasm' ? depthwiseInputGradByConv(mem, dy, filter, info) : null;
+  return byConv ?? depthwiseInputGradByLoop(mem, dy, filter, info);
+};
