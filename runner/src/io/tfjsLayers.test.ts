@@ -4,11 +4,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '../engine/tf';
+import { findPackageRoot } from './npmPackage';
 import { SpruftError, type ErrorCode } from '../errors';
 import {
   countLayerClasses,
   extractExportedLiteral,
-  findPackageRoot,
   readLayersModel,
   readLayersModelJson,
   resolveModelSource,

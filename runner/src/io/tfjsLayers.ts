@@ -12,11 +12,11 @@
  * Graph models (`format: "graph-model"`, frozen, batch norm folded) are not trainable here.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { SpruftError } from '../errors';
 import { writeFolderAtomic } from './atomicWrite';
 import { float16BitsToFloat32 } from './float16';
+import { findPackageRoot } from './npmPackage';
 import { parseJsLiteral, parseJsonText, positionAt } from './jsonText';
 
 // ---------------------------------------------------------------- types of model.json
@@ -116,25 +116,6 @@ function modelFileIn(dir: string): string | undefined {
 function sourceFor(spec: string, modelFile: string, pkg?: ModelSource['package']): ModelSource {
   const kind = modelFile.endsWith('.js') ? 'js-bundle' : 'model-json';
   return { spec, kind, modelFile, dir: dirname(modelFile), ...(pkg ? { package: pkg } : {}) };
-}
-
-/**
- * The root folder of an installed npm package. Packages with an `exports` map that omits
- * `./package.json` (nsfwjs does) cannot be resolved by `require.resolve('x/package.json')`;
- * then the folders node would search are looked through directly.
- */
-export function findPackageRoot(name: string, from = __filename): string | undefined {
-  const req = createRequire(from);
-  try {
-    return dirname(req.resolve(`${name}/package.json`));
-  } catch {
-    // fall through to the search below
-  }
-  for (const base of req.resolve.paths(name) ?? []) {
-    const p = join(base, name, 'package.json');
-    if (existsSync(p)) return dirname(p);
-  }
-  return undefined;
 }
 
 /**

