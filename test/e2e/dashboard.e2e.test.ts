@@ -1,0 +1,244 @@
+/**
+ * The dashboard page in Debian's Chromium (playwright-core), served exactly as the
+ * extension serves it (dashboardHtml: CSP, nonce, built assets), with a stand-in for
+ * VS Code's webview API. Fed run messages, it must draw what they say: layers and
+ * selected rows, memory bars per method, per-label bars and their summary; hover must
+ * name a row and its score; the CSP must hold. Screenshots go to test-artifacts/.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { dashboardHtml, makeNonce } from '../../extension/src/dashboard/dashboardHtml';
+import type { DashboardSnapshot } from '../../protocol/runFolder';
+import type { HostToWebview, WebviewToHost } from '../../protocol/webview';
+import { FASHION_LABELS, syntheticRun } from '../fixtures/syntheticRun';
+import { artifactPath, launchChromium, requireBuilt } from './browser';
+
+const ORIGIN = 'https://spruft-dashboard.test';
+
+interface PageGlobals {
+  __posted: WebviewToHost[];
+  __state: DashboardSnapshot | undefined;
+  __csp: string[];
+  __inline?: number;
+}
+
+function webviewStandIn(initialState: DashboardSnapshot | undefined): string {
+  const theme = {
+    '--vscode-foreground': '#cccccc',
+    '--vscode-editor-background': '#1e1e1e',
+    '--vscode-charts-blue': '#3794ff',
+    '--vscode-charts-orange': '#d18616',
+    '--vscode-charts-lines': 'rgba(204, 204, 204, 0.5)',
+    '--vscode-font-family': 'sans-serif',
+    '--vscode-font-size': '13px',
+  };
+  return `
+    window.__posted = [];
+    window.__state = ${JSON.stringify(initialState ?? null)} ?? undefined;
+    window.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+    window.acquireVsCodeApi = () => {
+      // VS Code has put the theme on the page before its scripts run; so does this.
+      for (const [k, v] of Object.entries(${JSON.stringify(theme)})) document.documentElement.style.setProperty(k, v);
+      document.body.classList.add('vscode-dark');
+      return {
+        postMessage: (m) => window.__posted.push(m),
+        getState: () => window.__state,
+        setState: (s) => { window.__state = s; },
+      };
+    };
+  `;
+}
+
+async function openDashboard(browser: Browser, initialState?: DashboardSnapshot): Promise<Page> {
+  const script = readFileSync(requireBuilt('dist/webview/dashboard.js'));
+  const style = readFileSync(requireBuilt('dist/webview/dashboard.css'));
+  const nonce = makeNonce((n) => randomBytes(n));
+  const html = dashboardHtml({ cspSource: ORIGIN, nonce, scriptUri: `${ORIGIN}/dashboard.js`, styleUri: `${ORIGIN}/dashboard.css`, title: 'SPruFT dashboard' });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(15_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().includes('Content Security Policy')) errors.push(m.text());
+  });
+  (page as Page & { spruftErrors: string[] }).spruftErrors = errors;
+  await page.route(`${ORIGIN}/**`, async (route) => {
+    const path = new URL(route.request().url()).pathname;
+    if (path === '/dashboard.js') return route.fulfill({ body: script, contentType: 'text/javascript' });
+    if (path === '/dashboard.css') return route.fulfill({ body: style, contentType: 'text/css' });
+    if (path === '/') return route.fulfill({ body: html, contentType: 'text/html' });
+    return route.fulfill({ status: 404, body: 'not found' });
+  });
+  // VS Code's webview API and theme, as the webview gets them: a stand-in records what the
+  // page posts and stores; theme variables go on <html>, the theme class on <body>. A
+  // string, not a function: tsx's transpiled functions reference helpers the page lacks.
+  await page.addInitScript(webviewStandIn(initialState));
+  await page.goto(`${ORIGIN}/`);
+  await page.waitForFunction(() => (window as unknown as PageGlobals).__posted.some((m) => m.type === 'ready'));
+  return page;
+}
+
+async function feed(page: Page, messages: HostToWebview[]): Promise<void> {
+  await page.evaluate((ms) => {
+    for (const m of ms) window.postMessage(m, '*');
+  }, messages);
+}
+
+function drawn(page: Page, view: string, key: string): Promise<string | null> {
+  return page.locator(`figure[data-view="${view}"]`).getAttribute(`data-drawn-${key}`);
+}
+
+async function tableRows(page: Page, view: string): Promise<string[][]> {
+  return page.locator(`table[data-view="${view}"] tbody tr`).evaluateAll((rows) =>
+    rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+  );
+}
+
+/** Pixels of the heatmap canvas that carry the cell colour (blue, not the grey bands). */
+async function heatmapCellPixels(page: Page): Promise<Array<{ x: number; y: number }>> {
+  return page.locator('figure[data-view="selection"] canvas').evaluate((node) => {
+    const canvas = node as HTMLCanvasElement;
+    const ctx = canvas.getContext('2d')!;
+    const { data, width, height } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    const scale = canvas.width / canvas.getBoundingClientRect().width;
+    const found: Array<{ x: number; y: number }> = [];
+    for (let y = 0; y < height; y += 2) {
+      for (let x = 0; x < width; x++) {
+        const i = (y * width + x) * 4;
+        const [r, g, b, a] = [data[i]!, data[i + 1]!, data[i + 2]!, data[i + 3]!];
+        if (a > 200 && b > r + 80 && b > g + 20) found.push({ x: x / scale, y: y / scale });
+      }
+    }
+    return found;
+  });
+}
+
+describe('dashboard page in Chromium', () => {
+  let browser: Browser;
+  before(async () => {
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  it('draws a SPruFT-vs-LoRA run: selected rows, memory bars, per-label accuracy, curves', async () => {
+    const messages = syntheticRun();
+    const page = await openDashboard(browser);
+    await feed(page, messages);
+    await page.locator('[data-view="status"][data-status="completed"]').waitFor();
+    await page.waitForFunction(() => document.querySelector('figure[data-view="labels"]')?.getAttribute('data-drawn-labels') === '10');
+
+    // Selection heatmap: 6 blocks x 7 projections, 8 rows each.
+    assert.equal(await drawn(page, 'selection', 'layers'), '42');
+    assert.equal(await drawn(page, 'selection', 'cells'), String(42 * 8));
+    const cellPixels = await heatmapCellPixels(page);
+    assert.ok(cellPixels.length > 42 * 8, `heatmap cells are painted (${cellPixels.length} blue pixels)`);
+
+    // Hover over a painted cell: the tooltip names the layer, the row index and its score.
+    const canvasBox = (await page.locator('figure[data-view="selection"] canvas').boundingBox())!;
+    const target = cellPixels[Math.floor(cellPixels.length / 2)]!;
+    await page.mouse.move(canvasBox.x + target.x, canvasBox.y + target.y);
+    const tooltip = page.locator('[data-view="tooltip"]');
+    await tooltip.waitFor({ state: 'visible' });
+    const tip = await tooltip.innerText();
+    assert.match(tip, /model\.layers\.\d\.(self_attn|mlp)\.\w+_proj/);
+    assert.match(tip, /row \d+ · score [\d.e+-]+ · rank \d of 8/);
+
+    // Memory: one stacked bar per method (spruft, lora); every non-zero component drawn.
+    assert.equal(await drawn(page, 'memory', 'methods'), '2');
+    assert.equal(await drawn(page, 'memory', 'bars'), String(6 + 7), 'spruft has no dropout masks; lora has all 7 parts');
+    const memoryRows = await tableRows(page, 'memory-table');
+    assert.deepEqual(memoryRows.map((r) => r[0]), ['spruft r=8', 'lora r=8']);
+    for (const row of memoryRows) assert.match(row[2]!, /^\d+(\.\d+)? (KiB|MiB)$/, 'the paper\'s "mem" total');
+
+    // Per-label accuracy: 10 labels x 2 methods, worst first, with the quantile table.
+    assert.equal(await drawn(page, 'labels', 'labels'), '10');
+    assert.equal(await drawn(page, 'labels', 'bars'), '20');
+    assert.equal(await drawn(page, 'labels', 'worst'), 'Shirt');
+    const labelRows = await tableRows(page, 'label-table');
+    assert.equal(labelRows.length, 2);
+    for (const row of labelRows) {
+      const [, , min, q1, median, q3, max] = row.map((c) => Number.parseFloat(c));
+      assert.ok(min! <= q1! && q1! <= median! && median! <= q3! && q3! <= max!, `quantiles ordered: ${row.join(' ')}`);
+    }
+
+    // Curves: loss and learning rate for both methods, 60 steps each.
+    assert.equal(await drawn(page, 'curves', 'lines'), '4');
+    assert.equal(await drawn(page, 'curves', 'points'), '120');
+    const progressLines = await page.locator('[data-view="progress"] li').allInnerTexts();
+    assert.ok(progressLines.some((l) => /^spruft: saving · step 60\/60/.test(l)), progressLines.join('\n'));
+    assert.equal(await page.locator('[data-action="stop"]').isHidden(), true, 'no Stop button once the run ended');
+
+    const globals = await page.evaluate(() => ({ csp: (window as unknown as PageGlobals).__csp, state: (window as unknown as PageGlobals).__state }));
+    assert.deepEqual(globals.csp, [], 'no CSP violations');
+    assert.equal(globals.state?.status, 'completed', 'the snapshot is kept with setState');
+    assert.deepEqual((page as Page & { spruftErrors: string[] }).spruftErrors, []);
+    await page.screenshot({ path: artifactPath('dashboard-run.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('stays readable with 200 layers and 200 labels', async () => {
+    const labels = Array.from({ length: 200 }, (_, i) => `${FASHION_LABELS[i % 10]} #${Math.floor(i / 10)}`);
+    const messages = syntheticRun({ blocks: 29, labels, steps: 400, rank: 16 }); // 203 layers
+    const page = await openDashboard(browser);
+    await feed(page, messages);
+    await page.locator('[data-view="status"][data-status="completed"]').waitFor();
+    await page.waitForFunction(() => document.querySelector('figure[data-view="labels"]')?.getAttribute('data-drawn-labels') === '200');
+    assert.equal(await drawn(page, 'selection', 'layers'), '203', 'every layer gets its own named line');
+    assert.equal(await drawn(page, 'selection', 'cells'), String(203 * 16));
+    assert.equal(await drawn(page, 'labels', 'bars'), '400');
+    // Each layer line and label bar gets at least 10 px, so names stay legible.
+    const selectionHeight = (await page.locator('figure[data-view="selection"] canvas').boundingBox())!.height;
+    assert.ok(selectionHeight / 203 >= 10, `heatmap ${selectionHeight}px for 203 layers`);
+    const labelsHeight = (await page.locator('figure[data-view="labels"] canvas').boundingBox())!.height;
+    assert.ok(labelsHeight / 200 >= 10, `label chart ${labelsHeight}px for 200 labels`);
+    assert.deepEqual(await page.evaluate(() => (window as unknown as PageGlobals).__csp), []);
+    await page.screenshot({ path: artifactPath('dashboard-large.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('asks the host to stop a running run and shows the reply', async () => {
+    const running = syntheticRun().filter((m) => m.type !== 'finished' && m.type !== 'labelAccuracy').slice(0, 40);
+    const page = await openDashboard(browser);
+    await feed(page, running);
+    const stop = page.locator('[data-action="stop"]');
+    await stop.waitFor({ state: 'visible' });
+    await stop.click();
+    await page.waitForFunction(() => (window as unknown as PageGlobals).__posted.some((m) => m.type === 'stopRun'));
+    const posted = await page.evaluate(() => (window as unknown as PageGlobals).__posted);
+    const request = posted.find((m): m is Extract<WebviewToHost, { type: 'stopRun' }> => m.type === 'stopRun')!;
+    assert.equal(request.runId, running[0]!.type === 'snapshot' ? running[0]!.snapshot.runId : '');
+    await feed(page, [{ type: 'reply', requestId: request.requestId, ok: true }]);
+    await page.locator('[data-view="message"]', { hasText: 'Stop requested' }).waitFor();
+    await page.close();
+  });
+
+  it('redraws from its saved state before the host sends anything, and enforces its CSP', async () => {
+    const messages = syntheticRun();
+    const first = await openDashboard(browser);
+    await feed(first, messages);
+    await first.locator('[data-view="status"][data-status="completed"]').waitFor();
+    const saved = await first.evaluate(() => (window as unknown as PageGlobals).__state);
+    await first.close();
+    assert.ok(saved);
+
+    const page = await openDashboard(browser, saved);
+    await page.waitForFunction(() => document.querySelector('figure[data-view="selection"]')?.getAttribute('data-drawn-layers') === '42');
+    // An inline script without the nonce must not run, and the violation is reported.
+    await page.evaluate(() => {
+      const s = document.createElement('script');
+      s.textContent = 'window.__inline = 1';
+      document.body.append(s);
+    });
+    await page.waitForFunction(() => (window as unknown as PageGlobals).__csp.length > 0);
+    const after = await page.evaluate(() => ({ inline: (window as unknown as PageGlobals).__inline, csp: (window as unknown as PageGlobals).__csp }));
+    assert.equal(after.inline, undefined);
+    assert.match(after.csp[0]!, /^script-src/);
+    await page.close();
+  });
+});

@@ -1,0 +1,60 @@
+/** Numbers as a person reads them on the dashboard (pure; unit-tested in Node). */
+
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+export function formatBytes(bytes: number): string {
+  const sign = bytes < 0 ? '-' : '';
+  let value = Math.abs(bytes);
+  let unit = 0;
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  return `${sign}${value.toFixed(digits)} ${BYTE_UNITS[unit]}`;
+}
+
+/** Milliseconds as `1:05:07`, `4:09` or `12 s`. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '–';
+  const totalSeconds = Math.round(ms / 1000);
+  if (totalSeconds < 60) return `${totalSeconds} s`;
+  const hours = Math.floor(totalSeconds / 3600);
+  const minutes = Math.floor((totalSeconds % 3600) / 60);
+  const seconds = totalSeconds % 60;
+  const mm = hours > 0 ? String(minutes).padStart(2, '0') : String(minutes);
+  return `${hours > 0 ? `${hours}:` : ''}${mm}:${String(seconds).padStart(2, '0')}`;
+}
+
+export function formatPercent(fraction: number, digits = 1): string {
+  return `${(fraction * 100).toFixed(digits)}%`;
+}
+
+/** Parameter counts as `1.2M`, `35.4k`, `812`. */
+export function formatCount(n: number): string {
+  const abs = Math.abs(n);
+  if (abs >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
+  if (abs >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (abs >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+  return String(Math.round(n));
+}
+
+/** Scores span many orders of magnitude (Taylor scores): 3 significant digits. */
+export function formatScore(score: number): string {
+  if (score === 0) return '0';
+  const abs = Math.abs(score);
+  return abs >= 1e4 || abs < 1e-3 ? score.toExponential(2) : score.toPrecision(3);
+}
+
+/**
+ * Layer names share long prefixes (`model.layers.12.mlp.up_proj`); the axis shows the
+ * part after the prefix all of them share, the tooltip the full name.
+ */
+export function shortLayerNames(names: string[]): string[] {
+  if (names.length < 2) return names.slice();
+  const parts = names.map((n) => n.split('.'));
+  let common = 0;
+  const shortest = Math.min(...parts.map((p) => p.length));
+  while (common < shortest - 1 && parts.every((p) => p[common] === parts[0]![common])) common++;
+  return parts.map((p) => p.slice(common).join('.'));
+}

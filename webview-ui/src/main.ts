@@ -1,0 +1,135 @@
+/**
+ * The dashboard page. It posts `ready`, then draws what the host sends: a snapshot
+ * first (live run or reopened run folder), then the runner's messages, folded in with
+ * the same reducer the host uses (protocol/dashboardSnapshot.ts). The last snapshot is
+ * kept with setState, so a hidden and re-shown panel draws at once.
+ */
+import './dashboard.css';
+import { applyRunMessage } from '../../protocol/dashboardSnapshot';
+import type { DashboardSnapshot } from '../../protocol/runFolder';
+import { assertNever, type HostToWebview, type WebviewToHost } from '../../protocol/webview';
+import { applyThemeDefaults } from './charts';
+import { buildLayout } from './layout';
+import { readTheme, type ThemeColours } from './theme';
+import { Curves } from './views/curves';
+import { LabelAccuracy } from './views/labelAccuracy';
+import { MemoryBars } from './views/memoryBars';
+import { ProgressView } from './views/progress';
+import { SelectionHeatmap } from './views/selectionHeatmap';
+import { connectToHost } from './vscodeApi';
+
+type Request = Extract<WebviewToHost, { requestId: number }>;
+type RequestWithoutId = Request extends infer R ? (R extends Request ? Omit<R, 'requestId'> : never) : never;
+type Reply = Extract<HostToWebview, { type: 'reply' }>;
+
+const host = connectToHost();
+const layout = buildLayout();
+let snapshot: DashboardSnapshot | undefined = host.getState();
+let theme: ThemeColours = readTheme();
+applyThemeDefaults(theme);
+
+const progress = new ProgressView(layout.progressBar, layout.progressLines, layout.status);
+const selection = new SelectionHeatmap(layout.selection.figure, layout.selection.box, layout.selection.canvas, layout.selection.caption);
+const memory = new MemoryBars(layout.memory.figure, layout.memory.canvas, layout.memory.table, layout.memory.caption);
+const labels = new LabelAccuracy(layout.labels.figure, layout.labels.box, layout.labels.canvas, layout.labels.table, layout.labels.caption);
+const curves = new Curves(layout.curves.figure, layout.curves.canvas, layout.curves.caption);
+const charts = [selection, memory, labels, curves];
+
+const WAITING = 'Waiting for a run…';
+let renders = 0;
+function render(): void {
+  document.body.dataset.hasSnapshot = String(snapshot !== undefined);
+  if (!snapshot) {
+    layout.message.textContent = WAITING;
+    return;
+  }
+  if (layout.message.textContent === WAITING) layout.message.textContent = '';
+  layout.title.textContent = snapshot.name;
+  layout.runDir.textContent = snapshot.runDir;
+  layout.runDir.title = snapshot.runDir;
+  layout.stop.hidden = snapshot.status !== 'running';
+  progress.render(snapshot);
+  const spruftSelection = snapshot.methods.find((m) => m.selection)?.selection;
+  selection.render(spruftSelection, theme);
+  memory.render(snapshot.methods, theme);
+  labels.render(snapshot.methods, theme);
+  curves.render(snapshot.methods, theme);
+  document.body.dataset.renders = String(++renders);
+}
+
+let renderQueued = false;
+function scheduleRender(): void {
+  if (renderQueued) return;
+  renderQueued = true;
+  // Many messages a second during a run: draw and save once per frame.
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    render();
+    if (snapshot) host.setState(snapshot);
+  });
+}
+
+let nextRequestId = 1;
+const pending = new Map<number, (reply: Reply) => void>();
+
+function request(message: RequestWithoutId): Promise<Reply> {
+  const requestId = nextRequestId++;
+  return new Promise((resolve) => {
+    pending.set(requestId, resolve);
+    host.postMessage({ ...message, requestId } as Request);
+  });
+}
+
+function handle(message: HostToWebview): void {
+  switch (message.type) {
+    case 'snapshot':
+      snapshot = message.snapshot;
+      break;
+    case 'progress':
+    case 'selection':
+    case 'memory':
+    case 'labelAccuracy':
+    case 'finished':
+      // The host sends a snapshot before any run message; one arriving earlier is dropped.
+      if (!snapshot) return;
+      snapshot = applyRunMessage(snapshot, message);
+      break;
+    case 'reply': {
+      const settle = pending.get(message.requestId);
+      pending.delete(message.requestId);
+      settle?.(message);
+      return;
+    }
+    default:
+      assertNever(message);
+  }
+  scheduleRender();
+}
+
+window.addEventListener('message', (event: MessageEvent<HostToWebview>) => handle(event.data));
+
+layout.stop.addEventListener('click', async () => {
+  if (!snapshot) return;
+  layout.stop.disabled = true;
+  layout.message.textContent = 'Stopping…';
+  const reply = await request({ type: 'stopRun', runId: snapshot.runId });
+  layout.stop.disabled = false;
+  layout.message.textContent = reply.ok ? 'Stop requested: the run ends after the current step.' : `Could not stop: ${reply.error ?? 'unknown error'}`;
+});
+
+layout.openFolder.addEventListener('click', async () => {
+  const reply = await request({ type: 'openRunFolder' });
+  if (!reply.ok && reply.error) layout.message.textContent = reply.error;
+});
+
+// VS Code swaps the body's theme class when the user changes theme: rebuild the charts
+// with the new colours (chart.js reads them when a chart is made).
+new MutationObserver(() => {
+  theme = readTheme();
+  applyThemeDefaults(theme);
+  for (const chart of charts) chart.destroy();
+  scheduleRender();
+}).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+
+render();
+host.postMessage({ type: 'ready' });

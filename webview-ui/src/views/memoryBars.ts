@@ -1,0 +1,138 @@
+/**
+ * Memory by component (paper appendix C.3), one stacked bar per method compared:
+ * frozen weights, then the parts of the paper's "mem" (= mem_TTL - mem_M): trainable
+ * parameters, gradients, optimizer state, activation cache, dropout masks, other.
+ * Each bar's label carries its "mem" total; the table below adds time and accuracy, so
+ * "Compare with LoRA" reads side by side.
+ */
+import type { TooltipItem } from 'chart.js';
+import type { MemoryBreakdown } from '../../../protocol/results';
+import type { MethodView } from '../../../protocol/runFolder';
+import { ChartSlot, recordDrawn } from '../charts';
+import { formatBytes, formatCount, formatDuration, formatPercent } from '../format';
+import type { ThemeColours } from '../theme';
+
+type Component = 'weights' | Exclude<keyof MemoryBreakdown, 'total'>;
+
+/** Stacking order, bottom to top, with the legend's words. */
+export const MEMORY_COMPONENTS: ReadonlyArray<{ key: Component; label: string }> = [
+  { key: 'weights', label: 'frozen weights (mem_M)' },
+  { key: 'params', label: 'trainable params' },
+  { key: 'grads', label: 'gradients' },
+  { key: 'optimizer', label: 'optimizer state' },
+  { key: 'cache', label: 'activation cache' },
+  { key: 'dropout', label: 'dropout masks' },
+  { key: 'other', label: 'other' },
+];
+
+const MIB = 1024 * 1024;
+
+function accuracyOf(view: MethodView): number | undefined {
+  return view.result?.metrics.accuracy ?? view.labelAccuracy?.accuracy;
+}
+
+export class MemoryBars {
+  private readonly slot: ChartSlot<'bar'>;
+
+  constructor(
+    private readonly figure: HTMLElement,
+    canvas: HTMLCanvasElement,
+    private readonly table: HTMLTableElement,
+    private readonly caption: HTMLElement,
+  ) {
+    this.slot = new ChartSlot<'bar'>(canvas);
+  }
+
+  destroy(): void {
+    this.slot.destroy();
+  }
+
+  render(methods: MethodView[], theme: ThemeColours): void {
+    const measured = methods.filter((m) => m.memory);
+    this.figure.hidden = measured.length === 0;
+    this.renderTable(methods);
+    if (measured.length === 0) {
+      this.caption.textContent = 'Waiting for the first measured training step…';
+      recordDrawn(this.figure, { methods: 0, bars: 0 });
+      return;
+    }
+    const valueOf = (view: MethodView, key: Component): number => {
+      const m = view.memory!.measurement;
+      return key === 'weights' ? m.modelBytes : m.breakdown[key];
+    };
+    const labels = measured.map((v) => [v.memory!.variant || v.method, `mem ${formatBytes(v.memory!.measurement.breakdown.total)}`]);
+    const chart = this.slot.draw({
+      type: 'bar',
+      data: {
+        labels,
+        datasets: MEMORY_COMPONENTS.map(({ key, label }) => ({
+          label,
+          data: measured.map((v) => valueOf(v, key) / MIB),
+          backgroundColor: theme[key],
+          stack: 'memory',
+          maxBarThickness: 72,
+        })),
+      },
+      options: {
+        scales: {
+          x: { stacked: true, grid: { display: false } },
+          y: { stacked: true, title: { display: true, text: 'MiB (peak)' }, ticks: { callback: (v) => `${Number(v).toLocaleString()}` } },
+        },
+        plugins: {
+          legend: { display: true, position: 'right' },
+          tooltip: {
+            callbacks: {
+              label: (item: TooltipItem<'bar'>) => `${item.dataset.label}: ${formatBytes((item.raw as number) * MIB)}`,
+              footer: (items: TooltipItem<'bar'>[]) => {
+                const view = measured[items[0]?.dataIndex ?? 0];
+                if (!view?.memory) return '';
+                const m = view.memory.measurement;
+                return [
+                  `mem (paper) = mem_TTL - mem_M = ${formatBytes(m.breakdown.total)}`,
+                  `mem_TTL ${formatBytes(m.peakTrain)} · mem_M ${formatBytes(m.peakInference)}`,
+                  m.source,
+                ];
+              },
+            },
+          },
+        },
+      },
+    });
+    let bars = 0;
+    chart.data.datasets.forEach((_, i) => {
+      if (chart.isDatasetVisible(i)) bars += chart.getDatasetMeta(i).data.filter((el) => Math.abs((el as unknown as { height: number }).height) > 0).length;
+    });
+    this.caption.textContent = `${measured.length} method${measured.length > 1 ? 's' : ''} measured · bar label: the paper's "mem" (peak training minus peak inference)`;
+    recordDrawn(this.figure, { methods: chart.data.labels?.length ?? 0, bars });
+    this.figure.setAttribute('aria-label', measured.map((v) => `${v.method}: mem ${formatBytes(v.memory!.measurement.breakdown.total)}`).join('; '));
+  }
+
+  private renderTable(methods: MethodView[]): void {
+    const rows = methods.filter((v) => v.memory || v.result || v.labelAccuracy);
+    this.table.hidden = rows.length === 0;
+    const body = this.table.tBodies[0] ?? this.table.createTBody();
+    body.replaceChildren(
+      ...rows.map((view) => {
+        const tr = document.createElement('tr');
+        tr.dataset.method = view.method;
+        const m = view.memory?.measurement;
+        const trainable = view.memory?.trainableParams ?? view.result?.trainableParams;
+        const accuracy = accuracyOf(view);
+        const cells = [
+          view.memory?.variant || view.method,
+          trainable === undefined ? '–' : formatCount(trainable),
+          m ? formatBytes(m.breakdown.total) : '–',
+          m ? formatBytes(m.peakTrain) : '–',
+          view.result?.trainMs === undefined ? '–' : formatDuration(view.result.trainMs),
+          accuracy === undefined ? '–' : formatPercent(accuracy),
+        ];
+        for (const text of cells) {
+          const td = document.createElement('td');
+          td.textContent = text;
+          tr.append(td);
+        }
+        return tr;
+      }),
+    );
+  }
+}
