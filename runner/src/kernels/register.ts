@@ -6,6 +6,8 @@ import { transposeKernel } from './transpose';
 import { conv2dBackpropFilterKernel } from './conv2dBackpropFilter';
 import { conv2dBackpropInputKernel } from './conv2dBackpropInput';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwiseConv2dBackprop';
+import { gatherV2Kernel } from './gatherV2';
+import { unsortedSegmentSumKernel } from './unsortedSegmentSum';
 
 interface KernelPlan {
   kernelName: string;
@@ -20,12 +22,16 @@ export const PROJECT_KERNELS: Readonly<Record<BackendKind, readonly KernelPlan[]
     { kernelName: 'Conv2DBackpropInput', kernelFunc: conv2dBackpropInputKernel },
     { kernelName: 'DepthwiseConv2dNativeBackpropFilter', kernelFunc: depthwiseBackpropFilterKernel },
     { kernelName: 'DepthwiseConv2dNativeBackpropInput', kernelFunc: depthwiseBackpropInputKernel },
+    { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSumKernel },
+    { kernelName: 'GatherV2', kernelFunc: gatherV2Kernel },
   ],
   cpu: [
     { kernelName: 'Transpose', kernelFunc: transposeKernel },
     { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2dBackpropFilterKernel },
     { kernelName: 'DepthwiseConv2dNativeBackpropFilter', kernelFunc: depthwiseBackpropFilterKernel },
     { kernelName: 'DepthwiseConv2dNativeBackpropInput', kernelFunc: depthwiseBackpropInputKernel },
+    { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSumKernel },
+    { kernelName: 'GatherV2', kernelFunc: gatherV2Kernel },
   ],
 };
 
