@@ -180,7 +180,19 @@ export interface InspectResult {
   architecture: string;
   format: 'hf' | 'tfjs-layers';
   params: number;
-  layers: Array<{ name: string; kind: LayerKind | 'embedding' | 'other'; shape: number[]; params: number; dOut?: number; dIn?: number }>;
+  layers: Array<{
+    name: string;
+    kind: LayerKind | 'embedding' | 'other';
+    shape: number[];
+    params: number;
+    /** Rows (neurons / output channels) and parameters per row, for adaptable layers. */
+    dOut?: number;
+    dIn?: number;
+    /** Part of an attention block (excluded by `freezeAttention`). */
+    attention?: boolean;
+    /** The classification / LM head (never a target; trains whole when it trains). */
+    head?: boolean;
+  }>;
 }
 
 /** Progress of a run, streamed by the CLI (stderr) and the JSON-RPC server. */

@@ -21,7 +21,9 @@ export type FileLayout =
   /** PyTorch conv [out, in, kh, kw] -> engine [kh, kw, in, out]. */
   | 'oihw'
   /** PyTorch depthwise conv [c, 1, kh, kw] -> engine [kh, kw, c, 1]. */
-  | 'c1hw';
+  | 'c1hw'
+  /** Keras Dense kernel [in, out] -> engine [out, in]. */
+  | 'io';
 
 /** A weight of the model files: its name there, the tensor, and its file layout. */
 export interface WeightEntry {
@@ -34,12 +36,14 @@ export interface WeightEntry {
 export function toEngineLayout(t: Tensor, layout: FileLayout): Tensor {
   if (layout === 'oihw') return tf.transpose(t, [2, 3, 1, 0]);
   if (layout === 'c1hw') return tf.transpose(t, [2, 3, 0, 1]);
+  if (layout === 'io') return tf.transpose(t);
   return t;
 }
 
 export function toFileLayout(t: Tensor, layout: FileLayout): Tensor {
   if (layout === 'oihw') return tf.transpose(t, [3, 2, 0, 1]);
   if (layout === 'c1hw') return tf.transpose(t, [2, 3, 0, 1]);
+  if (layout === 'io') return tf.transpose(t);
   return t;
 }
 
@@ -130,7 +134,7 @@ export abstract class Model {
   inspect(): InspectResult {
     const layerSet = new Set(this.layers);
     const adaptable = this.layers.map((l) => ({
-      name: l.name, kind: l.kind, shape: dims(l.weight), params: l.params, dOut: l.dOut, dIn: l.dIn,
+      name: l.name, kind: l.kind, shape: dims(l.weight), params: l.params, dOut: l.dOut, dIn: l.dIn, attention: l.attention, head: l.head,
     }));
     const others = this.weightEntries()
       .filter((e) => ![...layerSet].some((l) => e.get() === l.weight || e.get() === l.bias || e.get() === l.movingMean || e.get() === l.movingVariance))

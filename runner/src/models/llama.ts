@@ -1,0 +1,143 @@
+/**
+ * Llama-style decoder (Touvron et al.), laid out as Hugging Face's LlamaForCausalLM:
+ * token embeddings, pre-norm blocks with RMSNorm, causal self-attention with rotary
+ * position embeddings (and grouped key/value heads), a SwiGLU MLP
+ * (down(silu(gate(x)) * up(x))), a final RMSNorm and the LM head. Names follow HF:
+ * `model.layers.<i>.self_attn.q_proj`, `model.layers.<i>.mlp.up_proj`, `lm_head`.
+ */
+import { SpruftError } from '../errors';
+import { silu } from '../engine/ops/activations';
+import { multiHeadAttention, ropeTables } from '../engine/ops/attention';
+import { tf, type Tensor } from '../engine/tf';
+import { AdaptableLayer, flow, step, type ForwardContext } from './layer';
+import { Model, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
+
+export interface LlamaConfig {
+  model_type: 'llama';
+  vocab_size: number;
+  hidden_size: number;
+  intermediate_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads?: number;
+  rms_norm_eps?: number;
+  rope_theta?: number;
+  max_position_embeddings: number;
+  tie_word_embeddings?: boolean;
+  [key: string]: unknown;
+}
+
+interface LlamaBlock {
+  inputNorm: AdaptableLayer;
+  q: AdaptableLayer;
+  k: AdaptableLayer;
+  v: AdaptableLayer;
+  o: AdaptableLayer;
+  postNorm: AdaptableLayer;
+  gate: AdaptableLayer;
+  up: AdaptableLayer;
+  down: AdaptableLayer;
+}
+
+export class LlamaModel extends Model {
+  readonly architecture = 'llama';
+  readonly input: ModelInput;
+  readonly layers: AdaptableLayer[] = [];
+  private embed: Tensor;
+  private readonly blocks: LlamaBlock[] = [];
+  private readonly finalNorm: AdaptableLayer;
+  private readonly lmHead: AdaptableLayer;
+  private readonly tied: boolean;
+  private readonly rope: { cos: Tensor; sin: Tensor };
+
+  constructor(name: string, sourcePath: string, readonly config: LlamaConfig, raw: RawWeights) {
+    super(name, 'hf', sourcePath);
+    const where = `${sourcePath}/model.safetensors`;
+    const c = config;
+    for (const key of ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'max_position_embeddings'] as const) {
+      if (typeof c[key] !== 'number') throw new SpruftError('MODEL_INVALID', `config.json: "${key}" must be a number`, sourcePath);
+    }
+    const eps = c.rms_norm_eps ?? 1e-6;
+    this.input = { kind: 'tokens', vocabSize: c.vocab_size, maxLength: c.max_position_embeddings };
+    const linear = (n: string, attention = false, head = false) => new AdaptableLayer({
+      name: n, kind: 'linear', attention, head, weight: takeWeight(raw, `${n}.weight`, where, 'same', 2),
+    });
+    const norm = (n: string) => new AdaptableLayer({ name: n, kind: 'rmsnorm', eps, weight: takeWeight(raw, `${n}.weight`, where, 'same', 1) });
+    this.embed = takeWeight(raw, 'model.embed_tokens.weight', where, 'same', 2);
+    for (let i = 0; i < c.num_hidden_layers; i++) {
+      const b = `model.layers.${i}`;
+      const block: LlamaBlock = {
+        inputNorm: norm(`${b}.input_layernorm`),
+        q: linear(`${b}.self_attn.q_proj`, true),
+        k: linear(`${b}.self_attn.k_proj`, true),
+        v: linear(`${b}.self_attn.v_proj`, true),
+        o: linear(`${b}.self_attn.o_proj`, true),
+        postNorm: norm(`${b}.post_attention_layernorm`),
+        gate: linear(`${b}.mlp.gate_proj`),
+        up: linear(`${b}.mlp.up_proj`),
+        down: linear(`${b}.mlp.down_proj`),
+      };
+      this.blocks.push(block);
+      this.layers.push(block.inputNorm, block.q, block.k, block.v, block.o, block.postNorm, block.gate, block.up, block.down);
+    }
+    this.finalNorm = norm('model.norm');
+    this.tied = !raw.has('lm_head.weight') && (c.tie_word_embeddings ?? true);
+    this.lmHead = this.tied
+      ? new AdaptableLayer({ name: 'lm_head', kind: 'linear', head: true, weight: this.embed })
+      : linear('lm_head', false, true);
+    this.layers.push(this.finalNorm, this.lmHead);
+    const headDim = c.hidden_size / c.num_attention_heads;
+    this.rope = ropeTables(c.max_position_embeddings, headDim, c.rope_theta ?? 10000);
+  }
+
+  forward(ids: Tensor, ctx: ForwardContext): Tensor {
+    const c = this.config;
+    let g = false;
+    let h: Tensor = flow(false, () => tf.gather(this.embed, ids));
+    for (const b of this.blocks) {
+      const [n1, gn1] = step(b.inputNorm, h, ctx, g);
+      const [q, gq] = step(b.q, n1, ctx, gn1);
+      const [k, gk] = step(b.k, n1, ctx, gn1);
+      const [v, gv] = step(b.v, n1, ctx, gn1);
+      const gAttn = gq || gk || gv;
+      const attn = flow(gAttn, () => multiHeadAttention(q, k, v, {
+        heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, causal: true, rope: this.rope,
+      }));
+      const [o, go] = step(b.o, attn, ctx, gAttn);
+      const r1 = h;
+      h = flow(g || go, () => tf.add(r1, o));
+      g = g || go;
+      const [n2, gn2] = step(b.postNorm, h, ctx, g);
+      const [gate, gg] = step(b.gate, n2, ctx, gn2);
+      const [up, gu] = step(b.up, n2, ctx, gn2);
+      const gMlp = gg || gu;
+      const mixed = flow(gMlp, () => tf.mul(silu(gate, gg), up));
+      const [down, gd] = step(b.down, mixed, ctx, gMlp);
+      const r2 = h;
+      h = flow(g || gd, () => tf.add(r2, down));
+      g = g || gd;
+    }
+    const [normed, gf] = step(this.finalNorm, h, ctx, g);
+    return this.lmHead.apply(normed, ctx, gf);
+  }
+
+  weightEntries(): WeightEntry[] {
+    const entries: WeightEntry[] = [
+      { fileName: 'model.embed_tokens.weight', layout: 'same', get: () => this.embed, set: (t) => { this.embed = t; if (this.tied) this.lmHead.weight = t; } },
+    ];
+    for (const l of this.layers) {
+      if (l === this.lmHead && this.tied) continue;
+      entries.push({ fileName: `${l.name}.weight`, layout: 'same', get: () => l.weight, set: (t) => { l.weight = t; } });
+    }
+    return entries;
+  }
+
+  exportConfig(): Record<string, unknown> {
+    return { ...this.config, architectures: ['LlamaForCausalLM'], tie_word_embeddings: this.tied };
+  }
+
+  override dispose(): void {
+    super.dispose();
+    tf.dispose([this.rope.cos, this.rope.sin]);
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Vision Transformer (Dosovitskiy et al.), laid out as Hugging Face's
+ * ViTForImageClassification: patch embedding (a conv with stride = patch), class token,
+ * position embeddings, pre-norm blocks (attention, GELU MLP), final LayerNorm, and a
+ * linear classifier on the class token. Weight names follow HF, so patterns like
+ * `*.attention.*` or `*.intermediate.*` mean what users expect.
+ */
+import { SpruftError } from '../errors';
+import { gelu } from '../engine/ops/activations';
+import { multiHeadAttention } from '../engine/ops/attention';
+import { tf, type Tensor } from '../engine/tf';
+import { AdaptableLayer, flow, step, type ForwardContext } from './layer';
+import { Model, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
+
+export interface VitConfig {
+  model_type: 'vit';
+  hidden_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  intermediate_size: number;
+  image_size: number;
+  patch_size: number;
+  num_channels: number;
+  layer_norm_eps?: number;
+  qkv_bias?: boolean;
+  num_labels?: number;
+  id2label?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+interface VitBlock {
+  norm1: AdaptableLayer;
+  query: AdaptableLayer;
+  key: AdaptableLayer;
+  value: AdaptableLayer;
+  attnOut: AdaptableLayer;
+  norm2: AdaptableLayer;
+  up: AdaptableLayer;
+  down: AdaptableLayer;
+}
+
+export class VitModel extends Model {
+  readonly architecture = 'vit';
+  readonly input: ModelInput;
+  readonly layers: AdaptableLayer[] = [];
+  private readonly patch: AdaptableLayer;
+  private readonly blocks: VitBlock[] = [];
+  private readonly finalNorm: AdaptableLayer;
+  private readonly classifier: AdaptableLayer;
+  private clsToken: Tensor;
+  private positions: Tensor;
+
+  constructor(name: string, sourcePath: string, readonly config: VitConfig, raw: RawWeights) {
+    super(name, 'hf', sourcePath);
+    const where = `${sourcePath}/model.safetensors`;
+    const c = config;
+    for (const key of ['hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size', 'image_size', 'patch_size', 'num_channels'] as const) {
+      if (typeof c[key] !== 'number') throw new SpruftError('MODEL_INVALID', `config.json: "${key}" must be a number`, sourcePath);
+    }
+    if (c.hidden_size % c.num_attention_heads !== 0) {
+      throw new SpruftError('MODEL_INVALID', `config.json: hidden_size ${c.hidden_size} is not divisible by num_attention_heads ${c.num_attention_heads}`, sourcePath);
+    }
+    const eps = c.layer_norm_eps ?? 1e-12;
+    this.input = { kind: 'image', height: c.image_size, width: c.image_size, channels: c.num_channels };
+    const linear = (n: string, attention = false, head = false) => new AdaptableLayer({
+      name: n, kind: 'linear', attention, head,
+      weight: takeWeight(raw, `${n}.weight`, where, 'same', 2), bias: takeOptional(raw, `${n}.bias`, where),
+    });
+    const norm = (n: string) => new AdaptableLayer({
+      name: n, kind: 'layernorm', eps, weight: takeWeight(raw, `${n}.weight`, where, 'same', 1), bias: takeWeight(raw, `${n}.bias`, where, 'same', 1),
+    });
+    const p = 'vit.embeddings.patch_embeddings.projection';
+    this.patch = new AdaptableLayer({
+      name: p, kind: 'conv2d', weight: takeWeight(raw, `${p}.weight`, where, 'oihw', 4), bias: takeOptional(raw, `${p}.bias`, where),
+      conv: { strides: [c.patch_size, c.patch_size], pad: 'valid' },
+    });
+    this.clsToken = takeWeight(raw, 'vit.embeddings.cls_token', where);
+    this.positions = takeWeight(raw, 'vit.embeddings.position_embeddings', where);
+    this.layers.push(this.patch);
+    for (let i = 0; i < c.num_hidden_layers; i++) {
+      const b = `vit.encoder.layer.${i}`;
+      const block: VitBlock = {
+        norm1: norm(`${b}.layernorm_before`),
+        query: linear(`${b}.attention.attention.query`, true),
+        key: linear(`${b}.attention.attention.key`, true),
+        value: linear(`${b}.attention.attention.value`, true),
+        attnOut: linear(`${b}.attention.output.dense`, true),
+        norm2: norm(`${b}.layernorm_after`),
+        up: linear(`${b}.intermediate.dense`),
+        down: linear(`${b}.output.dense`),
+      };
+      this.blocks.push(block);
+      this.layers.push(block.norm1, block.query, block.key, block.value, block.attnOut, block.norm2, block.up, block.down);
+    }
+    this.finalNorm = norm('vit.layernorm');
+    this.classifier = linear('classifier', false, true);
+    this.layers.push(this.finalNorm, this.classifier);
+  }
+
+  forward(x: Tensor, ctx: ForwardContext): Tensor {
+    const c = this.config;
+    const batch = x.shape[0];
+    let g = false;
+    let h: Tensor;
+    [h, g] = step(this.patch, x, ctx, g);
+    const patches = h;
+    h = flow(g, () => {
+      const seq = tf.reshape(patches, [batch, -1, c.hidden_size]);
+      const cls = tf.tile(this.clsToken, [batch, 1, 1]);
+      return tf.add(tf.concat([cls, seq], 1), this.positions);
+    });
+    for (const b of this.blocks) {
+      const [n1, gn1] = step(b.norm1, h, ctx, g);
+      const [q, gq] = step(b.query, n1, ctx, gn1);
+      const [k, gk] = step(b.key, n1, ctx, gn1);
+      const [v, gv] = step(b.value, n1, ctx, gn1);
+      const gAttn = gq || gk || gv;
+      const attn = flow(gAttn, () => multiHeadAttention(q, k, v, { heads: c.num_attention_heads }));
+      const [ao, gao] = step(b.attnOut, attn, ctx, gAttn);
+      const residual = h;
+      h = flow(g || gao, () => tf.add(residual, ao));
+      g = g || gao;
+      const [n2, gn2] = step(b.norm2, h, ctx, g);
+      const [u, gu] = step(b.up, n2, ctx, gn2);
+      const act = flow(gu, () => gelu(u, gu));
+      const [dn, gd] = step(b.down, act, ctx, gu);
+      const residual2 = h;
+      h = flow(g || gd, () => tf.add(residual2, dn));
+      g = g || gd;
+    }
+    const [normed, gf] = step(this.finalNorm, h, ctx, g);
+    const cls = flow(gf, () => tf.reshape(tf.slice(normed, [0, 0, 0], [batch, 1, c.hidden_size]), [batch, c.hidden_size]));
+    return this.classifier.apply(cls, ctx, gf);
+  }
+
+  weightEntries(): WeightEntry[] {
+    const entries: WeightEntry[] = [
+      { fileName: 'vit.embeddings.cls_token', layout: 'same', get: () => this.clsToken, set: (t) => { this.clsToken = t; } },
+      { fileName: 'vit.embeddings.position_embeddings', layout: 'same', get: () => this.positions, set: (t) => { this.positions = t; } },
+    ];
+    for (const l of this.layers) {
+      entries.push({ fileName: `${l.name}.weight`, layout: l.kind === 'conv2d' ? 'oihw' : 'same', get: () => l.weight, set: (t) => { l.weight = t; } });
+      if (l.bias) entries.push({ fileName: `${l.name}.bias`, layout: 'same', get: () => l.bias!, set: (t) => { l.bias = t; } });
+    }
+    return entries;
+  }
+
+  protected override onHeadReplaced(numLabels: number): void {
+    this.config.num_labels = numLabels;
+  }
+
+  exportConfig(): Record<string, unknown> {
+    const id2label = this.labelNames ? Object.fromEntries(this.labelNames.map((n, i) => [String(i), n])) : this.config.id2label;
+    const label2id = id2label ? Object.fromEntries(Object.entries(id2label).map(([i, n]) => [n, Number(i)])) : undefined;
+    return { ...this.config, architectures: ['ViTForImageClassification'], hidden_act: 'gelu', ...(id2label ? { id2label, label2id } : {}) };
+  }
+}
