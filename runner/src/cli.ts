@@ -8,7 +8,9 @@ import { errorMessage, SpruftError } from './errors';
 type CommandModule = { run(args: string[]): Promise<number> };
 
 /** Command name -> loader; loaded lazily so `spruft check` does not start TensorFlow.js. */
-const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {};
+const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  serve: { summary: 'JSON-RPC 2.0 server on stdio for the editor (logs on stderr)', load: () => import('./commands/serve') },
+};
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  spruft ${name.padEnd(8)} ${c.summary}`);

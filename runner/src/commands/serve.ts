@@ -1,0 +1,483 @@
+/**
+ * `spruft serve`: the runner as a JSON-RPC 2.0 server on stdio (vscode-jsonrpc framing),
+ * implementing protocol/rpc.ts for the extension. stdout carries only the JSON-RPC
+ * stream; logs go to stderr and, as `log` notifications, to the client.
+ *
+ * One run at a time: a run request answers at once with the run's id and folder, its
+ * hooks stream notifications, and exactly one `run/finished` ends it. Another start
+ * while one runs is answered with the `busy` error; `run/cancel` aborts the run's
+ * signal, which the engine honours within one step. Malformed input (bad framing,
+ * invalid JSON, messages that are no JSON-RPC message, wrong params, unknown methods)
+ * is answered with JSON-RPC errors; the server keeps serving.
+ */
+import {
+  Disposable,
+  ErrorCodes,
+  Message,
+  ResponseError,
+  StreamMessageReader,
+  StreamMessageWriter,
+  createMessageConnection,
+  type DataCallback,
+  type MessageConnection,
+  type MessageReader,
+  type MessageWriter,
+  type ResponseMessage,
+} from 'vscode-jsonrpc/node';
+import type { ConfigDiagnostic } from '../../../protocol/diagnostics';
+import {
+  CancelRequest,
+  CheckConfigRequest,
+  EvaluateRequest,
+  FinishedNotification,
+  InitializeRequest,
+  InspectModelRequest,
+  LabelAccuracyNotification,
+  LogNotification,
+  MemoryNotification,
+  MergeRequest,
+  PROTOCOL_VERSION,
+  ProgressNotification,
+  RunnerErrorCode,
+  ScoreRequest,
+  SelectionNotification,
+  ShutdownRequest,
+  TrainRequest,
+  type FinishedEvent,
+  type InitializeResult,
+  type LogEvent,
+  type MergeResult,
+  type RunOverrides,
+  type RunParams,
+  type RunStarted,
+  type RunnerErrorData,
+} from '../../../protocol/rpc';
+import type { BackendChoice, BackendInfo, InspectResult, MethodName, RunResult, ScoreResult } from '../../../protocol/results';
+import type { RunHooks, RunRequest, StartedRun } from '../app';
+import { errorMessage, SpruftError } from '../errors';
+import { version as runnerVersion } from '../../../package.json';
+
+/**
+ * The application layer the server drives (runner/src/app.ts). Declared here so the
+ * protocol can be tested against an in-process double.
+ */
+export interface RunnerApp {
+  initRunner(backend: BackendChoice): Promise<BackendInfo>;
+  inspectModel(path: string): Promise<InspectResult>;
+  checkConfig(configPath: string, text?: string): Promise<ConfigDiagnostic[]>;
+  startTrain(req: RunRequest, hooks: RunHooks): Promise<StartedRun<RunResult>>;
+  startScore(req: RunRequest, hooks: RunHooks): Promise<StartedRun<ScoreResult>>;
+  startEvaluate(target: string, hooks: RunHooks): Promise<StartedRun<RunResult>>;
+  mergeRun(runDir: string, outDir: string): Promise<MergeResult>;
+}
+
+type Level = LogEvent['level'];
+type RunKind = FinishedEvent['kind'];
+
+// ---- malformed input -----------------------------------------------------------------
+
+/** A message that cannot be handed to the connection, with the JSON-RPC error it gets. */
+class MalformedMessage extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly id: number | string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+const jsonDecoder = {
+  name: 'application/json',
+  async decode(buffer: Uint8Array, options: { charset: string }): Promise<Message> {
+    const text = new TextDecoder(options.charset).decode(buffer);
+    try {
+      return JSON.parse(text) as Message;
+    } catch (err) {
+      throw new MalformedMessage(ErrorCodes.ParseError, `Parse error: the message is not valid JSON (${errorMessage(err)}).`);
+    }
+  },
+};
+
+function idOf(value: unknown): number | string | null {
+  if (typeof value !== 'object' || value === null || !('id' in value)) return null;
+  const id = (value as { id: unknown }).id;
+  return typeof id === 'number' || typeof id === 'string' ? id : null;
+}
+
+/**
+ * The stdio reader with a gate in front of the connection: bad framing and invalid JSON
+ * (which vscode-jsonrpc would only log) and JSON that is no JSON-RPC message (which it
+ * would drop) are reported to `onMalformed`, so the server can answer with an error.
+ */
+export class CheckedMessageReader implements MessageReader {
+  private readonly inner: StreamMessageReader;
+
+  constructor(
+    input: NodeJS.ReadableStream,
+    private readonly onMalformed: (error: MalformedMessage) => void,
+  ) {
+    this.inner = new StreamMessageReader(input, { contentTypeDecoder: jsonDecoder });
+  }
+
+  get onError() {
+    return this.inner.onError;
+  }
+  get onClose() {
+    return this.inner.onClose;
+  }
+  get onPartialMessage() {
+    return this.inner.onPartialMessage;
+  }
+
+  listen(callback: DataCallback): Disposable {
+    const errors = this.inner.onError((error) => {
+      this.onMalformed(error instanceof MalformedMessage ? error : new MalformedMessage(ErrorCodes.ParseError, `Parse error: ${error.message.split('\n')[0]}`));
+    });
+    const listening = this.inner.listen((message: Message) => {
+      if (Array.isArray(message)) {
+        this.onMalformed(new MalformedMessage(ErrorCodes.InvalidRequest, 'Invalid Request: batches are not supported; send one message at a time.'));
+      } else if (typeof message !== 'object' || message === null || (message as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
+        this.onMalformed(new MalformedMessage(ErrorCodes.InvalidRequest, 'Invalid Request: expected a JSON-RPC 2.0 object with "jsonrpc": "2.0".', idOf(message)));
+      } else if (!Message.isRequest(message) && !Message.isNotification(message) && !Message.isResponse(message)) {
+        this.onMalformed(new MalformedMessage(ErrorCodes.InvalidRequest, 'Invalid Request: a request needs a string "method" and a number or string "id".', idOf(message)));
+      } else {
+        callback(message);
+      }
+    });
+    return Disposable.create(() => {
+      errors.dispose();
+      listening.dispose();
+    });
+  }
+
+  dispose(): void {
+    this.inner.dispose();
+  }
+}
+
+// ---- errors ---------------------------------------------------------------------------
+
+const errorCodeOf: Record<string, number> = {
+  CONFIG_INVALID: RunnerErrorCode.invalidConfig,
+  FILE_NOT_FOUND: RunnerErrorCode.notFound,
+  MODEL_INVALID: RunnerErrorCode.invalidInput,
+  SAFETENSORS_INVALID: RunnerErrorCode.invalidInput,
+  DATA_INVALID: RunnerErrorCode.invalidInput,
+  ADAPTER_INVALID: RunnerErrorCode.invalidInput,
+  BACKEND_UNAVAILABLE: RunnerErrorCode.backendUnavailable,
+  RUN_BUSY: RunnerErrorCode.busy,
+};
+
+function engineCode(err: unknown): string {
+  if (err instanceof SpruftError) return err.code;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code : 'INTERNAL';
+}
+
+function toResponseError(err: unknown, diagnostics?: ConfigDiagnostic[]): ResponseError<RunnerErrorData> {
+  if (err instanceof ResponseError) return err as ResponseError<RunnerErrorData>;
+  const code = engineCode(err);
+  const data: RunnerErrorData = { code };
+  if (err instanceof SpruftError && err.where) data.where = err.where;
+  if (diagnostics) data.diagnostics = diagnostics;
+  return new ResponseError(errorCodeOf[code] ?? RunnerErrorCode.internal, errorMessage(err), data);
+}
+
+function invalidParams(message: string): ResponseError<RunnerErrorData> {
+  return new ResponseError(ErrorCodes.InvalidParams, `Invalid params: ${message}`, { code: 'INVALID_PARAMS' });
+}
+
+// ---- params ---------------------------------------------------------------------------
+
+function record(params: unknown): Record<string, unknown> {
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) throw invalidParams('expected an object with named parameters.');
+  return params as Record<string, unknown>;
+}
+
+function requiredString(params: unknown, key: string): string {
+  const value = record(params)[key];
+  if (typeof value !== 'string' || value.length === 0) throw invalidParams(`"${key}" must be a non-empty string.`);
+  return value;
+}
+
+function optionalString(params: unknown, key: string): string | undefined {
+  const value = record(params)[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw invalidParams(`"${key}" must be a string.`);
+  return value;
+}
+
+const METHOD_NAMES: readonly MethodName[] = ['spruft', 'lora', 'full', 'head'];
+const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+
+function backendParam(value: unknown, key: string): BackendChoice | undefined {
+  if (value === undefined) return undefined;
+  if (!BACKEND_CHOICES.includes(value as BackendChoice)) throw invalidParams(`"${key}" must be one of ${BACKEND_CHOICES.join(', ')}.`);
+  return value as BackendChoice;
+}
+
+function runParams(params: unknown): RunParams {
+  const configPath = requiredString(params, 'configPath');
+  const raw = record(params).overrides;
+  if (raw === undefined) return { configPath };
+  const o = record(raw);
+  const overrides: RunOverrides = {};
+  if (o.method !== undefined) {
+    if (!METHOD_NAMES.includes(o.method as MethodName)) throw invalidParams(`"overrides.method" must be one of ${METHOD_NAMES.join(', ')}.`);
+    overrides.method = o.method as MethodName;
+  }
+  if (o.compare !== undefined) {
+    if (!Array.isArray(o.compare) || !o.compare.every((m) => METHOD_NAMES.includes(m as MethodName))) {
+      throw invalidParams(`"overrides.compare" must be a list of ${METHOD_NAMES.join(', ')}.`);
+    }
+    overrides.compare = o.compare as MethodName[];
+  }
+  if (o.maxSteps !== undefined) {
+    if (!Number.isInteger(o.maxSteps) || (o.maxSteps as number) < 1) throw invalidParams('"overrides.maxSteps" must be a positive integer.');
+    overrides.maxSteps = o.maxSteps as number;
+  }
+  const backend = backendParam(o.backend, 'overrides.backend');
+  if (backend) overrides.backend = backend;
+  return { configPath, overrides };
+}
+
+// ---- the server -----------------------------------------------------------------------
+
+interface ActiveRun {
+  /** Undefined while the engine is still accepting the run. */
+  runId?: string;
+  kind: RunKind;
+  controller: AbortController;
+  settled: Promise<void>;
+}
+
+export interface ServerOptions {
+  /** Where log lines go besides the `log` notification (stderr in `spruft serve`). */
+  writeLog?: (line: string) => void;
+  /** Longest wait for a cancelled run to end on shutdown. */
+  shutdownGraceMs?: number;
+}
+
+export class RunnerServer {
+  private active: ActiveRun | undefined;
+  /** Runs that ended, so a late `run/cancel` gets `cancelled: false`, not an error. */
+  private readonly finishedRuns = new Set<string>();
+  private shuttingDown = false;
+
+  constructor(
+    private readonly connection: MessageConnection,
+    private readonly app: RunnerApp,
+    private readonly options: ServerOptions = {},
+  ) {}
+
+  log(level: Level, message: string): void {
+    this.options.writeLog?.(`[${level}] ${message}`);
+    this.connection.sendNotification(LogNotification, { level, message }).catch(() => undefined);
+  }
+
+  /** Register every handler of protocol/rpc.ts; call before `connection.listen()`. */
+  register(): void {
+    const c = this.connection;
+    c.onRequest(InitializeRequest, (params) => this.handle(() => this.initialize(params)));
+    c.onRequest(ShutdownRequest, () => this.handle(() => this.shutdown()));
+    c.onRequest(InspectModelRequest, (params) => this.handle(() => this.app.inspectModel(requiredString(params, 'path'))));
+    c.onRequest(CheckConfigRequest, (params) =>
+      this.handle(async () => ({ diagnostics: await this.app.checkConfig(requiredString(params, 'configPath'), optionalString(params, 'text')) })),
+    );
+    c.onRequest(TrainRequest, (params) => this.handle(() => this.startRun('train', params, (p, hooks) => this.app.startTrain(p, hooks))));
+    c.onRequest(ScoreRequest, (params) => this.handle(() => this.startRun('score', params, (p, hooks) => this.app.startScore(p, hooks))));
+    c.onRequest(EvaluateRequest, (params) =>
+      this.handle(() => {
+        const target = requiredString(params, 'target');
+        return this.startRun('evaluate', params, (_p, hooks) => this.app.startEvaluate(target, hooks));
+      }),
+    );
+    c.onRequest(CancelRequest, (params) => this.handle(async () => this.cancel(requiredString(params, 'runId'))));
+    c.onRequest(MergeRequest, (params) => this.handle(() => this.app.mergeRun(requiredString(params, 'runDir'), requiredString(params, 'outDir'))));
+    c.onNotification((method) => this.log('warn', `ignored unknown notification "${method}"`));
+  }
+
+  /** Every handler's errors become ResponseErrors with the engine's code; none escapes. */
+  private async handle<T>(body: () => Promise<T> | T): Promise<T> {
+    try {
+      return await body();
+    } catch (err) {
+      const response = toResponseError(err);
+      if (response.code === RunnerErrorCode.internal) this.log('error', err instanceof Error && err.stack ? err.stack : errorMessage(err));
+      throw response;
+    }
+  }
+
+  private async initialize(params: unknown): Promise<InitializeResult> {
+    const backend = backendParam(record(params ?? {}).backend, 'backend') ?? 'auto';
+    const info = await this.app.initRunner(backend);
+    const { version_core: tfjsVersion } = await import('@tensorflow/tfjs-core');
+    this.log('info', `runner ${runnerVersion} ready: ${info.name} backend (${info.reason})`);
+    return { protocolVersion: PROTOCOL_VERSION, runnerVersion, tfjsVersion, nodeVersion: process.versions.node, backend: info };
+  }
+
+  private async startRun<T extends RunResult | ScoreResult>(
+    kind: RunKind,
+    params: unknown,
+    start: (request: RunRequest, hooks: RunHooks) => Promise<StartedRun<T>>,
+  ): Promise<RunStarted> {
+    const request: RunRequest = kind === 'evaluate' ? { configPath: requiredString(params, 'target') } : runParams(params);
+    if (this.shuttingDown) throw new ResponseError(RunnerErrorCode.busy, 'The runner is shutting down; start the run after it restarts.', { code: 'RUN_BUSY' });
+    if (this.active) {
+      const which = this.active.runId ? `run ${this.active.runId}` : 'a run that is starting';
+      throw new ResponseError(RunnerErrorCode.busy, `The runner is busy with ${which} (${this.active.kind}); wait for it to finish or stop it with run/cancel.`, {
+        code: 'RUN_BUSY',
+      });
+    }
+    // The slot is taken before the first await, so two starts in one tick cannot both run.
+    let settle!: () => void;
+    const slot: ActiveRun = { kind, controller: new AbortController(), settled: new Promise((r) => (settle = r)) };
+    this.active = slot;
+    // Notifications of this run wait until its response is out, so a client never sees
+    // a run id before the request that returns it.
+    const held: Array<() => void> = [];
+    let holding = true;
+    const send = (emit: () => void) => (holding ? held.push(emit) : emit());
+    const notify = <P>(type: { method: string }, payload: P) =>
+      send(() => void this.connection.sendNotification(type.method, payload).catch(() => undefined));
+    const hooks: RunHooks = {
+      signal: slot.controller.signal,
+      onProgress: (e) => notify(ProgressNotification, e),
+      onSelection: (e) => notify(SelectionNotification, e),
+      onMemory: (e) => notify(MemoryNotification, e),
+      onLabelAccuracy: (e) => notify(LabelAccuracyNotification, e),
+      onLog: (level, message) => send(() => this.log(level, message)),
+    };
+    let started: StartedRun<T>;
+    try {
+      started = await start(request, hooks);
+    } catch (err) {
+      this.active = undefined;
+      settle();
+      const diagnostics = engineCode(err) === 'CONFIG_INVALID' && kind !== 'evaluate' ? await this.diagnosticsFor(request.configPath) : undefined;
+      throw toResponseError(err, diagnostics);
+    }
+    slot.runId = started.runId;
+    const finish = (event: Omit<FinishedEvent, 'runId' | 'kind' | 'runDir'>) => {
+      send(() => {
+        this.finishedRuns.add(started.runId);
+        if (this.active === slot) this.active = undefined;
+        const finished: FinishedEvent = { runId: started.runId, kind, runDir: started.runDir, ...event };
+        this.log(event.status === 'failed' ? 'error' : 'info', `run ${started.runId} ${event.status}${event.error ? `: ${event.error.message}` : ''}`);
+        void this.connection.sendNotification(FinishedNotification, finished).catch(() => undefined);
+        settle();
+      });
+    };
+    started.done.then(
+      (result) => finish({ status: 'completed', result }),
+      (err: unknown) => {
+        const code = engineCode(err);
+        const where = err instanceof SpruftError ? err.where : undefined;
+        if (code !== 'RUN_CANCELLED' && err instanceof Error && err.stack) this.log('error', err.stack);
+        finish({ status: code === 'RUN_CANCELLED' ? 'cancelled' : 'failed', error: { message: errorMessage(err), code, ...(where ? { where } : {}) } });
+      },
+    );
+    // Release the held notifications once the response has been queued for writing.
+    setImmediate(() => {
+      holding = false;
+      for (const emit of held.splice(0)) emit();
+    });
+    this.log('info', `run ${started.runId} started (${kind}${started.runDir ? `, ${started.runDir}` : ''})`);
+    return started.runDir ? { runId: started.runId, runDir: started.runDir } : { runId: started.runId };
+  }
+
+  private async diagnosticsFor(configPath: string): Promise<ConfigDiagnostic[] | undefined> {
+    try {
+      return await this.app.checkConfig(configPath);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private cancel(runId: string): { cancelled: boolean } {
+    const active = this.active;
+    if (active?.runId === runId) {
+      if (!active.controller.signal.aborted) {
+        this.log('info', `run ${runId}: cancel requested; it stops after the current step`);
+        active.controller.abort();
+      }
+      return { cancelled: true };
+    }
+    if (this.finishedRuns.has(runId)) return { cancelled: false };
+    throw new ResponseError(RunnerErrorCode.noSuchRun, `No run with id "${runId}" is going or has run in this runner.`, { code: 'NO_SUCH_RUN' });
+  }
+
+  /** Stop what runs and wait (bounded) for its folder to be left consistent. */
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    const active = this.active;
+    if (!active) return;
+    active.controller.abort();
+    const grace = this.options.shutdownGraceMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([active.settled, new Promise<void>((r) => (timer = setTimeout(r, grace)))]);
+    clearTimeout(timer);
+  }
+}
+
+/** Answer a malformed message with its JSON-RPC error (id null when it had none). */
+function replyMalformed(writer: MessageWriter, error: MalformedMessage, log: (level: Level, message: string) => void): void {
+  log('warn', `malformed message answered with ${error.code}: ${error.message}`);
+  const response: ResponseMessage = { jsonrpc: '2.0', id: error.id, error: { code: error.code, message: error.message } };
+  writer.write(response).catch(() => undefined);
+}
+
+/**
+ * The server on a pair of streams: stdio in `spruft serve`, in-memory pipes in tests.
+ * Resolves when the input closes, after any run has been stopped.
+ */
+export function serve(input: NodeJS.ReadableStream, output: NodeJS.WritableStream, app: RunnerApp, options: ServerOptions = {}): { server: RunnerServer; closed: Promise<void> } {
+  const writer = new StreamMessageWriter(output);
+  let server: RunnerServer | undefined;
+  const log = (level: Level, message: string) => (server ? server.log(level, message) : options.writeLog?.(`[${level}] ${message}`));
+  const reader = new CheckedMessageReader(input, (error) => replyMalformed(writer, error, log));
+  const connection = createMessageConnection(reader, writer, {
+    error: (m) => log('error', m),
+    warn: (m) => log('warn', m),
+    info: (m) => log('info', m),
+    log: (m) => log('debug', m),
+  });
+  server = new RunnerServer(connection, app, options);
+  server.register();
+  const closed = new Promise<void>((resolve) => {
+    connection.onClose(async () => {
+      await server!.shutdown();
+      connection.dispose();
+      resolve();
+    });
+  });
+  connection.listen();
+  return { server, closed };
+}
+
+async function loadApp(): Promise<RunnerApp> {
+  const app = (await import('../app')) as Partial<RunnerApp>;
+  const names = ['initRunner', 'inspectModel', 'checkConfig', 'startTrain', 'startScore', 'startEvaluate', 'mergeRun'] as const;
+  const missing = names.filter((n) => typeof app[n] !== 'function');
+  if (missing.length > 0) {
+    throw new SpruftError('UNSUPPORTED', `this runner build lacks ${missing.join(', ')} (runner/src/app.ts); rebuild with \`npm run build\`.`);
+  }
+  return app as RunnerApp;
+}
+
+export async function run(args: string[]): Promise<number> {
+  if (args.includes('--help')) {
+    process.stderr.write('usage: spruft serve\n\nJSON-RPC 2.0 on stdin/stdout (Content-Length framing, as LSP); logs on stderr.\n');
+    return 0;
+  }
+  const app = await loadApp();
+  const writeLog = (line: string) => process.stderr.write(`${line}\n`);
+  // Never die on a stray error: log it and keep serving (the client sees it as `log`).
+  process.on('uncaughtException', (err) => writeLog(`[error] uncaught: ${err.stack ?? err.message}`));
+  process.on('unhandledRejection', (reason) => writeLog(`[error] unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
+  const { closed } = serve(process.stdin, process.stdout, app, { writeLog });
+  await closed;
+  return 0;
+}
+
