@@ -376,7 +376,7 @@ export const OutputSchema = section(
       { patternErrorMessage: 'Use only letters, digits, `.`, `_` and `-`.' },
     ),
   },
-  'Where results go: the run folder holds the resolved config, the adapter, metrics.json and the progress log. Default: `runs/` beside this file.',
+  `Where results go: the run folder holds the resolved config, the adapter, metrics.json and the progress log. Default: \`runs/\` beside this file. ${ENGINE}`,
 );
 
 export const RunConfigSchema = section(

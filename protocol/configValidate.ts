@@ -212,7 +212,26 @@ export function parseRunConfig(text: string, syntax: ConfigSyntax = 'yaml'): Par
       });
     }
   }
-  return { text, syntax, lines, document, diagnostics };
+  // YAML reads more than JSON allows (`{"a": }`, comments, single quotes); a .json file
+  // must be JSON, so what JSON.parse refuses is a syntax error too.
+  if (syntax === 'json' && diagnostics.length === 0) {
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const position = /at position (\d+)/.exec(message);
+      const offset = position ? Number(position[1]) : 0;
+      diagnostics.push({
+        severity: 'error',
+        code: 'yaml-syntax',
+        message: `JSON syntax: ${message.replace(/ in JSON at position \d+.*$/, '').replace(/, ".*" is not valid JSON$/, '')}.`,
+        range: position ? lines.range(offset, Math.min(offset + 1, text.length)) : firstLineRange(lines),
+        path: [],
+      });
+    }
+  }
+  // What was read of a document nested too deeply is not worth checking further.
+  return { text, syntax, lines, ...(tooDeep ? {} : { document }), diagnostics };
 }
 
 // ---- schema navigation ----------------------------------------------------------------
@@ -306,6 +325,11 @@ export function nearestNames(word: string, candidates: Iterable<string>, options
     seen.add(name);
     const n = normalizedName(name);
     let score = n === w ? 0 : editDistance(w, n, cap);
+    // Dotted names (layers) are also compared by their tails: `q_prj` is near `model.q_proj`.
+    const segments = name.split('.');
+    for (let i = 1; i < segments.length && score > 1; i++) {
+      score = Math.min(score, editDistance(w, normalizedName(segments.slice(i).join('.')), cap) + 1);
+    }
     // A word that is a whole part of a longer name ("proj" in "q_proj") is near it.
     if (score > cap && w.length >= 3 && n.includes(w)) score = cap;
     if (score <= cap) scored.push({ name, score });

@@ -1,0 +1,346 @@
+/**
+ * Checks of a run config beyond its schema, against the files it names and the model's
+ * layer list (read from the header, without weights): paths exist, data files hold the
+ * fields the task reads, target patterns match layers, ranks fit every targeted layer,
+ * and the training memory estimate fits the machine. Run by `spruft check`, before every
+ * run, and by the language server, on a config whose schema checks passed.
+ */
+import { existsSync } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { DEFAULT_DATA_PATHS, LAYER_TYPES, type Method, type ModelFormat, type ResolvedRunConfig } from '../../../protocol/config';
+import { findEntry, nearestNames, rangeOfPath, type ConfigPath, type ParsedRunConfig } from '../../../protocol/configValidate';
+import type { ConfigDiagnostic, ConfigFix } from '../../../protocol/diagnostics';
+import type { InspectResult } from '../../../protocol/results';
+import { errorMessage, SpruftError } from '../errors';
+import { estimateTrainingMemory, formatBytes, type TrainingMemoryEstimate } from './memoryEstimate';
+import { isAdaptableKind, selectTargetLayers, suggestPatterns, type InspectedLayer, type TargetSelection } from './targets';
+
+/**
+ * Reads a model's layer list without its weights (modelInspector.ts, or the language
+ * server's cache of it). With `cutAt`, the list stops there and ends in the new head.
+ */
+export type ModelInspector = (modelPath: string, options: { format?: ModelFormat; cutAt?: string }) => Promise<InspectResult>;
+
+export interface SemanticOptions {
+  inspect: ModelInspector;
+  /** Memory the estimate is compared with (bytes). */
+  memoryLimitBytes: number;
+  /** How the limit is named in messages ("this machine's memory"). */
+  memoryLimitLabel: string;
+}
+
+export interface SemanticResult {
+  diagnostics: ConfigDiagnostic[];
+  model?: InspectResult;
+  targets?: TargetSelection;
+  estimates: TrainingMemoryEstimate[];
+}
+
+/** The wasm backend's 32-bit heap addresses at most 4 GiB. */
+const WASM_HEAP_LIMIT = 4 * 1024 ** 3;
+
+/** Where a model path points: `npm:` references stay as they are; others start at the config's folder. */
+export function modelPathFrom(path: string, baseDir: string): string {
+  return path.startsWith('npm:') || isAbsolute(path) ? path : resolve(baseDir, path);
+}
+
+async function kindOf(path: string): Promise<'file' | 'dir' | undefined> {
+  try {
+    const s = await stat(path);
+    return s.isDirectory() ? 'dir' : 'file';
+  } catch {
+    return undefined;
+  }
+}
+
+class Findings {
+  readonly out: ConfigDiagnostic[] = [];
+  constructor(readonly parsed: ParsedRunConfig) {}
+
+  add(severity: ConfigDiagnostic['severity'], code: string, path: ConfigPath, message: string, fixes: ConfigFix[] = [], part: 'key' | 'value' = 'value'): void {
+    this.out.push({ severity, code, message, range: rangeOfPath(this.parsed, path, part), path, ...(fixes.length ? { fixes } : {}) });
+  }
+
+  /** Whether the file sets this key (rather than leaving it to its default). */
+  has(path: ConfigPath): boolean {
+    return findEntry(this.parsed, path) !== undefined;
+  }
+
+  /** The text of a value as written in the file (for fixes that edit part of it). */
+  written(path: ConfigPath): string | undefined {
+    if (!this.has(path)) return undefined;
+    const range = rangeOfPath(this.parsed, path, 'value');
+    const start = this.parsed.lines.offsetAt(range.start);
+    const end = this.parsed.lines.offsetAt(range.end);
+    return end > start ? this.parsed.text.slice(start, end) : undefined;
+  }
+}
+
+/** "Did you mean" for a missing path: close names in the nearest folder that exists. */
+async function missingPath(f: Findings, path: ConfigPath, absolute: string, what: string, baseDir: string): Promise<void> {
+  const parent = dirname(absolute);
+  let entries: string[] = [];
+  try {
+    entries = await readdir(parent);
+  } catch {
+    // the parent is missing too: no suggestion
+  }
+  const near = nearestNames(basename(absolute), entries, { limit: 1 });
+  const written = f.written(path);
+  const fixes: ConfigFix[] = [];
+  if (near.length && written) {
+    const unquoted = written.replace(/^(['"])(.*)\1$/, '$2');
+    const idx = unquoted.lastIndexOf(basename(absolute));
+    if (idx >= 0) {
+      const replaced = unquoted.slice(0, idx) + near[0] + unquoted.slice(idx + basename(absolute).length);
+      fixes.push({ title: `Change to \`${replaced}\``, range: rangeOfPath(f.parsed, path, 'value'), newText: written === unquoted ? replaced : JSON.stringify(replaced) });
+    }
+  }
+  const shown = relative(baseDir, absolute) || absolute;
+  f.add(
+    'error',
+    'path-not-found',
+    path,
+    `${what} \`${shown}\` does not exist${near.length ? `. Did you mean \`${near[0]}\`?` : '.'} Relative paths start at this file's folder (${baseDir}).`,
+    fixes,
+  );
+}
+
+/** The first record of a JSONL file (reads at most 1 MB). */
+async function firstJsonRecord(file: string): Promise<{ record?: Record<string, unknown>; error?: string }> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(1024 * 1024);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    const line = buffer.subarray(0, bytesRead).toString('utf8').split(/\r?\n/).find((l) => l.trim() !== '');
+    if (line === undefined) return { error: 'it is empty' };
+    try {
+      const value: unknown = JSON.parse(line);
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) return { error: 'its first line is not a JSON object' };
+      return { record: value as Record<string, unknown> };
+    } catch (err) {
+      return { error: `its first line is not JSON (${errorMessage(err)})` };
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+async function checkDataFile(f: Findings, config: ResolvedRunConfig, path: ConfigPath, file: string): Promise<void> {
+  const { dataset } = config.data;
+  const kind = await kindOf(file);
+  if (dataset === 'jsonl' && kind === 'file') {
+    const { record, error } = await firstJsonRecord(file);
+    if (error || !record) {
+      f.add('error', 'data-invalid', path, `\`${basename(file)}\` is not JSONL: ${error}. Each line must be one JSON object.`);
+      return;
+    }
+    const fields = Object.keys(record);
+    const wanted: Array<[ConfigPath, string]> = [[['data', 'text', 'field'], config.data.text.field]];
+    if (config.task === 'text-classification') wanted.push([['data', 'text', 'labelField'], config.data.text.labelField]);
+    for (const [keyPath, field] of wanted) {
+      if (field in record) continue;
+      const near = nearestNames(field, fields, { limit: 1 });
+      f.add(
+        'error',
+        'data-field-missing',
+        f.has(keyPath) ? keyPath : path,
+        `The first record of \`${basename(file)}\` has no field \`${field}\` (\`${keyPath.join('.')}\`); its fields are ${fields.map((k) => `\`${k}\``).join(', ') || 'none'}.${near.length ? ` Did you mean \`${near[0]}\`?` : ''}`,
+      );
+    }
+  }
+  if ((dataset === 'idx' || dataset === 'fashion-mnist') && kind === 'dir') {
+    const names = await readdir(file);
+    const images = names.some((n) => /images-idx3-ubyte(\.gz)?$/.test(n));
+    const labels = names.some((n) => /labels-idx1-ubyte(\.gz)?$/.test(n));
+    if (!images || !labels) {
+      f.add('error', 'data-invalid', path, `\`${file}\` has no IDX ${!images ? 'image' : 'label'} file (\`*-${!images ? 'images-idx3' : 'labels-idx1'}-ubyte[.gz]\`); point \`data.path\` at the folder that holds them.`);
+    }
+  } else if ((dataset === 'idx' || dataset === 'fashion-mnist') && kind === 'file') {
+    f.add('error', 'data-invalid', path, `\`data.path\` must be the folder that holds the IDX files, not a file.`);
+  }
+  if (dataset === 'text' && kind === 'dir') {
+    const names = await readdir(file);
+    if (!names.some((n) => n.endsWith('.txt'))) f.add('error', 'data-invalid', path, `\`${file}\` holds no \`.txt\` file; give a text file or a folder of them.`);
+  }
+}
+
+async function checkPaths(f: Findings, config: ResolvedRunConfig, baseDir: string): Promise<void> {
+  const { data } = config;
+  if (data.path !== undefined) {
+    if (!(await kindOf(data.path))) await missingPath(f, ['data', 'path'], data.path, 'The data', baseDir);
+    else await checkDataFile(f, config, ['data', 'path'], data.path);
+  } else {
+    const fallback = DEFAULT_DATA_PATHS[data.dataset];
+    if (fallback && !fallback.startsWith('npm:') && !existsSync(fallback)) {
+      f.add(
+        'error',
+        'path-not-found',
+        ['data', 'dataset'],
+        `\`${data.dataset}\` is read from \`${fallback}\`, which does not exist here. Install it (Debian: \`apt-get install dataset-${data.dataset}\`) or set \`data.path\`.`,
+      );
+    } else if (fallback && !fallback.startsWith('npm:')) {
+      await checkDataFile(f, config, ['data', 'dataset'], fallback);
+    }
+  }
+  if (data.evalPath !== undefined) {
+    if (!(await kindOf(data.evalPath))) await missingPath(f, ['data', 'evalPath'], data.evalPath, 'The evaluation data', baseDir);
+    else await checkDataFile(f, config, ['data', 'evalPath'], data.evalPath);
+  }
+  const selection = config.spruft.selectionFrom;
+  if (selection !== undefined && uses(config, 'spruft')) {
+    const kind = await kindOf(selection);
+    if (!kind) await missingPath(f, ['spruft', 'selectionFrom'], selection, 'The run folder', baseDir);
+    else if (kind === 'dir' && !existsSync(join(selection, 'adapter_config.json'))) {
+      f.add('error', 'path-not-found', ['spruft', 'selectionFrom'], `\`${relative(baseDir, selection) || selection}\` has no \`adapter_config.json\`; name a run folder of an earlier SPruFT run.`);
+    }
+  }
+}
+
+function uses(config: ResolvedRunConfig, method: Method): boolean {
+  return config.method === method || config.compare.includes(method);
+}
+
+function layerList(layers: readonly InspectedLayer[], limit = 3): string {
+  const names = layers.slice(0, limit).map((l) => `\`${l.name}\``);
+  return layers.length > limit ? `${names.join(', ')} and ${layers.length - limit} more` : names.join(', ');
+}
+
+/**
+ * Patterns and names close to a pattern that matches nothing: first those containing its
+ * literal parts (`*.attn.*` -> `*.self_attn.*`), then by edit distance.
+ */
+export function nearestTargets(pattern: string, model: Pick<InspectResult, 'layers'>, limit = 3): string[] {
+  const candidates = [...suggestPatterns(model, LAYER_TYPES).map((p) => p.pattern), ...model.layers.map((l) => l.name)];
+  const parts = pattern.split(/[*.]/).filter((p) => p.length >= 2);
+  const containing = parts.length ? candidates.filter((c) => parts.every((p) => c.includes(p))).sort((a, b) => a.length - b.length) : [];
+  const byDistance = nearestNames(pattern, candidates, { limit: limit + containing.length, maxDistance: Infinity });
+  return [...new Set([...containing, ...byDistance])].slice(0, limit);
+}
+
+function checkTargets(f: Findings, config: ResolvedRunConfig, model: InspectResult): TargetSelection {
+  const selection = selectTargetLayers(model, config.targets);
+  const typeWords = config.targets.layerTypes.join('/');
+  const report = (list: 'include' | 'exclude') => (match: TargetSelection['include'][number], index: number) => {
+    const path: ConfigPath = ['targets', list, index];
+    if (match.matched.length === 0) {
+      const near = nearestTargets(match.pattern, model);
+      const range = rangeOfPath(f.parsed, path, 'value');
+      const written = f.written(path) ?? '';
+      f.add(
+        list === 'include' ? 'error' : 'warning',
+        'target-no-match',
+        path,
+        `\`${match.pattern}\` matches no layer of ${model.name}. Nearest: ${near.map((n) => `\`${n}\``).join(', ')}. (\`*\` matches any characters, dots included; a pattern must match the whole layer name.)`,
+        near.slice(0, 1).map((n) => ({ title: `Change to \`${n}\``, range, newText: /^["']/.test(written) ? JSON.stringify(n) : /^[*]/.test(n) ? JSON.stringify(n) : n })),
+      );
+    } else if (list === 'include' && match.adaptable.length === 0) {
+      const ofType = match.matched.filter((l) => isAdaptableKind(l.kind, config.targets.layerTypes));
+      const why = ofType.length > 0 ? 'they are attention layers and `targets.freezeAttention` is on' : `none is of the types ${typeWords} (\`targets.layerTypes\`)`;
+      f.add('error', 'target-no-match', path, `\`${match.pattern}\` matches ${layerList(match.matched)}, but ${why}; no adapter would be placed.`);
+    }
+  };
+  selection.include.forEach(report('include'));
+  selection.exclude.forEach(report('exclude'));
+  if (config.targets.include.length === 0) {
+    f.add('error', 'no-targets', ['targets', 'include'], '`targets.include` is empty: name at least one layer pattern, e.g. `"*"`.');
+  } else if (selection.layers.length === 0 && selection.include.every((m) => m.adaptable.length > 0)) {
+    f.add('error', 'no-targets', ['targets', 'exclude'], `No layer of ${model.name} is left to adapt: \`targets.exclude\` removes every layer that \`targets.include\` matches.`, [], 'key');
+  }
+  return selection;
+}
+
+function checkRanks(f: Findings, config: ResolvedRunConfig, selection: TargetSelection): void {
+  // A new head has no rows yet (d_out 0 until the labels are known): nothing to check.
+  const layers = selection.layers.filter((l) => (l.dOut ?? 0) > 0);
+  const rank = config.spruft.rank;
+  if (rank !== undefined && uses(config, 'spruft') && config.spruft.selectionFrom === undefined) {
+    const small = layers.filter((l) => (l.dOut ?? 0) < rank).sort((a, b) => (a.dOut ?? 0) - (b.dOut ?? 0));
+    if (small.length) {
+      const limit = small[0]!.dOut!;
+      const range = rangeOfPath(f.parsed, ['spruft', 'rank'], 'value');
+      f.add(
+        'error',
+        'rank-exceeds-dout',
+        ['spruft', 'rank'],
+        `\`spruft.rank\` ${rank} is more than the ${limit} rows (d_out) of ${layerList(small)}: a layer has only d_out rows to choose from (paper 4.1). Set \`rank\` to at most ${limit}, or exclude ${small.length > 1 ? 'those layers' : 'that layer'} in \`targets.exclude\`.`,
+        [{ title: `Change rank to ${limit}`, range, newText: String(limit) }],
+      );
+    }
+  }
+  if (uses(config, 'lora')) {
+    const r = config.lora.rank;
+    const small = layers.filter((l) => Math.min(l.dOut ?? Infinity, l.dIn ?? Infinity) < r);
+    if (small.length) {
+      const limit = Math.min(...small.map((l) => Math.min(l.dOut ?? Infinity, l.dIn ?? Infinity)));
+      const range = rangeOfPath(f.parsed, ['lora', 'rank'], 'value');
+      f.add(
+        'warning',
+        'lora-rank-exceeds',
+        ['lora', 'rank'],
+        `\`lora.rank\` ${r} is more than min(d_in, d_out) = ${limit} of ${layerList(small)}; the extra rank adds parameters but no expressiveness. Use at most ${limit}.`,
+        f.has(['lora', 'rank']) ? [{ title: `Change rank to ${limit}`, range, newText: String(limit) }] : [],
+      );
+    }
+  }
+}
+
+function checkMemory(f: Findings, config: ResolvedRunConfig, model: InspectResult, selection: TargetSelection, options: SemanticOptions): TrainingMemoryEstimate[] {
+  const methods: Method[] = [config.method, ...config.compare];
+  const estimates = methods.map((m) => estimateTrainingMemory(model, config, m, selection.layers));
+  const worst = estimates.reduce((a, b) => (b.peakBytes > a.peakBytes ? b : a));
+  const limits: Array<[number, string]> = [[options.memoryLimitBytes, options.memoryLimitLabel]];
+  if (config.backend === 'wasm') limits.push([WASM_HEAP_LIMIT, 'the 4 GB that the wasm backend can address']);
+  const [limit, label] = limits.reduce((a, b) => (b[0] < a[0] ? b : a));
+  if (worst.peakBytes > limit) {
+    const b = worst.breakdown;
+    const path: ConfigPath = f.has(['training', 'batchSize']) ? ['training', 'batchSize'] : ['model', 'path'];
+    f.add(
+      'warning',
+      'memory-estimate',
+      path,
+      `Estimated training memory for \`${worst.method}\`: ${formatBytes(worst.peakBytes)} (an estimate from layer shapes: weights ${formatBytes(worst.modelBytes)}, trainable parameters with gradients and Adam state ${formatBytes(b.params + b.grads + b.optimizer)}, activations ${formatBytes(b.cache + b.dropout + worst.inferenceBytes)}), more than ${label} (${formatBytes(limit)}). Lower \`training.batchSize\`${config.task === 'image-classification' ? ' or `data.image.size`' : ' or `data.text.maxLength`'}, set \`targets.freezeAttention\`, or use a smaller model.`,
+    );
+  }
+  return estimates;
+}
+
+/**
+ * Everything beyond the schema. `parsed` gives the places, `resolved` the values (its
+ * paths absolute). Never throws for a problem of the config; findings say it.
+ */
+export async function semanticChecks(parsed: ParsedRunConfig, resolved: ResolvedRunConfig, baseDir: string, options: SemanticOptions): Promise<SemanticResult> {
+  const f = new Findings(parsed);
+  await checkPaths(f, resolved, baseDir);
+  const modelPath = resolved.model.path;
+  if (!modelPath.startsWith('npm:') && !(await kindOf(modelPath))) {
+    await missingPath(f, ['model', 'path'], modelPath, 'The model', baseDir);
+    return { diagnostics: f.out, estimates: [] };
+  }
+  let model: InspectResult;
+  const format = resolved.model.format;
+  const cutAt = resolved.model.cutAt;
+  try {
+    model = await options.inspect(modelPath, { format });
+    if (cutAt !== undefined) {
+      if (!model.layers.some((l) => l.name === cutAt)) {
+        const near = nearestNames(cutAt, model.layers.map((l) => l.name), { limit: 3, maxDistance: Infinity });
+        f.add('error', 'cut-at-not-found', ['model', 'cutAt'], `\`${cutAt}\` is not a layer of ${model.name}; the nearest names are ${near.map((n) => `\`${n}\``).join(', ')}.`);
+        return { diagnostics: f.out, model, estimates: [] };
+      }
+      model = await options.inspect(modelPath, { format, cutAt });
+    }
+  } catch (err) {
+    const notFound = err instanceof SpruftError && err.code === 'FILE_NOT_FOUND';
+    f.add('error', notFound ? 'path-not-found' : 'model-invalid', ['model', 'path'], `The model could not be read: ${errorMessage(err)}`);
+    return { diagnostics: f.out, estimates: [] };
+  }
+  let selection: TargetSelection = { layers: [], include: [], exclude: [] };
+  if (uses(resolved, 'spruft') || uses(resolved, 'lora')) {
+    selection = checkTargets(f, resolved, model);
+    checkRanks(f, resolved, selection);
+  }
+  const estimates = checkMemory(f, resolved, model, selection, options);
+  return { diagnostics: f.out, model, targets: selection, estimates };
+}

@@ -1,0 +1,104 @@
+/**
+ * Which layers a run adapts: `targets` (include/exclude patterns, layer types,
+ * freezeAttention) applied to a model's layer list. One definition, used by the config
+ * checks, the language server's completion and hover, and the engine, so that what the
+ * editor says matches what a run does.
+ */
+import type { LayerType, ResolvedRunConfig } from '../../../protocol/config';
+import type { InspectResult, LayerKind } from '../../../protocol/results';
+
+export type InspectedLayer = InspectResult['layers'][number];
+
+/** The layer kinds each `targets.layerTypes` entry stands for (rows = output features/channels). */
+export const LAYER_TYPE_KINDS: { readonly [T in LayerType]: readonly LayerKind[] } = {
+  linear: ['linear'],
+  conv2d: ['conv2d', 'depthwise-conv2d'],
+  norm: ['layernorm', 'rmsnorm', 'batchnorm'],
+};
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** `*` matches any characters, dots included; the pattern must match the whole name. */
+export function patternRegExp(pattern: string): RegExp {
+  return new RegExp(`^${pattern.split('*').map(escapeRegExp).join('.*')}$`);
+}
+
+export function matchesPattern(name: string, pattern: string): boolean {
+  return patternRegExp(pattern).test(name);
+}
+
+/**
+ * Attention layers in Hugging Face naming: a name segment `self_attn`, `attn`,
+ * `attention`, `cross_attn` or `crossattention` (Llama's `self_attn.q_proj`, ViT's
+ * `attention.attention.query` and `attention.output.dense`, BERT's `attention.self.key`).
+ * The MLP after an attention block is not attention (paper table 4: "not including MLP
+ * layers followed by attention blocks").
+ */
+export function isAttentionLayer(name: string): boolean {
+  return name.split('.').some((segment) => /^(self_?attn|attn|attention|cross_?attn|crossattention|self_?attention)$/i.test(segment));
+}
+
+export function isAdaptableKind(kind: InspectedLayer['kind'], layerTypes: readonly LayerType[]): boolean {
+  return layerTypes.some((t) => (LAYER_TYPE_KINDS[t] as readonly string[]).includes(kind));
+}
+
+export interface PatternMatch {
+  pattern: string;
+  /** Every layer whose name matches, whatever its kind. */
+  matched: InspectedLayer[];
+  /** Those of a kind in `layerTypes` (and outside attention with freezeAttention). */
+  adaptable: InspectedLayer[];
+}
+
+export interface TargetSelection {
+  /** The layers that get adapters, in model order. */
+  layers: InspectedLayer[];
+  include: PatternMatch[];
+  exclude: PatternMatch[];
+}
+
+export function selectTargetLayers(model: Pick<InspectResult, 'layers'>, targets: ResolvedRunConfig['targets']): TargetSelection {
+  const eligible = (layer: InspectedLayer): boolean =>
+    isAdaptableKind(layer.kind, targets.layerTypes) && !(targets.freezeAttention && isAttentionLayer(layer.name));
+  const match = (pattern: string): PatternMatch => {
+    const re = patternRegExp(pattern);
+    const matched = model.layers.filter((l) => re.test(l.name));
+    return { pattern, matched, adaptable: matched.filter(eligible) };
+  };
+  const include = targets.include.map(match);
+  const exclude = targets.exclude.map(match);
+  const excluded = new Set(exclude.flatMap((m) => m.matched.map((l) => l.name)));
+  const included = new Set(include.flatMap((m) => m.adaptable.map((l) => l.name)));
+  return { layers: model.layers.filter((l) => included.has(l.name) && !excluded.has(l.name)), include, exclude };
+}
+
+/**
+ * Patterns worth offering for a model: each name with its block numbers as `*`
+ * (`model.layers.*.mlp.up_proj`), and `*.<segment>.*` / `*.<last>` for the named parts
+ * (`*.mlp.*`, `*.q_proj`), with how many layers each matches.
+ */
+export function suggestPatterns(model: Pick<InspectResult, 'layers'>, layerTypes: readonly LayerType[]): Array<{ pattern: string; count: number }> {
+  const adaptable = model.layers.filter((l) => isAdaptableKind(l.kind, layerTypes));
+  const candidates = new Set<string>();
+  for (const layer of adaptable) {
+    const segments = layer.name.split('.');
+    if (segments.some((s) => /^\d+$/.test(s))) candidates.add(segments.map((s) => (/^\d+$/.test(s) ? '*' : s)).join('.'));
+    segments.forEach((segment, i) => {
+      if (/^\d+$/.test(segment)) return;
+      if (i === segments.length - 1) {
+        if (segments.length > 1) candidates.add(`*.${segment}`);
+      } else if (i > 0) {
+        candidates.add(`*.${segment}.*`);
+      }
+    });
+  }
+  const out: Array<{ pattern: string; count: number }> = [];
+  for (const pattern of candidates) {
+    const re = patternRegExp(pattern);
+    const count = adaptable.filter((l) => re.test(l.name)).length;
+    if (count > 0) out.push({ pattern, count });
+  }
+  return out.sort((a, b) => a.pattern.localeCompare(b.pattern));
+}
