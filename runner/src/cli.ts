@@ -9,6 +9,7 @@ type CommandModule = { run(args: string[]): Promise<number> };
 
 /** Command name -> loader; loaded lazily so `spruft check` does not start TensorFlow.js. */
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  check: { summary: 'validate a run config: file:line:col messages, exit 1 on errors', load: () => import('./commands/check') },
   serve: { summary: 'JSON-RPC 2.0 server on stdio for the editor (logs on stderr)', load: () => import('./commands/serve') },
 };
 
