@@ -67,18 +67,23 @@ export function depthwiseFilterGrad(mem: BackendMemory, x: TensorInfo, dy: Tenso
   const xv = mem.f32(x);
   const dv = mem.f32(dy);
   const xStep = sw * C; // x elements between consecutive output columns
-  for (let kh = 0; kh < Kh; kh++) {
-    const [ohLo, ohHi] = validRange(kh, sh, dh, pt, H, Ho);
-    for (let kw = 0; kw < Kw; kw++) {
-      const [owLo, owHi] = validRange(kw, sw, dw, pl, W, Wo);
-      const n = owHi - owLo;
-      if (n <= 0 || ohHi <= ohLo) continue;
-      const aBase = (kh * Kw + kw) * Cout;
-      for (let b = 0; b < B; b++) {
-        for (let oh = ohLo; oh < ohHi; oh++) {
-          const ih = oh * sh + kh * dh - pt;
+  const colLo = new Int32Array(Kw);
+  const colHi = new Int32Array(Kw);
+  for (let kw = 0; kw < Kw; kw++) [colLo[kw], colHi[kw]] = validRange(kw, sw, dw, pl, W, Wo);
+  // Batch and output rows outermost: each dy row is read for all taps while in cache.
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < Ho; oh++) {
+      const dRow0 = (b * Ho + oh) * Wo;
+      for (let kh = 0; kh < Kh; kh++) {
+        const ih = oh * sh + kh * dh - pt;
+        if (ih < 0 || ih >= H) continue;
+        for (let kw = 0; kw < Kw; kw++) {
+          const owLo = colLo[kw];
+          const n = colHi[kw] - owLo;
+          if (n <= 0) continue;
+          const aBase = (kh * Kw + kw) * Cout;
           const xRow = ((b * H + ih) * W + owLo * sw + kw * dw - pl) * C;
-          const dRow = ((b * Ho + oh) * Wo + owLo) * Cout;
+          const dRow = (dRow0 + owLo) * Cout;
           if (M === 1) {
             let c = 0;
             for (; c + 4 <= C; c += 4) {

@@ -7,6 +7,7 @@ import { conv2dBackpropFilterKernel } from './conv2dBackpropFilter';
 import { conv2dBackpropInputKernel } from './conv2dBackpropInput';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwiseConv2dBackprop';
 import { gatherV2Kernel } from './gatherV2';
+import { batchMatMulKernel } from './batchMatMul';
 import { unsortedSegmentSumKernel } from './unsortedSegmentSum';
 
 interface KernelPlan {
@@ -24,6 +25,7 @@ export const PROJECT_KERNELS: Readonly<Record<BackendKind, readonly KernelPlan[]
     { kernelName: 'DepthwiseConv2dNativeBackpropInput', kernelFunc: depthwiseBackpropInputKernel },
     { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSumKernel },
     { kernelName: 'GatherV2', kernelFunc: gatherV2Kernel },
+    { kernelName: 'BatchMatMul', kernelFunc: batchMatMulKernel },
   ],
   cpu: [
     { kernelName: 'Transpose', kernelFunc: transposeKernel },

@@ -14,18 +14,18 @@
 
 export type NumArray = Float32Array | Int32Array;
 
-interface Dims {
+export interface CopyDims {
   shape: number[];
   s: number[];
   d: number[];
 }
 
 /** Drop size-1 dims, order by destination stride (largest first), merge contiguous runs. */
-function simplify(shape: readonly number[], sStr: readonly number[], dStr: readonly number[]): Dims {
+export function simplifyCopy(shape: readonly number[], sStr: readonly number[], dStr: readonly number[]): Dims {
   const idx: number[] = [];
   for (let k = 0; k < shape.length; k++) if (shape[k] !== 1) idx.push(k);
   idx.sort((a, b) => dStr[b] - dStr[a] || sStr[b] - sStr[a]);
-  const out: Dims = { shape: [], s: [], d: [] };
+  const out: CopyDims = { shape: [], s: [], d: [] };
   for (const k of idx) {
     const n = out.shape.length;
     if (n > 0) {
@@ -92,6 +92,13 @@ function tile2d(
   }
 }
 
+/** The dim with the smallest source step (the last one on ties). */
+export function sourceInnerDim(s: readonly number[]): number {
+  let p = s.length - 1;
+  for (let k = 0; k < s.length; k++) if (Math.abs(s[k]) < Math.abs(s[p])) p = k;
+  return p;
+}
+
 /** Copy `n` elements with steps `ss` and `ds`. */
 function run(src: NumArray, i: number, ss: number, dst: NumArray, o: number, ds: number, n: number): void {
   if (ss === 1 && ds === 1) {
@@ -119,7 +126,7 @@ export function copyStrided(
   shape: readonly number[],
 ): void {
   for (const n of shape) if (n === 0) return;
-  const { shape: sh, s, d } = simplify(shape, sStr, dStr);
+  const { shape: sh, s, d } = simplifyCopy(shape, sStr, dStr);
   const rank = sh.length;
   if (rank === 0) {
     dst[dOff] = src[sOff];
@@ -127,12 +134,14 @@ export function copyStrided(
   }
   // Innermost destination dim is the last; find the source's innermost dim.
   const last = rank - 1;
-  let p = last;
-  for (let k = 0; k < rank; k++) if (Math.abs(s[k]) < Math.abs(s[p])) p = k;
+  const p = sourceInnerDim(s);
 
-  // Outer dims: all but `last` and `p`, walked with an odometer.
+  // When both layouts are contiguous in the same dim, the copy is a set of runs; the
+  // next dim is folded into the same call so that short runs do not pay a call each.
+  const fold = p === last && rank >= 2 ? last - 1 : -1;
+  // Outer dims: all but `last`, and `p` or the folded dim, walked with an odometer.
   const outer: number[] = [];
-  for (let k = 0; k < rank; k++) if (k !== last && k !== p) outer.push(k);
+  for (let k = 0; k < rank; k++) if (k !== last && k !== p && k !== fold) outer.push(k);
   const counter = new Array<number>(outer.length).fill(0);
   let total = 1;
   for (const k of outer) total *= sh[k];
@@ -140,7 +149,9 @@ export function copyStrided(
   let sBase = sOff;
   let dBase = dOff;
   for (let it = 0; it < total; it++) {
-    if (p === last) {
+    if (fold >= 0) {
+      for (let j = 0; j < sh[fold]; j++) run(src, sBase + j * s[fold], s[last], dst, dBase + j * d[fold], d[last], sh[last]);
+    } else if (p === last) {
       run(src, sBase, s[last], dst, dBase, d[last], sh[last]);
     } else {
       tile2d(src, sBase, s[last], s[p], dst, dBase, d[last], d[p], sh[last], sh[p]);
