@@ -3,8 +3,15 @@
  * Each run reports through RunHooks (the CLI prints them, the server forwards them as
  * notifications) and stops within one step when its signal aborts.
  */
-import type { LabelAccuracyEvent, MemoryEvent, RunOverrides, SelectionEvent } from '../../protocol/rpc';
-import type { ProgressEvent } from '../../protocol/results';
+import type { LabelAccuracyEvent, MemoryEvent, MergeResult, RunOverrides, SelectionEvent } from '../../protocol/rpc';
+import type { BackendChoice, BackendInfo, InspectResult, ProgressEvent } from '../../protocol/results';
+import type { ConfigDiagnostic } from '../../protocol/diagnostics';
+import type { DashboardSnapshot } from '../../protocol/runFolder';
+import { loadRunConfig } from './config/load';
+import { inspectModelHeader } from './models/inspect';
+import { mergeRuns } from './run/merge';
+import { readDashboardSnapshot } from './run/runFolder';
+import { ensureBackend } from './run/session';
 
 export interface RunHooks {
   onProgress?(event: ProgressEvent): void;
@@ -31,4 +38,30 @@ export interface StartedRun<T> {
   runDir?: string;
   /** Resolves with the result; rejects with SpruftError (code RUN_CANCELLED when aborted). */
   done: Promise<T>;
+}
+
+export { startEvaluate, startScore, startTrain } from './run/session';
+export { mergeRuns };
+
+/** Merge one run's adapter into its base model and export it in the base's format. */
+export async function mergeRun(runDir: string, outDir: string): Promise<MergeResult> {
+  return mergeRuns([runDir], outDir);
+}
+
+/** Layers, shapes and parameter counts from the model's headers (no weights read). */
+export async function inspectModel(path: string): Promise<InspectResult> {
+  return inspectModelHeader(path);
+}
+
+/** Validate a run config exactly as a run would (schema, then files and model). */
+export async function checkConfig(configPath: string, text?: string): Promise<ConfigDiagnostic[]> {
+  return (await loadRunConfig(configPath, text)).diagnostics;
+}
+
+export async function loadDashboardSnapshot(runDir: string): Promise<DashboardSnapshot> {
+  return readDashboardSnapshot(runDir);
+}
+
+export async function initRunner(backend: BackendChoice): Promise<BackendInfo> {
+  return ensureBackend(backend);
 }

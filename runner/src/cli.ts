@@ -10,6 +10,11 @@ type CommandModule = { run(args: string[]): Promise<number> };
 /** Command name -> loader; loaded lazily so `spruft check` does not start TensorFlow.js. */
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   check: { summary: 'validate a run config: file:line:col messages, exit 1 on errors', load: () => import('./commands/check') },
+  inspect: { summary: 'layers, shapes, parameter counts of a model', load: () => import('./commands/inspect') },
+  score: { summary: 'importance scores and selected rows per layer', load: () => import('./commands/score') },
+  train: { summary: 'score, train, evaluate; writes the run folder (--resume to continue)', load: () => import('./commands/train') },
+  eval: { summary: 'metrics of a run folder (per-label accuracy included)', load: () => import('./commands/eval') },
+  merge: { summary: 'merge adapters into the base model and export it', load: () => import('./commands/merge') },
   serve: { summary: 'JSON-RPC 2.0 server on stdio for the editor (logs on stderr)', load: () => import('./commands/serve') },
 };
 

@@ -40,7 +40,7 @@ export async function evaluateClassifier(model: Model, ex: Examples, o: EvalOpti
     const [nll, pred] = tf.tidy(() => {
       const logits = model.forward(batch.x, inferenceContext());
       const logp = tf.logSoftmax(logits);
-      const picked = tf.gather(tf.reshape(logp, [-1]), tf.add(tf.mul(tf.range(0, batch.size, 1, 'int32'), k), batch.labels!));
+      const picked = tf.gather(tf.reshape(logp, [-1]), tf.add(tf.mul(tf.range(0, batch.size, 1, 'int32'), tf.scalar(k, 'int32')), batch.labels!));
       return [tf.neg(tf.sum(picked)), tf.argMax(logits, -1)];
     });
     lossSum += (await nll.data())[0];
@@ -84,7 +84,7 @@ async function sequenceLogLikelihoods(model: Model, ex: TokenExamples, batchSize
       const v = logits.shape[logits.rank - 1];
       const logp = tf.reshape(tf.logSoftmax(tf.reshape(logits, [-1, v])), [-1]);
       const flatTargets = tf.reshape(batch.targets!, [-1]);
-      const picked = tf.gather(logp, tf.add(tf.mul(tf.range(0, flatTargets.shape[0], 1, 'int32'), v), flatTargets));
+      const picked = tf.gather(logp, tf.add(tf.mul(tf.range(0, flatTargets.shape[0], 1, 'int32'), tf.scalar(v, 'int32')), flatTargets));
       const weighted = tf.reshape(tf.mul(picked, tf.reshape(batch.weights!, [-1])), [batch.size, -1]);
       return [tf.sum(weighted, 1), tf.sum(batch.weights!, 1)];
     });

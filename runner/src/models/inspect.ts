@@ -75,7 +75,11 @@ export function inspectModelHeader(path: string, options: { format?: ModelFormat
   const cut = options.cutAt ? all.findIndex((l) => l.name === options.cutAt) : all.length - 1;
   for (const layer of all.slice(0, cut + 1)) {
     const kind = KERAS_KINDS[layer.class_name];
-    if (!kind) continue;
+    if (!kind) {
+      // Weightless layers (ReLU, Add, pooling...): listed so that `model.cutAt` can name them.
+      if (layer.class_name !== 'InputLayer') layers.push({ name: layer.name, kind: 'other', shape: [], params: 0 });
+      continue;
+    }
     const weightName = `${layer.name}/${kind === 'depthwise-conv2d' ? 'depthwise_kernel' : kind === 'batchnorm' ? 'moving_mean' : 'kernel'}`;
     const spec = specs.get(weightName);
     if (!spec) continue;
@@ -86,7 +90,7 @@ export function inspectModelHeader(path: string, options: { format?: ModelFormat
     layers.push({ name: layer.name, kind, shape: engineShape, params: n + (specs.has(`${layer.name}/bias`) ? dOut : 0), dOut, dIn: n / dOut });
   }
   if (options.cutAt) {
-    const last = [...layers].reverse().find((l) => l.kind !== 'batchnorm');
+    const last = [...layers].reverse().find((l) => l.kind === 'conv2d' || l.kind === 'linear' || l.kind === 'depthwise-conv2d');
     const channels = last?.dOut ?? 0;
     layers.push({ name: 'classifier', kind: 'linear', shape: [0, channels], params: 0, dOut: 0, dIn: channels, head: true });
   }

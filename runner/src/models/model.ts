@@ -118,10 +118,17 @@ export abstract class Model {
     return this.weightEntries().reduce((s, e) => s + e.get().size * 4, 0);
   }
 
-  /** sha256 over names, shapes and values of the frozen weights (adapter compatibility). */
+  /**
+   * sha256 over names, shapes and values of the frozen weights of the backbone (the
+   * head is left out: it is replaced per task and saved with each adapter). Adapters
+   * record it, so that one is never applied to another base model.
+   */
   fingerprint(): string {
     const hash = createHash('sha256');
-    const entries = this.weightEntries().slice().sort((a, b) => (a.fileName < b.fileName ? -1 : 1));
+    const head = this.head;
+    const entries = this.weightEntries()
+      .filter((e) => !head || (e.get() !== head.weight && e.get() !== head.bias))
+      .sort((a, b) => (a.fileName < b.fileName ? -1 : 1));
     for (const e of entries) {
       const t = e.get();
       hash.update(`${e.fileName}:${t.shape.join('x')};`);

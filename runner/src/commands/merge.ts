@@ -1,0 +1,17 @@
+/** `spruft merge <run-folder>... --out <dir>`: merged model in the input format. */
+import { mergeRuns } from '../app';
+import { SpruftError } from '../errors';
+import { parseCommandArgs, printJson } from './output';
+
+const USAGE = `usage: spruft merge <run-folder> [<run-folder> ...] --out <dir> [--json]
+Folds each run's adapter into the base model (SPruFT: W[idx] += W_f; LoRA: W += (alpha/r) B A)
+and writes the merged model in the base model's format. Several adapters must share one base.`;
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs('merge', USAGE, args, { json: { type: 'boolean' }, out: { type: 'string' } });
+  if (positionals.length === 0 || !values.out) throw new SpruftError('CONFIG_INVALID', `spruft merge: give run folders and --out\n${USAGE}`);
+  const result = await mergeRuns(positionals, values.out as string);
+  if (values.json) printJson(result);
+  else process.stdout.write(`merged ${result.mergedLayers} layers into ${result.outDir} (${result.format})\n`);
+  return 0;
+}

@@ -1,0 +1,139 @@
+/**
+ * What the CLI shows: argument parsing with clear errors, a progress line on stderr,
+ * and the human-readable reports (stdout) of the commands. `--json` replaces the
+ * reports by one JSON document on stdout.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ClassificationMetrics, MemoryBreakdown, ProgressEvent, RunResult } from '../../../protocol/results';
+import type { RunHooks } from '../app';
+import { SpruftError } from '../errors';
+
+export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(
+  command: string, usage: string, args: string[], options: T,
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  try {
+    const parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    if ((parsed.values as Record<string, unknown>).help) {
+      process.stderr.write(`${usage}\n`);
+      process.exit(0);
+    }
+    return parsed as { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
+  } catch (err) {
+    throw new SpruftError('CONFIG_INVALID', `spruft ${command}: ${(err as Error).message}\n${usage}`);
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export function formatBytes(bytes: number): string {
+  const abs = Math.abs(bytes);
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let i = 0;
+  let v = abs;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return `${bytes < 0 ? '-' : ''}${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const m = Math.floor(s / 60);
+  return `${m}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** Hooks that draw a progress bar and log lines on stderr. */
+export function stderrHooks(signal?: AbortSignal): RunHooks {
+  const tty = process.stderr.isTTY === true;
+  let lastLine = 0;
+  let open = false;
+  const endLine = (): void => {
+    if (open) process.stderr.write('\n');
+    open = false;
+  };
+  return {
+    signal,
+    onLog: (level, message) => {
+      endLine();
+      process.stderr.write(`${level === 'info' ? '' : `${level}: `}${message}\n`);
+    },
+    onProgress: (e: ProgressEvent) => {
+      if (e.phase !== 'training') {
+        endLine();
+        if (e.phase !== 'done') process.stderr.write(`[${e.method}] ${e.phase}...\n`);
+        return;
+      }
+      const now = Date.now();
+      if (!tty && now - lastLine < 2000 && e.step !== e.totalSteps && e.step !== 1) return;
+      lastLine = now;
+      const width = 24;
+      const filled = Math.round((width * e.step) / Math.max(1, e.totalSteps));
+      const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
+      const parts = [
+        `[${e.method}] ${bar} ${e.step}/${e.totalSteps}`,
+        `epoch ${e.epoch}/${e.totalEpochs}`,
+        e.loss !== undefined ? `loss ${e.loss.toFixed(4)}` : '',
+        e.lr !== undefined ? `lr ${e.lr.toExponential(1)}` : '',
+        e.samplesPerSec !== undefined ? `${e.samplesPerSec.toFixed(0)} samples/s` : '',
+        e.etaMs !== undefined ? `ETA ${formatDuration(e.etaMs)}` : '',
+      ].filter(Boolean);
+      const line = parts.join('  ');
+      if (tty) {
+        process.stderr.write(`\r${line}\x1b[K`);
+        open = true;
+        if (e.step === e.totalSteps) endLine();
+      } else {
+        process.stderr.write(line + '\n');
+      }
+    },
+  };
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(2)}%`;
+}
+
+function memCell(m: MemoryBreakdown | undefined): string {
+  if (!m) return 'n/a';
+  return `${formatBytes(m.total)} (params ${formatBytes(m.params)}, grads ${formatBytes(m.grads)}, optimizer ${formatBytes(m.optimizer)}, cache ${formatBytes(m.cache)}, dropout ${formatBytes(m.dropout)}, other ${formatBytes(m.other)})`;
+}
+
+/** Side-by-side report of a training run and its compared methods. */
+export function formatRunReport(result: RunResult): string {
+  const all = [result, ...(result.compared ?? [])];
+  const lines: string[] = [];
+  lines.push(`backend: ${result.backend.name} (${result.backend.reason})`);
+  lines.push('');
+  for (const r of all) {
+    const m = r.metrics;
+    lines.push(`${r.method.toUpperCase()}`);
+    lines.push(`  trainable parameters  ${r.trainableParams.toLocaleString('en')} of ${r.totalParams.toLocaleString('en')} (${r.percent.toFixed(2)}%)`);
+    if ('perLabelStats' in m) {
+      const c = m as ClassificationMetrics;
+      const s = c.perLabelStats;
+      lines.push(`  accuracy              ${pct(c.accuracy)}   loss ${c.loss.toFixed(4)}   (${c.examples} evaluation examples)`);
+      lines.push(`  per-label accuracy    min ${pct(s.min)}  Q1 ${pct(s.q1)}  median ${pct(s.median)}  Q3 ${pct(s.q3)}  max ${pct(s.max)}`);
+    } else {
+      lines.push(`  loss ${m.loss.toFixed(4)}   perplexity ${'perplexity' in m ? m.perplexity.toFixed(2) : 'n/a'}`);
+    }
+    lines.push(`  memory ("mem")        ${memCell(r.mem?.breakdown)}`);
+    if (r.trainMs !== undefined) lines.push(`  training time         ${formatDuration(r.trainMs)} (${r.steps} steps)`);
+    lines.push('');
+  }
+  lines.push(`run folder: ${result.runDir}`);
+  return lines.join('\n');
+}
+
+/** Abort on Ctrl-C: the run stops after its current step and leaves a checkpoint. */
+export function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  process.once('SIGINT', () => {
+    process.stderr.write('\nstopping after the current step (Ctrl-C again to kill)...\n');
+    controller.abort();
+    process.once('SIGINT', () => process.exit(130));
+  });
+  return controller.signal;
+}

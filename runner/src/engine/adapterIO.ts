@@ -1,0 +1,294 @@
+/**
+ * Adapters on disk (protocol/adapter.ts): write the trained state of a method, read it
+ * back onto a base model (checked against the base model's fingerprint), merge it into
+ * the frozen weights (SPruFT: W[idx] += W_f; LoRA: W += (alpha/r) B A), and export the
+ * merged model in its input format.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ADAPTER_CONFIG_FILE, ADAPTER_FORMAT, ADAPTER_VERSION, ADAPTER_WEIGHTS_FILE, adapterTensorName,
+  type AdapterConfig, type AdapterLayer,
+} from '../../../protocol/adapter';
+import type { ResolvedRunConfig } from '../../../protocol/config';
+import { SpruftError } from '../errors';
+import { writeFolderAtomic } from '../io/atomicWrite';
+import { writeHfFolder } from '../io/hfFolder';
+import { readSafetensors, serializeSafetensors, type SafetensorsTensor } from '../io/safetensors';
+import { writeLayersModel } from '../io/tfjsLayers';
+import type { AdaptableLayer } from '../models/layer';
+import { toFileLayout, toEngineLayout, type Model } from '../models/model';
+import type { AttachedMethod } from './methods';
+import { addOutputChannels } from './ops/conv2d';
+import { addChannels } from './ops/depthwiseConv2d';
+import { dims } from './ops/grad';
+import { addRows } from './ops/linear';
+import { tf, type Tensor } from './tf';
+
+/** Engine layout of W_f -> the file's "rows first" layout, and back. */
+function rowsToFile(layer: AdaptableLayer, t: Tensor): Tensor {
+  if (layer.kind === 'conv2d') return tf.transpose(t, [3, 0, 1, 2]);
+  if (layer.kind === 'depthwise-conv2d') return tf.transpose(t, [2, 0, 1, 3]);
+  return t;
+}
+
+function rowsFromFile(layer: AdaptableLayer, t: Tensor): Tensor {
+  if (layer.kind === 'conv2d') return tf.transpose(t, [1, 2, 3, 0]);
+  if (layer.kind === 'depthwise-conv2d') return tf.transpose(t, [1, 2, 0, 3]);
+  return t;
+}
+
+/** LoRA tensors in PEFT's layouts: conv A [r, c_in, kh, kw], conv B [c_out, r, 1, 1]. */
+function loraToFile(layer: AdaptableLayer, a: Tensor, b: Tensor): [Tensor, Tensor] {
+  if (layer.kind !== 'conv2d') return [a, b];
+  const [r, cout] = dims(b);
+  return [tf.transpose(a, [3, 2, 0, 1]), tf.reshape(tf.transpose(b), [cout, r, 1, 1])];
+}
+
+function loraFromFile(layer: AdaptableLayer, a: Tensor, b: Tensor): [Tensor, Tensor] {
+  if (layer.kind !== 'conv2d') return [a, b];
+  const [cout, r] = dims(b);
+  return [tf.transpose(a, [2, 3, 1, 0]), tf.transpose(tf.reshape(b, [cout, r]))];
+}
+
+function f32(t: Tensor): SafetensorsTensor {
+  return { dtype: 'F32', shape: dims(t), data: t.dataSync() as Float32Array };
+}
+
+function headEntries(model: Model): Array<{ fileName: string; tensor: Tensor; layout: ReturnType<Model['weightEntries']>[number]['layout'] }> {
+  const head = model.head;
+  if (!head || head.training.kind !== 'full') return [];
+  const t = head.training;
+  const entries = model.weightEntries();
+  const out = [];
+  for (const e of entries) {
+    if (e.get() === head.weight) out.push({ fileName: e.fileName, tensor: t.w as Tensor, layout: e.layout });
+    if (head.bias && e.get() === head.bias && t.b) out.push({ fileName: e.fileName, tensor: t.b as Tensor, layout: e.layout });
+  }
+  return out;
+}
+
+export interface AdapterWriteOptions {
+  metric?: string;
+  config: ResolvedRunConfig;
+  fingerprint: string;
+}
+
+/** Write `adapter_config.json` + `adapter_model.safetensors` (one atomic folder write). */
+export function writeAdapter(dir: string, model: Model, attached: AttachedMethod, o: AdapterWriteOptions): AdapterConfig {
+  const tensors = new Map<string, SafetensorsTensor>();
+  const layers: AdapterLayer[] = [];
+  tf.tidy(() => {
+    for (const l of attached.adaptedLayers) {
+      const t = l.training;
+      const entry: AdapterLayer = { name: l.name, kind: l.kind, weightShape: dims(l.weight), tensors: {} };
+      if (t.kind === 'rows') {
+        const wf = rowsToFile(l, t.wf);
+        tensors.set(adapterTensorName.spruftRows(l.name), f32(wf));
+        entry.tensors[adapterTensorName.spruftRows(l.name)] = dims(wf);
+        if (t.bf) {
+          tensors.set(adapterTensorName.spruftBias(l.name), f32(t.bf));
+          entry.tensors[adapterTensorName.spruftBias(l.name)] = dims(t.bf);
+        }
+        entry.rows = t.rows;
+        entry.scores = t.scores;
+      } else if (t.kind === 'lora') {
+        const [a, b] = loraToFile(l, t.a, t.b);
+        tensors.set(adapterTensorName.loraA(l.name), f32(a));
+        tensors.set(adapterTensorName.loraB(l.name), f32(b));
+        entry.tensors[adapterTensorName.loraA(l.name)] = dims(a);
+        entry.tensors[adapterTensorName.loraB(l.name)] = dims(b);
+      } else if (t.kind === 'full') {
+        tensors.set(`${l.name}.weight`, f32(t.w));
+        entry.tensors[`${l.name}.weight`] = dims(t.w);
+        if (t.b) {
+          tensors.set(`${l.name}.bias`, f32(t.b));
+          entry.tensors[`${l.name}.bias`] = dims(t.b);
+        }
+      }
+      layers.push(entry);
+    }
+    for (const h of headEntries(model)) tensors.set(h.fileName, f32(toFileLayout(h.tensor, h.layout)));
+  });
+  const c = o.config;
+  const method = attached.method;
+  const config: AdapterConfig = {
+    format: ADAPTER_FORMAT,
+    version: ADAPTER_VERSION,
+    method,
+    baseModel: {
+      path: model.sourcePath, architecture: model.architecture, fingerprint: o.fingerprint,
+      numLabels: model.numLabels, labelNames: model.labelNames, cutAt: c.model.cutAt,
+    },
+    metric: method === 'spruft' ? o.metric : undefined,
+    rank: method === 'spruft' ? c.spruft.rank : method === 'lora' ? c.lora.rank : undefined,
+    ratio: method === 'spruft' ? c.spruft.ratio : undefined,
+    freezeAttention: c.targets.freezeAttention,
+    layers,
+    fullTensors: headEntries(model).map((h) => h.fileName),
+    training: { ...c.training },
+    createdAt: new Date().toISOString(),
+    ...(method === 'lora'
+      ? {
+          peft_type: 'LORA' as const, r: c.lora.rank, lora_alpha: c.lora.alpha, lora_dropout: c.lora.dropout,
+          target_modules: layers.map((l) => l.name), bias: 'none' as const, fan_in_fan_out: false,
+          modules_to_save: model.head ? [model.head.name] : [], base_model_name_or_path: model.sourcePath, inference_mode: true,
+        }
+      : {}),
+  };
+  writeFolderAtomic(dir, [
+    { name: ADAPTER_WEIGHTS_FILE, chunks: () => [serializeSafetensors(tensors, { format: 'pt' })] },
+    { name: ADAPTER_CONFIG_FILE, chunks: () => [JSON.stringify(config, null, 2) + '\n'] },
+  ]);
+  return config;
+}
+
+export function readAdapterConfig(dir: string): AdapterConfig {
+  const path = join(dir, ADAPTER_CONFIG_FILE);
+  if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', `no ${ADAPTER_CONFIG_FILE}: this folder holds no adapter`, dir);
+  let config: AdapterConfig;
+  try {
+    config = JSON.parse(readFileSync(path, 'utf8')) as AdapterConfig;
+  } catch (err) {
+    throw new SpruftError('ADAPTER_INVALID', `not valid JSON (${(err as Error).message})`, path);
+  }
+  if (config.format !== ADAPTER_FORMAT) throw new SpruftError('ADAPTER_INVALID', `"format" is ${JSON.stringify(config.format)}, expected "${ADAPTER_FORMAT}"`, path);
+  if (config.version !== ADAPTER_VERSION) {
+    throw new SpruftError('ADAPTER_INVALID', `adapter version ${String(config.version)} is not supported; this runner reads version ${ADAPTER_VERSION}`, path);
+  }
+  return config;
+}
+
+/** A non-trainable variable holding `t` (which is released). */
+function frozenVariable(t: Tensor): tf.Variable {
+  const v = tf.variable(t, false);
+  t.dispose();
+  return v;
+}
+
+export interface ApplyOptions {
+  /** Fail when the base model's fingerprint differs (default); false: warn through `onWarning`. */
+  strict?: boolean;
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * Put an adapter's trained state back onto a model: SPruFT rows and LoRA factors as
+ * layer training (for evaluation), full tensors as the head. Replaces the head when the
+ * adapter's label count differs.
+ */
+export function applyAdapter(dir: string, model: Model, o: ApplyOptions = {}): AdapterConfig {
+  const config = readAdapterConfig(dir);
+  const fp = model.fingerprint();
+  if (config.baseModel.fingerprint !== fp) {
+    const message = `the adapter was trained on another base model (fingerprint ${config.baseModel.fingerprint.slice(0, 12)}, this model ${fp.slice(0, 12)})`;
+    if (o.strict !== false) throw new SpruftError('ADAPTER_INVALID', message, dir);
+    o.onWarning?.(message);
+  }
+  const file = readSafetensors(join(dir, ADAPTER_WEIGHTS_FILE));
+  const tensor = (name: string): Tensor => {
+    const t = file.tensors.get(name);
+    if (!t) throw new SpruftError('ADAPTER_INVALID', `tensor "${name}" is missing from ${ADAPTER_WEIGHTS_FILE}`, dir);
+    return tf.tensor(t.data as Float32Array, t.shape);
+  };
+  const byName = new Map(model.layers.map((l) => [l.name, l]));
+  for (const spec of config.layers) {
+    const layer = byName.get(spec.name);
+    if (!layer) throw new SpruftError('ADAPTER_INVALID', `the adapter adapts layer "${spec.name}", which this model does not have`, dir);
+    if (dims(layer.weight).join('x') !== spec.weightShape.join('x')) {
+      throw new SpruftError('ADAPTER_INVALID', `layer "${spec.name}" has shape [${dims(layer.weight)}] here but [${spec.weightShape}] in the adapter`, dir);
+    }
+    layer.resetTraining();
+    if (config.method === 'spruft') {
+      const rows = spec.rows ?? [];
+      const wf = tf.tidy(() => rowsFromFile(layer, tensor(adapterTensorName.spruftRows(spec.name))));
+      const biasName = adapterTensorName.spruftBias(spec.name);
+      layer.training = {
+        kind: 'rows', rows, rowsTensor: tf.tensor1d(rows, 'int32'),
+        wf: frozenVariable(wf), bf: file.tensors.has(biasName) ? frozenVariable(tensor(biasName)) : undefined, scores: spec.scores,
+      };
+    } else if (config.method === 'lora') {
+      const [a, b] = tf.tidy(() => loraFromFile(layer, tensor(adapterTensorName.loraA(spec.name)), tensor(adapterTensorName.loraB(spec.name))));
+      layer.training = { kind: 'lora', a: frozenVariable(a), b: frozenVariable(b), scale: (config.lora_alpha ?? 16) / (config.r ?? 8), dropout: 0 };
+    } else if (config.method === 'full') {
+      layer.training = {
+        kind: 'full', w: frozenVariable(tensor(`${spec.name}.weight`)),
+        b: file.tensors.has(`${spec.name}.bias`) ? frozenVariable(tensor(`${spec.name}.bias`)) : undefined,
+      };
+    }
+  }
+  const head = model.head;
+  if (head && config.fullTensors.length > 0) {
+    const entries = model.weightEntries().filter((e) => e.get() === head.weight || e.get() === head.bias);
+    if (config.baseModel.numLabels !== undefined && config.baseModel.numLabels !== head.dOut) {
+      head.weight.dispose();
+      head.bias?.dispose();
+    }
+    for (const e of entries) {
+      if (!config.fullTensors.includes(e.fileName)) continue;
+      const isWeight = e.get() === head.weight;
+      const value = tf.tidy(() => toEngineLayout(tensor(e.fileName), e.layout));
+      if (isWeight) head.weight = value;
+      else head.bias = value;
+    }
+    model.labelNames = config.baseModel.labelNames;
+  }
+  return config;
+}
+
+/** Fold every layer's training state into its frozen weights (then the model is plain). */
+export function mergeTraining(model: Model): number {
+  let merged = 0;
+  for (const l of model.layers) {
+    const t = l.training;
+    if (t.kind === 'frozen') continue;
+    const next = tf.tidy((): { w: Tensor; b?: Tensor } => {
+      switch (t.kind) {
+        case 'rows': {
+          const w = l.kind === 'linear' || l.isNorm ? addRows(l.weight, t.rowsTensor, t.wf)
+            : l.kind === 'conv2d' ? addOutputChannels(l.weight, t.rowsTensor, t.wf)
+            : addChannels(l.weight, t.rowsTensor, t.wf);
+          const b = t.bf ? addRows(l.bias ?? tf.zeros([l.dOut]), t.rowsTensor, t.bf) : l.bias;
+          return { w, b };
+        }
+        case 'lora': {
+          const delta = l.kind === 'linear'
+            ? tf.mul(tf.matMul(t.b, t.a), t.scale)
+            : tf.reshape(tf.mul(tf.matMul(tf.reshape(t.a, [-1, dims(t.a)[3]]), t.b), t.scale), dims(l.weight));
+          return { w: tf.add(l.weight, delta), b: l.bias };
+        }
+        case 'full':
+          return { w: tf.clone(t.w), b: t.b ? tf.clone(t.b) : l.bias };
+      }
+    });
+    const entries = model.weightEntries();
+    for (const e of entries) {
+      if (e.get() === l.weight) e.set(next.w);
+      else if (l.bias && e.get() === l.bias && next.b && next.b !== l.bias) e.set(next.b);
+    }
+    const oldW = l.weight;
+    const oldB = l.bias;
+    l.weight = next.w;
+    if (next.b && next.b !== oldB) {
+      l.bias = next.b;
+      oldB?.dispose();
+    }
+    oldW.dispose();
+    l.resetTraining();
+    merged += 1;
+  }
+  return merged;
+}
+
+/** Export the model (merged or not) in its input format. */
+export function exportModel(model: Model, outDir: string): 'hf' | 'tfjs-layers' {
+  const weights = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const e of model.weightEntries()) {
+    const t = tf.tidy(() => toFileLayout(e.get(), e.layout));
+    weights.set(e.fileName, { shape: dims(t), data: t.dataSync() as Float32Array });
+    t.dispose();
+  }
+  if (model.format === 'hf') writeHfFolder(outDir, { config: model.exportConfig(), tensors: weights });
+  else writeLayersModel(outDir, { modelTopology: model.exportConfig(), weights });
+  return model.format;
+}

@@ -1,0 +1,319 @@
+/**
+ * Runs: a config (or a run folder to resume) becomes a run folder, with the model, the
+ * data, scoring, each method trained and evaluated on the same frozen model in turn
+ * (`method` first, then `compare`), adapters and metrics written as they finish.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { ResolvedRunConfig } from '../../../protocol/config';
+import type { RunOverrides } from '../../../protocol/rpc';
+import type { BackendChoice, BackendInfo, LayerSelection, MemoryMeasurement, MethodName, RunResult, ScoreResult } from '../../../protocol/results';
+import { RUN_FILES, type RunStatusFile } from '../../../protocol/runFolder';
+import type { RunHooks, RunRequest, StartedRun } from '../app';
+import { loadRunConfig, RunConfigError } from '../config/load';
+import { SpruftError } from '../errors';
+import { applyAdapter, readAdapterConfig, writeAdapter } from '../engine/adapterIO';
+import { initBackend } from '../engine/backend';
+import { disposeBatch, makeBatch, type TaskData } from '../engine/batches';
+import { hasCheckpoint, readCheckpoint } from '../engine/checkpoint';
+import { evaluateClassifier, evaluateLanguageModel } from '../engine/evaluate';
+import { peakBytes } from '../engine/memory';
+import { attachMethod, detachMethod } from '../engine/methods';
+import { Rng } from '../engine/rng';
+import { scoreRows } from '../engine/score';
+import { loadTaskData } from '../engine/taskData';
+import { tf } from '../engine/tf';
+import { trainLoop } from '../engine/train';
+import { inferenceContext } from '../models/layer';
+import { loadModel } from '../models/load';
+import type { Model } from '../models/model';
+import { MethodFolder, writeJson } from './runFolder';
+
+let backend: BackendInfo | undefined;
+
+/** Start the backend a run asks for (once per process unless another is asked for). */
+export async function ensureBackend(choice: BackendChoice): Promise<BackendInfo> {
+  if (backend && (choice === 'auto' || choice === backend.name)) return backend;
+  backend = await initBackend(choice);
+  return backend;
+}
+
+function isClassification(c: ResolvedRunConfig): boolean {
+  return c.task === 'image-classification' || c.task === 'text-classification';
+}
+
+function applyOverrides(c: ResolvedRunConfig, o: RunOverrides | undefined): ResolvedRunConfig {
+  if (!o) return c;
+  const method = o.method ?? c.method;
+  const compare = (o.compare ?? c.compare).filter((m) => m !== method);
+  return {
+    ...c, method, compare, backend: o.backend ?? c.backend,
+    training: { ...c.training, maxSteps: o.maxSteps ?? c.training.maxSteps },
+  };
+}
+
+async function loadConfig(req: RunRequest): Promise<ResolvedRunConfig> {
+  const loaded = await loadRunConfig(req.configPath, req.text);
+  if (!loaded.resolved || loaded.diagnostics.some((d) => d.severity === 'error')) throw new RunConfigError(req.configPath, loaded.diagnostics);
+  return applyOverrides(loaded.resolved, req.overrides);
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
+}
+
+function newRunDir(c: ResolvedRunConfig): string {
+  const name = c.output.name ?? `${c.name}-${c.method}-${timestamp()}`;
+  let dir = join(c.output.dir, name);
+  for (let i = 2; existsSync(dir); i++) dir = join(c.output.dir, `${name}-${i}`);
+  return dir;
+}
+
+function readResolved(runDir: string): ResolvedRunConfig {
+  const path = join(runDir, RUN_FILES.config);
+  if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', `not a run folder (no ${RUN_FILES.config})`, runDir);
+  return JSON.parse(readFileSync(path, 'utf8')) as ResolvedRunConfig;
+}
+
+/** The model and data of a run, the head sized to the task's labels. */
+function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): { model: Model; data: TaskData } {
+  const model = loadModel(c.model.path, { format: c.model.format, cutAt: c.model.cutAt, seed: c.training.seed });
+  const data = loadTaskData(c, model);
+  log?.('info', data.description);
+  if (isClassification(c) && data.labelNames) {
+    const labels = data.labelNames.length;
+    if (model.numLabels !== labels) {
+      if (!c.head.replace) {
+        throw new SpruftError('CONFIG_INVALID', `the model's head has ${model.numLabels} outputs but the data has ${labels} labels; set head.replace: true`);
+      }
+      model.replaceHead(labels, Rng.derive(c.training.seed, 'head-init'));
+    }
+    model.labelNames = data.labelNames;
+  }
+  return { model, data };
+}
+
+/** mem_M (paper C.3): peak of inference with the frozen model on one training batch. */
+async function inferencePeak(model: Model, data: TaskData, batchSize: number): Promise<number> {
+  const batch = makeBatch(data.train, Int32Array.from({ length: Math.min(batchSize, data.train.n) }, (_, i) => i));
+  try {
+    return await peakBytes(() => {
+      tf.tidy(() => model.forward(batch.x, inferenceContext()));
+    });
+  } finally {
+    disposeBatch(batch);
+  }
+}
+
+async function evaluate(model: Model, c: ResolvedRunConfig, data: TaskData): Promise<RunResult['metrics']> {
+  if (isClassification(c)) return evaluateClassifier(model, data.eval, { batchSize: c.training.evalBatchSize, labelNames: data.labelNames ?? [] });
+  if (data.eval.kind !== 'tokens') throw new SpruftError('INTERNAL', 'causal LM evaluation needs token data');
+  return evaluateLanguageModel(model, data.eval, c.training.evalBatchSize);
+}
+
+interface MethodRunContext {
+  runId: string;
+  config: ResolvedRunConfig;
+  model: Model;
+  data: TaskData;
+  backend: BackendInfo;
+  hooks: RunHooks;
+  memM: number;
+  fingerprint: string;
+  resume: boolean;
+}
+
+async function selectionFor(ctx: MethodRunContext, folder: MethodFolder): Promise<{ layers: LayerSelection[]; metric: string }> {
+  const c = ctx.config;
+  const byName = new Map(ctx.model.layers.map((l) => [l.name, l]));
+  if (ctx.resume && hasCheckpoint(folder.checkpointDir)) {
+    const state = readCheckpoint(folder.checkpointDir).state;
+    return {
+      metric: c.spruft.importance.metric,
+      layers: (state.selection ?? []).map((s) => {
+        const l = byName.get(s.name)!;
+        return { name: s.name, kind: l.kind, rows: s.rows, scores: s.scores, dOut: l.dOut, dIn: l.dIn };
+      }),
+    };
+  }
+  if (c.spruft.selectionFrom) {
+    // Score once, train many: the rows an earlier run chose (its adapter_config.json).
+    const from = c.spruft.selectionFrom;
+    const stored = readAdapterConfig(existsSync(join(from, RUN_FILES.adapterDir)) ? join(from, RUN_FILES.adapterDir) : from);
+    return {
+      metric: stored.metric ?? 'stored',
+      layers: stored.layers.flatMap((s) => {
+        const l = byName.get(s.name);
+        if (!l || !s.rows) throw new SpruftError('ADAPTER_INVALID', `the stored selection names layer "${s.name}", which this model does not have`, from);
+        return [{ name: s.name, kind: l.kind, rows: s.rows, scores: s.scores ?? [], dOut: l.dOut, dIn: l.dIn }];
+      }),
+    };
+  }
+  ctx.hooks.onProgress?.({ runId: ctx.runId, method: 'spruft', phase: 'scoring', step: 0, totalSteps: 0, epoch: 0, totalEpochs: 0, elapsedMs: 0 });
+  const scored = await scoreRows(ctx.model, c, ctx.data.train);
+  ctx.hooks.onLog?.('info', `scored ${scored.layers.length} layers with ${scored.metric} in ${(scored.ms / 1000).toFixed(1)} s`);
+  return { layers: scored.layers, metric: scored.metric };
+}
+
+async function runMethod(ctx: MethodRunContext, method: MethodName, folder: MethodFolder): Promise<RunResult> {
+  const c = ctx.config;
+  const previous = folder.readStatus();
+  if (ctx.resume && previous?.status === 'completed') {
+    const done = folder.view().result;
+    if (done) return done;
+  }
+  const started: RunStatusFile = { status: 'running', runId: ctx.runId, method, startedAt: new Date().toISOString(), pid: process.pid };
+  folder.writeStatus(started);
+  let selection: { layers: LayerSelection[]; metric: string } | undefined;
+  if (method === 'spruft') {
+    selection = await selectionFor(ctx, folder);
+    const event = { runId: ctx.runId, method, metric: selection.metric, layers: selection.layers };
+    folder.writeSelection(event);
+    ctx.hooks.onSelection?.(event);
+  }
+  const attached = attachMethod(ctx.model, {
+    method, config: c, selection: selection?.layers, trainHead: isClassification(c) && c.head.train, seed: c.training.seed,
+  });
+  ctx.hooks.onLog?.('info', `${attached.variant}: ${attached.trainableParams.toLocaleString('en')} trainable parameters (${attached.percent.toFixed(2)}%)`);
+  try {
+    let mem: MemoryMeasurement | undefined;
+    const outcome = await trainLoop({
+      model: ctx.model, attached, train: ctx.data.train, config: c, runId: ctx.runId, method,
+      checkpointDir: folder.checkpointDir,
+      resume: ctx.resume && hasCheckpoint(folder.checkpointDir),
+      inferencePeak: ctx.memM,
+      signal: ctx.hooks.signal,
+      onProgress: (e) => {
+        folder.appendProgress(e);
+        ctx.hooks.onProgress?.(e);
+      },
+      onMemory: (m) => {
+        mem = m;
+        const event = { runId: ctx.runId, method, variant: attached.variant, trainableParams: attached.trainableParams, measurement: m };
+        folder.writeMemory(event);
+        ctx.hooks.onMemory?.(event);
+      },
+    });
+    ctx.hooks.onProgress?.({
+      runId: ctx.runId, method, phase: 'evaluating', step: outcome.steps, totalSteps: outcome.steps, epoch: 0, totalEpochs: 0, elapsedMs: outcome.trainMs,
+    });
+    const metrics = await evaluate(ctx.model, c, ctx.data);
+    if ('perLabel' in metrics) {
+      const event = { runId: ctx.runId, method, labels: metrics.labels, perLabel: metrics.perLabel, perLabelStats: metrics.perLabelStats, accuracy: metrics.accuracy };
+      folder.writeLabels(event);
+      ctx.hooks.onLabelAccuracy?.(event);
+    }
+    writeAdapter(folder.adapterDir, ctx.model, attached, { metric: selection?.metric, config: c, fingerprint: ctx.fingerprint });
+    const result: RunResult = {
+      backend: ctx.backend, method, trainableParams: attached.trainableParams, totalParams: attached.totalParams,
+      percent: attached.percent, metrics, mem, runDir: folder.dir, trainMs: outcome.trainMs, steps: outcome.steps,
+    };
+    folder.writeMetrics(result);
+    folder.writeStatus({ ...started, status: 'completed', endedAt: new Date().toISOString() });
+    return result;
+  } catch (err) {
+    const cancelled = err instanceof SpruftError && err.code === 'RUN_CANCELLED';
+    folder.writeStatus({ ...started, status: cancelled ? 'cancelled' : 'failed', endedAt: new Date().toISOString(), error: (err as Error).message });
+    throw err;
+  } finally {
+    detachMethod(ctx.model);
+  }
+}
+
+let runCounter = 0;
+
+function newRunId(runDir: string): string {
+  runCounter += 1;
+  return `${basename(runDir)}#${runCounter}`;
+}
+
+export async function startTrain(req: RunRequest, hooks: RunHooks): Promise<StartedRun<RunResult>> {
+  const resume = req.resumeDir !== undefined;
+  const config = resume ? applyOverrides(readResolved(req.resumeDir!), req.overrides) : await loadConfig(req);
+  const runDir = resume ? req.resumeDir! : newRunDir(config);
+  mkdirSync(runDir, { recursive: true });
+  if (!resume) writeJson(join(runDir, RUN_FILES.config), config);
+  const runId = newRunId(runDir);
+  const info = await ensureBackend(config.backend);
+  hooks.onLog?.('info', `backend ${info.name} (${info.reason})`);
+  const done = (async (): Promise<RunResult> => {
+    hooks.onProgress?.({ runId, method: config.method, phase: 'loading', step: 0, totalSteps: 0, epoch: 0, totalEpochs: 0, elapsedMs: 0 });
+    const { model, data } = prepare(config, hooks.onLog);
+    try {
+      const ctx: MethodRunContext = {
+        runId, config, model, data, backend: info, hooks, resume,
+        memM: await inferencePeak(model, data, config.training.batchSize),
+        fingerprint: model.fingerprint(),
+      };
+      const results: RunResult[] = [];
+      const methods = [config.method, ...config.compare];
+      for (const [i, method] of methods.entries()) {
+        const folder = new MethodFolder(i === 0 ? runDir : join(runDir, RUN_FILES.compareDir, method), method);
+        results.push(await runMethod(ctx, method, folder));
+      }
+      const [primary, ...compared] = results;
+      const result: RunResult = { ...primary, runDir, ...(compared.length ? { compared } : {}) };
+      new MethodFolder(runDir, config.method).writeMetrics(result);
+      hooks.onProgress?.({ runId, method: config.method, phase: 'done', step: primary.steps ?? 0, totalSteps: primary.steps ?? 0, epoch: 0, totalEpochs: 0, elapsedMs: primary.trainMs ?? 0 });
+      return result;
+    } finally {
+      model.dispose();
+    }
+  })();
+  return { runId, runDir, done };
+}
+
+export async function startScore(req: RunRequest, hooks: RunHooks): Promise<StartedRun<ScoreResult>> {
+  const config = await loadConfig(req);
+  const info = await ensureBackend(config.backend);
+  const runId = `score-${config.name}#${++runCounter}`;
+  const done = (async (): Promise<ScoreResult> => {
+    const { model, data } = prepare(config, hooks.onLog);
+    try {
+      const memM = await inferencePeak(model, data, config.training.batchSize);
+      const scored = await scoreRows(model, config, data.train);
+      hooks.onSelection?.({ runId, method: 'spruft', metric: scored.metric, layers: scored.layers });
+      return {
+        backend: info, metric: scored.metric, layers: scored.layers,
+        trainableParams: scored.layers.reduce((s, l) => s + l.rows.length * l.dIn, 0),
+        peakBytes: scored.peakBytes, inferencePeakBytes: memM, ms: scored.ms,
+      };
+    } finally {
+      model.dispose();
+    }
+  })();
+  return { runId, done };
+}
+
+/** Evaluate a run folder's adapter on its evaluation data (or a config's base model). */
+export async function startEvaluate(target: string, hooks: RunHooks): Promise<StartedRun<RunResult>> {
+  const isRun = existsSync(join(target, RUN_FILES.config));
+  const config = isRun ? readResolved(target) : await loadConfig({ configPath: target });
+  const info = await ensureBackend(config.backend);
+  const runId = `eval-${config.name}#${++runCounter}`;
+  const done = (async (): Promise<RunResult> => {
+    const { model, data } = prepare(config, hooks.onLog);
+    try {
+      let method: MethodName = 'head';
+      let trainable = 0;
+      if (isRun) {
+        const adapter = applyAdapter(join(target, RUN_FILES.adapterDir), model, { strict: false, onWarning: (m) => hooks.onLog?.('warn', m) });
+        method = adapter.method;
+        trainable = model.layers.flatMap((l) => l.trainables()).reduce((s, t) => s + t.variable.size, 0)
+          + (adapter.fullTensors.length > 0 && model.head ? model.head.params : 0);
+      }
+      const metrics = await evaluate(model, config, data);
+      if ('perLabel' in metrics) {
+        hooks.onLabelAccuracy?.({ runId, method, labels: metrics.labels, perLabel: metrics.perLabel, perLabelStats: metrics.perLabelStats, accuracy: metrics.accuracy });
+      }
+      return {
+        backend: info, method, trainableParams: trainable, totalParams: model.totalParams,
+        percent: (100 * trainable) / model.totalParams, metrics, runDir: isRun ? target : '',
+      };
+    } finally {
+      detachMethod(model);
+      model.dispose();
+    }
+  })();
+  return { runId, runDir: isRun ? target : undefined, done };
+}
