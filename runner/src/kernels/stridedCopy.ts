@@ -21,7 +21,7 @@ export interface CopyDims {
 }
 
 /** Drop size-1 dims, order by destination stride (largest first), merge contiguous runs. */
-export function simplifyCopy(shape: readonly number[], sStr: readonly number[], dStr: readonly number[]): Dims {
+export function simplifyCopy(shape: readonly number[], sStr: readonly number[], dStr: readonly number[]): CopyDims {
   const idx: number[] = [];
   for (let k = 0; k < shape.length; k++) if (shape[k] !== 1) idx.push(k);
   idx.sort((a, b) => dStr[b] - dStr[a] || sStr[b] - sStr[a]);
