@@ -12,6 +12,7 @@
 import { SpruftError } from '../errors';
 import type { KerasLayer, LayersModel } from '../io/tfjsLayers';
 import { Rng } from '../engine/rng';
+import { relu6 } from '../engine/ops/activations';
 import { tf, type Tensor } from '../engine/tf';
 import { AdaptableLayer, flow, type ForwardContext } from './layer';
 import { Model, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
@@ -56,7 +57,7 @@ function activate(x: Tensor, activation: string | undefined, where: string): Ten
   switch (activation ?? 'linear') {
     case 'linear': return x;
     case 'relu': return tf.relu(x);
-    case 'relu6': return tf.relu6(x);
+    case 'relu6': return relu6(x);
     case 'sigmoid': return tf.sigmoid(x);
     case 'tanh': return tf.tanh(x);
     case 'softmax': return tf.softmax(x);
@@ -251,7 +252,7 @@ export class KerasGraphModel extends Model {
       case 'ReLU': {
         const maxValue = typeof c.max_value === 'number' ? c.max_value : undefined;
         if ((c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0) throw new SpruftError('UNSUPPORTED', 'ReLU with negative_slope or threshold is not supported', where);
-        return maxValue === 6 ? tf.relu6(x) : maxValue !== undefined ? tf.minimum(tf.relu(x), maxValue) : tf.relu(x);
+        return maxValue === 6 ? relu6(x) : maxValue !== undefined ? tf.minimum(tf.relu(x), maxValue) : tf.relu(x);
       }
       case 'Activation': return activate(x, String(c.activation), where);
       case 'Add': return tf.addN(ins);

@@ -1,6 +1,6 @@
 import { describe, it, before } from 'node:test';
 import { Rng } from '../rng';
-import { gelu, silu } from './activations';
+import { gelu, relu6, silu } from './activations';
 import { gradCheck, input, useBackend } from './testing';
 
 function erf64(x: number): number {
@@ -26,6 +26,16 @@ describe('activations', () => {
     gradCheck(rng, {
       what: 'silu', inputs: { x: input(rng, [4, 6], 2) }, wrt: ['x'], forward: (t) => silu(t.x),
       reference: (a) => a.x.map((v) => v / (1 + Math.exp(-v))),
+    });
+  });
+  it('relu6 equals float64 finite differences (away from the kinks)', () => {
+    const rng = new Rng(52);
+    const x = input(rng, [4, 6], 4);
+    // Keep samples away from 0 and 6, where relu6 has no derivative.
+    x.data = x.data.map((v) => (Math.abs(v) < 0.1 || Math.abs(v - 6) < 0.1 ? v + 0.5 : v));
+    gradCheck(rng, {
+      what: 'relu6', inputs: { x }, wrt: ['x'], forward: (t) => relu6(t.x),
+      reference: (a) => a.x.map((v) => Math.min(Math.max(v, 0), 6)),
     });
   });
 });
