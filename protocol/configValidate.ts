@@ -923,7 +923,8 @@ const IGNORED_RULES: IgnoredRule[] = [
   { path: ['spruft'], reason: notTrained('spruft') },
   {
     path: ['targets'],
-    reason: (view) => (view.methods().some((m) => m === 'spruft' || m === 'lora') ? undefined : 'neither `spruft` nor `lora` is trained'),
+    reason: (view) =>
+      view.string(['method']) === undefined || view.methods().some((m) => m === 'spruft' || m === 'lora') ? undefined : 'neither `spruft` nor `lora` is trained',
   },
   { path: ['spruft', 'importance', 'perturbations'], reason: metricNot('zo-taylor') },
   { path: ['spruft', 'importance', 'calibrationSets'], reason: metricNot('zo-taylor') },
@@ -1011,7 +1012,7 @@ function crossChecks(parsed: ParsedRunConfig, view: ConfigView, out: ConfigDiagn
     });
   }
 
-  const method = view.raw(['method']);
+  const method = view.string(['method']);
   const compare = view.raw(['compare']);
   if (typeof method === 'string' && Array.isArray(compare)) {
     const index = compare.indexOf(method);
