@@ -4,6 +4,8 @@
 //   runner           runner/src/cli.ts                   -> dist/runner.js         (node, cjs, `spruft` bin)
 //   language server  extension/languageServer/server.ts  -> dist/languageServer.js (node, cjs)
 //   webview          webview-ui/src/main.ts              -> dist/webview/dashboard.js (browser, iife)
+//                    (+ dashboard.css, from the stylesheet main.ts imports)
+//   in-editor tests  extension/test/index.ts             -> dist/test/suite.js     (mocha, not packaged)
 // The wasm backend's binaries are copied beside the runner (dist/wasm/), where the
 // runner looks for them first, so a packaged extension works offline.
 import * as esbuild from 'esbuild';
@@ -41,6 +43,9 @@ const entries = [
   { name: 'runner', entry: 'runner/src/cli.ts', options: { ...nodeCommon, outfile: 'dist/runner.js', banner: { js: '#!/usr/bin/env node' } } },
   { name: 'language server', entry: 'extension/languageServer/server.ts', options: { ...nodeCommon, outfile: 'dist/languageServer.js' } },
   { name: 'webview', entry: 'webview-ui/src/main.ts', options: { ...common, platform: 'browser', format: 'iife', target: 'es2022', outfile: 'dist/webview/dashboard.js' } },
+  // The in-editor test suite (mocha, run inside the extension host by test/e2e/); kept
+  // out of the .vsix by .vscodeignore.
+  { name: 'in-editor tests', entry: 'extension/test/index.ts', options: { ...nodeCommon, outfile: 'dist/test/suite.js', external: [...nodeCommon.external, 'vscode', 'mocha'] } },
 ];
 
 function copyWasmBinaries() {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { formatBytes, formatCount, formatDuration, formatScore, shortLayerNames } from './format';
+import { describeProgress, formatBytes, formatCount, formatDuration, formatScore, shortLayerNames } from './format';
 
 it('formats bytes, durations, counts and scores as the dashboard shows them', () => {
   assert.equal(formatBytes(512), '512 B');
@@ -22,4 +22,9 @@ it('shortens layer names to what differs between them', () => {
   assert.deepEqual(shortLayerNames(['fc1', 'fc2']), ['fc1', 'fc2']);
   assert.deepEqual(shortLayerNames(['a.b.c']), ['a.b.c']);
   assert.deepEqual(shortLayerNames(['x.w', 'x.w']), ['w', 'w'], 'the last segment always stays');
+});
+
+it('describes a progress event in one line', () => {
+  const line = describeProgress({ runId: 'r', method: 'spruft', phase: 'training', step: 12, totalSteps: 100, epoch: 1, totalEpochs: 1, loss: 0.53211, samplesPerSec: 180.24, etaMs: 34_000, elapsedMs: 5_000 });
+  assert.equal(line, 'spruft: training · step 12/100 · loss 0.5321 · 180.2 samples/s · ETA 34 s · elapsed 5 s');
 });

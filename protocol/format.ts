@@ -1,4 +1,8 @@
-/** Numbers as a person reads them on the dashboard (pure; unit-tested in Node). */
+/**
+ * Numbers and progress as a person reads them, the same in the dashboard, the progress
+ * notification and the status bar (pure; no vscode, Node or DOM).
+ */
+import type { ProgressEvent } from './results';
 
 const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
@@ -57,4 +61,16 @@ export function shortLayerNames(names: string[]): string[] {
   const shortest = Math.min(...parts.map((p) => p.length));
   while (common < shortest - 1 && parts.every((p) => p[common] === parts[0]![common])) common++;
   return parts.map((p) => p.slice(common).join('.'));
+}
+
+/** One line for a progress event: `spruft: training · step 12/100 · loss 0.5321 · 180.2 samples/s · ETA 0:34`. */
+export function describeProgress(p: ProgressEvent, options: { elapsed?: boolean } = {}): string {
+  const parts = [`${p.method}: ${p.phase}`];
+  if (p.totalSteps > 0) parts.push(`step ${p.step}/${p.totalSteps}`);
+  if (p.totalEpochs > 1) parts.push(`epoch ${p.epoch}/${p.totalEpochs}`);
+  if (p.loss !== undefined) parts.push(`loss ${p.loss.toFixed(4)}`);
+  if (p.samplesPerSec !== undefined) parts.push(`${p.samplesPerSec.toFixed(1)} samples/s`);
+  if (p.etaMs !== undefined && p.phase !== 'done') parts.push(`ETA ${formatDuration(p.etaMs)}`);
+  if (options.elapsed !== false) parts.push(`elapsed ${formatDuration(p.elapsedMs)}`);
+  return parts.join(' · ');
 }

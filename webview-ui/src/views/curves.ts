@@ -6,7 +6,7 @@
 import type { ChartDataset } from 'chart.js';
 import type { MethodView } from '../../../protocol/runFolder';
 import { ChartSlot, recordDrawn } from '../charts';
-import { formatScore } from '../format';
+import { formatScore } from '../../../protocol/format';
 import { withAlpha, type ThemeColours } from '../theme';
 
 type Point = { x: number; y: number };

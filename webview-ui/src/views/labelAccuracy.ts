@@ -8,7 +8,7 @@ import type { ChartDataset, TooltipItem } from 'chart.js';
 import type { LabelAccuracyEvent } from '../../../protocol/rpc';
 import type { MethodView } from '../../../protocol/runFolder';
 import { ChartSlot, recordDrawn } from '../charts';
-import { formatPercent } from '../format';
+import { formatPercent } from '../../../protocol/format';
 import { withAlpha, type ThemeColours } from '../theme';
 
 const LINE_PX = 16;

@@ -9,7 +9,7 @@ import type { TooltipItem } from 'chart.js';
 import type { MemoryBreakdown } from '../../../protocol/results';
 import type { MethodView } from '../../../protocol/runFolder';
 import { ChartSlot, recordDrawn } from '../charts';
-import { formatBytes, formatCount, formatDuration, formatPercent } from '../format';
+import { formatBytes, formatCount, formatDuration, formatPercent } from '../../../protocol/format';
 import type { ThemeColours } from '../theme';
 
 type Component = 'weights' | Exclude<keyof MemoryBreakdown, 'total'>;

@@ -4,18 +4,7 @@
  */
 import type { ProgressEvent } from '../../../protocol/results';
 import type { DashboardSnapshot } from '../../../protocol/runFolder';
-import { formatDuration } from '../format';
-
-export function describeProgress(p: ProgressEvent): string {
-  const parts = [`${p.method}: ${p.phase}`];
-  if (p.totalSteps > 0) parts.push(`step ${p.step}/${p.totalSteps}`);
-  if (p.totalEpochs > 0) parts.push(`epoch ${p.epoch}/${p.totalEpochs}`);
-  if (p.loss !== undefined) parts.push(`loss ${p.loss.toFixed(4)}`);
-  if (p.samplesPerSec !== undefined) parts.push(`${p.samplesPerSec.toFixed(1)} samples/s`);
-  if (p.etaMs !== undefined && p.phase !== 'done') parts.push(`ETA ${formatDuration(p.etaMs)}`);
-  parts.push(`elapsed ${formatDuration(p.elapsedMs)}`);
-  return parts.join(' · ');
-}
+import { describeProgress } from '../../../protocol/format';
 
 export class ProgressView {
   constructor(

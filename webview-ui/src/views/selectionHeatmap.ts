@@ -8,7 +8,7 @@ import type { ScriptableContext, TooltipItem } from 'chart.js';
 import type { MatrixDataPoint } from 'chartjs-chart-matrix';
 import type { SelectionEvent } from '../../../protocol/rpc';
 import { ChartSlot, recordDrawn } from '../charts';
-import { formatCount, formatScore, shortLayerNames } from '../format';
+import { formatCount, formatScore, shortLayerNames } from '../../../protocol/format';
 import { withAlpha, type ThemeColours } from '../theme';
 
 interface Cell extends MatrixDataPoint {

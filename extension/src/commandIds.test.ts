@@ -1,0 +1,53 @@
+/**
+ * package.json's contributions and the extension's tables name the same commands and
+ * settings, every palette command has a `when` clause, and the .vsix allow-list keeps
+ * what the installed extension loads.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { CommandId, DASHBOARD_VIEW_TYPE, SETTINGS_SECTION, SettingKey } from './commandIds';
+
+const root = join(__dirname, '..', '..');
+const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  main: string;
+  activationEvents: string[];
+  contributes: {
+    commands: Array<{ command: string; title: string; category: string }>;
+    menus: Record<string, Array<{ command: string; when?: string }>>;
+    configuration: { properties: Record<string, { default?: unknown }> };
+  };
+  capabilities: { untrustedWorkspaces: { supported: string; restrictedConfigurations: string[] } };
+};
+
+it('contributes exactly the commands of the table, each with a when clause in the palette', () => {
+  const contributed: string[] = manifest.contributes.commands.map((c) => c.command).sort();
+  const ids: string[] = Object.values(CommandId).sort();
+  assert.deepEqual(contributed, ids);
+  const palette = new Map(manifest.contributes.menus.commandPalette!.map((m) => [m.command, m.when]));
+  for (const id of Object.values(CommandId)) assert.ok(palette.get(id), `${id} has a when clause`);
+  for (const [menu, items] of Object.entries(manifest.contributes.menus)) {
+    for (const item of items) assert.ok(contributed.includes(item.command) && item.when, `${menu}: ${item.command}`);
+  }
+  assert.ok(manifest.contributes.commands.every((c) => c.category === 'SPruFT'));
+});
+
+it('declares every setting the config reader reads, and restricts the runner ones when untrusted', () => {
+  const declared = Object.keys(manifest.contributes.configuration.properties).sort();
+  assert.deepEqual(declared, Object.values(SettingKey).map((k) => `${SETTINGS_SECTION}.${k}`).sort());
+  const trust = manifest.capabilities.untrustedWorkspaces;
+  assert.equal(trust.supported, 'limited');
+  assert.deepEqual(trust.restrictedConfigurations.sort(), [`${SETTINGS_SECTION}.${SettingKey.nodeExecutable}`, `${SETTINGS_SECTION}.${SettingKey.runnerArgs}`].sort());
+  assert.ok(manifest.activationEvents.includes(`onWebviewPanel:${DASHBOARD_VIEW_TYPE}`));
+});
+
+it('packs the bundles the manifest loads (.vscodeignore allow-list)', () => {
+  const allowed = readFileSync(join(root, '.vscodeignore'), 'utf8').split('\n').filter((l) => l.startsWith('!')).map((l) => l.slice(1));
+  assert.equal(readFileSync(join(root, '.vscodeignore'), 'utf8').split('\n').find((l) => l && !l.startsWith('#')), '**', 'starts by ignoring everything');
+  for (const file of [manifest.main.replace(/^\.\//, ''), 'dist/runner.js', 'dist/languageServer.js', 'dist/webview/dashboard.js', 'dist/webview/dashboard.css', 'media/spruft.svg']) {
+    assert.ok(allowed.includes(file), `${file} is packed`);
+  }
+  assert.ok(allowed.includes('dist/wasm/*.wasm'), 'the wasm binaries are packed');
+  assert.ok(!allowed.some((p) => p.startsWith('dist/test') || p.endsWith('.map')), 'no tests or source maps');
+});

@@ -1,0 +1,203 @@
+/**
+ * The dashboard panels: one per run, live while the run goes (the run's messages are
+ * folded into the panel's snapshot and forwarded), or reopened from a run folder. The
+ * webview posts `ready` first; the host answers with the whole snapshot and only then
+ * forwards messages (STYLE.md points 3 and 10).
+ */
+import { randomBytes } from 'node:crypto';
+import { relative, isAbsolute } from 'node:path';
+import * as vscode from 'vscode';
+import { applyRunMessage, type RunMessage } from '../../../protocol/dashboardSnapshot';
+import type { DashboardSnapshot } from '../../../protocol/runFolder';
+import { assertNever, type HostToWebview, type WebviewToHost } from '../../../protocol/webview';
+import { DASHBOARD_VIEW_TYPE } from '../commandIds';
+import { describeError } from '../runner/runnerClient';
+import type { ActiveRun, RunSessions } from '../training/runSessions';
+import { dashboardHtml, makeNonce } from './dashboardHtml';
+import { isRunFolder, readRunFolder } from './runFolderReader';
+
+class DashboardPanel {
+  private ready = false;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    readonly panel: vscode.WebviewPanel,
+    public snapshot: DashboardSnapshot,
+    private readonly host: DashboardPanels,
+    extensionUri: vscode.Uri,
+  ) {
+    const assets = vscode.Uri.joinPath(extensionUri, 'dist', 'webview');
+    const webview = panel.webview;
+    webview.options = { enableScripts: true, localResourceRoots: [assets] };
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'spruft.svg');
+    panel.title = `SPruFT: ${snapshot.name}`;
+    webview.html = dashboardHtml({
+      cspSource: webview.cspSource,
+      nonce: makeNonce((n) => randomBytes(n)),
+      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(assets, 'dashboard.js')).toString(),
+      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(assets, 'dashboard.css')).toString(),
+      title: panel.title,
+    });
+    this.disposables.push(
+      webview.onDidReceiveMessage((message: WebviewToHost) => this.receive(message)),
+      panel.onDidDispose(() => this.dispose()),
+    );
+  }
+
+  /** Whether the page has posted `ready` and drawn the snapshot it was sent. */
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  private post(message: HostToWebview): void {
+    // Before `ready` nothing is sent: the snapshot that answers `ready` holds it all.
+    if (this.ready) void this.panel.webview.postMessage(message);
+  }
+
+  replace(snapshot: DashboardSnapshot): void {
+    this.snapshot = snapshot;
+    this.panel.title = `SPruFT: ${snapshot.name}`;
+    this.post({ type: 'snapshot', snapshot });
+  }
+
+  forward(message: RunMessage): void {
+    this.snapshot = applyRunMessage(this.snapshot, message);
+    this.post(message);
+  }
+
+  private receive(message: WebviewToHost): void {
+    switch (message.type) {
+      case 'ready':
+        // Also after the webview was hidden and re-created: it starts over from the snapshot.
+        this.ready = true;
+        this.post({ type: 'snapshot', snapshot: this.snapshot });
+        this.host.fireReady(this.snapshot.runId);
+        return;
+      case 'stopRun':
+        this.host.stopRun(message.runId).then(
+          (stopped) => this.post({ type: 'reply', requestId: message.requestId, ok: stopped, ...(stopped ? {} : { error: 'The run had already ended.' }) }),
+          (err: unknown) => this.post({ type: 'reply', requestId: message.requestId, ok: false, error: describeError(err) }),
+        );
+        return;
+      case 'openRunFolder':
+        void this.revealRunFolder().then(() => this.post({ type: 'reply', requestId: message.requestId, ok: true }));
+        return;
+      case 'revealFile': {
+        // Only files inside this run's folder: the page cannot open anything else.
+        const rel = relative(this.snapshot.runDir, message.path);
+        if (!this.snapshot.runDir || rel.startsWith('..') || isAbsolute(rel)) {
+          this.post({ type: 'reply', requestId: message.requestId, ok: false, error: 'Only files of this run folder can be opened.' });
+          return;
+        }
+        void vscode.window.showTextDocument(vscode.Uri.file(message.path), { preview: true }).then(
+          () => this.post({ type: 'reply', requestId: message.requestId, ok: true }),
+          (err: unknown) => this.post({ type: 'reply', requestId: message.requestId, ok: false, error: describeError(err) }),
+        );
+        return;
+      }
+      default:
+        assertNever(message);
+    }
+  }
+
+  private async revealRunFolder(): Promise<void> {
+    if (!this.snapshot.runDir) return;
+    const uri = vscode.Uri.file(this.snapshot.runDir);
+    const inWorkspace = vscode.workspace.getWorkspaceFolder(uri) !== undefined;
+    await vscode.commands.executeCommand(inWorkspace ? 'revealInExplorer' : 'revealFileInOS', uri);
+  }
+
+  dispose(): void {
+    this.host.forget(this);
+    for (const d of this.disposables.splice(0)) d.dispose();
+    this.panel.dispose();
+  }
+}
+
+export class DashboardPanels implements vscode.Disposable, vscode.WebviewPanelSerializer<DashboardSnapshot> {
+  private readonly panels = new Map<string, DashboardPanel>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly readyEmitter = new vscode.EventEmitter<string>();
+  /** Fires with a run id when its page has drawn its first snapshot. */
+  readonly onDidBecomeReady = this.readyEmitter.event;
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly runs: RunSessions,
+  ) {
+    this.disposables.push(
+      this.readyEmitter,
+      runs.onRunMessage((message) => this.panels.get(message.event.runId)?.forward(message)),
+      vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, this),
+    );
+  }
+
+  fireReady(runId: string): void {
+    this.readyEmitter.fire(runId);
+  }
+
+  stopRun(runId: string): Promise<boolean> {
+    return this.runs.stop(runId);
+  }
+
+  forget(panel: DashboardPanel): void {
+    if (this.panels.get(panel.snapshot.runId) === panel) this.panels.delete(panel.snapshot.runId);
+  }
+
+  private open(snapshot: DashboardSnapshot, column = vscode.ViewColumn.Beside): DashboardPanel {
+    const existing = this.panels.get(snapshot.runId);
+    if (existing) {
+      existing.replace(snapshot);
+      existing.panel.reveal(undefined, true);
+      return existing;
+    }
+    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, `SPruFT: ${snapshot.name}`, { viewColumn: column, preserveFocus: true }, { enableScripts: true });
+    const dashboard = new DashboardPanel(panel, snapshot, this, this.extensionUri);
+    this.panels.set(snapshot.runId, dashboard);
+    return dashboard;
+  }
+
+  /** The dashboard of the running run, kept live by its messages. */
+  showLive(run: ActiveRun): void {
+    this.open(run.snapshot);
+  }
+
+  /** The dashboard of a run folder: live if it is the running run, else from its files. */
+  showFolder(runDir: string): void {
+    const active = this.runs.current;
+    if (active?.runDir && relative(active.runDir, runDir) === '') {
+      this.showLive(active);
+      return;
+    }
+    this.open(readRunFolder(runDir), vscode.ViewColumn.Active);
+  }
+
+  /** What a panel holds, for the in-editor tests (undefined when none is open). */
+  snapshotOf(runId: string): { snapshot: DashboardSnapshot; ready: boolean } | undefined {
+    const panel = this.panels.get(runId);
+    return panel ? { snapshot: panel.snapshot, ready: panel.isReady } : undefined;
+  }
+
+  /** Panels restored after a window reload: from the run folder when it is still there. */
+  async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: DashboardSnapshot | undefined): Promise<void> {
+    if (!state) {
+      panel.dispose();
+      return;
+    }
+    let snapshot = state;
+    if (state.runDir && isRunFolder(state.runDir)) {
+      try {
+        snapshot = readRunFolder(state.runDir);
+      } catch {
+        snapshot = state;
+      }
+    }
+    this.panels.get(snapshot.runId)?.dispose();
+    this.panels.set(snapshot.runId, new DashboardPanel(panel, snapshot, this, this.extensionUri));
+  }
+
+  dispose(): void {
+    for (const panel of [...this.panels.values()]) panel.dispose();
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}

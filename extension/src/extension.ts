@@ -1,0 +1,62 @@
+/**
+ * SPruFT Studio's extension: a thin client of the runner (STYLE.md point 1). It spawns
+ * `spruft serve`, forwards commands, shows progress and status, hosts the dashboard and
+ * starts the run-config language client. Two lifetimes (STYLE.md point 8): what is
+ * pushed to `context.subscriptions` lives as long as the extension; the runner's own
+ * disposables live inside RunnerClient and go with each restart.
+ */
+import * as vscode from 'vscode';
+import type { LanguageClient } from 'vscode-languageclient/node';
+import { CommandId, CONFIG_FILE_GLOB, CONFIG_LANGUAGE_ID, ContextKey } from './commandIds';
+import { ConfigCodeLensProvider } from './codeLens';
+import { registerCommands, type CommandContext } from './commands/commands';
+import { DashboardPanels } from './dashboard/dashboardPanels';
+import { startLanguageClient } from './languageClient';
+import { RunnerClient } from './runner/runnerClient';
+import { RunnerStatusBar } from './runner/statusBar';
+import { RunSessions } from './training/runSessions';
+
+/** What `activate` returns: handles for the in-editor tests. */
+export interface SpruftExtensionApi {
+  runner: RunnerClient;
+  runs: RunSessions;
+  dashboards: DashboardPanels;
+  languageClient: Promise<LanguageClient | undefined>;
+  commandIds: typeof CommandId;
+}
+
+let languageClient: Promise<LanguageClient | undefined> = Promise.resolve(undefined);
+
+export function activate(context: vscode.ExtensionContext): SpruftExtensionApi {
+  const output = vscode.window.createOutputChannel('SPruFT Runner', { log: true });
+  const version = (context.extension.packageJSON as { version?: string }).version ?? '0.0.0';
+  const runner = new RunnerClient({ runnerScript: context.asAbsolutePath('dist/runner.js'), output, clientVersion: version });
+  const runs = new RunSessions(runner, output);
+  const dashboards = new DashboardPanels(context.extensionUri, runs);
+  const ctx: CommandContext = { client: runner, runs, dashboards, output };
+  void vscode.commands.executeCommand('setContext', ContextKey.runActive, false);
+
+  context.subscriptions.push(
+    output,
+    runner,
+    runs,
+    dashboards,
+    new RunnerStatusBar(runner, runs),
+    ...registerCommands(ctx),
+    vscode.languages.registerCodeLensProvider(
+      [{ language: CONFIG_LANGUAGE_ID }, { pattern: CONFIG_FILE_GLOB }],
+      new ConfigCodeLensProvider(),
+    ),
+  );
+
+  languageClient = startLanguageClient(context, output).catch((err: unknown) => {
+    output.error(`language server failed to start: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  });
+  return { runner, runs, dashboards, languageClient, commandIds: CommandId };
+}
+
+export async function deactivate(): Promise<void> {
+  const client = await languageClient;
+  await client?.stop();
+}

@@ -1,0 +1,149 @@
+/**
+ * The in-editor suite: runs inside the extension host of a real VS Code (code-server, or
+ * the desktop build under @vscode/test-electron) against the real runner. It drives the
+ * extension through its commands and watches what it pushes (runner state, run
+ * messages, dashboard panels, diagnostics); it never sleeps, it waits for events.
+ */
+import * as assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import type { FinishedEvent } from '../../protocol/rpc';
+import { RUN_FILES, type RunStatusFile } from '../../protocol/runFolder';
+import { CommandId } from '../src/commandIds';
+import type { StartedRunInfo } from '../src/commands/commands';
+import type { SpruftExtensionApi } from '../src/extension';
+import type { ActiveRun } from '../src/training/runSessions';
+import { EditorWorkspace, EXTENSION_ID } from './workspace';
+
+function workspaceFile(name: string): vscode.Uri {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  assert.ok(folder, 'the suite needs the prepared workspace folder open');
+  return vscode.Uri.joinPath(folder.uri, name);
+}
+
+/** Resolve on the first event that passes `accept`; fail after `ms` with what was awaited. */
+function nextEvent<T>(event: vscode.Event<T>, accept: (value: T) => boolean, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      listener.dispose();
+      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+    }, ms);
+    const listener = event((value) => {
+      if (!accept(value)) return;
+      clearTimeout(timer);
+      listener.dispose();
+      resolve(value);
+    });
+  });
+}
+
+async function finishedOf(run: ActiveRun, ms: number): Promise<FinishedEvent> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`run ${run.runId} did not finish within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([run.finished, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('SPruFT Studio in the editor', () => {
+  let api: SpruftExtensionApi;
+
+  before(async () => {
+    const extension = vscode.extensions.getExtension<SpruftExtensionApi>(EXTENSION_ID);
+    assert.ok(extension, `${EXTENSION_ID} is installed`);
+    api = await extension.activate();
+  });
+
+  it('registers every command of the table', async () => {
+    const all = new Set(await vscode.commands.getCommands(true));
+    for (const id of Object.values(CommandId)) assert.ok(all.has(id), `${id} registered`);
+  });
+
+  it('shows the language server\'s diagnostic on a broken config', async () => {
+    const uri = workspaceFile(EditorWorkspace.brokenConfig);
+    const errors = () => vscode.languages.getDiagnostics(uri).filter((d) => d.severity === vscode.DiagnosticSeverity.Error);
+    const appeared = errors().length > 0 ? Promise.resolve() : nextEvent(vscode.languages.onDidChangeDiagnostics, () => errors().length > 0, 60_000, `a diagnostic on ${EditorWorkspace.brokenConfig}`);
+    await vscode.window.showTextDocument(uri);
+    await appeared;
+    assert.ok(errors()[0]!.message.length > 0);
+  });
+
+  it('fine-tunes: progress streams in, the run ends completed, the dashboard holds rows, memory and labels', async () => {
+    const uri = workspaceFile(EditorWorkspace.quickConfig);
+    await vscode.window.showTextDocument(uri);
+    const progressSeen = nextEvent(api.runs.onRunMessage, (m) => m.type === 'progress' && m.event.phase === 'training', 120_000, 'a training progress message');
+    const started = await vscode.commands.executeCommand<StartedRunInfo | undefined>(CommandId.fineTune, uri);
+    assert.ok(started?.runId, 'the command returns the run it started');
+    const run = api.runs.current;
+    assert.equal(run?.runId, started.runId);
+    assert.equal(api.runner.state.kind, 'ready');
+    await progressSeen;
+    const finished = await finishedOf(run!, 150_000);
+    assert.equal(finished.status, 'completed', finished.error?.message);
+    assert.ok(finished.runDir && existsSync(join(finished.runDir, RUN_FILES.metrics)), 'metrics.json written');
+
+    const panel = api.dashboards.snapshotOf(started.runId);
+    assert.ok(panel, 'the dashboard opened with the run');
+    const ready = panel.ready ? Promise.resolve() : nextEvent(api.dashboards.onDidBecomeReady, (id) => id === started.runId, 30_000, 'the dashboard page');
+    await ready;
+    const { snapshot } = api.dashboards.snapshotOf(started.runId)!;
+    assert.equal(snapshot.status, 'completed');
+    const withSelection = snapshot.methods.find((m) => m.selection);
+    assert.ok(withSelection && withSelection.selection!.layers.length > 0, 'selected rows per layer');
+    assert.ok(snapshot.methods.every((m) => m.memory), 'memory of every method');
+    assert.ok(snapshot.methods.some((m) => m.labelAccuracy && m.labelAccuracy.labels.length >= 2), 'per-label accuracy');
+  });
+
+  it('reopens a finished run from its folder without the runner', async () => {
+    const runsRoot = workspaceFile(EditorWorkspace.runsDir).fsPath;
+    const statusFiles = await vscode.workspace.findFiles(`${EditorWorkspace.runsDir}/*/${RUN_FILES.status}`);
+    assert.ok(statusFiles.length > 0, `a run folder under ${runsRoot}`);
+    const runDir = vscode.Uri.joinPath(statusFiles[0]!, '..');
+    await api.runner.stop();
+    assert.equal(api.runner.state.kind, 'stopped');
+    const status = JSON.parse(readFileSync(join(runDir.fsPath, RUN_FILES.status), 'utf8')) as RunStatusFile;
+    await vscode.commands.executeCommand(CommandId.openDashboard, runDir);
+    const panel = api.dashboards.snapshotOf(status.runId);
+    assert.ok(panel, 'a dashboard for the folder');
+    assert.equal(panel.snapshot.runDir.replace(/\/$/, ''), runDir.fsPath.replace(/\/$/, ''));
+    assert.ok(panel.snapshot.methods.length > 0);
+    assert.equal(api.runner.state.kind, 'stopped', 'the runner was not needed');
+  });
+
+  it('refuses a second run while one goes, and "Stop run" stops the first within a step', async () => {
+    const uri = workspaceFile(EditorWorkspace.longConfig);
+    const training = nextEvent(api.runs.onRunMessage, (m) => m.type === 'progress' && m.event.phase === 'training' && m.event.step >= 1, 120_000, 'the long run to train');
+    const started = await vscode.commands.executeCommand<StartedRunInfo | undefined>(CommandId.fineTune, uri);
+    assert.ok(started?.runId);
+    const run = api.runs.current!;
+    await training;
+    const second = await vscode.commands.executeCommand<StartedRunInfo | undefined>(CommandId.fineTune, workspaceFile(EditorWorkspace.quickConfig));
+    assert.equal(second, undefined, 'no second run while one goes');
+    assert.equal(api.runs.current?.runId, started.runId);
+
+    let stepsAfterStop = 0;
+    let stopped = false;
+    const counter = api.runs.onRunMessage((m) => {
+      if (stopped && m.type === 'progress' && m.event.phase === 'training') stepsAfterStop++;
+    });
+    const cancelled = await vscode.commands.executeCommand<boolean>(CommandId.stopRun);
+    stopped = true;
+    assert.equal(cancelled, true);
+    const finished = await finishedOf(run, 60_000);
+    counter.dispose();
+    assert.equal(finished.status, 'cancelled');
+    assert.ok(stepsAfterStop <= 1, `at most one more step after Stop (saw ${stepsAfterStop})`);
+    const status = JSON.parse(readFileSync(join(finished.runDir!, RUN_FILES.status), 'utf8')) as RunStatusFile;
+    assert.equal(status.status, 'cancelled', 'the run folder records the cancel');
+  });
+
+  it('restarts the runner on request', async () => {
+    const ready = nextEvent(api.runner.onDidChangeState, (s) => s.kind === 'ready', 60_000, 'the runner to be ready');
+    await vscode.commands.executeCommand(CommandId.restartRunner);
+    await ready;
+    assert.equal(api.runner.state.kind, 'ready');
+  });
+});
