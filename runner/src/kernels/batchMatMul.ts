@@ -4,21 +4,106 @@
  * else (a transpose flag, a batch) through a generic loop (~1 GFLOP/s). Every matMul
  * gradient has a transpose flag (dA = dy B^T, dB = A^T dy), so training ran at the slow
  * rate. Here:
- *   - the transposed operand is transposed explicitly (a strided copy, O(size) against
- *     the product's O(M N K));
- *   - a batch against one shared matrix is one tall 2-d product ([batch*M, K] x [K, N],
- *     or [M, K] x [K, batch*N]);
+ *   - a transposed operand is transposed explicitly (a strided copy, O(size) against the
+ *     product's O(M N K)), or the product is taken as C^T = B^T A^T when that moves
+ *     fewer elements (small M: the SPruFT row-adapter gradient dW_f = dy_f^T x);
+ *   - a batch against one shared matrix is one tall 2-d product [batch*M, K] x [K, N];
  *   - other batches are a loop of 2-d products.
- * Products too small to pay for the copies, other dtypes, and broadcasts other than
- * "one side has batch 1" go to the builtin kernel.
+ * Products too small to pay for the copies (cost model below), other dtypes, and
+ * broadcasts other than "one side has batch 1" go to the builtin kernel.
  */
 import { tf } from '../engine/tf';
 import { backendMemory, sizeOf, type BackendMemory, type TensorInfo } from './backendMemory';
 import { callBuiltin } from './registry';
 import { copyStrided } from './stridedCopy';
 
-/** Below this many multiply-adds per product the builtin's generic loop is as fast (measured). */
-export const MIN_MACS_FOR_XNNPACK = 16 * 1024;
+/**
+ * Cost model for routing one product (measured on this machine, wasm SIMD, one thread):
+ * the builtin's generic loop ~1.8 ns per multiply-add; XNNPACK ~0.13 ns per multiply-add
+ * plus ~10 ns per element it copies or packs (the second operand is packed on every
+ * call, since it is a fresh tensor) plus ~25 us per call. Routing pays when
+ * 10 * moved + 25000 < 1.67 * M*N*K (in ns).
+ */
+const NS_PER_MOVED = 10;
+const NS_PER_CALL = 25_000;
+const NS_SAVED_PER_MAC = 1.67;
+
+/** One matrix operand: `rows x cols` stored row-major at `offset` in tensor `t`. */
+interface Operand {
+  t: TensorInfo;
+  offset: number;
+  rows: number;
+  cols: number;
+  /** Whether the product uses it transposed. */
+  transposed: boolean;
+}
+
+interface Orientation {
+  /** false: C = A B (B packed); true: C^T = B^T A^T (A^T packed), then transposed. */
+  swapped: boolean;
+  moved: number;
+}
+
+/** The cheaper way to hand a product to XNNPACK, by elements copied or packed. */
+function orient(a: Operand, b: Operand): Orientation {
+  const M = a.transposed ? a.cols : a.rows;
+  const K = a.transposed ? a.rows : a.cols;
+  const N = b.transposed ? b.rows : b.cols;
+  const direct = (a.transposed ? K * M : 0) + (b.transposed ? K * N : 0) + K * N;
+  const swapped = (b.transposed ? 0 : K * N) + (a.transposed ? 0 : K * M) + K * M + M * N;
+  return swapped < direct ? { swapped: true, moved: swapped } : { swapped: false, moved: direct };
+}
+
+function worthRouting(M: number, N: number, K: number, moved: number): boolean {
+  return NS_PER_MOVED * moved + NS_PER_CALL < NS_SAVED_PER_MAC * M * N * K;
+}
+
+function isWhole(op: Operand): boolean {
+  return op.offset === 0 && op.rows * op.cols === sizeOf(op.t.shape);
+}
+
+/**
+ * The operand as a plain row-major matrix, transposed from storage when `transpose`;
+ * the tensor itself (reshaped, not copied) when it already is one. `owned` says
+ * whether the caller must release it.
+ */
+function asMatrix(mem: BackendMemory, op: Operand, transpose: boolean): { m: TensorInfo; owned: boolean } {
+  const { rows, cols } = op;
+  if (!transpose && isWhole(op)) return { m: { dataId: op.t.dataId, shape: [rows, cols], dtype: 'float32' }, owned: false };
+  const m = mem.alloc(transpose ? [cols, rows] : [rows, cols], 'float32');
+  const src = mem.f32(op.t);
+  const dst = mem.f32(m);
+  if (transpose) copyStrided(src, op.offset, [1, cols], dst, 0, [rows, 1], [cols, rows]);
+  else dst.set(src.subarray(op.offset, op.offset + rows * cols));
+  return { m, owned: true };
+}
+
+/** A x B (each possibly transposed) through XNNPACK's plain 2-d product; returns [M, N]. */
+function product2d(mem: BackendMemory, a: Operand, b: Operand, how: Orientation): TensorInfo {
+  const owned: TensorInfo[] = [];
+  const take = (x: { m: TensorInfo; owned: boolean }): TensorInfo => {
+    if (x.owned) owned.push(x.m);
+    return x.m;
+  };
+  try {
+    if (!how.swapped) {
+      const am = take(asMatrix(mem, a, a.transposed));
+      const bm = take(asMatrix(mem, b, b.transposed));
+      return callBuiltin('BatchMatMul', mem, { a: am, b: bm }, { transposeA: false, transposeB: false });
+    }
+    // C^T = B^T A^T: B^T is b as stored when b.transposed, likewise A^T.
+    const bt = take(asMatrix(mem, b, !b.transposed));
+    const at = take(asMatrix(mem, a, !a.transposed));
+    const ct = callBuiltin('BatchMatMul', mem, { a: bt, b: at }, { transposeA: false, transposeB: false });
+    owned.push(ct);
+    const [N, M] = ct.shape;
+    const c = mem.alloc([M, N], 'float32');
+    copyStrided(mem.f32(ct), 0, [1, M], mem.f32(c), 0, [N, 1], [M, N]);
+    return c;
+  } finally {
+    for (const t of owned) mem.dispose(t);
+  }
+}
 
 interface MatMulPlan {
   batchA: number;
@@ -39,33 +124,24 @@ function plan(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boo
   const Kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
   const N = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
   if (Ka !== Kb) return null; // the builtin reports the mismatch
-  const batchA = sizeOf(a.shape.slice(0, -2));
-  const batchB = sizeOf(b.shape.slice(0, -2));
-  let outer: number[];
-  try {
-    outer = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
-  } catch {
-    return null;
+  // Too small to pay for one XNNPACK call, whatever the batch: decide before any work.
+  if (NS_SAVED_PER_MAC * M * N * Ka <= NS_PER_CALL) return null;
+  let batchA = 1;
+  for (let i = 0; i < ra - 2; i++) batchA *= a.shape[i];
+  let batchB = 1;
+  for (let i = 0; i < rb - 2; i++) batchB *= b.shape[i];
+  let outer: number[] = [];
+  if (ra > 2 || rb > 2) {
+    try {
+      outer = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    } catch {
+      return null;
+    }
   }
   const batch = sizeOf(outer);
   // Only "same batch" or "one side unbatched" map onto 2-d products directly.
   if (!(batchA === batchB || batchA === 1 || batchB === 1) || batch !== Math.max(batchA, batchB)) return null;
   return { batchA, batchB, batch, M, K: Ka, N, outShape: [...outer, M, N] };
-}
-
-/** Matrix i of a [batch, rows, cols] operand, as a new [r, c] tensor, transposed if asked. */
-function matrixOf(mem: BackendMemory, x: TensorInfo, i: number, rows: number, cols: number, transpose: boolean): TensorInfo {
-  const out = mem.alloc(transpose ? [cols, rows] : [rows, cols], 'float32');
-  const src = mem.f32(x);
-  const dst = mem.f32(out);
-  const off = i * rows * cols;
-  if (transpose) copyStrided(src, off, [1, cols], dst, 0, [rows, 1], [cols, rows]);
-  else dst.set(src.subarray(off, off + rows * cols));
-  return out;
-}
-
-function product(mem: BackendMemory, a: TensorInfo, b: TensorInfo): TensorInfo {
-  return callBuiltin('BatchMatMul', mem, { a, b }, { transposeA: false, transposeB: false });
 }
 
 /** The routed product; null where the builtin should run. */
@@ -75,73 +151,42 @@ export function batchMatMulRouted(mem: BackendMemory, a: TensorInfo, b: TensorIn
   if (p == null) return null;
   const { batchA, batchB, batch, M, K, N } = p;
   if (batch === 1 && !transposeA && !transposeB) return null; // already the fast path
-  if (M * N * K < MIN_MACS_FOR_XNNPACK || M === 0 || N === 0 || K === 0) return null;
+  if (M === 0 || N === 0 || K === 0) return null;
   const aRows = transposeA ? K : M;
   const aCols = transposeA ? M : K;
   const bRows = transposeB ? N : K;
   const bCols = transposeB ? K : N;
+  const opB = (i: number): Operand => ({ t: b, offset: i * bRows * bCols, rows: bRows, cols: bCols, transposed: transposeB });
 
   if (batchB === 1) {
-    // [batchA * M, K] x [K, N]: a is used in place when it needs no transpose.
-    let a2: TensorInfo;
-    let ownA = false;
-    if (!transposeA) {
-      a2 = { dataId: a.dataId, shape: [batchA * M, K], dtype: 'float32' };
-    } else {
-      a2 = mem.alloc([batchA * M, K], 'float32');
-      ownA = true;
-      copyStrided(mem.f32(a), 0, [aRows * aCols, 1, aCols], mem.f32(a2), 0, [M * K, K, 1], [batchA, M, K]);
+    // One tall product [batchA * M, K] x [K, N]; a's matrices are stacked as they are,
+    // or first transposed in one pass.
+    let tall: TensorInfo = a;
+    if (transposeA && batchA > 1) {
+      const how = orient({ t: a, offset: 0, rows: batchA * M, cols: K, transposed: false }, opB(0));
+      if (!worthRouting(batchA * M, N, K, how.moved + batchA * M * K)) return null;
+      tall = mem.alloc([batchA * M, K], 'float32');
+      copyStrided(mem.f32(a), 0, [aRows * aCols, 1, aCols], mem.f32(tall), 0, [M * K, K, 1], [batchA, M, K]);
     }
-    let b2: TensorInfo;
-    let ownB = false;
-    if (!transposeB) {
-      b2 = { dataId: b.dataId, shape: [K, N], dtype: 'float32' };
-    } else {
-      b2 = matrixOf(mem, b, 0, bRows, bCols, true);
-      ownB = true;
-    }
+    const opA: Operand = { t: tall, offset: 0, rows: tall === a ? batchA * aRows : batchA * M, cols: tall === a ? aCols : K, transposed: tall === a && transposeA };
     try {
-      const r = product(mem, a2, b2);
+      const how = orient(opA, opB(0));
+      if (tall === a && !worthRouting(batchA * M, N, K, how.moved)) return null;
+      const r = product2d(mem, opA, opB(0), how);
       return { dataId: r.dataId, shape: p.outShape, dtype: 'float32' };
     } finally {
-      if (ownA) mem.dispose(a2);
-      if (ownB) mem.dispose(b2);
+      if (tall !== a) mem.dispose(tall);
     }
   }
 
-  if (batchA === 1) {
-    // [M, K] x [K, batchB * N], then [M, batch, N] -> [batch, M, N].
-    const a2 = transposeA ? matrixOf(mem, a, 0, aRows, aCols, true) : { dataId: a.dataId, shape: [M, K], dtype: 'float32' as const };
-    const bWide = mem.alloc([K, batchB * N], 'float32');
-    let r: TensorInfo;
-    try {
-      // bWide[k, i*N + n] = B_i[k, n], with B_i[k, n] = b[i, k, n] or b[i, n, k].
-      const bs = transposeB ? [bRows * bCols, 1, bCols] : [bRows * bCols, bCols, 1];
-      copyStrided(mem.f32(b), 0, bs, mem.f32(bWide), 0, [N, batchB * N, 1], [batchB, K, N]);
-      r = product(mem, a2, bWide);
-    } finally {
-      if (transposeA) mem.dispose(a2);
-      mem.dispose(bWide);
-    }
-    const out = mem.alloc(p.outShape, 'float32');
-    copyStrided(mem.f32(r), 0, [N, batchB * N, 1], mem.f32(out), 0, [M * N, N, 1], [batchB, M, N]);
-    mem.dispose(r);
-    return out;
-  }
-
-  // Same batch on both sides: one 2-d product per matrix.
+  const opA = (i: number): Operand => ({ t: a, offset: i * aRows * aCols, rows: aRows, cols: aCols, transposed: transposeA });
+  const how = orient(opA(0), opB(0));
+  if (!worthRouting(M, N, K, how.moved)) return null;
+  // One product per matrix (a shared on one side when batchA is 1).
   const out = mem.alloc(p.outShape, 'float32');
   try {
     for (let i = 0; i < batch; i++) {
-      const ai = matrixOf(mem, a, i, aRows, aCols, transposeA);
-      const bi = matrixOf(mem, b, i, bRows, bCols, transposeB);
-      let r: TensorInfo;
-      try {
-        r = product(mem, ai, bi);
-      } finally {
-        mem.dispose(ai);
-        mem.dispose(bi);
-      }
+      const r = product2d(mem, opA(batchA === 1 ? 0 : i), opB(i), how);
       mem.f32(out).set(mem.f32(r), i * M * N);
       mem.dispose(r);
     }
