@@ -7,11 +7,13 @@
 //                    (+ dashboard.css, from the stylesheet main.ts imports)
 //   in-editor tests  extension/test/index.ts             -> dist/test/suite.js     (mocha, not packaged)
 // The wasm backend's binaries are copied beside the runner (dist/wasm/), where the
-// runner looks for them first, so a packaged extension works offline.
+// runner looks for them first, so a packaged extension works offline. With the language
+// server, the run-config JSON Schema is written (dist/spruft-config.schema.json).
 import * as esbuild from 'esbuild';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { writeRunConfigSchema } from './scripts/writeRunConfigSchema.mjs';
 
 const root = dirname(new URL(import.meta.url).pathname);
 const production = process.argv.includes('--production');
@@ -38,10 +40,20 @@ const nodeCommon = {
   external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
 };
 
+/** Rewrites the run-config JSON Schema whenever the language server (which embeds the schema) builds. */
+const runConfigSchema = {
+  name: 'run-config JSON Schema',
+  setup(build) {
+    build.onEnd(async (result) => {
+      if (result.errors.length === 0) await writeRunConfigSchema(root);
+    });
+  },
+};
+
 const entries = [
   { name: 'extension', entry: 'extension/src/extension.ts', options: { ...nodeCommon, outfile: 'dist/extension.js', external: [...nodeCommon.external, 'vscode'] } },
   { name: 'runner', entry: 'runner/src/cli.ts', options: { ...nodeCommon, outfile: 'dist/runner.js', banner: { js: '#!/usr/bin/env node' } } },
-  { name: 'language server', entry: 'extension/languageServer/server.ts', options: { ...nodeCommon, outfile: 'dist/languageServer.js' } },
+  { name: 'language server', entry: 'extension/languageServer/server.ts', options: { ...nodeCommon, outfile: 'dist/languageServer.js', plugins: [runConfigSchema] } },
   { name: 'webview', entry: 'webview-ui/src/main.ts', options: { ...common, platform: 'browser', format: 'iife', target: 'es2022', outfile: 'dist/webview/dashboard.js' } },
   // The in-editor test suite (mocha, run inside the extension host by test/e2e/); kept
   // out of the .vsix by .vscodeignore.
