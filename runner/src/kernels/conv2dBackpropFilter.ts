@@ -10,8 +10,9 @@
  * with the filter F'[oh, ow, b, co] = dy, at stride (dh, dw) and dilation (sh, sw); its
  * output [ci, kh, kw, co] is dW with two axes swapped. tfjs's conv2d gradient passes no
  * dilation (it rejects dilated convs); a `dilations` attribute is honoured all the same,
- * and the one case the rewrite cannot take (stride and dilation both > 1 on an axis,
- * which tfjs's forward op rejects too) runs a direct loop instead.
+ * and the one case the rewrite does not take (stride and dilation both > 1 on an axis,
+ * which tfjs's forward op rejects too) runs a direct loop instead. On cpu the direct
+ * loop (register-blocked) is used throughout: it is faster there than cpu's conv2d.
  */
 import type { tf } from '../engine/tf';
 import { backendMemory, stridesOf, type BackendMemory, type TensorInfo } from './backendMemory';
@@ -91,7 +92,19 @@ export function backpropFilterByConv(mem: BackendMemory, x: TensorInfo, dy: Tens
   return out;
 }
 
-/** Direct loop (float64 sums), for what the rewrite does not cover. */
+/** Output positions o whose input index o*s + k*d - p lies in [0, n). */
+function validRange(k: number, s: number, d: number, p: number, n: number, outLen: number): [number, number] {
+  const lo = Math.max(0, Math.ceil((p - k * d) / s));
+  const hi = Math.min(outLen, Math.floor((n - 1 + p - k * d) / s) + 1);
+  return [lo, hi];
+}
+
+/**
+ * Direct loop, any geometry (float64 sums). Per image (which then stays in cache), per
+ * tap, per 4x4 block of (ci, co): the sum over output pixels is kept in 16 registers,
+ * so each step loads 4 x and 4 dy values for 16 multiply-adds. On cpu this beats both
+ * the builtin (~70x) and the forward-conv rewrite (cpu's conv2d is itself a loop).
+ */
 export function backpropFilterByLoop(mem: BackendMemory, x: TensorInfo, dy: TensorInfo, info: Conv2DInfo): TensorInfo {
   const {
     batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: Ho, outWidth: Wo, outChannels: Co,
@@ -105,23 +118,77 @@ export function backpropFilterByLoop(mem: BackendMemory, x: TensorInfo, dy: Tens
   const xv = mem.f32(x);
   const dv = mem.f32(dy);
   const [xb, xh, xw, xc] = bhwcStrides(x.shape, channelsLast);
-  const [db, dh_, dw_, dc] = bhwcStrides(dy.shape, channelsLast);
+  const [db, dyh, dyw, dc] = bhwcStrides(dy.shape, channelsLast);
+  const xStep = sw * xw;
   for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < Ho; oh++) {
-      for (let ow = 0; ow < Wo; ow++) {
-        const dyo = b * db + oh * dh_ + ow * dw_;
-        for (let kh = 0; kh < Kh; kh++) {
-          const ih = oh * sh + kh * dh - pt;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < Kw; kw++) {
-            const iw = ow * sw + kw * dw - pl;
-            if (iw < 0 || iw >= W) continue;
-            const xo = b * xb + ih * xh + iw * xw;
-            const base = (kh * Kw + kw) * Ci * Co;
-            for (let ci = 0; ci < Ci; ci++) {
-              const v = xv[xo + ci * xc];
-              const a = base + ci * Co;
-              for (let co = 0; co < Co; co++) acc[a + co] += v * dv[dyo + co * dc];
+    for (let kh = 0; kh < Kh; kh++) {
+      const [ohLo, ohHi] = validRange(kh, sh, dh, pt, H, Ho);
+      for (let kw = 0; kw < Kw; kw++) {
+        const [owLo, owHi] = validRange(kw, sw, dw, pl, W, Wo);
+        const n = owHi - owLo;
+        if (n <= 0 || ohHi <= ohLo) continue;
+        const tap = (kh * Kw + kw) * Ci * Co;
+        const xTap = b * xb + (kh * dh - pt) * xh + (owLo * sw + kw * dw - pl) * xw;
+        const dTap = b * db + owLo * dyw;
+        for (let ci = 0; ci < Ci; ci += 4) {
+          const bi = Math.min(4, Ci - ci);
+          for (let co = 0; co < Co; co += 4) {
+            const bo = Math.min(4, Co - co);
+            if (bi === 4 && bo === 4) {
+              let a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
+              let a20 = 0, a21 = 0, a22 = 0, a23 = 0, a30 = 0, a31 = 0, a32 = 0, a33 = 0;
+              for (let oh = ohLo; oh < ohHi; oh++) {
+                let xi = xTap + oh * sh * xh + ci * xc;
+                let di = dTap + oh * dyh + co * dc;
+                for (let k = 0; k < n; k++) {
+                  const x0 = xv[xi], x1 = xv[xi + xc], x2 = xv[xi + 2 * xc], x3 = xv[xi + 3 * xc];
+                  const d0 = dv[di], d1 = dv[di + dc], d2 = dv[di + 2 * dc], d3 = dv[di + 3 * dc];
+                  a00 += x0 * d0; a01 += x0 * d1; a02 += x0 * d2; a03 += x0 * d3;
+                  a10 += x1 * d0; a11 += x1 * d1; a12 += x1 * d2; a13 += x1 * d3;
+                  a20 += x2 * d0; a21 += x2 * d1; a22 += x2 * d2; a23 += x2 * d3;
+                  a30 += x3 * d0; a31 += x3 * d1; a32 += x3 * d2; a33 += x3 * d3;
+                  xi += xStep;
+                  di += dyw;
+                }
+              }
+              const o = tap + ci * Co + co;
+              acc[o] += a00; acc[o + 1] += a01; acc[o + 2] += a02; acc[o + 3] += a03;
+              acc[o + Co] += a10; acc[o + Co + 1] += a11; acc[o + Co + 2] += a12; acc[o + Co + 3] += a13;
+              acc[o + 2 * Co] += a20; acc[o + 2 * Co + 1] += a21; acc[o + 2 * Co + 2] += a22; acc[o + 2 * Co + 3] += a23;
+              acc[o + 3 * Co] += a30; acc[o + 3 * Co + 1] += a31; acc[o + 3 * Co + 2] += a32; acc[o + 3 * Co + 3] += a33;
+            } else if (bo === 4) {
+              // Fewer than 4 input channels left (e.g. an RGB first layer): 1x4 blocks.
+              for (let i = 0; i < bi; i++) {
+                let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                for (let oh = ohLo; oh < ohHi; oh++) {
+                  let xi = xTap + oh * sh * xh + (ci + i) * xc;
+                  let di = dTap + oh * dyh + co * dc;
+                  for (let k = 0; k < n; k++) {
+                    const x0 = xv[xi];
+                    a0 += x0 * dv[di]; a1 += x0 * dv[di + dc]; a2 += x0 * dv[di + 2 * dc]; a3 += x0 * dv[di + 3 * dc];
+                    xi += xStep;
+                    di += dyw;
+                  }
+                }
+                const o = tap + (ci + i) * Co + co;
+                acc[o] += a0; acc[o + 1] += a1; acc[o + 2] += a2; acc[o + 3] += a3;
+              }
+            } else {
+              for (let i = 0; i < bi; i++) {
+                for (let j = 0; j < bo; j++) {
+                  let sum = 0;
+                  for (let oh = ohLo; oh < ohHi; oh++) {
+                    let xi = xTap + oh * sh * xh + (ci + i) * xc;
+                    let di = dTap + oh * dyh + (co + j) * dc;
+                    for (let k = 0; k < n; k++) {
+                      sum += xv[xi] * dv[di];
+                      xi += xStep;
+                      di += dyw;
+                    }
+                  }
+                  acc[tap + (ci + i) * Co + co + j] += sum;
+                }
+              }
             }
           }
         }
@@ -135,7 +202,8 @@ export function backpropFilterByLoop(mem: BackendMemory, x: TensorInfo, dy: Tens
 export function conv2dBackpropFilter(mem: BackendMemory, x: TensorInfo, dy: TensorInfo, attrs: BackpropFilterAttrs): TensorInfo {
   const info = conv2dBackpropFilterInfo(x, dy, attrs);
   const both = (info.strideHeight > 1 && info.dilationHeight > 1) || (info.strideWidth > 1 && info.dilationWidth > 1);
-  return both ? backpropFilterByLoop(mem, x, dy, info) : backpropFilterByConv(mem, x, dy, info);
+  // On cpu the loop is faster than cpu's own conv2d; on wasm the rewrite runs in XNNPACK.
+  return both || mem.kind === 'cpu' ? backpropFilterByLoop(mem, x, dy, info) : backpropFilterByConv(mem, x, dy, info);
 }
 
 export const conv2dBackpropFilterKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
