@@ -175,6 +175,12 @@ function engineCode(err: unknown): string {
   return typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code : 'INTERNAL';
 }
 
+/** The diagnostics an invalid-config error carries (RunConfigError has them). */
+function diagnosticsOf(err: unknown): ConfigDiagnostic[] | undefined {
+  const diagnostics = (err as { diagnostics?: unknown } | null)?.diagnostics;
+  return Array.isArray(diagnostics) ? (diagnostics as ConfigDiagnostic[]) : undefined;
+}
+
 function toResponseError(err: unknown, diagnostics?: ConfigDiagnostic[]): ResponseError<RunnerErrorData> {
   if (err instanceof ResponseError) return err as ResponseError<RunnerErrorData>;
   const code = engineCode(err);
@@ -355,7 +361,7 @@ export class RunnerServer {
     } catch (err) {
       this.active = undefined;
       settle();
-      const diagnostics = engineCode(err) === 'CONFIG_INVALID' && kind !== 'evaluate' ? await this.diagnosticsFor(request.configPath) : undefined;
+      const diagnostics = engineCode(err) === 'CONFIG_INVALID' ? (diagnosticsOf(err) ?? (kind !== 'evaluate' ? await this.diagnosticsFor(request.configPath) : undefined)) : undefined;
       throw toResponseError(err, diagnostics);
     }
     slot.runId = started.runId;
@@ -457,13 +463,9 @@ export function serve(input: NodeJS.ReadableStream, output: NodeJS.WritableStrea
 }
 
 async function loadApp(): Promise<RunnerApp> {
-  const app = (await import('../app')) as Partial<RunnerApp>;
-  const names = ['initRunner', 'inspectModel', 'checkConfig', 'startTrain', 'startScore', 'startEvaluate', 'mergeRun'] as const;
-  const missing = names.filter((n) => typeof app[n] !== 'function');
-  if (missing.length > 0) {
-    throw new SpruftError('UNSUPPORTED', `this runner build lacks ${missing.join(', ')} (runner/src/app.ts); rebuild with \`npm run build\`.`);
-  }
-  return app as RunnerApp;
+  // Loaded on first use of `serve`, so other commands do not pay for the engine.
+  const app: RunnerApp = await import('../app');
+  return app;
 }
 
 export async function run(args: string[]): Promise<number> {
