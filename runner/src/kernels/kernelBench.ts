@@ -6,7 +6,8 @@
  * Each kernel function is called directly on its backend with inputs written once
  * (no engine, no tape), outputs released after each call. Builtin and project calls
  * alternate and the best of N is reported, so that other work on the machine skews the
- * two alike. `--quick` shrinks the slow cpu builtin cases (the full ones take ~20 s each).
+ * two alike; a builtin that takes over a second is timed once. `--quick` uses batch 8
+ * instead of 32 (the full cpu run takes a few minutes, mostly cpu's builtin kernels).
  * These are measurements, not tests.
  */
 import { tf } from '../engine/tf';
@@ -66,24 +67,28 @@ function indices(n: number, range: number): HostTensor {
 function casesFor(backend: BackendKind, quick: boolean): BenchCase[] {
   const cases: BenchCase[] = [
     { kernel: 'Transpose', label: '[4096,512] perm [1,0]', inputs: { x: randomTensor([4096, 512], 1) }, attrs: { perm: [1, 0] }, project: transposeKernel },
+    { kernel: 'Transpose', label: '[1000,768] perm [1,0]', inputs: { x: randomTensor([1000, 768], 1) }, attrs: { perm: [1, 0] }, project: transposeKernel },
+    { kernel: 'Transpose', label: '[32,128,64] perm [0,2,1]', inputs: { x: randomTensor([32, 128, 64], 1) }, attrs: { perm: [0, 2, 1] }, project: transposeKernel },
     { kernel: 'Transpose', label: '[32,32,32,16] perm [3,1,2,0]', inputs: { x: randomTensor([32, 32, 32, 16], 1) }, attrs: { perm: [3, 1, 2, 0] }, project: transposeKernel },
-    { kernel: 'Transpose', label: '[32,32,32,16] perm [1,2,0,3]', inputs: { x: randomTensor([32, 32, 32, 16], 1) }, attrs: { perm: [1, 2, 0, 3] }, project: transposeKernel },
     { kernel: 'GatherV2', label: '64 columns of [4096,512]', inputs: { x: randomTensor([4096, 512], 1), indices: indices(64, 512) }, attrs: { axis: 1, batchDims: 0 }, project: gatherV2Kernel },
     { kernel: 'GatherV2', label: '64 rows of [512,512]', inputs: { x: randomTensor([512, 512], 1), indices: indices(64, 512) }, attrs: { axis: 0, batchDims: 0 }, project: gatherV2Kernel },
     { kernel: 'GatherV2', label: '512 rows of [8000,256]', inputs: { x: randomTensor([8000, 256], 1), indices: indices(512, 8000) }, attrs: { axis: 0, batchDims: 0 }, project: gatherV2Kernel },
   ];
-  const segRows = backend === 'cpu' && quick ? 128 : 512;
-  const segs = backend === 'cpu' && quick ? 200 : 1000;
+  // The cpu builtin is O(segments x size): 35 s at 1000 segments.
+  const segs = backend === 'cpu' ? (quick ? 50 : 200) : 1000;
   cases.push({
-    kernel: 'UnsortedSegmentSum', label: `[${segRows},256] -> ${segs} segments`,
-    inputs: { x: randomTensor([segRows, 256], 1), segmentIds: indices(segRows, segs) }, attrs: { numSegments: segs }, project: unsortedSegmentSumKernel,
+    kernel: 'UnsortedSegmentSum', label: `[512,256] -> ${segs} segments`,
+    inputs: { x: randomTensor([512, 256], 1), segmentIds: indices(512, segs) }, attrs: { numSegments: segs }, project: unsortedSegmentSumKernel,
   });
-  const b = backend === 'cpu' && quick ? 8 : 32;
+  const b = quick ? 8 : 32;
+  // cpu keeps its builtin Conv2DBackpropInput (as fast as cpu's conv2d); only dW is listed there.
+  const convs = (x: number[], f: number[], s: number) => convCases(x, f, s, 'same').filter((c) => backend === 'wasm' || c.kernel === 'Conv2DBackpropFilter');
   cases.push(
-    ...convCases([b, 32, 32, 16], [3, 3, 16, 16], 1, 'same'),
-    ...convCases([b, 32, 32, 16], [3, 3, 16, 32], 2, 'same'),
-    ...convCases([b, 16, 16, 64], [1, 1, 64, 128], 2, 'same'),
-    ...convCases([b, 16, 16, 64], [3, 3, 64, 64], 1, 'same'),
+    ...convs([b, 32, 32, 16], [3, 3, 16, 16], 1),
+    ...convs([b, 32, 32, 16], [3, 3, 16, 32], 2),
+    ...convs([b, 16, 16, 64], [1, 1, 64, 128], 2),
+    ...convs([backend === 'cpu' ? Math.min(b, 8) : b, 16, 16, 64], [3, 3, 64, 64], 1),
+    ...convs([b, 32, 32, 3], [3, 3, 3, 32], 1),
     ...depthwiseCases([b, 16, 16, 96], [3, 3, 96, 1], 1),
     ...depthwiseCases([b, 16, 16, 96], [3, 3, 96, 1], 2),
     ...depthwiseCases([b, 32, 32, 32], [3, 3, 32, 1], 1),
@@ -92,14 +97,16 @@ function casesFor(backend: BackendKind, quick: boolean): BenchCase[] {
     cases.push(
       matMulCase([4096, 512], [4096, 512], true, false, 'dW = x^T dy'),
       matMulCase([4096, 64], [4096, 512], true, false, 'dW, 64 rows'),
+      matMulCase([4096, 16], [4096, 768], true, false, 'row adapter dW_f, r=16'),
       matMulCase([4096, 512], [512, 512], false, true, 'dx = dy W^T'),
+      matMulCase([4096, 768], [16, 768], false, true, 'row adapter forward, r=16'),
       matMulCase([512, 4096], [512, 4096], false, true, ''),
       matMulCase([32, 128, 64], [32, 64, 128], false, false, 'attention'),
       matMulCase([32, 128, 64], [32, 128, 64], false, true, 'Q K^T'),
       matMulCase([32, 128, 128], [32, 128, 64], true, false, 'attention grad'),
       matMulCase([8, 128, 512], [512, 512], false, false, 'batch x weight'),
-      matMulCase([64, 16, 16], [64, 16, 16], false, true, 'small heads'),
-      matMulCase([512, 4096], [4096, 512], false, false, 'plain 2-d: not routed'),
+      matMulCase([64, 16, 16], [64, 16, 16], false, true, 'small: builtin'),
+      matMulCase([512, 4096], [4096, 512], false, false, 'plain 2-d: builtin'),
     );
   }
   return cases;
