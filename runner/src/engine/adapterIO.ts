@@ -109,6 +109,8 @@ export function writeAdapter(dir: string, model: Model, attached: AttachedMethod
       layers.push(entry);
     }
     for (const h of headEntries(model)) tensors.set(h.fileName, f32(toFileLayout(h.tensor, h.layout)));
+    // `full` also trains the embeddings (their trained values live in the entries now).
+    if (attached.method === 'full') for (const e of model.extraWeights()) tensors.set(e.fileName, f32(toFileLayout(e.get(), e.layout)));
   });
   const c = o.config;
   const method = attached.method;
@@ -125,7 +127,7 @@ export function writeAdapter(dir: string, model: Model, attached: AttachedMethod
     ratio: method === 'spruft' ? c.spruft.ratio : undefined,
     freezeAttention: c.targets.freezeAttention,
     layers,
-    fullTensors: headEntries(model).map((h) => h.fileName),
+    fullTensors: [...headEntries(model).map((h) => h.fileName), ...(method === 'full' ? model.extraWeights().map((e) => e.fileName) : [])],
     training: { ...c.training },
     createdAt: new Date().toISOString(),
     ...(method === 'lora'
@@ -233,6 +235,12 @@ export function applyAdapter(dir: string, model: Model, o: ApplyOptions = {}): A
     }
     model.labelNames = config.baseModel.labelNames;
   }
+  for (const e of model.extraWeights()) {
+    if (!config.fullTensors.includes(e.fileName)) continue;
+    const value = tf.tidy(() => toEngineLayout(tensor(e.fileName), e.layout));
+    e.get().dispose();
+    e.set(value);
+  }
   return config;
 }
 
@@ -261,19 +269,17 @@ export function mergeTraining(model: Model): number {
           return { w: tf.clone(t.w), b: t.b ? tf.clone(t.b) : l.bias };
       }
     });
-    const entries = model.weightEntries();
-    for (const e of entries) {
-      if (e.get() === l.weight) e.set(next.w);
-      else if (l.bias && e.get() === l.bias && next.b && next.b !== l.bias) e.set(next.b);
-    }
     const oldW = l.weight;
     const oldB = l.bias;
-    l.weight = next.w;
-    if (next.b && next.b !== oldB) {
-      l.bias = next.b;
-      oldB?.dispose();
+    // Through the model's entries, so that any alias of the weight (a tied LM head) follows.
+    for (const e of model.weightEntries()) {
+      if (e.get() === oldW) e.set(next.w);
+      else if (oldB && e.get() === oldB && next.b && next.b !== oldB) e.set(next.b);
     }
+    l.weight = next.w;
+    if (next.b && next.b !== oldB) l.bias = next.b;
     oldW.dispose();
+    if (next.b && next.b !== oldB) oldB?.dispose();
     l.resetTraining();
     merged += 1;
   }

@@ -2,6 +2,7 @@
  * Losses: mean cross-entropy of a classifier, and the next-token cross-entropy of a
  * causal language model averaged over the positions its mask keeps.
  */
+import type { Batch } from './batches';
 import { tf, type Tensor } from './tf';
 
 /** One-hot as float32 (built as int32: the wasm backend's float32 OneHot is broken). */
@@ -26,4 +27,10 @@ export function lmCrossEntropy(logits: Tensor, targets: Tensor, weights: Tensor)
   const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(flat), oneHotFloat(tf.reshape(targets, [-1]), v)), -1));
   const w = tf.reshape(weights, [-1]);
   return tf.div(tf.sum(tf.mul(nll, w)), tf.maximum(tf.sum(w), 1)) as tf.Scalar;
+}
+
+/** The task's loss on a batch: classification cross-entropy, or next-token for causal LM. */
+export function taskLoss(logits: Tensor, batch: Batch): tf.Scalar {
+  if (batch.labels) return crossEntropy(logits, batch.labels);
+  return lmCrossEntropy(logits, batch.targets!, batch.weights!);
 }

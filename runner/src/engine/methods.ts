@@ -8,7 +8,7 @@ import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { LayerSelection, MethodName } from '../../../protocol/results';
 import { SpruftError } from '../errors';
 import type { AdaptableLayer } from '../models/layer';
-import type { Model } from '../models/model';
+import type { Model, WeightEntry } from '../models/model';
 import { dims } from './ops/grad';
 import { Rng } from './rng';
 import { targetLayers } from './targets';
@@ -125,8 +125,40 @@ function attachLora(layer: AdaptableLayer, rank: number, alpha: number, dropout:
   };
 }
 
+/** `full`'s trained copies of a model's extra weights, and the frozen originals. */
+const extraTraining = new WeakMap<Model, Array<{ entry: WeightEntry; original: tf.Tensor; variable: tf.Variable }>>();
+
+function attachExtras(model: Model): Array<{ name: string; variable: tf.Variable }> {
+  const state = model.extraWeights().map((entry) => {
+    const original = entry.get();
+    const variable = variableOf(() => tf.clone(original), uniqueName(entry.fileName));
+    entry.set(variable);
+    return { entry, original, variable };
+  });
+  extraTraining.set(model, state);
+  return state.map((s) => ({ name: s.entry.fileName, variable: s.variable }));
+}
+
+/**
+ * Make `full`'s training of the extra weights permanent (their trained values become
+ * the frozen ones); used when a model is pretrained or merged.
+ */
+export function commitExtras(model: Model): void {
+  for (const s of extraTraining.get(model) ?? []) {
+    s.entry.set(tf.clone(s.variable));
+    s.original.dispose();
+    s.variable.dispose();
+  }
+  extraTraining.delete(model);
+}
+
 export function detachMethod(model: Model): void {
   for (const l of model.layers) l.resetTraining();
+  for (const s of extraTraining.get(model) ?? []) {
+    s.entry.set(s.original);
+    s.variable.dispose();
+  }
+  extraTraining.delete(model);
 }
 
 export interface AttachOptions {
@@ -144,10 +176,12 @@ export function attachMethod(model: Model, o: AttachOptions): AttachedMethod {
   const { config } = o;
   const targets = targetLayers(model.layers, config.targets);
   const adapted: AdaptableLayer[] = [];
+  let extras: Array<{ name: string; variable: tf.Variable }> = [];
   let variant: string = o.method;
   switch (o.method) {
     case 'full':
       for (const l of model.layers) if (!l.head) { attachFull(l); adapted.push(l); }
+      extras = attachExtras(model);
       break;
     case 'head':
       break;
@@ -177,7 +211,7 @@ export function attachMethod(model: Model, o: AttachOptions): AttachedMethod {
   if (config.targets.freezeAttention && (o.method === 'spruft' || o.method === 'lora')) variant += ' FA';
   const head = model.head;
   if (head && o.trainHead) attachFull(head);
-  const trainables = model.layers.flatMap((l) => l.trainables());
+  const trainables = [...extras, ...model.layers.flatMap((l) => l.trainables())];
   const trainableParams = trainables.reduce((s, t) => s + t.variable.size, 0);
   const totalParams = model.totalParams;
   if (trainables.length === 0) {

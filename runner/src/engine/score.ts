@@ -11,7 +11,7 @@ import { importanceMetric } from './importance';
 import { chooseRows } from './methods';
 import { peakBytes } from './memory';
 import { targetLayers } from './targets';
-import { taskLoss } from './train';
+import { taskLoss } from './loss';
 
 export interface Scored {
   metric: string;

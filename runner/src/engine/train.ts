@@ -8,21 +8,13 @@ import type { MemoryMeasurement, MethodName, ProgressEvent } from '../../../prot
 import { SpruftError } from '../errors';
 import type { ForwardContext } from '../models/layer';
 import type { Model } from '../models/model';
-import { BatchPlan, disposeBatch, makeBatch, type Batch, type Examples } from './batches';
+import { BatchPlan, makeBatch, type Examples } from './batches';
 import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint';
-import { crossEntropy, lmCrossEntropy } from './loss';
-import { backwardStartProbe, breakdown, peakBytes } from './memory';
 import type { AttachedMethod } from './methods';
-import { Adam } from './optimizer';
 import { Rng } from './rng';
 import { learningRate } from './schedule';
-import { tf, type Tensor } from './tf';
-
-/** The task's loss on a batch: classification cross-entropy, or next-token for causal LM. */
-export function taskLoss(logits: Tensor, batch: Batch): tf.Scalar {
-  if (batch.labels) return crossEntropy(logits, batch.labels);
-  return lmCrossEntropy(logits, batch.targets!, batch.weights!);
-}
+import { StepRunner } from './step';
+import { tf } from './tf';
 
 export interface TrainLoopOptions {
   model: Model;
@@ -66,13 +58,10 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
   const plan = new BatchPlan(o.train.n, t.batchSize, t.seed);
   const totalSteps = plannedSteps(o.train.n, t);
   const trainables = o.attached.trainables;
-  const bytesBeforeOptimizer = tf.memory().numBytes;
-  const optimizer = new Adam(
-    { kind: t.optimizer, beta1: t.beta1, beta2: t.beta2, epsilon: t.epsilon, weightDecay: t.weightDecay },
-    trainables,
-  );
-  // Measured, not computed: what the optimizer's state took from the allocator.
-  const optimizerBytes = tf.memory().numBytes - bytesBeforeOptimizer;
+  const runner = new StepRunner(o.model, o.attached, {
+    kind: t.optimizer, beta1: t.beta1, beta2: t.beta2, epsilon: t.epsilon, weightDecay: t.weightDecay,
+  });
+  const optimizer = runner.optimizer;
   let dropoutRng = Rng.derive(t.seed, `dropout/${o.method}`);
   let step = 0;
   let elapsedBefore = 0;
@@ -90,8 +79,6 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
     elapsedBefore = ck.state.elapsedMs;
     lossCurve = ck.state.lossCurve;
   }
-  const varName = new Map(trainables.map((tr) => [tr.variable.name, tr.name]));
-  const vars = trainables.map((tr) => tr.variable);
   const firstStep = step;
   const started = performance.now();
   let memory: MemoryMeasurement | undefined;
@@ -112,58 +99,16 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
   try {
     while (step < totalSteps) {
       const lr = learningRate(t, step, totalSteps);
-      const measure = memory === undefined && o.inferencePeak !== undefined && step === 0;
-      let stepLoss = 0;
-      const accumulated = new Map<string, Tensor>();
-      let beforeForward = 0;
-      let backwardStart = 0;
-      let gradsBytes = 0;
       const ctx: ForwardContext = { training: true, dropoutRng, dropoutMaskBytes: 0 };
-      const runMicro = (micro: number): void => {
-        const batch = makeBatch(o.train, plan.indices(micro));
-        beforeForward = tf.memory().numBytes;
-        const { value, grads } = tf.variableGrads(() => {
-          const loss = taskLoss(o.model.forward(batch.x, ctx), batch);
-          return (measure ? backwardStartProbe(loss, (b) => { backwardStart = b; }) : loss) as tf.Scalar;
-        }, vars);
-        stepLoss += value.dataSync()[0] / t.gradAccumulation;
-        value.dispose();
-        for (const [name, g] of Object.entries(grads)) {
-          const key = varName.get(name)!;
-          gradsBytes += g.size * 4;
-          const prev = accumulated.get(key);
-          if (prev) {
-            accumulated.set(key, tf.add(prev, g));
-            tf.dispose([prev, g]);
-          } else {
-            accumulated.set(key, g);
-          }
-        }
-        disposeBatch(batch);
-      };
-      const runStep = (): void => {
-        for (let k = 0; k < t.gradAccumulation; k++) runMicro(step * t.gradAccumulation + k);
-        if (t.gradAccumulation > 1) {
-          for (const [k, g] of accumulated) {
-            accumulated.set(k, tf.div(g, t.gradAccumulation));
-            g.dispose();
-          }
-        }
-        optimizer.apply(accumulated, lr);
-        tf.dispose([...accumulated.values()]);
-      };
-      if (measure) {
-        const paramsBytes = trainables.reduce((s, tr) => s + tr.variable.size * 4, 0);
-        const peakTrain = await peakBytes(runStep);
-        memory = breakdown({
-          peakTrain, peakInference: o.inferencePeak!, modelBytes: o.model.weightBytes,
-          beforeForward, backwardStart, paramsBytes,
-          gradsBytes: gradsBytes / t.gradAccumulation, optimizerBytes,
-          dropoutBytes: ctx.dropoutMaskBytes / t.gradAccumulation,
-        });
+      const batchAt = (k: number) => makeBatch(o.train, plan.indices(step * t.gradAccumulation + k));
+      let stepLoss: number;
+      if (memory === undefined && o.inferencePeak !== undefined && step === 0) {
+        const measured = await runner.measured(batchAt, t.gradAccumulation, lr, ctx, o.inferencePeak);
+        stepLoss = measured.loss;
+        memory = measured.memory;
         o.onMemory?.(memory);
       } else {
-        runStep();
+        stepLoss = runner.run(batchAt, t.gradAccumulation, lr, ctx);
       }
       if (!Number.isFinite(stepLoss)) {
         throw new SpruftError('INTERNAL', `the loss became ${stepLoss} at step ${step + 1}; lower training.lr (now ${t.lr})`);
@@ -193,7 +138,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
       await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
-    optimizer.dispose();
+    runner.dispose();
   }
   return { steps: step, trainMs: elapsedBefore + performance.now() - started, lossCurve, memory };
 }

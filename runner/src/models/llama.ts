@@ -8,6 +8,7 @@
 import { SpruftError } from '../errors';
 import { silu } from '../engine/ops/activations';
 import { multiHeadAttention, ropeTables } from '../engine/ops/attention';
+import type { ChannelGroup } from '../engine/dependency/types';
 import { tf, type Tensor } from '../engine/tf';
 import { AdaptableLayer, flow, step, type ForwardContext } from './layer';
 import { Model, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
@@ -92,8 +93,9 @@ export class LlamaModel extends Model {
 
   forward(ids: Tensor, ctx: ForwardContext): Tensor {
     const c = this.config;
-    let g = false;
-    let h: Tensor = flow(false, () => tf.gather(this.embed, ids));
+    // The embeddings train only under `full` (then they are a trainable variable).
+    let g = (this.embed as Partial<tf.Variable>).trainable === true;
+    let h: Tensor = flow(g, () => tf.gather(this.embed, ids));
     for (const b of this.blocks) {
       const [n1, gn1] = step(b.inputNorm, h, ctx, g);
       const [q, gq] = step(b.q, n1, ctx, gn1);
@@ -121,15 +123,47 @@ export class LlamaModel extends Model {
     return this.lmHead.apply(normed, ctx, gf);
   }
 
-  weightEntries(): WeightEntry[] {
-    const entries: WeightEntry[] = [
+  override extraWeights(): WeightEntry[] {
+    return [
       { fileName: 'model.embed_tokens.weight', layout: 'same', get: () => this.embed, set: (t) => { this.embed = t; if (this.tied) this.lmHead.weight = t; } },
     ];
+  }
+
+  weightEntries(): WeightEntry[] {
+    const entries: WeightEntry[] = this.extraWeights();
     for (const l of this.layers) {
       if (l === this.lmHead && this.tied) continue;
       entries.push({ fileName: `${l.name}.weight`, layout: 'same', get: () => l.weight, set: (t) => { l.weight = t; } });
     }
     return entries;
+  }
+
+  /**
+   * Appendix B for a Llama block (LLM-Pruner's grouping): the residual stream
+   * (attention and MLP output rows, every RMSNorm's channels; read by q/k/v, gate/up and
+   * the LM head), each block's MLP neurons (gate and up rows, read by down), and, without
+   * grouped key/value heads, its query-key dimensions and its value dimensions (read by
+   * o). With grouped heads, q and k/v have different widths and are left ungrouped.
+   */
+  override dependencies(): ChannelGroup[] {
+    const c = this.config;
+    const grouped = (c.num_key_value_heads ?? c.num_attention_heads) !== c.num_attention_heads;
+    const residual: ChannelGroup = { name: 'residual stream', channels: c.hidden_size, rows: [], columns: [] };
+    const groups: ChannelGroup[] = [residual];
+    this.blocks.forEach((b, i) => {
+      residual.rows.push(b.inputNorm.name, b.o.name, b.postNorm.name, b.down.name);
+      residual.columns.push(b.q.name, b.k.name, b.v.name, b.gate.name, b.up.name);
+      groups.push({ name: `block ${i} mlp`, channels: c.intermediate_size, rows: [b.gate.name, b.up.name], columns: [b.down.name] });
+      if (!grouped) {
+        groups.push(
+          { name: `block ${i} query-key`, channels: b.q.dOut, rows: [b.q.name, b.k.name], columns: [] },
+          { name: `block ${i} values`, channels: b.v.dOut, rows: [b.v.name], columns: [b.o.name] },
+        );
+      }
+    });
+    residual.rows.push(this.finalNorm.name);
+    residual.columns.push(this.lmHead.name);
+    return groups;
   }
 
   exportConfig(): Record<string, unknown> {

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { InspectResult } from '../../../protocol/results';
 import { SpruftError } from '../errors';
+import type { ChannelGroup } from '../engine/dependency/types';
 import { Rng } from '../engine/rng';
 import { tf, type Tensor } from '../engine/tf';
 import { dims } from '../engine/ops/grad';
@@ -76,6 +77,14 @@ export abstract class Model {
   /** The config written next to exported weights (config.json or model.json topology). */
   abstract exportConfig(): Record<string, unknown>;
 
+  /**
+   * Frozen tensors outside the adaptable layers (embeddings, class token, position
+   * embeddings): left alone by the parameter-efficient methods, trained by `full`.
+   */
+  extraWeights(): WeightEntry[] {
+    return [];
+  }
+
   constructor(
     readonly name: string,
     readonly format: 'hf' | 'tfjs-layers',
@@ -108,6 +117,14 @@ export abstract class Model {
 
   /** Architecture hook: update config (num_labels...) after the head changed. */
   protected onHeadReplaced(_numLabels: number): void {}
+
+  /**
+   * The channel groups of parameter dependency (paper appendix B), for
+   * `spruft.dependency`; undefined where the architecture does not describe them.
+   */
+  dependencies(): ChannelGroup[] | undefined {
+    return undefined;
+  }
 
   get totalParams(): number {
     return this.weightEntries().reduce((s, e) => s + e.get().size, 0);

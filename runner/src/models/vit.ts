@@ -8,6 +8,7 @@
 import { SpruftError } from '../errors';
 import { gelu } from '../engine/ops/activations';
 import { multiHeadAttention } from '../engine/ops/attention';
+import type { ChannelGroup } from '../engine/dependency/types';
 import { tf, type Tensor } from '../engine/tf';
 import { AdaptableLayer, flow, step, type ForwardContext } from './layer';
 import { Model, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
@@ -133,16 +134,45 @@ export class VitModel extends Model {
     return this.classifier.apply(cls, ctx, gf);
   }
 
-  weightEntries(): WeightEntry[] {
-    const entries: WeightEntry[] = [
+  override extraWeights(): WeightEntry[] {
+    return [
       { fileName: 'vit.embeddings.cls_token', layout: 'same', get: () => this.clsToken, set: (t) => { this.clsToken = t; } },
       { fileName: 'vit.embeddings.position_embeddings', layout: 'same', get: () => this.positions, set: (t) => { this.positions = t; } },
     ];
+  }
+
+  weightEntries(): WeightEntry[] {
+    const entries: WeightEntry[] = this.extraWeights();
     for (const l of this.layers) {
       entries.push({ fileName: `${l.name}.weight`, layout: l.kind === 'conv2d' ? 'oihw' : 'same', get: () => l.weight, set: (t) => { l.weight = t; } });
       if (l.bias) entries.push({ fileName: `${l.name}.bias`, layout: 'same', get: () => l.bias!, set: (t) => { l.bias = t; } });
     }
     return entries;
+  }
+
+  /**
+   * Appendix B for a ViT (as Torch-Pruning groups a transformer): the residual stream
+   * (patch embedding, every block's attention output and MLP output rows, every
+   * LayerNorm's channels; read by query/key/value, the MLP input and the classifier),
+   * each block's query-key dimensions (paired by the dot product), its value dimensions
+   * (read by the attention output), and its MLP neurons (read by the MLP output).
+   */
+  override dependencies(): ChannelGroup[] {
+    const d = this.config.hidden_size;
+    const residual: ChannelGroup = { name: 'residual stream', channels: d, rows: [this.patch.name], columns: [] };
+    const groups: ChannelGroup[] = [residual];
+    this.blocks.forEach((b, i) => {
+      residual.rows.push(b.norm1.name, b.attnOut.name, b.norm2.name, b.down.name);
+      residual.columns.push(b.query.name, b.key.name, b.value.name, b.up.name);
+      groups.push(
+        { name: `block ${i} query-key`, channels: d, rows: [b.query.name, b.key.name], columns: [] },
+        { name: `block ${i} values`, channels: d, rows: [b.value.name], columns: [b.attnOut.name] },
+        { name: `block ${i} mlp`, channels: this.config.intermediate_size, rows: [b.up.name], columns: [b.down.name] },
+      );
+    });
+    residual.rows.push(this.finalNorm.name);
+    residual.columns.push(this.classifier.name);
+    return groups;
   }
 
   protected override onHeadReplaced(numLabels: number): void {
