@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -304,6 +304,25 @@ training:
     assert.ok(paths.includes('tiny-llama/') && paths.includes('corpus.txt'), `paths: ${paths}`);
     const modelPaths = await labels('path: tiny-llama', 6);
     assert.ok(modelPaths.includes('npm:nsfwjs/mobilenet_v2'));
+  });
+
+  it('completes layer names and patterns of a shipped model (MobileNetV2 from nsfwjs)', async () => {
+    const path = join(ROOT, 'examples', 'image-classification.spruft.yaml');
+    const text = readFileSync(path, 'utf8');
+    const uri = uriOf(path);
+    assert.deepEqual(await client.open(uri, text), [], 'the example passes');
+    const include = await client.completion(uri, positionOf(text, '["*_project"', 1));
+    const blocks = include.find((i) => i.label === 'block_*_project');
+    assert.ok(blocks, `patterns: ${include.slice(0, 10).map((i) => i.label)}`);
+    assert.equal(blocks.detail, 'pattern: 16 layers of nsfwjs/mobilenet_v2');
+    const layer = include.find((i) => i.label === 'block_16_project');
+    assert.ok(layer);
+    assert.equal(layer.detail, 'conv2d 320 x 960 (nsfwjs/mobilenet_v2)');
+    const cut = (await client.completion(uri, positionOf(text, 'cutAt: out_relu', 7))).map((i) => i.label);
+    assert.ok(cut.includes('out_relu') && cut.includes('Conv_1'), 'cutAt offers the layers of the whole model');
+    const hover = await client.hover(uri, positionOf(text, '"*_project"', 2));
+    assert.ok(hover && typeof hover.contents === 'object' && 'value' in hover.contents);
+    assert.match(hover.contents.value, /^`\*_project` matches \*\*17\*\* layers of nsfwjs\/mobilenet_v2/);
   });
 
   it('shows docs and the layers a pattern matches on hover', async () => {

@@ -127,6 +127,17 @@ async function firstJsonRecord(file: string): Promise<{ record?: Record<string, 
   }
 }
 
+/** A field as the JSONL reader finds it: the key itself, or a dotted path into objects (`input.text`). */
+function hasField(record: Record<string, unknown>, field: string): boolean {
+  if (Object.prototype.hasOwnProperty.call(record, field)) return true;
+  let current: unknown = record;
+  for (const part of field.split('.')) {
+    if (typeof current !== 'object' || current === null || !Object.prototype.hasOwnProperty.call(current, part)) return false;
+    current = (current as Record<string, unknown>)[part];
+  }
+  return true;
+}
+
 async function checkDataFile(f: Findings, config: ResolvedRunConfig, path: ConfigPath, file: string): Promise<void> {
   const { dataset } = config.data;
   const kind = await kindOf(file);
@@ -140,7 +151,7 @@ async function checkDataFile(f: Findings, config: ResolvedRunConfig, path: Confi
     const wanted: Array<[ConfigPath, string]> = [[['data', 'text', 'field'], config.data.text.field]];
     if (config.task === 'text-classification') wanted.push([['data', 'text', 'labelField'], config.data.text.labelField]);
     for (const [keyPath, field] of wanted) {
-      if (field in record) continue;
+      if (hasField(record, field)) continue;
       const near = nearestNames(field, fields, { limit: 1 });
       f.add(
         'error',

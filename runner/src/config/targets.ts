@@ -76,29 +76,30 @@ export function selectTargetLayers(model: Pick<InspectResult, 'layers'>, targets
 
 /**
  * Patterns worth offering for a model: each name with its block numbers as `*`
- * (`model.layers.*.mlp.up_proj`), and `*.<segment>.*` / `*.<last>` for the named parts
- * (`*.mlp.*`, `*.q_proj`), with how many layers each matches.
+ * (`model.layers.*.mlp.up_proj`, Keras' `block_*_project`), `*.<segment>.*` for the named
+ * parts of dotted names (`*.mlp.*`), and `*.<last>` / `*_<last>` for the kind of layer
+ * (`*.q_proj`, `*_depthwise`), with how many layers of the adaptable types each matches.
  */
 export function suggestPatterns(model: Pick<InspectResult, 'layers'>, layerTypes: readonly LayerType[]): Array<{ pattern: string; count: number }> {
   const adaptable = model.layers.filter((l) => isAdaptableKind(l.kind, layerTypes));
   const candidates = new Set<string>();
-  for (const layer of adaptable) {
-    const segments = layer.name.split('.');
-    if (segments.some((s) => /^\d+$/.test(s))) candidates.add(segments.map((s) => (/^\d+$/.test(s) ? '*' : s)).join('.'));
-    segments.forEach((segment, i) => {
-      if (/^\d+$/.test(segment)) return;
-      if (i === segments.length - 1) {
-        if (segments.length > 1) candidates.add(`*.${segment}`);
-      } else if (i > 0) {
-        candidates.add(`*.${segment}.*`);
-      }
+  for (const { name } of adaptable) {
+    const numbered = name.replace(/(^|[._])\d+(?=[._]|$)/g, '$1*');
+    if (numbered !== name) candidates.add(numbered);
+    const segments = name.split('.');
+    segments.slice(1, -1).forEach((segment) => {
+      if (!/^\d+$/.test(segment)) candidates.add(`*.${segment}.*`);
     });
+    const last = segments[segments.length - 1]!;
+    if (segments.length > 1 && !/^\d+$/.test(last)) candidates.add(`*.${last}`);
+    const tail = /_([^._]+)$/.exec(last);
+    if (segments.length === 1 && tail && !/^\d+$/.test(tail[1]!)) candidates.add(`*_${tail[1]}`);
   }
   const out: Array<{ pattern: string; count: number }> = [];
   for (const pattern of candidates) {
     const re = patternRegExp(pattern);
     const count = adaptable.filter((l) => re.test(l.name)).length;
-    if (count > 0) out.push({ pattern, count });
+    if (count > 1) out.push({ pattern, count });
   }
   return out.sort((a, b) => a.pattern.localeCompare(b.pattern));
 }
