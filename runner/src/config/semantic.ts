@@ -244,7 +244,8 @@ function checkTargets(f: Findings, config: ResolvedRunConfig, model: InspectResu
         'target-no-match',
         path,
         `\`${match.pattern}\` matches no layer of ${model.name}. Nearest: ${near.map((n) => `\`${n}\``).join(', ')}. (\`*\` matches any characters, dots included; a pattern must match the whole layer name.)`,
-        near.slice(0, 1).map((n) => ({ title: `Change to \`${n}\``, range, newText: /^["']/.test(written) ? JSON.stringify(n) : /^[*]/.test(n) ? JSON.stringify(n) : n })),
+        // A YAML plain scalar cannot start with `*` (an alias): such patterns are quoted.
+        near.slice(0, 1).map((n) => ({ title: `Change to \`${n}\``, range, newText: /^["']/.test(written) || n.startsWith('*') ? JSON.stringify(n) : n })),
       );
     } else if (list === 'include' && match.adaptable.length === 0) {
       const ofType = match.matched.filter((l) => isAdaptableKind(l.kind, config.targets.layerTypes));
