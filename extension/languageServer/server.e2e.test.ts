@@ -228,6 +228,18 @@ describe('language server over stdio', () => {
     ]);
   });
 
+  it('adds to *.spruft.json what the JSON Schema cannot say, and leaves it the rest', async () => {
+    const text = '{\n  "model": {"path": "tiny-lama"},\n  "task": "causal-lm",\n  "data": {"dataset": "text", "path": "corpus.txt"},\n  "trainig": {}\n}\n';
+    const { uri } = doc('config.spruft.json', text);
+    const diagnostics = await client.open(uri, text, 'json');
+    assert.deepEqual(diagnostics.map((d) => d.code), [], 'schema findings are VS Code\'s JSON support\'s; with them the model checks wait');
+    const fixed = text.replace(',\n  "trainig": {}', '');
+    const semantic = await client.change(uri, fixed);
+    assert.deepEqual(semantic.map((d) => [d.code, d.range]), [['path-not-found', rangeOf(fixed, '"tiny-lama"')]]);
+    const actions = await client.codeActions(uri, semantic[0]!);
+    assert.deepEqual(actions.map((a) => a.edit?.changes?.[uri]?.[0]?.newText), ['"tiny-llama"'], 'the fix keeps the JSON quotes');
+  });
+
   it('gives the same findings as spruft check', () => {
     const cli = (args: string[]) => {
       const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'runner/src/cli.ts'), 'check', '--json', ...args], { cwd: ROOT, encoding: 'utf8' });
