@@ -137,7 +137,28 @@ export function depthwiseFilterGrad(mem: BackendMemory, x: TensorInfo, dy: Tenso
   return out;
 }
 
-/** dx as a loop (any multiplier, stride, dilation); NHWC. Sums in float64. */
+/**
+ * Taps that reach x index i along one axis: pairs (k, o) with o*s + k*d - p = i and o in
+ * [0, outLen), written to `ks`/`os`; returns how many.
+ */
+function tapsReaching(i: number, k: number, s: number, d: number, p: number, outLen: number, ks: Int32Array, os: Int32Array): number {
+  let n = 0;
+  for (let t = 0; t < k; t++) {
+    const num = i + p - t * d;
+    if (num < 0 || num % s !== 0) continue;
+    const o = num / s;
+    if (o >= outLen) continue;
+    ks[n] = t;
+    os[n] = o;
+    n++;
+  }
+  return n;
+}
+
+/**
+ * dx as a loop (any multiplier, stride, dilation); NHWC. For multiplier 1 each dx value
+ * is gathered from its taps in registers, four channels at a time (float64 sums).
+ */
 export function depthwiseInputGradByLoop(mem: BackendMemory, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
   const {
     batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Cout,
@@ -147,37 +168,80 @@ export function depthwiseInputGradByLoop(mem: BackendMemory, dy: TensorInfo, fil
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
   const dx = mem.alloc([B, H, W, C], 'float32');
-  const acc = new Float64Array(B * H * W * C);
   const dv = mem.f32(dy);
   const wv = mem.f32(filter);
+  const xv = mem.f32(dx);
+  const rowK = new Int32Array(Kh);
+  const rowO = new Int32Array(Kh);
+  // Column taps depend only on iw: computed once.
+  const colN = new Int32Array(W);
+  const colK = new Int32Array(W * Kw);
+  const colO = new Int32Array(W * Kw);
+  {
+    const ks = new Int32Array(Kw);
+    const os = new Int32Array(Kw);
+    for (let iw = 0; iw < W; iw++) {
+      const n = tapsReaching(iw, Kw, sw, dw, pl, Wo, ks, os);
+      colN[iw] = n;
+      colK.set(ks.subarray(0, n), iw * Kw);
+      colO.set(os.subarray(0, n), iw * Kw);
+    }
+  }
   for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < Ho; oh++) {
-      for (let kh = 0; kh < Kh; kh++) {
-        const ih = oh * sh + kh * dh - pt;
-        if (ih < 0 || ih >= H) continue;
-        const xRow = (b * H + ih) * W;
-        const dRow = (b * Ho + oh) * Wo;
-        for (let kw = 0; kw < Kw; kw++) {
-          const [owLo, owHi] = validRange(kw, sw, dw, pl, W, Wo);
-          const wOff = (kh * Kw + kw) * Cout;
-          for (let ow = owLo; ow < owHi; ow++) {
-            const xo = (xRow + ow * sw + kw * dw - pl) * C;
-            const dyo = (dRow + ow) * Cout;
-            if (M === 1) {
-              for (let c = 0; c < C; c++) acc[xo + c] += dv[dyo + c] * wv[wOff + c];
-            } else {
-              for (let c = 0; c < C; c++) {
-                let s0 = 0;
-                for (let m = 0; m < M; m++) s0 += dv[dyo + c * M + m] * wv[wOff + c * M + m];
-                acc[xo + c] += s0;
+    for (let ih = 0; ih < H; ih++) {
+      const nr = tapsReaching(ih, Kh, sh, dh, pt, Ho, rowK, rowO);
+      for (let iw = 0; iw < W; iw++) {
+        const xo = ((b * H + ih) * W + iw) * C;
+        const nc = colN[iw];
+        const cBase = iw * Kw;
+        if (M === 1) {
+          let c = 0;
+          for (; c + 4 <= C; c += 4) {
+            let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (let r = 0; r < nr; r++) {
+              const dRow = (b * Ho + rowO[r]) * Wo;
+              const wRow = rowK[r] * Kw;
+              for (let q = 0; q < nc; q++) {
+                const di = (dRow + colO[cBase + q]) * C + c;
+                const wi = (wRow + colK[cBase + q]) * C + c;
+                s0 += dv[di] * wv[wi];
+                s1 += dv[di + 1] * wv[wi + 1];
+                s2 += dv[di + 2] * wv[wi + 2];
+                s3 += dv[di + 3] * wv[wi + 3];
               }
             }
+            xv[xo + c] = s0;
+            xv[xo + c + 1] = s1;
+            xv[xo + c + 2] = s2;
+            xv[xo + c + 3] = s3;
+          }
+          for (; c < C; c++) {
+            let s0 = 0;
+            for (let r = 0; r < nr; r++) {
+              const dRow = (b * Ho + rowO[r]) * Wo;
+              const wRow = rowK[r] * Kw;
+              for (let q = 0; q < nc; q++) s0 += dv[(dRow + colO[cBase + q]) * C + c] * wv[(wRow + colK[cBase + q]) * C + c];
+            }
+            xv[xo + c] = s0;
+          }
+        } else {
+          for (let c = 0; c < C; c++) {
+            let s0 = 0;
+            for (let r = 0; r < nr; r++) {
+              const dRow = (b * Ho + rowO[r]) * Wo;
+              const wRow = rowK[r] * Kw;
+              for (let q = 0; q < nc; q++) {
+                const di = (dRow + colO[cBase + q]) * Cout + c * M;
+                const wi = (wRow + colK[cBase + q]) * Cout + c * M;
+                for (let m = 0; m < M; m++) s0 += dv[di + m] * wv[wi + m];
+              }
+            }
+            xv[xo + c] = s0;
           }
         }
       }
     }
   }
-  mem.f32(dx).set(acc);
   return dx;
 }
 

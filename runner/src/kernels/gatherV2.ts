@@ -10,6 +10,10 @@ import { tf } from '../engine/tf';
 import { backendMemory, isNumeric, sizeOf, type BackendMemory, type TensorInfo } from './backendMemory';
 import { callBuiltin } from './registry';
 
+export class GatherIndexError extends Error {
+  readonly code = 'KERNEL_GATHER_INDEX';
+}
+
 export function gather(mem: BackendMemory, x: TensorInfo, indices: TensorInfo, axis: number, batchDims: number): TensorInfo {
   // Validates the shapes and gives the output shape, as the builtins do.
   const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(
@@ -20,7 +24,7 @@ export function gather(mem: BackendMemory, x: TensorInfo, indices: TensorInfo, a
   const idx = mem.i32(indices);
   for (let j = 0; j < idx.length; j++) {
     const v = idx[j];
-    if (!(v >= 0 && v <= dim - 1)) throw new Error(`GatherV2: the index value ${v} is not in [0, ${dim - 1}]`);
+    if (!(v >= 0 && v <= dim - 1)) throw new GatherIndexError(`GatherV2: the index value ${v} is not in [0, ${dim - 1}]`);
   }
   const out = mem.alloc(info.outputShape, x.dtype as 'float32' | 'int32');
   const xv = mem.view(x);

@@ -1,7 +1,7 @@
 /**
  * Builtin vs project kernel times, side by side, on wasm and cpu:
  *
- *   npx tsx runner/src/kernels/kernelBench.ts [--backend wasm|cpu] [--quick] [--reps N]
+ *   npx tsx runner/src/kernels/kernelBench.ts [--backend wasm|cpu] [--kernel Name] [--quick] [--reps N]
  *
  * Each kernel function is called directly on its backend with inputs written once
  * (no engine, no tape), outputs released after each call. Builtin and project calls
@@ -146,6 +146,7 @@ function fmt(ms: number | undefined): string {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const only = args.includes('--backend') ? args[args.indexOf('--backend') + 1] : undefined;
+  const kernel = args.includes('--kernel') ? args[args.indexOf('--kernel') + 1] : undefined;
   const quick = args.includes('--quick');
   const reps = args.includes('--reps') ? Number(args[args.indexOf('--reps') + 1]) : 5;
   await startBackends();
@@ -154,7 +155,7 @@ async function main(): Promise<void> {
   console.log('| backend | kernel | case | builtin ms | project ms | speedup |');
   console.log('|---|---|---|---:|---:|---:|');
   for (const backend of backends) {
-    for (const c of casesFor(backend, quick)) {
+    for (const c of casesFor(backend, quick).filter((k) => kernel == null || k.kernel === kernel)) {
       const builtin = builtinKernel(c.kernel, backend)?.kernelFunc;
       const [b, p] = timePair(backend, c, builtin, reps);
       const speedup = b != null ? `${(b / p).toFixed(1)}x` : 'new';
