@@ -11,6 +11,8 @@
  */
 import { SpruftError } from '../errors';
 import type { KerasLayer, LayersModel } from '../io/tfjsLayers';
+import type { ChannelGroup } from '../engine/dependency/types';
+import { traceChannelGroups, type ChannelOp } from '../engine/dependency/trace';
 import { Rng } from '../engine/rng';
 import { relu6 } from '../engine/ops/activations';
 import { tf, type Tensor } from '../engine/tf';
@@ -275,6 +277,23 @@ export class KerasGraphModel extends Model {
 
   weightEntries(): WeightEntry[] {
     return this.entries;
+  }
+
+  /** Appendix B: the channel groups found by tracing the graph (engine/dependency/trace.ts). */
+  override dependencies(): ChannelGroup[] {
+    return traceChannelGroups(this.nodes.map((node) => {
+      const a = node.adaptable;
+      let op: ChannelOp;
+      switch (node.layer.class_name) {
+        case 'InputLayer': op = { kind: 'input' }; break;
+        case 'Conv2D': case 'Dense': op = { kind: 'mix', layer: a!.name, channels: a!.dOut }; break;
+        case 'DepthwiseConv2D': case 'BatchNormalization': op = { kind: 'channelwise', layer: a!.name }; break;
+        case 'Add': op = { kind: 'merge' }; break;
+        case 'Concatenate': case 'Flatten': case 'Reshape': op = { kind: 'opaque' }; break;
+        default: op = { kind: 'pass' };
+      }
+      return { name: node.layer.name, inputs: node.inputs, op };
+    }));
   }
 
   protected override onHeadReplaced(numLabels: number): void {

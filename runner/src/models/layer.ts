@@ -69,6 +69,12 @@ export class AdaptableLayer {
   readonly attention: boolean;
   readonly head: boolean;
   training: LayerTraining = { kind: 'frozen' };
+  /**
+   * Scoring hook (`zo-taylor`, paper 4.2.2): while set, this frozen layer's forward runs
+   * through it (with weights perturbed by a z regenerated from a seed). Inference only:
+   * no gradient flows through it.
+   */
+  perturbedForward: ((x: Tensor) => Tensor) | undefined = undefined;
 
   constructor(init: AdaptableLayerInit) {
     this.name = init.name;
@@ -186,6 +192,10 @@ export class AdaptableLayer {
    */
   apply(x: Tensor, ctx: ForwardContext, xNeedsGrad: boolean): Tensor {
     const t = this.training;
+    if (this.perturbedForward && t.kind === 'frozen') {
+      if (xNeedsGrad) throw new Error(`internal: layer ${this.name} is perturbed for scoring while a gradient flows`);
+      return this.perturbedForward(x);
+    }
     switch (this.kind) {
       case 'linear':
         switch (t.kind) {

@@ -4,6 +4,7 @@
  * num_labels }` and weights `mlp.layers.<i>.{weight,bias}`, `classifier.{weight,bias}`.
  */
 import { SpruftError } from '../errors';
+import type { ChannelGroup } from '../engine/dependency/types';
 import { tf, type Tensor } from '../engine/tf';
 import { AdaptableLayer, flow, step, type ForwardContext } from './layer';
 import { Model, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
@@ -58,6 +59,13 @@ export class MlpModel extends Model {
       { fileName: `${l.name}.weight`, layout: 'same' as const, get: () => l.weight, set: (t: Tensor) => { l.weight = t; } },
       { fileName: `${l.name}.bias`, layout: 'same' as const, get: () => l.bias!, set: (t: Tensor) => { l.bias = t; } },
     ]);
+  }
+
+  /** Appendix B: hidden layer i's neurons are the input features of layer i + 1. */
+  override dependencies(): ChannelGroup[] {
+    return this.layers.slice(0, -1).map((l, i) => ({
+      name: `${l.name} outputs`, channels: l.dOut, rows: [l.name], columns: [this.layers[i + 1].name],
+    }));
   }
 
   protected override onHeadReplaced(numLabels: number): void {

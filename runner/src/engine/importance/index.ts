@@ -3,11 +3,17 @@ import type { ImportanceMetric as MetricName } from '../../../../protocol/config
 import { SpruftError } from '../../errors';
 import { l2Importance } from './l2';
 import type { ImportanceMetric } from './metric';
+import { qmTaylorImportance } from './qmTaylor';
 import { randomImportance } from './random';
+import { taylorImportance } from './taylor';
+import { zoTaylorImportance } from './zoTaylor';
 
 const metrics: Partial<Record<MetricName, ImportanceMetric>> = {
   random: randomImportance,
   l2: l2Importance,
+  taylor: taylorImportance,
+  'qm-taylor': qmTaylorImportance,
+  'zo-taylor': zoTaylorImportance,
 };
 
 export function importanceMetric(name: MetricName): ImportanceMetric {

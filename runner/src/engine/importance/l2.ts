@@ -1,16 +1,20 @@
 /**
  * `l2` (magnitude importance, appendix A): eta_i = sqrt(sum_j w_ij^2), the norm of row
  * i's parameters (a conv filter for an output channel; |gamma_i| for a norm channel).
+ * A dependent input column (appendix B) scores the norm of that column's parameters.
  */
 import { tf } from '../tf';
+import { sumColumns, take } from './axes';
 import type { ImportanceMetric } from './metric';
 
 export const l2Importance: ImportanceMetric = async (ctx) => {
-  const scores = new Map<string, Float32Array>();
+  const rows = new Map<string, Float32Array>();
   for (const layer of ctx.layers) {
-    const norms = tf.tidy(() => tf.norm(layer.rowMatrix(), 'euclidean', 1));
-    scores.set(layer.name, (await norms.data()) as Float32Array);
-    norms.dispose();
+    rows.set(layer.name, await take(tf.tidy(() => tf.norm(layer.rowMatrix(), 'euclidean', 1))));
   }
-  return scores;
+  const columns = new Map<string, Float32Array>();
+  for (const layer of ctx.columnLayers ?? []) {
+    columns.set(layer.name, await take(tf.tidy(() => tf.sqrt(sumColumns(layer, tf.square(layer.weight))))));
+  }
+  return { rows, columns };
 };

@@ -1,0 +1,238 @@
+/**
+ * `zo-taylor`: zeroth-order Taylor importance (paper 4.2.2, definition 4.1, eq. 8).
+ *
+ * SPSA (definition 4.1) estimates the gradient of the loss on a calibration set D with
+ * respect to theta, the weights of all scored layers together, from two forward passes:
+ *   g^ = (L(theta + eps z) - L(theta - eps z)) / (2 eps) * z,   z ~ N(0, I_d).
+ * n perturbations on each of k calibration sets give n k estimates (4.2.2, after Reddi
+ * et al.), averaged; the importance of neuron i is eta_i = |theta_i^T g^_i| (eq. 8), with
+ * theta_i neuron i's parameters and g^_i the matching part of the averaged estimate.
+ *
+ * Since theta_i^T g^_i = mean_s proj_s * (theta_i^T z_s,i) with proj_s the scalar finite
+ * difference, only two numbers per neuron are ever needed from z_s: theta_i^T z_s,i,
+ * computed while z_s is generated for the + pass. So z is never stored (MeZO's trick,
+ * Malladi et al. 2023): each perturbation has a seed, and every pass regenerates z from
+ * it, layer by layer and row block by row block, as the forward reaches the layer. What
+ * stays across perturbations is one accumulator per neuron (and per dependent column).
+ *
+ * Memory: the forward runs without a tape (every layer frozen, nothing kept for a
+ * backward pass), and a layer's perturbed weight exists only for a block of rows at a
+ * time (at most BLOCK_ELEMENTS parameters, plus the block's share of the layer output,
+ * which the unperturbed forward would produce anyway); the frozen weights are never
+ * modified, so they are exactly restored by construction. The peak is that of inference
+ * plus a few blocks (measured by `spruft score`, compared with the inference peak).
+ * The JavaScript-side buffer for z is one block (BLOCK_ELEMENTS floats).
+ *
+ * The sign convention, eps and the pairing (+, -) per seed follow definition 4.1; the
+ * statistics (unbiased, variance (|theta_i|^2 |g|^2 + (theta_i^T g_i)^2) / (n k) for the
+ * projection, property 4.2) are checked in zoTaylor.test.ts.
+ */
+import { SpruftError } from '../../errors';
+import { inferenceContext, type AdaptableLayer } from '../../models/layer';
+import { batchNorm } from '../ops/batchNorm';
+import { frozenConv2d } from '../ops/conv2d';
+import { frozenDepthwiseConv2d } from '../ops/depthwiseConv2d';
+import { dims, flatten2d } from '../ops/grad';
+import { layerNorm } from '../ops/layerNorm';
+import { frozenLinear } from '../ops/linear';
+import { rmsNorm } from '../ops/rmsNorm';
+import { Rng } from '../rng';
+import { tf, type Tensor } from '../tf';
+import { columnCount, hasColumns } from './axes';
+import type { ImportanceContext, ImportanceMetric } from './metric';
+
+/** Largest number of perturbed parameters that exist at once (a block of rows). */
+export const BLOCK_ELEMENTS = 1 << 15;
+
+/** Per-neuron and per-column theta^T z of one perturbation, filled during its + pass. */
+interface LayerDots {
+  rows: Float64Array;
+  columns?: Float64Array;
+  done: boolean;
+}
+
+/** The seed of perturbation `j` on calibration set `set`: z is regenerated from it. */
+export function perturbationSeed(seed: number, set: number, j: number): number {
+  return Rng.derive(seed, `zo-taylor/set-${set}/z-${j}`).nextUint32();
+}
+
+/** The stream of z for one layer: the same numbers on every pass with this seed. */
+function layerStream(perturbation: number, layer: AdaptableLayer): Rng {
+  return Rng.derive(perturbation, `zo-taylor/${layer.name}`);
+}
+
+function addInto(target: Float64Array, offset: number, t: Tensor): void {
+  const v = t.dataSync();
+  for (let i = 0; i < v.length; i++) target[offset + i] += v[i];
+}
+
+/**
+ * The frozen forward of `layer` with its weight moved by `scale * z`, z generated from
+ * `rng` in row-major order of the row matrix (row i's d_in parameters, then row i+1's),
+ * a block of rows at a time. When `dots` is given, theta^T z per row (and per input
+ * column) is added to it.
+ */
+export function perturbedForward(layer: AdaptableLayer, x: Tensor, scale: number, rng: Rng, dots?: LayerDots): Tensor {
+  const w = layer.weight;
+  const s = dims(w);
+  const dOut = layer.dOut;
+  const perRow = layer.dIn;
+  const rowsPerBlock = Math.max(1, Math.floor(BLOCK_ELEMENTS / perRow));
+  const buffer = new Float32Array(Math.min(dOut, rowsPerBlock) * perRow);
+  // One block of the perturbed layer: rows [r0, r0 + n).
+  const block = (r0: number, n: number): Tensor => {
+    const z = rng.fillNormal(buffer.subarray(0, n * perRow));
+    return tf.tidy(() => {
+      const zRows = tf.tensor2d(z, [n, perRow]);
+      const whole = n === dOut;
+      const bias = layer.bias && !whole ? tf.slice(layer.bias, [r0], [n]) : layer.bias;
+      let zb: Tensor;
+      let wb: Tensor;
+      switch (layer.kind) {
+        case 'linear':
+          zb = zRows;
+          wb = whole ? w : tf.slice(w, [r0, 0], [n, s[1]]);
+          break;
+        case 'conv2d':
+          zb = tf.reshape(tf.transpose(zRows), [s[0], s[1], s[2], n]);
+          wb = whole ? w : tf.slice(w, [0, 0, 0, r0], [s[0], s[1], s[2], n]);
+          break;
+        case 'depthwise-conv2d':
+          zb = tf.reshape(tf.transpose(zRows), s);
+          wb = w;
+          break;
+        default:
+          zb = tf.reshape(zRows, [n]);
+          wb = w;
+      }
+      if (dots) {
+        const prod = tf.mul(wb, zb);
+        switch (layer.kind) {
+          case 'linear':
+            addInto(dots.rows, r0, tf.sum(prod, 1));
+            if (dots.columns) addInto(dots.columns, 0, tf.sum(prod, 0));
+            break;
+          case 'conv2d':
+            addInto(dots.rows, r0, tf.sum(prod, [0, 1, 2]));
+            if (dots.columns) addInto(dots.columns, 0, tf.sum(prod, [0, 1, 3]));
+            break;
+          case 'depthwise-conv2d':
+            addInto(dots.rows, r0, tf.sum(prod, [0, 1, 3]));
+            break;
+          default:
+            addInto(dots.rows, r0, prod);
+        }
+      }
+      const moved = tf.add(wb, tf.mul(zb, scale));
+      const frozen = { kind: 'frozen' } as const;
+      switch (layer.kind) {
+        case 'linear': {
+          const { x2 } = flatten2d(x);
+          return frozenLinear(x2, moved, bias, false);
+        }
+        case 'conv2d': return frozenConv2d(x, moved, bias, layer.conv!, false);
+        case 'depthwise-conv2d': return frozenDepthwiseConv2d(x, moved, bias, layer.conv!, false);
+        case 'layernorm': return layerNorm(x, moved, layer.bias, layer.eps, frozen, false);
+        case 'rmsnorm': return rmsNorm(x, moved, layer.eps, frozen, false);
+        case 'batchnorm':
+          return batchNorm(x, moved, layer.bias, { mean: layer.movingMean!, variance: layer.movingVariance!, eps: layer.eps }, frozen, false);
+      }
+    });
+  };
+  // Channel-wise layers are small (one weight per channel and tap): one block.
+  const blocked = layer.kind === 'linear' || layer.kind === 'conv2d';
+  const step = blocked ? rowsPerBlock : dOut;
+  if (step >= dOut) {
+    const y = block(0, dOut);
+    return layer.kind === 'linear' ? tf.reshape(y, [...x.shape.slice(0, -1), dOut]) : y;
+  }
+  const parts: Tensor[] = [];
+  for (let r0 = 0; r0 < dOut; r0 += step) parts.push(block(r0, Math.min(step, dOut - r0)));
+  const y = tf.concat(parts, -1);
+  tf.dispose(parts);
+  return layer.kind === 'linear' ? tf.reshape(y, [...x.shape.slice(0, -1), dOut]) : y;
+}
+
+/** The loss of one batch with every scored layer moved by `scale * z(seed)`. */
+function perturbedLoss(
+  ctx: ImportanceContext, batch: Parameters<ImportanceContext['loss']>[1], seed: number, scale: number, dots?: Map<string, LayerDots>,
+): number {
+  for (const layer of ctx.layers) {
+    layer.perturbedForward = (x: Tensor) => {
+      const d = dots?.get(layer.name);
+      // A layer applied twice in one pass gets the same z both times, and its dots once.
+      const record = d && !d.done ? d : undefined;
+      const y = perturbedForward(layer, x, scale, layerStream(seed, layer), record);
+      if (record) record.done = true;
+      return y;
+    };
+  }
+  try {
+    const loss = tf.tidy(() => ctx.loss(ctx.model.forward(batch.x, inferenceContext()), batch));
+    const value = loss.dataSync()[0];
+    loss.dispose();
+    if (!Number.isFinite(value)) {
+      throw new SpruftError('DATA_INVALID', `zo-taylor: the perturbed loss is ${value}; lower spruft.importance.epsilon (now ${Math.abs(scale)})`);
+    }
+    return value;
+  } finally {
+    for (const layer of ctx.layers) layer.perturbedForward = undefined;
+  }
+}
+
+export interface ZoProjections {
+  /** layer name -> theta_i^T g^_i per neuron (signed), the mean over all n k estimates. */
+  rows: Map<string, Float64Array>;
+  /** layer name -> the same per dependent input column. */
+  columns: Map<string, Float64Array>;
+  /** n k: the estimates averaged. */
+  estimates: number;
+}
+
+/** The signed projections theta_i^T g^_i (eq. 8 before |.|). */
+export async function zoProjections(ctx: ImportanceContext): Promise<ZoProjections> {
+  for (const layer of ctx.layers) {
+    if (layer.training.kind !== 'frozen') {
+      throw new SpruftError('INTERNAL', `layer ${layer.name} already trains (${layer.training.kind}); score before attaching a method`);
+    }
+  }
+  const { perturbations: n, epsilon: eps, seed } = ctx.options;
+  const columnNames = new Set((ctx.columnLayers ?? []).filter(hasColumns).map((l) => l.name));
+  const rows = new Map(ctx.layers.map((l) => [l.name, new Float64Array(l.dOut)]));
+  const columns = new Map(ctx.layers.filter((l) => columnNames.has(l.name)).map((l) => [l.name, new Float64Array(columnCount(l))]));
+  let estimates = 0;
+  let set = 0;
+  for (const batch of ctx.batches()) {
+    for (let j = 0; j < n; j++) {
+      const z = perturbationSeed(seed, set, j);
+      const dots = new Map<string, LayerDots>(ctx.layers.map((l) => [l.name, {
+        rows: new Float64Array(l.dOut), columns: columnNames.has(l.name) ? new Float64Array(columns.get(l.name)!.length) : undefined, done: false,
+      }]));
+      const plus = perturbedLoss(ctx, batch, z, eps, dots);
+      const minus = perturbedLoss(ctx, batch, z, -eps);
+      const proj = (plus - minus) / (2 * eps);
+      for (const [name, d] of dots) {
+        const acc = rows.get(name)!;
+        for (let i = 0; i < acc.length; i++) acc[i] += proj * d.rows[i];
+        const cAcc = columns.get(name);
+        if (cAcc && d.columns) for (let i = 0; i < cAcc.length; i++) cAcc[i] += proj * d.columns[i];
+      }
+      estimates += 1;
+      await Promise.resolve();
+    }
+    set += 1;
+  }
+  if (estimates === 0) throw new SpruftError('DATA_INVALID', 'zo-taylor: no calibration set (the training data is empty)');
+  for (const acc of [...rows.values(), ...columns.values()]) for (let i = 0; i < acc.length; i++) acc[i] /= estimates;
+  return { rows, columns, estimates };
+}
+
+const magnitude = (v: Float64Array): Float32Array => Float32Array.from(v, Math.abs);
+
+export const zoTaylorImportance: ImportanceMetric = async (ctx) => {
+  const p = await zoProjections(ctx);
+  return {
+    rows: new Map([...p.rows].map(([name, v]) => [name, magnitude(v)])),
+    columns: new Map([...p.columns].map(([name, v]) => [name, magnitude(v)])),
+  };
+};
