@@ -1,3 +1,83 @@
+/**
+ * The project's own kernels for the wasm and cpu backends: gradient kernels that wasm
+ * lacks or that cpu runs very slowly, and data movement / matmul routing where the wasm
+ * builtins were measured slow. Each replaces nothing it has not beaten or filled in:
+ *
+ *   wasm: Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter,
+ *         DepthwiseConv2dNativeBackpropInput, UnsortedSegmentSum (missing there);
+ *         Conv2DBackpropInput (builtin is a C++ loop, ~10x slower than XNNPACK convs);
+ *         BatchMatMul (transposed / batched products routed to XNNPACK's 2-d path);
+ *         GatherV2 (row copies; also fixes the builtin's wrong batchDims results);
+ *         Transpose (only for matrices with a multiple of 512 rows, else the builtin).
+ *   cpu:  Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter / -Input,
+ *         UnsortedSegmentSum, GatherV2, Transpose (all far faster than cpu's builtins).
+ *         cpu keeps its builtin Conv2DBackpropInput: it is as fast as cpu's own conv2d.
+ *
+ * Measured with `npx tsx runner/src/kernels/kernelBench.ts` (tfjs 4.22, Node 20, wasm
+ * SIMD one thread, 2 cores shared with other jobs: load average 7-8 during the run, so
+ * absolute times vary 2-3x between runs; the ratios held). Best of 5 calls, builtin and
+ * project alternating; builtins over a second timed once. "missing": no builtin kernel.
+ *
+ * backend  kernel                               case                                                builtin ms  project ms   speedup
+ * wasm     Transpose                            [4096,512] perm [1,0]                                     26.0        6.63      3.9x
+ * wasm     Transpose                            [1000,768] perm [1,0]                                     1.60        1.72      0.9x
+ * wasm     Transpose                            [32,128,64] perm [0,2,1]                                  0.36        0.42      0.8x
+ * wasm     Transpose                            [32,32,32,16] perm [3,1,2,0]                              1.51        1.72      0.9x
+ * wasm     GatherV2                             64 columns of [4096,512]                                  22.1        3.36      6.6x
+ * wasm     GatherV2                             64 rows of [512,512]                                      2.24        0.13     17.6x
+ * wasm     GatherV2                             512 rows of [8000,256]                                    9.10        0.40     22.7x
+ * wasm     UnsortedSegmentSum                   [512,256] -> 1000 segments                             missing        0.75       new
+ * wasm     Conv2DBackpropFilter                 x[32,32,32,16] f[3,3,16,16] s1 same                    missing        23.1       new
+ * wasm     Conv2DBackpropInput                  x[32,32,32,16] f[3,3,16,16] s1 same                        138        11.2     12.3x
+ * wasm     Conv2DBackpropFilter                 x[32,32,32,16] f[3,3,16,32] s2 same                    missing        14.2       new
+ * wasm     Conv2DBackpropInput                  x[32,32,32,16] f[3,3,16,32] s2 same                       58.5        10.1      5.8x
+ * wasm     Conv2DBackpropFilter                 x[32,16,16,64] f[1,1,64,128] s2 same                   missing        11.3       new
+ * wasm     Conv2DBackpropInput                  x[32,16,16,64] f[1,1,64,128] s2 same                      25.3        3.41      7.4x
+ * wasm     Conv2DBackpropFilter                 x[32,16,16,64] f[3,3,64,64] s1 same                    missing        62.2       new
+ * wasm     Conv2DBackpropInput                  x[32,16,16,64] f[3,3,64,64] s1 same                        382        35.7     10.7x
+ * wasm     Conv2DBackpropFilter                 x[32,32,32,3] f[3,3,3,32] s1 same                      missing        33.4       new
+ * wasm     Conv2DBackpropInput                  x[32,32,32,3] f[3,3,3,32] s1 same                         41.1        11.3      3.6x
+ * wasm     DepthwiseConv2dNativeBackpropFilter  x[32,16,16,96] f[3,3,96,1] s1 same                     missing        28.3       new
+ * wasm     DepthwiseConv2dNativeBackpropInput   x[32,16,16,96] f[3,3,96,1] s1 same                     missing        5.31       new
+ * wasm     DepthwiseConv2dNativeBackpropFilter  x[32,16,16,96] f[3,3,96,1] s2 same                     missing        16.9       new
+ * wasm     DepthwiseConv2dNativeBackpropInput   x[32,16,16,96] f[3,3,96,1] s2 same                     missing        9.59       new
+ * wasm     DepthwiseConv2dNativeBackpropFilter  x[32,32,32,32] f[3,3,32,1] s1 same                     missing        41.0       new
+ * wasm     DepthwiseConv2dNativeBackpropInput   x[32,32,32,32] f[3,3,32,1] s1 same                     missing        6.33       new
+ * wasm     BatchMatMul                          [4096,512]T x [4096,512] (dW = x^T dy)                    4767         173     27.5x
+ * wasm     BatchMatMul                          [4096,64]T x [4096,512] (dW, 64 rows)                      223        19.6     11.4x
+ * wasm     BatchMatMul                          [4096,16]T x [4096,768] (row adapter dW_f, r=16)          83.5        7.86     10.6x
+ * wasm     BatchMatMul                          [4096,512] x [512,512]T (dx = dy W^T)                     1736         126     13.8x
+ * wasm     BatchMatMul                          [4096,768] x [16,768]T (row adapter forward, r=16)        84.4        6.68     12.6x
+ * wasm     BatchMatMul                          [512,4096] x [512,4096]T ()                               1822         210      8.7x
+ * wasm     BatchMatMul                          [32,128,64] x [32,64,128] (attention)                     55.7        8.00      7.0x
+ * wasm     BatchMatMul                          [32,128,64] x [32,128,64]T (Q K^T)                        66.1        9.82      6.7x
+ * wasm     BatchMatMul                          [32,128,128]T x [32,128,64] (attention grad)              64.0        13.5      4.7x
+ * wasm     BatchMatMul                          [8,128,512] x [512,512] (batch x weight)                   586        32.4     18.1x
+ * wasm     BatchMatMul                          [64,16,16] x [64,16,16]T (small: builtin)                 0.55        0.54      1.0x
+ * wasm     BatchMatMul                          [512,4096] x [4096,512] (plain 2-d: builtin)               252         234      1.1x
+ * cpu      Transpose                            [4096,512] perm [1,0]                                      335        11.0     30.4x
+ * cpu      Transpose                            [1000,768] perm [1,0]                                      171        6.17     27.7x
+ * cpu      Transpose                            [32,128,64] perm [0,2,1]                                  56.5        2.24     25.2x
+ * cpu      Transpose                            [32,32,32,16] perm [3,1,2,0]                               116        3.00     38.7x
+ * cpu      GatherV2                             64 columns of [4096,512]                                  38.7        3.73     10.4x
+ * cpu      GatherV2                             64 rows of [512,512]                                      3.67        0.11     31.9x
+ * cpu      GatherV2                             512 rows of [8000,256]                                    14.0        0.40     35.0x
+ * cpu      UnsortedSegmentSum                   [512,256] -> 200 segments                                14454        0.81  17742.2x
+ * cpu      Conv2DBackpropFilter                 x[32,32,32,16] f[3,3,16,16] s1 same                      59950         480    125.0x
+ * cpu      Conv2DBackpropFilter                 x[32,32,32,16] f[3,3,16,32] s2 same                      56281         107    525.4x
+ * cpu      Conv2DBackpropFilter                 x[32,16,16,64] f[1,1,64,128] s2 same                     21137        75.4    280.2x
+ * cpu      Conv2DBackpropFilter                 x[8,16,16,64] f[3,3,64,64] s1 same                       70553         228    309.4x
+ * cpu      Conv2DBackpropFilter                 x[32,32,32,3] f[3,3,3,32] s1 same                        22526         223    100.9x
+ * cpu      DepthwiseConv2dNativeBackpropFilter  x[32,16,16,96] f[3,3,96,1] s1 same                       11554         103    112.7x
+ * cpu      DepthwiseConv2dNativeBackpropInput   x[32,16,16,96] f[3,3,96,1] s1 same                         104        30.3      3.4x
+ * cpu      DepthwiseConv2dNativeBackpropFilter  x[32,16,16,96] f[3,3,96,1] s2 same                        4075        21.2    191.9x
+ * cpu      DepthwiseConv2dNativeBackpropInput   x[32,16,16,96] f[3,3,96,1] s2 same                        36.3        9.78      3.7x
+ * cpu      DepthwiseConv2dNativeBackpropFilter  x[32,32,32,32] f[3,3,32,1] s1 same                        9711        65.0    149.3x
+ * cpu      DepthwiseConv2dNativeBackpropInput   x[32,32,32,32] f[3,3,32,1] s1 same                         124        41.2      3.0x
+ *
+ * The cpu builtin Conv2DBackpropFilter took 18-20 s on the first conv case on a quiet
+ * machine (DATA.md); the 60 s above is the loaded machine.
+ */
 import type { BackendName } from '../../../protocol/results';
 import { tf } from '../engine/tf';
 import type { BackendKind } from './backendMemory';
