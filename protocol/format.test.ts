@@ -21,7 +21,8 @@ it('shortens layer names to what differs between them', () => {
   assert.deepEqual(shortLayerNames(['model.layers.0.mlp.up_proj', 'model.layers.1.self_attn.q_proj']), ['0.mlp.up_proj', '1.self_attn.q_proj']);
   assert.deepEqual(shortLayerNames(['fc1', 'fc2']), ['fc1', 'fc2']);
   assert.deepEqual(shortLayerNames(['a.b.c']), ['a.b.c']);
-  assert.deepEqual(shortLayerNames(['x.w', 'x.w']), ['w', 'w'], 'the last segment always stays');
+  assert.deepEqual(shortLayerNames(['x.w', 'x.w']), ['x.w', 'x.w'], 'two segments stay');
+  assert.deepEqual(shortLayerNames(['mlp.layers.0', 'mlp.layers.1']), ['layers.0', 'layers.1']);
 });
 
 it('describes a progress event in one line', () => {

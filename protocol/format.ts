@@ -52,14 +52,15 @@ export function formatScore(score: number): string {
 
 /**
  * Layer names share long prefixes (`model.layers.12.mlp.up_proj`); the axis shows the
- * part after the prefix all of them share, the tooltip the full name.
+ * part after the prefix all of them share (two segments at least), the tooltip the full name.
  */
 export function shortLayerNames(names: string[]): string[] {
   if (names.length < 2) return names.slice();
   const parts = names.map((n) => n.split('.'));
   let common = 0;
   const shortest = Math.min(...parts.map((p) => p.length));
-  while (common < shortest - 1 && parts.every((p) => p[common] === parts[0]![common])) common++;
+  // Keep two segments at least: `layers.0` says more than `0`.
+  while (common < shortest - 2 && parts.every((p) => p[common] === parts[0]![common])) common++;
   return parts.map((p) => p.slice(common).join('.'));
 }
 

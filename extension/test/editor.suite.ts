@@ -65,7 +65,7 @@ describe('SPruFT Studio in the editor', () => {
   it('shows the language server\'s diagnostic on a broken config', async () => {
     const uri = workspaceFile(EditorWorkspace.brokenConfig);
     const errors = () => vscode.languages.getDiagnostics(uri).filter((d) => d.severity === vscode.DiagnosticSeverity.Error);
-    const appeared = errors().length > 0 ? Promise.resolve() : nextEvent(vscode.languages.onDidChangeDiagnostics, () => errors().length > 0, 60_000, `a diagnostic on ${EditorWorkspace.brokenConfig}`);
+    const appeared = errors().length > 0 ? Promise.resolve() : nextEvent(vscode.languages.onDidChangeDiagnostics, () => errors().length > 0, 30_000, `a diagnostic on ${EditorWorkspace.brokenConfig}`);
     await vscode.window.showTextDocument(uri);
     await appeared;
     assert.ok(errors()[0]!.message.length > 0);
@@ -74,14 +74,14 @@ describe('SPruFT Studio in the editor', () => {
   it('fine-tunes: progress streams in, the run ends completed, the dashboard holds rows, memory and labels', async () => {
     const uri = workspaceFile(EditorWorkspace.quickConfig);
     await vscode.window.showTextDocument(uri);
-    const progressSeen = nextEvent(api.runs.onRunMessage, (m) => m.type === 'progress' && m.event.phase === 'training', 120_000, 'a training progress message');
+    const progressSeen = nextEvent(api.runs.onRunMessage, (m) => m.type === 'progress' && m.event.phase === 'training', 45_000, 'a training progress message');
     const started = await vscode.commands.executeCommand<StartedRunInfo | undefined>(CommandId.fineTune, uri);
     assert.ok(started?.runId, 'the command returns the run it started');
     const run = api.runs.current;
     assert.equal(run?.runId, started.runId);
     assert.equal(api.runner.state.kind, 'ready');
     await progressSeen;
-    const finished = await finishedOf(run!, 150_000);
+    const finished = await finishedOf(run!, 45_000);
     assert.equal(finished.status, 'completed', finished.error?.message);
     assert.ok(finished.runDir && existsSync(join(finished.runDir, RUN_FILES.metrics)), 'metrics.json written');
 
@@ -115,7 +115,7 @@ describe('SPruFT Studio in the editor', () => {
 
   it('refuses a second run while one goes, and "Stop run" stops the first within a step', async () => {
     const uri = workspaceFile(EditorWorkspace.longConfig);
-    const training = nextEvent(api.runs.onRunMessage, (m) => m.type === 'progress' && m.event.phase === 'training' && m.event.step >= 1, 120_000, 'the long run to train');
+    const training = nextEvent(api.runs.onRunMessage, (m) => m.type === 'progress' && m.event.phase === 'training' && m.event.step >= 1, 45_000, 'the long run to train');
     const started = await vscode.commands.executeCommand<StartedRunInfo | undefined>(CommandId.fineTune, uri);
     assert.ok(started?.runId);
     const run = api.runs.current!;
@@ -132,7 +132,7 @@ describe('SPruFT Studio in the editor', () => {
     const cancelled = await vscode.commands.executeCommand<boolean>(CommandId.stopRun);
     stopped = true;
     assert.equal(cancelled, true);
-    const finished = await finishedOf(run, 60_000);
+    const finished = await finishedOf(run, 30_000);
     counter.dispose();
     assert.equal(finished.status, 'cancelled');
     assert.ok(stepsAfterStop <= 1, `at most one more step after Stop (saw ${stepsAfterStop})`);
@@ -141,7 +141,7 @@ describe('SPruFT Studio in the editor', () => {
   });
 
   it('restarts the runner on request', async () => {
-    const ready = nextEvent(api.runner.onDidChangeState, (s) => s.kind === 'ready', 60_000, 'the runner to be ready');
+    const ready = nextEvent(api.runner.onDidChangeState, (s) => s.kind === 'ready', 30_000, 'the runner to be ready');
     await vscode.commands.executeCommand(CommandId.restartRunner);
     await ready;
     assert.equal(api.runner.state.kind, 'ready');

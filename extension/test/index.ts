@@ -7,7 +7,7 @@
 import Mocha from 'mocha';
 
 export async function run(): Promise<void> {
-  const timeoutMs = Number(process.env.SPRUFT_EDITOR_TEST_TIMEOUT_MS ?? 120_000);
+  const timeoutMs = Number(process.env.SPRUFT_EDITOR_TEST_TIMEOUT_MS ?? 60_000);
   const mocha = new Mocha({ ui: 'bdd', color: false, timeout: timeoutMs, reporter: 'spec' });
   mocha.suite.emit('pre-require', globalThis, 'editor.suite', mocha);
   await import('./editor.suite');

@@ -19,13 +19,14 @@ need_apt=()
 command -v rg >/dev/null 2>&1 || need_apt+=(ripgrep)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 else
-  say "Debian packages present (chromium, ripgrep, libkrb5-dev, pkg-config)"
+  say "Debian packages present (chromium, ripgrep, libkrb5-dev, pkg-config, unzip)"
 fi
 say "$(/usr/bin/chromium --version 2>/dev/null || echo 'chromium: version unknown')"
 

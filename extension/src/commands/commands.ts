@@ -48,14 +48,12 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
 
 // ---- helpers ----------------------------------------------------------------------------
 
-async function requireTrust(action: string): Promise<boolean> {
+function requireTrust(action: string): boolean {
   if (vscode.workspace.isTrusted) return true;
   const manage = 'Manage Workspace Trust';
-  const choice = await vscode.window.showWarningMessage(
-    `SPruFT does not ${action} in an untrusted workspace: the runner loads models and data and executes training from this folder. Trust the workspace to ${action}.`,
-    manage,
-  );
-  if (choice === manage) await vscode.commands.executeCommand('workbench.trust.manage');
+  void vscode.window
+    .showWarningMessage(`SPruFT does not ${action} in an untrusted workspace: the runner loads models and data and executes training from this folder. Trust the workspace to ${action}.`, manage)
+    .then((choice) => choice === manage && vscode.commands.executeCommand('workbench.trust.manage'));
   return false;
 }
 
@@ -107,10 +105,12 @@ async function startRun(ctx: CommandContext, request: StartRequest, label: strin
     });
     return { runId: run.runId, runDir: run.runDir };
   } catch (err) {
-    const busy = err instanceof ResponseError && err.code === RunnerErrorCode.busy;
-    const choice = await vscode.window.showErrorMessage(`SPruFT: could not start ${label}: ${describeError(err)}`, busy ? 'Stop run' : 'Show runner log');
-    if (choice === 'Stop run') await stopRun(ctx);
-    if (choice === 'Show runner log') ctx.output.show(true);
+    const busy = (err instanceof ResponseError && err.code === RunnerErrorCode.busy) || ctx.runs.current !== undefined;
+    // Not awaited: the command answers now; the message waits for the person.
+    void vscode.window.showErrorMessage(`SPruFT: could not start ${label}: ${describeError(err)}`, busy ? 'Stop run' : 'Show runner log').then((choice) => {
+      if (choice === 'Stop run') void stopRun(ctx);
+      if (choice === 'Show runner log') ctx.output.show(true);
+    });
     return undefined;
   }
 }
@@ -119,7 +119,7 @@ async function startRun(ctx: CommandContext, request: StartRequest, label: strin
 
 /** "SPruFT: Fine-tune model": score, train and evaluate with the config's method. */
 export async function fineTune(ctx: CommandContext, arg?: unknown): Promise<StartedRunInfo | undefined> {
-  if (!(await requireTrust('fine-tune'))) return undefined;
+  if (!(requireTrust('fine-tune'))) return undefined;
   const uri = await pickConfig(arg);
   if (!uri) return undefined;
   const params: RunParams = { configPath: uri.fsPath, overrides: overridesFromSettings() };
@@ -128,7 +128,7 @@ export async function fineTune(ctx: CommandContext, arg?: unknown): Promise<Star
 
 /** "SPruFT: Score importance": rows per layer by the config's metric, no training. */
 export async function scoreImportance(ctx: CommandContext, arg?: unknown): Promise<StartedRunInfo | undefined> {
-  if (!(await requireTrust('score importance'))) return undefined;
+  if (!(requireTrust('score importance'))) return undefined;
   const uri = await pickConfig(arg);
   if (!uri) return undefined;
   return startRun(ctx, { kind: 'score', params: { configPath: uri.fsPath, overrides: overridesFromSettings() } }, `score importance ${configName(uri)}`);
@@ -136,7 +136,7 @@ export async function scoreImportance(ctx: CommandContext, arg?: unknown): Promi
 
 /** "SPruFT: Compare with LoRA": the same config trained with SPruFT and with LoRA, side by side. */
 export async function compareWithLora(ctx: CommandContext, arg?: unknown): Promise<StartedRunInfo | undefined> {
-  if (!(await requireTrust('compare methods'))) return undefined;
+  if (!(requireTrust('compare methods'))) return undefined;
   const uri = await pickConfig(arg);
   if (!uri) return undefined;
   const params: RunParams = { configPath: uri.fsPath, overrides: overridesFromSettings({ method: 'spruft', compare: ['lora'] }) };
@@ -212,7 +212,7 @@ export async function openDashboard(ctx: CommandContext, arg?: unknown): Promise
 
 /** "SPruFT: Merge adapter into model": W[idx] += W_f, written as a full model. */
 export async function mergeAdapter(ctx: CommandContext, arg?: unknown): Promise<string | undefined> {
-  if (!(await requireTrust('merge adapters'))) return undefined;
+  if (!(requireTrust('merge adapters'))) return undefined;
   const runDir = await pickRunFolder(arg, 'Run folder whose adapter to merge');
   if (!runDir) return undefined;
   const outDir = await vscode.window.showInputBox({
@@ -240,7 +240,7 @@ export async function mergeAdapter(ctx: CommandContext, arg?: unknown): Promise<
 
 /** "SPruFT: Restart runner": a fresh process; a running run ends as failed. */
 export async function restartRunner(ctx: CommandContext): Promise<void> {
-  if (!(await requireTrust('start the runner'))) return;
+  if (!(requireTrust('start the runner'))) return;
   try {
     await ctx.client.restart();
   } catch (err) {
