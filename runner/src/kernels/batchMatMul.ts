@@ -14,7 +14,7 @@
  */
 import { tf } from '../engine/tf';
 import { backendMemory, sizeOf, type BackendMemory, type TensorInfo } from './backendMemory';
-import { callBuiltin } from './registry';
+import { callBuiltin, callKernel } from './registry';
 import { copyStrided } from './stridedCopy';
 
 /**
@@ -203,4 +203,88 @@ export const batchMatMulKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => 
   const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
   return batchMatMulRouted(mem, a, b, transposeA, transposeB) ??
     callBuiltin('BatchMatMul', mem, { a, b }, { transposeA, transposeB });
+};
+
+/** tfjs activation names of `_FusedMatMul` -> the kernel that applies each one alone. */
+const ACTIVATION_KERNELS: Record<string, string | null> = {
+  linear: null, relu: 'Relu', relu6: 'Relu6', elu: 'Elu', sigmoid: 'Sigmoid', leakyrelu: 'LeakyRelu', prelu: 'Prelu',
+};
+
+/**
+ * `_FusedMatMul` (tf.fused.matMul: product + bias + activation) on wasm. The builtin
+ * has the same slow path as BatchMatMul for transpose flags and batches (450 ms vs
+ * 32 ms for 1024x512 x 512x512 with transposeB), and on that path it adds the bias to
+ * the wrong elements (tfjs 4.22: a = [[1,2],[3,4]], b = I, bias [10,20], transposeB
+ * gives [11,22,23,24] instead of [11,22,13,24]; likewise transposeA and any batch > 1).
+ * Here:
+ *   - unbatched products with a transpose flag: operands transposed explicitly, then
+ *     the builtin's plain path, which fuses bias and activation correctly (always when
+ *     there is a bias; without one only where the cost model says it pays);
+ *   - batched products with a bias: the product (BatchMatMul, routed), then the bias
+ *     and the activation as separate kernels;
+ *   - everything else (plain products, batched ones without bias): the builtin.
+ */
+export function fusedMatMulRouted(
+  mem: BackendMemory, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap,
+): TensorInfo | null {
+  const { a, b, bias, preluActivationWeights } = inputs as { a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
+  const transposeA = attrs.transposeA === true;
+  const transposeB = attrs.transposeB === true;
+  if (mem.kind !== 'wasm' || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  if (a.shape.length !== 3 || b.shape.length !== 3) return null;
+  const unbatched = a.shape[0] === 1 && b.shape[0] === 1;
+  if (unbatched && !transposeA && !transposeB) return null; // the builtin's correct, fast path
+  const M = transposeA ? a.shape[2] : a.shape[1];
+  const K = transposeA ? a.shape[1] : a.shape[2];
+  const N = transposeB ? b.shape[1] : b.shape[2];
+  if (K !== (transposeB ? b.shape[2] : b.shape[1])) return null; // the builtin reports it
+
+  if (unbatched) {
+    // Only the direct orientation keeps the bias on the columns.
+    const moved = (transposeA ? K * M : 0) + (transposeB ? K * N : 0) + K * N;
+    if (bias == null && !worthRouting(M, N, K, moved)) return null;
+    const opA: Operand = { t: a, offset: 0, rows: a.shape[1], cols: a.shape[2], transposed: transposeA };
+    const opB: Operand = { t: b, offset: 0, rows: b.shape[1], cols: b.shape[2], transposed: transposeB };
+    const owned: TensorInfo[] = [];
+    const as3d = (op: Operand, transpose: boolean): TensorInfo => {
+      const { m, owned: own } = asMatrix(mem, op, transpose);
+      if (own) owned.push(m);
+      return { dataId: m.dataId, shape: [1, ...m.shape], dtype: 'float32' };
+    };
+    try {
+      const routed: tf.NamedTensorInfoMap = { ...inputs, a: as3d(opA, transposeA), b: as3d(opB, transposeB) };
+      return callBuiltin('_FusedMatMul', mem, routed, { ...attrs, transposeA: false, transposeB: false });
+    } finally {
+      for (const t of owned) mem.dispose(t);
+    }
+  }
+
+  if (bias == null) return null; // batched without bias: the builtin is right
+  const activation = String(attrs.activation ?? 'linear');
+  const actKernel = ACTIVATION_KERNELS[activation];
+  if (actKernel === undefined) return null; // the builtin reports unknown activations
+  const product = batchMatMulRouted(mem, a, b, transposeA, transposeB) ??
+    callBuiltin('BatchMatMul', mem, { a, b }, { transposeA, transposeB });
+  let withBias: TensorInfo;
+  try {
+    withBias = callKernel('Add', mem, { a: product, b: bias });
+  } finally {
+    mem.dispose(product);
+  }
+  if (actKernel == null) return withBias;
+  try {
+    if (actKernel === 'Prelu') {
+      if (preluActivationWeights == null) throw new Error('_FusedMatMul: prelu activation needs preluActivationWeights');
+      return callKernel('Prelu', mem, { x: withBias, alpha: preluActivationWeights });
+    }
+    return callKernel(actKernel, mem, { x: withBias }, actKernel === 'LeakyRelu' ? { alpha: attrs.leakyreluAlpha ?? 0.2 } : {});
+  } finally {
+    mem.dispose(withBias);
+  }
+}
+
+export const fusedMatMulKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const mem = backendMemory(backend as tf.KernelBackend);
+  const a = attrs ?? {};
+  return fusedMatMulRouted(mem, inputs, a) ?? callBuiltin('_FusedMatMul', mem, inputs, a);
 };

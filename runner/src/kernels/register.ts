@@ -6,7 +6,8 @@
  *   wasm: Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter,
  *         DepthwiseConv2dNativeBackpropInput, UnsortedSegmentSum (missing there);
  *         Conv2DBackpropInput (builtin is a C++ loop, ~10x slower than XNNPACK convs);
- *         BatchMatMul (transposed / batched products routed to XNNPACK's 2-d path);
+ *         BatchMatMul (transposed / batched products routed to XNNPACK's 2-d path),
+ *         _FusedMatMul (unbatched products with a transpose flag, likewise);
  *         GatherV2 (row copies; also fixes the builtin's wrong batchDims results);
  *         Transpose (only for matrices with a multiple of 512 rows, else the builtin).
  *   cpu:  Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter / -Input,
@@ -87,7 +88,7 @@ import { conv2dBackpropFilterKernel } from './conv2dBackpropFilter';
 import { conv2dBackpropInputKernel } from './conv2dBackpropInput';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwiseConv2dBackprop';
 import { gatherV2Kernel } from './gatherV2';
-import { batchMatMulKernel } from './batchMatMul';
+import { batchMatMulKernel, fusedMatMulKernel } from './batchMatMul';
 import { unsortedSegmentSumKernel } from './unsortedSegmentSum';
 
 interface KernelPlan {
@@ -106,6 +107,7 @@ export const PROJECT_KERNELS: Readonly<Record<BackendKind, readonly KernelPlan[]
     { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSumKernel },
     { kernelName: 'GatherV2', kernelFunc: gatherV2Kernel },
     { kernelName: 'BatchMatMul', kernelFunc: batchMatMulKernel },
+    { kernelName: '_FusedMatMul', kernelFunc: fusedMatMulKernel },
   ],
   cpu: [
     { kernelName: 'Transpose', kernelFunc: transposeKernel },
