@@ -12,7 +12,7 @@
  */
 import { tf } from '../engine/tf';
 import type { BackendKind } from './backendMemory';
-import { batchMatMulKernel } from './batchMatMul';
+import { batchMatMulKernel, fusedMatMulKernel } from './batchMatMul';
 import { conv2dBackpropFilterKernel } from './conv2dBackpropFilter';
 import { conv2dBackpropInputKernel } from './conv2dBackpropInput';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwiseConv2dBackprop';
@@ -57,6 +57,16 @@ function matMulCase(sa: number[], sb: number[], ta: boolean, tb: boolean, note: 
   return {
     kernel: 'BatchMatMul', label: `[${sa}]${ta ? 'T' : ''} x [${sb}]${tb ? 'T' : ''} (${note})`,
     inputs: { a: randomTensor(sa, 1), b: randomTensor(sb, 2) }, attrs: { transposeA: ta, transposeB: tb }, project: batchMatMulKernel,
+  };
+}
+
+/** tf.fused.matMul's kernel; the builtin's bias is wrong on these (see batchMatMul.ts). */
+function fusedCase(sa: number[], sb: number[], ta: boolean, tb: boolean, note: string): BenchCase {
+  const n = tb ? sb[1] : sb[2];
+  return {
+    kernel: '_FusedMatMul', label: `[${sa}]${ta ? 'T' : ''} x [${sb}]${tb ? 'T' : ''} (${note})`,
+    inputs: { a: randomTensor(sa, 1), b: randomTensor(sb, 2), bias: randomTensor([n], 3) },
+    attrs: { transposeA: ta, transposeB: tb, activation: note.includes('relu') ? 'relu' : 'linear' }, project: fusedMatMulKernel,
   };
 }
 
@@ -107,6 +117,9 @@ function casesFor(backend: BackendKind, quick: boolean): BenchCase[] {
       matMulCase([8, 128, 512], [512, 512], false, false, 'batch x weight'),
       matMulCase([64, 16, 16], [64, 16, 16], false, true, 'small: builtin'),
       matMulCase([512, 4096], [4096, 512], false, false, 'plain 2-d: builtin'),
+      fusedCase([1, 1024, 512], [1, 512, 512], false, true, 'bias + relu'),
+      fusedCase([1, 4096, 768], [1, 16, 768], false, true, 'bias, row adapter r=16'),
+      fusedCase([8, 128, 512], [8, 512, 512], false, false, 'batched, bias + relu'),
     );
   }
   return cases;
