@@ -56,9 +56,9 @@
  * wasm     BatchMatMul                          [8,128,512] x [512,512] (batch x weight)                   586        32.4     18.1x
  * wasm     BatchMatMul                          [64,16,16] x [64,16,16]T (small: builtin)                 0.55        0.54      1.0x
  * wasm     BatchMatMul                          [512,4096] x [4096,512] (plain 2-d: builtin)               252         234      1.1x
- * wasm      _FusedMatMul                           [1,1024,512] x [1,512,512]T (bias + relu) *                465        33.2      14.0x
- * wasm      _FusedMatMul                           [1,4096,768] x [1,16,768]T (bias, r=16) *                 76.8        6.38      12.0x
- * wasm      _FusedMatMul                           [8,128,512] x [8,512,512] (bias + relu) *                  492        54.1       9.1x
+ * wasm     _FusedMatMul                         [1,1024,512] x [1,512,512]T (bias + relu) *                465        33.2     14.0x
+ * wasm     _FusedMatMul                         [1,4096,768] x [1,16,768]T (bias, r=16) *                 76.8        6.38     12.0x
+ * wasm     _FusedMatMul                         [8,128,512] x [8,512,512] (bias + relu) *                  492        54.1      9.1x
  * cpu      Transpose                            [4096,512] perm [1,0]                                      335        11.0     30.4x
  * cpu      Transpose                            [1000,768] perm [1,0]                                      171        6.17     27.7x
  * cpu      Transpose                            [32,128,64] perm [0,2,1]                                  56.5        2.24     25.2x
