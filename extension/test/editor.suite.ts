@@ -76,7 +76,7 @@ describe('SPruFT Studio in the editor', () => {
     await vscode.window.showTextDocument(uri);
     const progressSeen = nextEvent(api.runs.onRunMessage, (m) => m.type === 'progress' && m.event.phase === 'training', 45_000, 'a training progress message');
     const started = await vscode.commands.executeCommand<StartedRunInfo | undefined>(CommandId.fineTune, uri);
-    assert.ok(started?.runId, 'the command returns the run it started');
+    assert.ok(started?.runId, `the command returns the run it started (runner: ${JSON.stringify(api.runner.state)})`);
     const run = api.runs.current;
     assert.equal(run?.runId, started.runId);
     assert.equal(api.runner.state.kind, 'ready');

@@ -101,7 +101,7 @@ export interface RunnerEnvironment {
 }
 
 /** Last lines of the runner's stderr, quoted in exit reasons. */
-const STDERR_TAIL = 8;
+const STDERR_TAIL = 20;
 
 export class RunnerClient implements vscode.Disposable {
   private runner: RunnerProcess | undefined;
@@ -189,7 +189,10 @@ export class RunnerClient implements vscode.Disposable {
     stderr.on('line', (line) => {
       this.stderrTail.push(line);
       if (this.stderrTail.length > STDERR_TAIL) this.stderrTail.shift();
-      out.trace(`[runner stderr] ${line}`);
+      // Log lines also arrive as `log` notifications; anything else on stderr (a crash,
+      // a library's warning) is shown as it is.
+      if (/^\[(debug|info|warn|error)\] /.test(line)) out.trace(`[runner stderr] ${line}`);
+      else out.warn(`[runner stderr] ${line}`);
     });
     this.runnerDisposables.push(
       { dispose: () => stderr.close() },
