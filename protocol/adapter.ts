@@ -6,7 +6,8 @@
  * Tensor names in `adapter_model.safetensors`:
  *   spruft: `<layer>.spruft_W_f` [r, d_in] (conv: [r, kh, kw, c_in]; norm: scale rows [r]),
  *           `<layer>.spruft_b_f` [r] (selected bias / shift entries, when trained),
- *           `<layer>.spruft_W_dep` [d_out, c] (dependency columns, appendix B)
+ *           `<layer>.spruft_W_dep` [d_out, c] (dependency columns, appendix B;
+ *           conv: [c_out, kh, kw, c])
  *   lora:   PEFT's names, `base_model.model.<layer>.lora_A.weight` [r, d_in] and
  *           `base_model.model.<layer>.lora_B.weight` [d_out, r]
  *   full:   `<weight name>` (the whole tuned tensor)

@@ -19,6 +19,8 @@ import { writeLayersModel } from '../io/tfjsLayers';
 import type { AdaptableLayer } from '../models/layer';
 import { toFileLayout, toEngineLayout, type Model } from '../models/model';
 import type { AttachedMethod } from './methods';
+import { addInputChannels } from './ops/columnConv2d';
+import { addColumns } from './ops/columnLinear';
 import { addOutputChannels } from './ops/conv2d';
 import { addChannels } from './ops/depthwiseConv2d';
 import { dims } from './ops/grad';
@@ -92,6 +94,13 @@ export function writeAdapter(dir: string, model: Model, attached: AttachedMethod
         }
         entry.rows = t.rows;
         entry.scores = t.scores;
+        if (t.columns) {
+          // Appendix B's W_f,dep: linear [d_out, c]; conv [c_out, kh, kw, c] (output first, like W_f's rows).
+          const wdep = rowsToFile(l, t.columns.wdep);
+          tensors.set(adapterTensorName.spruftDependency(l.name), f32(wdep));
+          entry.tensors[adapterTensorName.spruftDependency(l.name)] = dims(wdep);
+          entry.columns = t.columns.columns;
+        }
       } else if (t.kind === 'lora') {
         const [a, b] = loraToFile(l, t.a, t.b);
         tensors.set(adapterTensorName.loraA(l.name), f32(a));
@@ -205,9 +214,12 @@ export function applyAdapter(dir: string, model: Model, o: ApplyOptions = {}): A
       const rows = spec.rows ?? [];
       const wf = tf.tidy(() => rowsFromFile(layer, tensor(adapterTensorName.spruftRows(spec.name))));
       const biasName = adapterTensorName.spruftBias(spec.name);
+      const columns = spec.columns && spec.columns.length > 0 ? spec.columns : undefined;
+      const wdep = columns ? tf.tidy(() => rowsFromFile(layer, tensor(adapterTensorName.spruftDependency(spec.name)))) : undefined;
       layer.training = {
         kind: 'rows', rows, rowsTensor: tf.tensor1d(rows, 'int32'),
         wf: frozenVariable(wf), bf: file.tensors.has(biasName) ? frozenVariable(tensor(biasName)) : undefined, scores: spec.scores,
+        columns: columns && wdep ? { columns, colsTensor: tf.tensor1d(columns, 'int32'), wdep: frozenVariable(wdep) } : undefined,
       };
     } else if (config.method === 'lora') {
       const [a, b] = tf.tidy(() => loraFromFile(layer, tensor(adapterTensorName.loraA(spec.name)), tensor(adapterTensorName.loraB(spec.name))));
@@ -253,9 +265,12 @@ export function mergeTraining(model: Model): number {
     const next = tf.tidy((): { w: Tensor; b?: Tensor } => {
       switch (t.kind) {
         case 'rows': {
-          const w = l.kind === 'linear' || l.isNorm ? addRows(l.weight, t.rowsTensor, t.wf)
+          const withRows = l.kind === 'linear' || l.isNorm ? addRows(l.weight, t.rowsTensor, t.wf)
             : l.kind === 'conv2d' ? addOutputChannels(l.weight, t.rowsTensor, t.wf)
             : addChannels(l.weight, t.rowsTensor, t.wf);
+          // Appendix B: W + M W_f + W_f,dep M_dep.
+          const c = t.columns;
+          const w = !c ? withRows : l.kind === 'conv2d' ? addInputChannels(withRows, c.colsTensor, c.wdep) : addColumns(withRows, c.colsTensor, c.wdep);
           const b = t.bf ? addRows(l.bias ?? tf.zeros([l.dOut]), t.rowsTensor, t.bf) : l.bias;
           return { w, b };
         }

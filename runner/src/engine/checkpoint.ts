@@ -28,7 +28,7 @@ export interface CheckpointState {
   method: string;
   variant: string;
   /** spruft: rows per layer, so a resumed run adapts the same rows. */
-  selection?: Array<{ name: string; rows: number[]; scores: number[] }>;
+  selection?: Array<{ name: string; rows: number[]; scores: number[]; columns?: number[] }>;
   elapsedMs: number;
   lossCurve: Array<{ step: number; loss: number; lr: number }>;
   savedAt: string;

@@ -8,8 +8,7 @@
  * "other" is the rest of "mem".
  */
 import type { MemoryBreakdown, MemoryMeasurement } from '../../../protocol/results';
-import { customOp } from './ops/grad';
-import { tf, type Tensor } from './tf';
+import { tf } from './tf';
 
 /** Peak bytes while `f` runs, `f` included (tfjs engine allocator figures). */
 export async function peakBytes(f: () => void | Promise<void>): Promise<number> {
@@ -27,17 +26,6 @@ export function wasmHeapBytes(): number | undefined {
   if (tf.getBackend() !== 'wasm') return undefined;
   const backend = tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
   return backend.wasm?.HEAPU8?.buffer.byteLength;
-}
-
-/**
- * Identity on the loss whose backward records the bytes alive at the start of the
- * backward pass: the weights, the trainable state and everything the forward kept.
- */
-export function backwardStartProbe(loss: Tensor, record: (bytes: number) => void): Tensor {
-  return customOp([loss], () => tf.clone(loss), (dy) => {
-    record(tf.memory().numBytes);
-    return [tf.clone(dy)];
-  });
 }
 
 export interface StepMeasurements {

@@ -96,7 +96,7 @@ function attachFull(layer: AdaptableLayer): void {
   };
 }
 
-function attachRows(layer: AdaptableLayer, rows: number[], trainBias: boolean, scores?: number[]): void {
+function attachRows(layer: AdaptableLayer, rows: number[], trainBias: boolean, scores?: number[], columns?: number[]): void {
   const withBias = trainBias && layer.bias !== undefined;
   layer.training = {
     kind: 'rows',
@@ -105,6 +105,12 @@ function attachRows(layer: AdaptableLayer, rows: number[], trainBias: boolean, s
     wf: zerosVariable(layer.rowAdapterShape(rows.length), uniqueName(`${layer.name}.spruft_W_f`)),
     bf: withBias ? zerosVariable([rows.length], uniqueName(`${layer.name}.spruft_b_f`)) : undefined,
     scores,
+    // Appendix B: the dependent input columns, W_f,dep zero at start like W_f.
+    columns: columns && columns.length > 0 ? {
+      columns,
+      colsTensor: tf.tensor1d(columns, 'int32'),
+      wdep: zerosVariable(layer.columnAdapterShape(columns.length), uniqueName(`${layer.name}.spruft_W_dep`)),
+    } : undefined,
   };
 }
 
@@ -191,10 +197,11 @@ export function attachMethod(model: Model, o: AttachOptions): AttachedMethod {
       for (const l of targets) {
         const sel = byName.get(l.name);
         if (!sel) continue;
-        attachRows(l, sel.rows, config.spruft.trainBias, sel.scores);
+        attachRows(l, sel.rows, config.spruft.trainBias, sel.scores, sel.columns);
         adapted.push(l);
       }
       variant = config.spruft.rank !== undefined ? `spruft r=${config.spruft.rank}` : `spruft ${(config.spruft.ratio! * 100).toFixed(1)}%`;
+      if (config.spruft.dependency) variant += ' dep';
       break;
     }
     case 'lora': {

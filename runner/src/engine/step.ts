@@ -8,7 +8,8 @@ import type { MemoryMeasurement } from '../../../protocol/results';
 import type { ForwardContext } from '../models/layer';
 import type { Model } from '../models/model';
 import { disposeBatch, type Batch } from './batches';
-import { backwardStartProbe, breakdown, peakBytes } from './memory';
+import { valueAndGrads } from './autodiff';
+import { breakdown, peakBytes } from './memory';
 import type { AttachedMethod } from './methods';
 import { Adam, type OptimizerConfig } from './optimizer';
 import { tf, type Tensor } from './tf';
@@ -18,14 +19,14 @@ export class StepRunner {
   readonly optimizer: Adam;
   /** Bytes the optimizer state took from the allocator (measured at creation). */
   readonly optimizerBytes: number;
-  private readonly varName: Map<string, string>;
+  private readonly names: string[];
   private readonly vars: tf.Variable[];
 
   constructor(private readonly model: Model, private readonly attached: AttachedMethod, optimizer: OptimizerConfig) {
     const before = tf.memory().numBytes;
     this.optimizer = new Adam(optimizer, attached.trainables);
     this.optimizerBytes = tf.memory().numBytes - before;
-    this.varName = new Map(attached.trainables.map((t) => [t.variable.name, t.name]));
+    this.names = attached.trainables.map((t) => t.name);
     this.vars = attached.trainables.map((t) => t.variable);
   }
 
@@ -39,14 +40,14 @@ export class StepRunner {
     for (let k = 0; k < micro; k++) {
       const batch = batchAt(k);
       if (probe) probe.beforeForward = tf.memory().numBytes;
-      const { value, grads } = tf.variableGrads(() => {
-        const l = taskLoss(this.model.forward(batch.x, ctx), batch);
-        return (probe ? backwardStartProbe(l, (b) => { probe.backwardStart = b; }) : l) as tf.Scalar;
-      }, this.vars);
-      loss += value.dataSync()[0] / micro;
-      value.dispose();
-      for (const [name, g] of Object.entries(grads)) {
-        const key = this.varName.get(name)!;
+      const { value, grads } = valueAndGrads(
+        () => taskLoss(this.model.forward(batch.x, ctx), batch),
+        this.vars,
+        probe ? (bytes) => { probe.backwardStart = bytes; } : undefined,
+      );
+      loss += value / micro;
+      for (const [i, g] of grads.entries()) {
+        const key = this.names[i];
         if (probe) probe.gradsBytes += (g.size * 4) / micro;
         const prev = accumulated.get(key);
         if (prev) {

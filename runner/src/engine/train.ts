@@ -90,7 +90,9 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
     const state: CheckpointState = {
       version: 1, step, microBatch: step * t.gradAccumulation, totalSteps,
       dropoutRng: dropoutRng.state(), method: o.method, variant: o.attached.variant,
-      selection: o.attached.adaptedLayers.flatMap((l) => (l.training.kind === 'rows' ? [{ name: l.name, rows: l.training.rows, scores: l.training.scores ?? [] }] : [])),
+      selection: o.attached.adaptedLayers.flatMap((l) => (l.training.kind === 'rows' ? [{
+        name: l.name, rows: l.training.rows, scores: l.training.scores ?? [], ...(l.training.columns ? { columns: l.training.columns.columns } : {}),
+      }] : [])),
       elapsedMs: elapsedBefore + performance.now() - started, lossCurve, savedAt: new Date().toISOString(),
     };
     writeCheckpoint(o.checkpointDir, state, trainables, optimizer);

@@ -14,9 +14,12 @@ import type { KerasLayer, LayersModel } from '../io/tfjsLayers';
 import type { ChannelGroup } from '../engine/dependency/types';
 import { traceChannelGroups, type ChannelOp } from '../engine/dependency/trace';
 import { Rng } from '../engine/rng';
-import { relu6 } from '../engine/ops/activations';
+import { autoOp } from '../engine/autodiff';
+import { relu6, silu } from '../engine/ops/activations';
+import { add, globalAvgPool, pad2d, relu } from '../engine/ops/elementwise';
+import { reshape } from '../engine/ops/grad';
 import { tf, type Tensor } from '../engine/tf';
-import { AdaptableLayer, flow, type ForwardContext } from './layer';
+import { AdaptableLayer, type ForwardContext } from './layer';
 import { Model, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 
 interface GraphNode {
@@ -58,12 +61,12 @@ function inboundNames(layer: KerasLayer): string[] {
 function activate(x: Tensor, activation: string | undefined, where: string): Tensor {
   switch (activation ?? 'linear') {
     case 'linear': return x;
-    case 'relu': return tf.relu(x);
+    case 'relu': return relu(x);
     case 'relu6': return relu6(x);
-    case 'sigmoid': return tf.sigmoid(x);
-    case 'tanh': return tf.tanh(x);
-    case 'softmax': return tf.softmax(x);
-    case 'swish': case 'silu': return tf.mul(x, tf.sigmoid(x));
+    case 'swish': case 'silu': return silu(x);
+    case 'sigmoid': return autoOp([x], (v) => tf.sigmoid(v));
+    case 'tanh': return autoOp([x], (v) => tf.tanh(v));
+    case 'softmax': return autoOp([x], (v) => tf.softmax(v));
     default: throw new SpruftError('UNSUPPORTED', `activation "${activation}" is not supported`, where);
   }
 }
@@ -208,8 +211,8 @@ export class KerasGraphModel extends Model {
   }
 
   forward(x: Tensor, ctx: ForwardContext): Tensor {
-    const values = new Map<string, { t: Tensor; g: boolean }>();
-    values.set(this.inputName, { t: x, g: false });
+    const values = new Map<string, Tensor>();
+    values.set(this.inputName, x);
     for (const node of this.nodes) {
       const { layer } = node;
       if (layer.class_name === 'InputLayer') continue;
@@ -218,25 +221,17 @@ export class KerasGraphModel extends Model {
         if (!v) throw new SpruftError('MODEL_INVALID', `layer "${layer.name}" reads "${name}", which is not computed before it`, this.sourcePath);
         return v;
       });
-      const g = ins.some((v) => v.g);
-      const [first] = ins;
-      let out: { t: Tensor; g: boolean };
+      let y: Tensor;
       if (node.adaptable) {
-        const a = node.adaptable;
-        let y = a.apply(first.t, ctx, g);
-        const gy = g || a.trainable;
+        y = node.adaptable.apply(ins[0], ctx);
         // The head returns logits: its softmax belongs to the loss.
-        if (!a.head && node.activation) {
-          const pre = y;
-          y = flow(gy, () => activate(pre, node.activation, layer.name));
-        }
-        out = { t: y, g: gy };
+        if (!node.adaptable.head && node.activation) y = activate(y, node.activation, layer.name);
       } else {
-        out = { t: flow(g, () => this.plain(node, ins.map((v) => v.t))), g };
+        y = this.plain(node, ins);
       }
-      values.set(layer.name, out);
+      values.set(layer.name, y);
     }
-    return values.get(this.outputName)!.t;
+    return values.get(this.outputName)!;
   }
 
   private plain(node: GraphNode, ins: Tensor[]): Tensor {
@@ -249,28 +244,29 @@ export class KerasGraphModel extends Model {
         const [[t, b], [l, r]] = typeof p === 'number' ? [[p, p], [p, p]]
           : Array.isArray(p) && typeof p[0] === 'number' ? [[p[0] as number, p[0] as number], [p[1] as number, p[1] as number]]
           : (p as [[number, number], [number, number]]);
-        return tf.pad(x, [[0, 0], [t, b], [l, r], [0, 0]]);
+        return pad2d(x, t, b, l, r);
       }
       case 'ReLU': {
         const maxValue = typeof c.max_value === 'number' ? c.max_value : undefined;
         if ((c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0) throw new SpruftError('UNSUPPORTED', 'ReLU with negative_slope or threshold is not supported', where);
-        return maxValue === 6 ? relu6(x) : maxValue !== undefined ? tf.minimum(tf.relu(x), maxValue) : tf.relu(x);
+        if (maxValue === 6) return relu6(x);
+        if (maxValue === undefined) return relu(x);
+        return autoOp([x], (v) => tf.minimum(tf.relu(v), maxValue));
       }
       case 'Activation': return activate(x, String(c.activation), where);
-      case 'Add': return tf.addN(ins);
-      case 'Concatenate': return tf.concat(ins, typeof c.axis === 'number' ? c.axis : -1);
+      case 'Add': return ins.slice(1).reduce((acc, t) => add(acc, t), x);
+      case 'Concatenate': return autoOp(ins, (...xs) => tf.concat(xs, typeof c.axis === 'number' ? c.axis : -1));
       case 'AveragePooling2D': case 'MaxPooling2D': {
         const size = pair(c.pool_size, 'pool_size', where);
         const strides = pair(c.strides ?? c.pool_size, 'strides', where);
         const pad = c.padding === 'same' ? 'same' : 'valid';
-        return node.layer.class_name === 'AveragePooling2D'
-          ? tf.avgPool(x as tf.Tensor4D, size, strides, pad)
-          : tf.maxPool(x as tf.Tensor4D, size, strides, pad);
+        const avg = node.layer.class_name === 'AveragePooling2D';
+        return autoOp([x], (v) => (avg ? tf.avgPool(v as tf.Tensor4D, size, strides, pad) : tf.maxPool(v as tf.Tensor4D, size, strides, pad)));
       }
-      case 'GlobalAveragePooling2D': return tf.mean(x, [1, 2]);
-      case 'Flatten': return tf.reshape(x, [x.shape[0], -1]);
+      case 'GlobalAveragePooling2D': return globalAvgPool(x);
+      case 'Flatten': return reshape(x, [x.shape[0], -1]);
       case 'Dropout': return x;
-      case 'Reshape': return tf.reshape(x, [x.shape[0], ...(c.target_shape as number[])]);
+      case 'Reshape': return reshape(x, [x.shape[0], ...(c.target_shape as number[])]);
       default: throw new SpruftError('UNSUPPORTED', `no forward for ${node.layer.class_name}`, where);
     }
   }

@@ -8,19 +8,30 @@ import type { LayerKind } from '../../../protocol/results';
 import { Rng } from '../engine/rng';
 import { tf, type Tensor } from '../engine/tf';
 import { batchNorm } from '../engine/ops/batchNorm';
+import { columnConv2d } from '../engine/ops/columnConv2d';
+import { columnLinear } from '../engine/ops/columnLinear';
 import { fullConv2d, frozenConv2d, loraConv2d, rowConv2d, type ConvSpec } from '../engine/ops/conv2d';
 import { frozenDepthwiseConv2d, fullDepthwiseConv2d, rowDepthwiseConv2d } from '../engine/ops/depthwiseConv2d';
-import { dims, noGrad } from '../engine/ops/grad';
+import { requiresGrad, tapeActive } from '../engine/autodiff';
+import { dims } from '../engine/ops/grad';
 import { layerNorm } from '../engine/ops/layerNorm';
 import { frozenLinear, fullLinear, loraLinear, rowLinear, type DropoutMask } from '../engine/ops/linear';
 import type { NormTraining } from '../engine/ops/normAffine';
 import { rmsNorm } from '../engine/ops/rmsNorm';
 
+/** SPruFT with dependency groups (appendix B): W_f,dep for the selected input columns. */
+export interface ColumnTraining {
+  columns: number[];
+  colsTensor: tf.Tensor1D;
+  /** linear [d_out, c]; conv2d [kh, kw, c, c_out]; zero at start. */
+  wdep: tf.Variable;
+}
+
 /** How one layer trains under the method being run. */
 export type LayerTraining =
   | { kind: 'frozen' }
-  /** SPruFT (paper 4.1): W_f for the selected rows. */
-  | { kind: 'rows'; rows: number[]; rowsTensor: tf.Tensor1D; wf: tf.Variable; bf?: tf.Variable; scores?: number[] }
+  /** SPruFT (paper 4.1): W_f for the selected rows (and W_f,dep for dependent columns). */
+  | { kind: 'rows'; rows: number[]; rowsTensor: tf.Tensor1D; wf: tf.Variable; bf?: tf.Variable; scores?: number[]; columns?: ColumnTraining }
   /** LoRA (eq. 3-4). */
   | { kind: 'lora'; a: tf.Variable; b: tf.Variable; scale: number; dropout: number }
   /** The weight itself trains (full fine-tuning, the classifier head). */
@@ -148,12 +159,24 @@ export class AdaptableLayer {
     }
   }
 
+  /** Shape of W_f,dep for c dependent input columns (compute layout; linear and conv2d only). */
+  columnAdapterShape(c: number): number[] {
+    const s = dims(this.weight);
+    if (this.kind === 'linear') return [s[0], c];
+    if (this.kind === 'conv2d') return [s[0], s[1], c, s[3]];
+    throw new Error(`internal: ${this.kind} layer ${this.name} has no input columns`);
+  }
+
   /** The trainable tensors of this layer under its current training, with stable names. */
   trainables(): Array<{ name: string; variable: tf.Variable }> {
     const t = this.training;
     switch (t.kind) {
       case 'frozen': return [];
-      case 'rows': return [{ name: `${this.name}.spruft_W_f`, variable: t.wf }, ...(t.bf ? [{ name: `${this.name}.spruft_b_f`, variable: t.bf }] : [])];
+      case 'rows': return [
+        { name: `${this.name}.spruft_W_f`, variable: t.wf },
+        ...(t.bf ? [{ name: `${this.name}.spruft_b_f`, variable: t.bf }] : []),
+        ...(t.columns ? [{ name: `${this.name}.spruft_W_dep`, variable: t.columns.wdep }] : []),
+      ];
       case 'lora': return [{ name: `${this.name}.lora_A`, variable: t.a }, { name: `${this.name}.lora_B`, variable: t.b }];
       case 'full': return [{ name: `${this.name}.weight`, variable: t.w }, ...(t.b ? [{ name: `${this.name}.bias`, variable: t.b }] : [])];
     }
@@ -162,7 +185,7 @@ export class AdaptableLayer {
   /** Drop the training state (and its tensors), back to frozen. */
   resetTraining(): void {
     const t = this.training;
-    if (t.kind === 'rows') tf.dispose([t.rowsTensor, t.wf, ...(t.bf ? [t.bf] : [])]);
+    if (t.kind === 'rows') tf.dispose([t.rowsTensor, t.wf, ...(t.bf ? [t.bf] : []), ...(t.columns ? [t.columns.colsTensor, t.columns.wdep] : [])]);
     if (t.kind === 'lora') tf.dispose([t.a, t.b]);
     if (t.kind === 'full') tf.dispose([t.w, ...(t.b ? [t.b] : [])]);
     this.training = { kind: 'frozen' };
@@ -188,30 +211,34 @@ export class AdaptableLayer {
 
   /**
    * y = layer(x). `xNeedsGrad` says whether a gradient must flow back to x (some
-   * earlier layer trains); when false nothing is kept for x.
+   * earlier layer trains); when false nothing is kept for x. By default it follows the
+   * engine's tape (under tfjs's tape or none, x is assumed to need it).
    */
-  apply(x: Tensor, ctx: ForwardContext, xNeedsGrad: boolean): Tensor {
+  apply(x: Tensor, ctx: ForwardContext, xNeedsGrad: boolean = !tapeActive() || requiresGrad(x)): Tensor {
     const t = this.training;
-    if (this.perturbedForward && t.kind === 'frozen') {
-      if (xNeedsGrad) throw new Error(`internal: layer ${this.name} is perturbed for scoring while a gradient flows`);
-      return this.perturbedForward(x);
-    }
+    if (this.perturbedForward && t.kind === 'frozen') return this.perturbedForward(x);
     switch (this.kind) {
       case 'linear':
         switch (t.kind) {
           case 'frozen': return frozenLinear(x, this.weight, this.bias, xNeedsGrad);
-          case 'rows': return rowLinear(x, this.weight, this.bias, { rows: t.rowsTensor, wf: t.wf, bf: t.bf }, xNeedsGrad);
+          case 'rows': {
+            const y = rowLinear(x, this.weight, this.bias, { rows: t.rowsTensor, wf: t.wf, bf: t.bf }, xNeedsGrad);
+            return t.columns ? columnLinear(y, x, { cols: t.columns.colsTensor, wdep: t.columns.wdep }, xNeedsGrad) : y;
+          }
           case 'lora': return loraLinear(x, this.weight, this.bias, t, this.dropoutMask(x, t.dropout, ctx), xNeedsGrad);
-          case 'full': return fullLinear(x, t.w, t.b ?? this.bias);
+          case 'full': return fullLinear(x, t.w, t.b ?? this.bias, xNeedsGrad);
         }
         break;
       case 'conv2d': {
         const spec = this.conv!;
         switch (t.kind) {
           case 'frozen': return frozenConv2d(x, this.weight, this.bias, spec, xNeedsGrad);
-          case 'rows': return rowConv2d(x, this.weight, this.bias, spec, { rows: t.rowsTensor, wf: t.wf, bf: t.bf }, xNeedsGrad);
+          case 'rows': {
+            const y = rowConv2d(x, this.weight, this.bias, spec, { rows: t.rowsTensor, wf: t.wf, bf: t.bf }, xNeedsGrad);
+            return t.columns ? columnConv2d(y, x, spec, { cols: t.columns.colsTensor, wdep: t.columns.wdep }, xNeedsGrad) : y;
+          }
           case 'lora': return loraConv2d(x, this.weight, this.bias, spec, t, this.dropoutMask(x, t.dropout, ctx), xNeedsGrad);
-          case 'full': return fullConv2d(x, t.w, t.b ?? this.bias, spec);
+          case 'full': return fullConv2d(x, t.w, t.b ?? this.bias, spec, xNeedsGrad);
         }
         break;
       }
@@ -220,7 +247,7 @@ export class AdaptableLayer {
         switch (t.kind) {
           case 'frozen': return frozenDepthwiseConv2d(x, this.weight, this.bias, spec, xNeedsGrad);
           case 'rows': return rowDepthwiseConv2d(x, this.weight, this.bias, spec, { rows: t.rowsTensor, wf: t.wf, bf: t.bf }, xNeedsGrad);
-          case 'full': return fullDepthwiseConv2d(x, t.w, t.b ?? this.bias, spec);
+          case 'full': return fullDepthwiseConv2d(x, t.w, t.b ?? this.bias, spec, xNeedsGrad);
           case 'lora': throw new Error(`internal: LoRA does not adapt depthwise layer ${this.name}`);
         }
         break;
@@ -240,15 +267,3 @@ export class AdaptableLayer {
   }
 }
 
-/**
- * Run plain tensor code (activations, attention, residual adds) on the tape only when a
- * gradient flows through it; otherwise nothing of it is kept for backward.
- */
-export function flow(needsGrad: boolean, f: () => Tensor): Tensor {
-  return needsGrad ? f() : noGrad(f);
-}
-
-/** Apply a layer and report whether its output carries a gradient. */
-export function step(layer: AdaptableLayer, x: Tensor, ctx: ForwardContext, g: boolean): [Tensor, boolean] {
-  return [layer.apply(x, ctx, g), g || layer.trainable];
-}

@@ -10,7 +10,9 @@ import { silu } from '../engine/ops/activations';
 import { multiHeadAttention, ropeTables } from '../engine/ops/attention';
 import type { ChannelGroup } from '../engine/dependency/types';
 import { tf, type Tensor } from '../engine/tf';
-import { AdaptableLayer, flow, step, type ForwardContext } from './layer';
+import { autoOp } from '../engine/autodiff';
+import { add, mul } from '../engine/ops/elementwise';
+import { AdaptableLayer, type ForwardContext } from './layer';
 import { Model, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 
 export interface LlamaConfig {
@@ -93,34 +95,18 @@ export class LlamaModel extends Model {
 
   forward(ids: Tensor, ctx: ForwardContext): Tensor {
     const c = this.config;
-    // The embeddings train only under `full` (then they are a trainable variable).
-    let g = (this.embed as Partial<tf.Variable>).trainable === true;
-    let h: Tensor = flow(g, () => tf.gather(this.embed, ids));
+    // The embeddings train only under `full` (then they are a variable on the tape).
+    let h = autoOp([this.embed], (e) => tf.gather(e, ids));
     for (const b of this.blocks) {
-      const [n1, gn1] = step(b.inputNorm, h, ctx, g);
-      const [q, gq] = step(b.q, n1, ctx, gn1);
-      const [k, gk] = step(b.k, n1, ctx, gn1);
-      const [v, gv] = step(b.v, n1, ctx, gn1);
-      const gAttn = gq || gk || gv;
-      const attn = flow(gAttn, () => multiHeadAttention(q, k, v, {
+      const n1 = b.inputNorm.apply(h, ctx);
+      const attn = multiHeadAttention(b.q.apply(n1, ctx), b.k.apply(n1, ctx), b.v.apply(n1, ctx), {
         heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, causal: true, rope: this.rope,
-      }));
-      const [o, go] = step(b.o, attn, ctx, gAttn);
-      const r1 = h;
-      h = flow(g || go, () => tf.add(r1, o));
-      g = g || go;
-      const [n2, gn2] = step(b.postNorm, h, ctx, g);
-      const [gate, gg] = step(b.gate, n2, ctx, gn2);
-      const [up, gu] = step(b.up, n2, ctx, gn2);
-      const gMlp = gg || gu;
-      const mixed = flow(gMlp, () => tf.mul(silu(gate, gg), up));
-      const [down, gd] = step(b.down, mixed, ctx, gMlp);
-      const r2 = h;
-      h = flow(g || gd, () => tf.add(r2, down));
-      g = g || gd;
+      });
+      h = add(h, b.o.apply(attn, ctx));
+      const n2 = b.postNorm.apply(h, ctx);
+      h = add(h, b.down.apply(mul(silu(b.gate.apply(n2, ctx)), b.up.apply(n2, ctx)), ctx));
     }
-    const [normed, gf] = step(this.finalNorm, h, ctx, g);
-    return this.lmHead.apply(normed, ctx, gf);
+    return this.lmHead.apply(this.finalNorm.apply(h, ctx), ctx);
   }
 
   override extraWeights(): WeightEntry[] {

@@ -6,7 +6,8 @@
 import { SpruftError } from '../errors';
 import type { ChannelGroup } from '../engine/dependency/types';
 import { tf, type Tensor } from '../engine/tf';
-import { AdaptableLayer, flow, step, type ForwardContext } from './layer';
+import { relu } from '../engine/ops/elementwise';
+import { AdaptableLayer, type ForwardContext } from './layer';
 import { Model, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 
 export interface MlpConfig {
@@ -43,13 +44,9 @@ export class MlpModel extends Model {
 
   forward(x: Tensor, ctx: ForwardContext): Tensor {
     let h: Tensor = tf.reshape(x, [x.shape[0], -1]);
-    let g = false;
     for (const layer of this.layers) {
-      [h, g] = step(layer, h, ctx, g);
-      if (!layer.head) {
-        const input = h;
-        h = flow(g, () => tf.relu(input));
-      }
+      h = layer.apply(h, ctx);
+      if (!layer.head) h = relu(h);
     }
     return h;
   }

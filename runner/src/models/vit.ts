@@ -10,7 +10,9 @@ import { gelu } from '../engine/ops/activations';
 import { multiHeadAttention } from '../engine/ops/attention';
 import type { ChannelGroup } from '../engine/dependency/types';
 import { tf, type Tensor } from '../engine/tf';
-import { AdaptableLayer, flow, step, type ForwardContext } from './layer';
+import { add } from '../engine/ops/elementwise';
+import { customOp } from '../engine/ops/grad';
+import { AdaptableLayer, type ForwardContext } from './layer';
 import { Model, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 
 export interface VitConfig {
@@ -98,40 +100,38 @@ export class VitModel extends Model {
     this.layers.push(this.finalNorm, this.classifier);
   }
 
+  /** [cls; patches] + positions, as one op whose backward only slices and sums dy. */
+  private embed(patches: Tensor): Tensor {
+    const [b, gh, gw, d] = patches.shape as number[];
+    const p = gh * gw;
+    return customOp(
+      [patches, this.clsToken, this.positions],
+      () => tf.add(tf.concat([tf.tile(this.clsToken, [b, 1, 1]), tf.reshape(patches, [b, p, d])], 1), this.positions),
+      (dy) => [
+        tf.reshape(tf.slice(dy, [0, 1, 0], [b, p, d]), [b, gh, gw, d]),
+        tf.sum(tf.slice(dy, [0, 0, 0], [b, 1, d]), 0, true),
+        tf.sum(dy, 0, true),
+      ],
+    );
+  }
+
+  /** The class token's row of [B, T, d]; backward puts dy back at position 0. */
+  private static classRow(h: Tensor): Tensor {
+    const [b, t, d] = h.shape as number[];
+    return customOp([h], () => tf.reshape(tf.slice(h, [0, 0, 0], [b, 1, d]), [b, d]), (dy) => [tf.pad(tf.reshape(dy, [b, 1, d]), [[0, 0], [0, t - 1], [0, 0]])]);
+  }
+
   forward(x: Tensor, ctx: ForwardContext): Tensor {
-    const c = this.config;
-    const batch = x.shape[0];
-    let g = false;
-    let h: Tensor;
-    [h, g] = step(this.patch, x, ctx, g);
-    const patches = h;
-    h = flow(g, () => {
-      const seq = tf.reshape(patches, [batch, -1, c.hidden_size]);
-      const cls = tf.tile(this.clsToken, [batch, 1, 1]);
-      return tf.add(tf.concat([cls, seq], 1), this.positions);
-    });
+    const heads = this.config.num_attention_heads;
+    let h = this.embed(this.patch.apply(x, ctx));
     for (const b of this.blocks) {
-      const [n1, gn1] = step(b.norm1, h, ctx, g);
-      const [q, gq] = step(b.query, n1, ctx, gn1);
-      const [k, gk] = step(b.key, n1, ctx, gn1);
-      const [v, gv] = step(b.value, n1, ctx, gn1);
-      const gAttn = gq || gk || gv;
-      const attn = flow(gAttn, () => multiHeadAttention(q, k, v, { heads: c.num_attention_heads }));
-      const [ao, gao] = step(b.attnOut, attn, ctx, gAttn);
-      const residual = h;
-      h = flow(g || gao, () => tf.add(residual, ao));
-      g = g || gao;
-      const [n2, gn2] = step(b.norm2, h, ctx, g);
-      const [u, gu] = step(b.up, n2, ctx, gn2);
-      const act = flow(gu, () => gelu(u, gu));
-      const [dn, gd] = step(b.down, act, ctx, gu);
-      const residual2 = h;
-      h = flow(g || gd, () => tf.add(residual2, dn));
-      g = g || gd;
+      const n1 = b.norm1.apply(h, ctx);
+      const attn = multiHeadAttention(b.query.apply(n1, ctx), b.key.apply(n1, ctx), b.value.apply(n1, ctx), { heads });
+      h = add(h, b.attnOut.apply(attn, ctx));
+      const n2 = b.norm2.apply(h, ctx);
+      h = add(h, b.down.apply(gelu(b.up.apply(n2, ctx)), ctx));
     }
-    const [normed, gf] = step(this.finalNorm, h, ctx, g);
-    const cls = flow(gf, () => tf.reshape(tf.slice(normed, [0, 0, 0], [batch, 1, c.hidden_size]), [batch, c.hidden_size]));
-    return this.classifier.apply(cls, ctx, gf);
+    return this.classifier.apply(VitModel.classRow(this.finalNorm.apply(h, ctx)), ctx);
   }
 
   override extraWeights(): WeightEntry[] {

@@ -132,7 +132,7 @@ async function selectionFor(ctx: MethodRunContext, folder: MethodFolder): Promis
       metric: c.spruft.importance.metric,
       layers: (state.selection ?? []).map((s) => {
         const l = byName.get(s.name)!;
-        return { name: s.name, kind: l.kind, rows: s.rows, scores: s.scores, dOut: l.dOut, dIn: l.dIn };
+        return { name: s.name, kind: l.kind, rows: s.rows, scores: s.scores, dOut: l.dOut, dIn: l.dIn, ...(s.columns ? { columns: s.columns } : {}) };
       }),
     };
   }
@@ -140,12 +140,17 @@ async function selectionFor(ctx: MethodRunContext, folder: MethodFolder): Promis
     // Score once, train many: the rows an earlier run chose (its adapter_config.json).
     const from = c.spruft.selectionFrom;
     const stored = readAdapterConfig(existsSync(join(from, RUN_FILES.adapterDir)) ? join(from, RUN_FILES.adapterDir) : from);
+    if (stored.method !== 'spruft') {
+      throw new SpruftError('ADAPTER_INVALID', `spruft.selectionFrom: this adapter was trained with method "${stored.method}"; name the run folder of a spruft run`, from);
+    }
     return {
       metric: stored.metric ?? 'stored',
       layers: stored.layers.flatMap((s) => {
         const l = byName.get(s.name);
-        if (!l || !s.rows) throw new SpruftError('ADAPTER_INVALID', `the stored selection names layer "${s.name}", which this model does not have`, from);
-        return [{ name: s.name, kind: l.kind, rows: s.rows, scores: s.scores ?? [], dOut: l.dOut, dIn: l.dIn }];
+        if (!l) throw new SpruftError('ADAPTER_INVALID', `the stored selection names layer "${s.name}", which this model does not have`, from);
+        const rows = s.rows ?? [];
+        if (rows.some((r) => r >= l.dOut)) throw new SpruftError('ADAPTER_INVALID', `the stored selection has rows beyond layer "${s.name}"'s ${l.dOut}; was it made for another model?`, from);
+        return [{ name: s.name, kind: l.kind, rows, scores: s.scores ?? [], dOut: l.dOut, dIn: l.dIn, ...(s.columns ? { columns: s.columns } : {}) }];
       }),
     };
   }

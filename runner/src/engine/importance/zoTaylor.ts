@@ -16,12 +16,12 @@
  * stays across perturbations is one accumulator per neuron (and per dependent column).
  *
  * Memory: the forward runs without a tape (every layer frozen, nothing kept for a
- * backward pass), and a layer's perturbed weight exists only for a block of rows at a
- * time (at most BLOCK_ELEMENTS parameters, plus the block's share of the layer output,
- * which the unperturbed forward would produce anyway); the frozen weights are never
- * modified, so they are exactly restored by construction. The peak is that of inference
- * plus a few blocks (measured by `spruft score`, compared with the inference peak).
- * The JavaScript-side buffer for z is one block (BLOCK_ELEMENTS floats).
+ * backward pass), and a layer's perturbed weight exists only a block of rows at a time
+ * (at most BLOCK_ELEMENTS parameters; the block's slice of W, its z and W + eps z are the
+ * most that exist at once), each released as soon as it has been used. The frozen
+ * weights are never modified, so they are restored exactly, by construction. The peak
+ * is that of inference plus about three blocks (`spruft score` measures it next to the
+ * inference peak). The JavaScript-side buffer for z is one block too.
  *
  * The sign convention, eps and the pairing (+, -) per seed follow definition 4.1; the
  * statistics (unbiased, variance (|theta_i|^2 |g|^2 + (theta_i^T g_i)^2) / (n k) for the
@@ -42,7 +42,7 @@ import { columnCount, hasColumns } from './axes';
 import type { ImportanceContext, ImportanceMetric } from './metric';
 
 /** Largest number of perturbed parameters that exist at once (a block of rows). */
-export const BLOCK_ELEMENTS = 1 << 15;
+export const BLOCK_ELEMENTS = 1 << 14;
 
 /** Per-neuron and per-column theta^T z of one perturbation, filled during its + pass. */
 interface LayerDots {
@@ -61,96 +61,96 @@ function layerStream(perturbation: number, layer: AdaptableLayer): Rng {
   return Rng.derive(perturbation, `zo-taylor/${layer.name}`);
 }
 
-function addInto(target: Float64Array, offset: number, t: Tensor): void {
+function addInto(target: Float64Array, offset: number, t: Tensor, factor: number): void {
   const v = t.dataSync();
-  for (let i = 0; i < v.length; i++) target[offset + i] += v[i];
+  t.dispose();
+  for (let i = 0; i < v.length; i++) target[offset + i] += v[i] * factor;
 }
 
 /**
- * The frozen forward of `layer` with its weight moved by `scale * z`, z generated from
- * `rng` in row-major order of the row matrix (row i's d_in parameters, then row i+1's),
- * a block of rows at a time. When `dots` is given, theta^T z per row (and per input
- * column) is added to it.
+ * The frozen forward of `layer` with its weight moved by `scale * z`, z drawn from `rng`
+ * in row-major order of the row matrix (row i's d_in parameters in the weight's own
+ * order, then row i+1's), a block of rows at a time. When `dots` is given, theta^T z per
+ * row (and per input column) is added to it.
  */
 export function perturbedForward(layer: AdaptableLayer, x: Tensor, scale: number, rng: Rng, dots?: LayerDots): Tensor {
   const w = layer.weight;
   const s = dims(w);
   const dOut = layer.dOut;
   const perRow = layer.dIn;
-  const rowsPerBlock = Math.max(1, Math.floor(BLOCK_ELEMENTS / perRow));
-  const buffer = new Float32Array(Math.min(dOut, rowsPerBlock) * perRow);
-  // One block of the perturbed layer: rows [r0, r0 + n).
-  const block = (r0: number, n: number): Tensor => {
-    const z = rng.fillNormal(buffer.subarray(0, n * perRow));
-    return tf.tidy(() => {
-      const zRows = tf.tensor2d(z, [n, perRow]);
-      const whole = n === dOut;
-      const bias = layer.bias && !whole ? tf.slice(layer.bias, [r0], [n]) : layer.bias;
-      let zb: Tensor;
-      let wb: Tensor;
-      switch (layer.kind) {
-        case 'linear':
-          zb = zRows;
-          wb = whole ? w : tf.slice(w, [r0, 0], [n, s[1]]);
-          break;
-        case 'conv2d':
-          zb = tf.reshape(tf.transpose(zRows), [s[0], s[1], s[2], n]);
-          wb = whole ? w : tf.slice(w, [0, 0, 0, r0], [s[0], s[1], s[2], n]);
-          break;
-        case 'depthwise-conv2d':
-          zb = tf.reshape(tf.transpose(zRows), s);
-          wb = w;
-          break;
-        default:
-          zb = tf.reshape(zRows, [n]);
-          wb = w;
-      }
-      if (dots) {
-        const prod = tf.mul(wb, zb);
-        switch (layer.kind) {
-          case 'linear':
-            addInto(dots.rows, r0, tf.sum(prod, 1));
-            if (dots.columns) addInto(dots.columns, 0, tf.sum(prod, 0));
-            break;
-          case 'conv2d':
-            addInto(dots.rows, r0, tf.sum(prod, [0, 1, 2]));
-            if (dots.columns) addInto(dots.columns, 0, tf.sum(prod, [0, 1, 3]));
-            break;
-          case 'depthwise-conv2d':
-            addInto(dots.rows, r0, tf.sum(prod, [0, 1, 3]));
-            break;
-          default:
-            addInto(dots.rows, r0, prod);
-        }
-      }
-      const moved = tf.add(wb, tf.mul(zb, scale));
-      const frozen = { kind: 'frozen' } as const;
-      switch (layer.kind) {
-        case 'linear': {
-          const { x2 } = flatten2d(x);
-          return frozenLinear(x2, moved, bias, false);
-        }
-        case 'conv2d': return frozenConv2d(x, moved, bias, layer.conv!, false);
-        case 'depthwise-conv2d': return frozenDepthwiseConv2d(x, moved, bias, layer.conv!, false);
-        case 'layernorm': return layerNorm(x, moved, layer.bias, layer.eps, frozen, false);
-        case 'rmsnorm': return rmsNorm(x, moved, layer.eps, frozen, false);
-        case 'batchnorm':
-          return batchNorm(x, moved, layer.bias, { mean: layer.movingMean!, variance: layer.movingVariance!, eps: layer.eps }, frozen, false);
-      }
-    });
-  };
   // Channel-wise layers are small (one weight per channel and tap): one block.
   const blocked = layer.kind === 'linear' || layer.kind === 'conv2d';
-  const step = blocked ? rowsPerBlock : dOut;
-  if (step >= dOut) {
-    const y = block(0, dOut);
-    return layer.kind === 'linear' ? tf.reshape(y, [...x.shape.slice(0, -1), dOut]) : y;
-  }
+  const rowsPerBlock = blocked ? Math.max(1, Math.floor(BLOCK_ELEMENTS / perRow)) : dOut;
+  const buffer = new Float32Array(Math.min(dOut, rowsPerBlock) * perRow);
+  const rowsLast = layer.kind === 'conv2d' || layer.kind === 'depthwise-conv2d';
+  // One block of the perturbed layer: rows [r0, r0 + n). Its tensors are released as soon
+  // as they are used, so that at most about three blocks of parameters exist at once.
+  const block = (r0: number, n: number): Tensor => {
+    const z = buffer.subarray(0, n * perRow);
+    // Scaled z in the block's engine layout: rows first (linear, norms) or rows last (convs:
+    // row o's parameter t sits at t * n + o).
+    if (rowsLast) {
+      for (let o = 0; o < n; o++) for (let t = 0; t < perRow; t++) z[t * n + o] = rng.normal() * scale;
+    } else {
+      for (let k = 0; k < z.length; k++) z[k] = rng.normal() * scale;
+    }
+    const whole = n === dOut;
+    const shape = layer.kind === 'linear' ? [n, s[1]] : layer.kind === 'conv2d' ? [s[0], s[1], s[2], n] : s;
+    const wb = whole ? w : layer.kind === 'linear' ? tf.slice(w, [r0, 0], [n, s[1]]) : tf.slice(w, [0, 0, 0, r0], [s[0], s[1], s[2], n]);
+    const zb = tf.tensor(z, shape);
+    if (dots) {
+      const prod = tf.mul(wb, zb);
+      switch (layer.kind) {
+        case 'linear':
+          addInto(dots.rows, r0, tf.sum(prod, 1), 1 / scale);
+          if (dots.columns) addInto(dots.columns, 0, tf.sum(prod, 0), 1 / scale);
+          break;
+        case 'conv2d':
+          addInto(dots.rows, r0, tf.sum(prod, [0, 1, 2]), 1 / scale);
+          if (dots.columns) addInto(dots.columns, 0, tf.sum(prod, [0, 1, 3]), 1 / scale);
+          break;
+        case 'depthwise-conv2d':
+          addInto(dots.rows, r0, tf.sum(prod, [0, 1, 3]), 1 / scale);
+          break;
+        default:
+          addInto(dots.rows, r0, tf.clone(prod), 1 / scale);
+      }
+      prod.dispose();
+    }
+    const moved = tf.add(wb, zb);
+    zb.dispose();
+    if (!whole) wb.dispose();
+    const bias = layer.bias && !whole ? tf.slice(layer.bias, [r0], [n]) : layer.bias;
+    const frozen = { kind: 'frozen' } as const;
+    try {
+      return tf.tidy(() => {
+        switch (layer.kind) {
+          case 'linear': return frozenLinear(flatten2d(x).x2, moved, bias, false);
+          case 'conv2d': return frozenConv2d(x, moved, bias, layer.conv!, false);
+          case 'depthwise-conv2d': return frozenDepthwiseConv2d(x, moved, bias, layer.conv!, false);
+          case 'layernorm': return layerNorm(x, moved, layer.bias, layer.eps, frozen, false);
+          case 'rmsnorm': return rmsNorm(x, moved, layer.eps, frozen, false);
+          case 'batchnorm':
+            return batchNorm(x, moved, layer.bias, { mean: layer.movingMean!, variance: layer.movingVariance!, eps: layer.eps }, frozen, false);
+        }
+      });
+    } finally {
+      moved.dispose();
+      if (bias && bias !== layer.bias) bias.dispose();
+    }
+  };
+  const restore = (y: Tensor): Tensor => {
+    if (layer.kind !== 'linear') return y;
+    const out = tf.reshape(y, [...x.shape.slice(0, -1), dOut]);
+    y.dispose();
+    return out;
+  };
+  if (rowsPerBlock >= dOut) return restore(block(0, dOut));
   const parts: Tensor[] = [];
-  for (let r0 = 0; r0 < dOut; r0 += step) parts.push(block(r0, Math.min(step, dOut - r0)));
+  for (let r0 = 0; r0 < dOut; r0 += rowsPerBlock) parts.push(block(r0, Math.min(rowsPerBlock, dOut - r0)));
   const y = tf.concat(parts, -1);
   tf.dispose(parts);
-  return layer.kind === 'linear' ? tf.reshape(y, [...x.shape.slice(0, -1), dOut]) : y;
+  return restore(y);
 }
 
 /** The loss of one batch with every scored layer moved by `scale * z(seed)`. */

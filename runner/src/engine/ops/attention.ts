@@ -1,10 +1,10 @@
 /**
  * Scaled dot-product multi-head attention on [B, T, d] projections, optional causal
  * mask, optional rotary position embedding (RoPE, as Llama's rotate_half form), and
- * grouped key/value heads. Plain tfjs ops: attention has no frozen weights of its own,
- * so autograd keeps what its gradient needs (q, k, the softmax, v).
+ * grouped key/value heads, with a hand-written backward.
  */
 import { tf, type Tensor } from '../tf';
+import { customOp } from './grad';
 
 export interface AttentionOptions {
   heads: number;
@@ -28,20 +28,31 @@ export function ropeTables(length: number, headDim: number, theta: number): { co
   return { cos: tf.tensor2d(cos, [length, headDim]), sin: tf.tensor2d(sin, [length, headDim]) };
 }
 
-/** x * cos + rotate_half(x) * sin on [B, H, T, dh]. */
-function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
-  const dh = x.shape[3]!;
-  const t = x.shape[2]!;
+/** The [T, dh] slices of the RoPE tables for a sequence of length t. */
+function ropeSlices(rope: { cos: Tensor; sin: Tensor }, t: number, dh: number): { c: Tensor; s: Tensor } {
+  return { c: tf.slice(rope.cos, [0, 0], [t, dh]), s: tf.slice(rope.sin, [0, 0], [t, dh]) };
+}
+
+/** x * cos + rotate_half(x) * sin on [B, H, T, dh], rotate_half(x) = [-x2, x1]. */
+function applyRope(x: Tensor, c: Tensor, s: Tensor): Tensor {
   const [x1, x2] = tf.split(x, 2, 3);
-  const rotated = tf.concat([tf.neg(x2), x1], 3);
-  const c = tf.slice(cos, [0, 0], [t, dh]);
-  const s = tf.slice(sin, [0, 0], [t, dh]);
-  return tf.add(tf.mul(x, c), tf.mul(rotated, s));
+  return tf.add(tf.mul(x, c), tf.mul(tf.concat([tf.neg(x2), x1], 3), s));
+}
+
+/** The transpose of applyRope: dy * cos + rotate_half^T(dy * sin), rotate_half^T(u) = [u2, -u1]. */
+function applyRopeTranspose(dy: Tensor, c: Tensor, s: Tensor): Tensor {
+  const [u1, u2] = tf.split(tf.mul(dy, s), 2, 3);
+  return tf.add(tf.mul(dy, c), tf.concat([u2, tf.neg(u1)], 3));
 }
 
 function splitHeads(x: Tensor, heads: number): Tensor {
   const [b, t, d] = x.shape as number[];
   return tf.transpose(tf.reshape(x, [b, t, heads, d / heads]), [0, 2, 1, 3]);
+}
+
+function mergeHeads(x: Tensor): Tensor {
+  const [b, h, t, dh] = x.shape as number[];
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, t, h * dh]);
 }
 
 const maskCache = new Map<number, Tensor>();
@@ -58,26 +69,56 @@ function causalMask(t: number): Tensor {
   return m;
 }
 
+/**
+ * softmax(q k^T / sqrt(dh) [+ causal mask]) v per head, on [B, T, d] projections.
+ * The backward keeps the rotated q and k, v and the attention weights p (what
+ * non-fused attention keeps in any framework) and computes
+ *   dV = p^T dO,  dP = dO V^T,  dS = p (dP - rowsum(dP p)) / sqrt(dh),
+ *   dQ = dS K,    dK = dS^T Q,  then undoes RoPE and sums grouped heads.
+ */
 export function multiHeadAttention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions): Tensor {
-  const [b, t, d] = q.shape as number[];
+  const [, t, d] = q.shape as number[];
   const kvHeads = o.kvHeads ?? o.heads;
+  const group = o.heads / kvHeads;
   const dh = d / o.heads;
-  let qh = splitHeads(q, o.heads);
-  let kh = splitHeads(k, kvHeads);
-  let vh = splitHeads(v, kvHeads);
-  if (o.rope) {
-    qh = applyRope(qh, o.rope.cos, o.rope.sin);
-    kh = applyRope(kh, o.rope.cos, o.rope.sin);
-  }
-  if (kvHeads !== o.heads) {
-    const group = o.heads / kvHeads;
-    const idx = tf.tensor1d(Array.from({ length: o.heads }, (_, h) => Math.floor(h / group)), 'int32');
-    kh = tf.gather(kh, idx, 1);
-    vh = tf.gather(vh, idx, 1);
-  }
-  let scores = tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(dh));
-  if (o.causal) scores = tf.add(scores, causalMask(t));
-  const p = tf.softmax(scores);
-  const out = tf.matMul(p, vh);
-  return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b, t, d]);
+  const scale = 1 / Math.sqrt(dh);
+  const repeat = (x: Tensor): Tensor => (group === 1 ? x : tf.gather(x, tf.tensor1d(Array.from({ length: o.heads }, (_, h) => Math.floor(h / group)), 'int32'), 1));
+  const sumGroups = (x: Tensor): Tensor => {
+    if (group === 1) return x;
+    const [b, , tt, hd] = x.shape as number[];
+    return tf.sum(tf.reshape(x, [b, kvHeads, group, tt, hd]), 2);
+  };
+  return customOp(
+    [q, k, v],
+    (save) => {
+      let qh = splitHeads(q, o.heads);
+      let kh = splitHeads(k, kvHeads);
+      if (o.rope) {
+        const { c, s } = ropeSlices(o.rope, t, dh);
+        qh = applyRope(qh, c, s);
+        kh = applyRope(kh, c, s);
+      }
+      kh = repeat(kh);
+      const vh = repeat(splitHeads(v, kvHeads));
+      let scores = tf.mul(tf.matMul(qh, kh, false, true), scale);
+      if (o.causal) scores = tf.add(scores, causalMask(t));
+      const p = tf.softmax(scores);
+      save([qh, kh, vh, p]);
+      return mergeHeads(tf.matMul(p, vh));
+    },
+    (dy, [qh, kh, vh, p]) => {
+      const dO = splitHeads(dy, o.heads);
+      const dV = tf.matMul(p, dO, true, false);
+      const dP = tf.matMul(dO, vh, false, true);
+      const dS = tf.mul(tf.mul(p, tf.sub(dP, tf.sum(tf.mul(dP, p), -1, true))), scale);
+      let dQ = tf.matMul(dS, kh);
+      let dK = sumGroups(tf.matMul(dS, qh, true, false));
+      if (o.rope) {
+        const { c, s } = ropeSlices(o.rope, t, dh);
+        dQ = applyRopeTranspose(dQ, c, s);
+        dK = applyRopeTranspose(dK, c, s);
+      }
+      return [mergeHeads(dQ), mergeHeads(dK), mergeHeads(sumGroups(dV))];
+    },
+  );
 }

@@ -134,7 +134,20 @@ export function loraConv2d(
   );
 }
 
-/** A trainable filter: tfjs's autograd (Conv2D's own gradient) keeps x and W. */
-export function fullConv2d(x: Tensor, w: Tensor, bias: Tensor | undefined, spec: ConvSpec): Tensor {
-  return addBias(conv(x, w, spec), bias);
+/** A trainable filter (full fine-tuning): keeps x (and W for dx). */
+export function fullConv2d(x: Tensor, w: Tensor, bias: Tensor | undefined, spec: ConvSpec, xNeedsGrad: boolean): Tensor {
+  const trainables = bias ? [w, bias] : [w];
+  return customOp(
+    xNeedsGrad ? [x, ...trainables] : trainables,
+    (save) => {
+      save([x]);
+      return addBias(conv(x, w, spec), bias);
+    },
+    (dy, [xs]) => {
+      const grads: Tensor[] = [conv2dBackpropFilter(xs, dy, dims(w), spec)];
+      if (bias) grads.push(tf.sum(dy, [0, 1, 2]));
+      if (xNeedsGrad) grads.unshift(conv2dBackpropInput(dims(xs), dy, w, spec));
+      return grads;
+    },
+  );
 }

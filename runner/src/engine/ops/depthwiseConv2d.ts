@@ -75,7 +75,20 @@ export function rowDepthwiseConv2d(
   );
 }
 
-/** A trainable depthwise filter: tfjs's autograd. */
-export function fullDepthwiseConv2d(x: Tensor, w: Tensor, bias: Tensor | undefined, spec: ConvSpec): Tensor {
-  return addBias(depthwise(x, w, spec), bias);
+/** A trainable depthwise filter (full fine-tuning): keeps x (and W for dx). */
+export function fullDepthwiseConv2d(x: Tensor, w: Tensor, bias: Tensor | undefined, spec: ConvSpec, xNeedsGrad: boolean): Tensor {
+  const trainables = bias ? [w, bias] : [w];
+  return customOp(
+    xNeedsGrad ? [x, ...trainables] : trainables,
+    (save) => {
+      save([x]);
+      return addBias(depthwise(x, w, spec), bias);
+    },
+    (dy, [xs]) => {
+      const grads: Tensor[] = [depthwiseBackpropFilter(xs, dy, dims(w), spec)];
+      if (bias) grads.push(tf.sum(dy, [0, 1, 2]));
+      if (xNeedsGrad) grads.unshift(depthwiseBackpropInput(dims(xs), dy, w, spec));
+      return grads;
+    },
+  );
 }

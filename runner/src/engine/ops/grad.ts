@@ -1,48 +1,35 @@
 /**
- * Helpers for writing ops with hand-written gradients on tfjs's tape.
- *
- * tfjs records every kernel run under a gradient scope and keeps the tensors each
- * kernel's gradient config names (both matMul operands, for example), whether or not a
- * gradient will ever flow to them. The ops in this folder use `tf.customGrad` instead,
- * so that what a backward pass keeps is exactly what it needs (paper C.5): inputs that
- * need no gradient are captured by closure rather than passed as inputs, and only the
- * tensors named in `save` outlive the forward pass.
+ * Helpers for writing ops with hand-written gradients. What a backward pass keeps is
+ * exactly what it needs (paper C.5): inputs that need no gradient are captured by
+ * closure rather than passed as inputs, and only the tensors named in `save` outlive the
+ * forward pass (autodiff.ts runs them on the engine's own tape).
  */
+import { op } from '../autodiff';
 import { tf, type Tensor } from '../tf';
 
-type Saved = Tensor[];
-
 /**
- * Run `forward` as one tape node whose inputs are `inputs` (the tensors that need a
- * gradient, in order) and whose backward is `backward(dy, saved)` returning one
- * gradient per input. With no inputs the result is cut off from the tape entirely
- * (nothing recorded, nothing kept): the frozen path of a network.
+ * An op with a hand-written backward (see autodiff.ts): `inputs` are the tensors that
+ * may need a gradient; `backward(dy, saved)` returns one gradient per input. Inputs that
+ * need no gradient are best captured by closure instead, so that nothing is computed or
+ * kept for them.
  */
 export function customOp(
   inputs: Tensor[],
   forward: (save: (tensors: Tensor[]) => void) => Tensor,
-  backward: (dy: Tensor, saved: Saved) => Tensor[],
+  backward: (dy: Tensor, saved: Tensor[]) => Tensor[],
 ): Tensor {
-  const op = tf.customGrad((...args: Array<Tensor | ((t: Tensor[]) => void)>) => {
-    const save = args[args.length - 1] as (t: Tensor[]) => void;
-    const value = forward(save);
-    return {
-      value,
-      gradFunc: (dy: Tensor, saved: Tensor[]) => {
-        const grads = backward(dy, saved);
-        if (grads.length !== inputs.length) {
-          throw new Error(`internal: backward returned ${grads.length} gradients for ${inputs.length} inputs`);
-        }
-        return grads;
-      },
-    };
-  });
-  return op(...inputs);
+  return op(inputs, forward, backward);
 }
 
 /** Compute `f` without recording it for backpropagation (no gradient flows through). */
 export function noGrad<T extends Tensor>(f: () => T): T {
-  return customOp([], () => f(), () => []) as T;
+  return op([], () => f(), () => []) as T;
+}
+
+/** A reshape that gradients flow through (a view: its backward reshapes dy back). */
+export function reshape(x: Tensor, shape: number[]): Tensor {
+  const from = x.shape as number[];
+  return op([x], () => tf.reshape(x, shape), (dy) => [tf.reshape(dy, from)]);
 }
 
 /** [..., d] -> [N, d] and back: linear algebra runs on 2-D operands (the fast path). */
@@ -50,10 +37,10 @@ export function flatten2d(x: Tensor): { x2: tf.Tensor2D; restore: (y: Tensor, la
   const lead = x.shape.slice(0, -1);
   const d = x.shape[x.shape.length - 1];
   const n = lead.reduce((a, b) => a * b, 1);
-  const x2 = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [n, d]) as tf.Tensor2D;
+  const x2 = x.rank === 2 ? (x as tf.Tensor2D) : reshape(x, [n, d]) as tf.Tensor2D;
   return {
     x2,
-    restore: (y, lastDim) => (x.rank === 2 ? y : tf.reshape(y, [...lead, lastDim])),
+    restore: (y, lastDim) => (x.rank === 2 ? y : reshape(y, [...lead, lastDim])),
   };
 }
 

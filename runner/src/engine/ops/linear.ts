@@ -125,8 +125,22 @@ export function loraLinear(
   return restore(y, dOut);
 }
 
-/** A trainable weight (full fine-tuning, a new head): tfjs's autograd keeps x and W. */
-export function fullLinear(x: Tensor, w: Tensor, bias: Tensor | undefined): Tensor {
+/** A trainable weight (full fine-tuning, a new head): keeps x (and W for dx). */
+export function fullLinear(x: Tensor, w: Tensor, bias: Tensor | undefined, xNeedsGrad: boolean): Tensor {
   const { x2, restore } = flatten2d(x);
-  return restore(addBias(tf.matMul(x2, w, false, true), bias), w.shape[0]);
+  const trainables = bias ? [w, bias] : [w];
+  const y = customOp(
+    xNeedsGrad ? [x2, ...trainables] : trainables,
+    (save) => {
+      save([x2]);
+      return addBias(tf.matMul(x2, w, false, true), bias);
+    },
+    (dy, [xs]) => {
+      const grads: Tensor[] = [tf.matMul(dy, xs, true, false)];
+      if (bias) grads.push(tf.sum(dy, 0));
+      if (xNeedsGrad) grads.unshift(tf.matMul(dy, w));
+      return grads;
+    },
+  );
+  return restore(y, w.shape[0]);
 }

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { Rng } from '../rng';
+import { autoOp, valueAndGrads } from '../autodiff';
 import { tf, type Tensor } from '../tf';
 
 export function randomArray(rng: Rng, n: number, std = 1): Float32Array {
@@ -52,7 +53,7 @@ export function finiteDifferences(params: Float64Array, loss: (p: Float64Array) 
 
 /** The loss every op test uses: L = sum(R * y) + 0.5 * sum(y^2) (smooth, all of y matters). */
 export function testLoss(y: Tensor, r: Tensor): Tensor {
-  return tf.add(tf.sum(tf.mul(r, y)), tf.mul(0.5, tf.sum(tf.square(y))));
+  return autoOp([y], (v) => tf.add(tf.sum(tf.mul(r, v)), tf.mul(0.5, tf.sum(tf.square(v)))));
 }
 
 export function testLoss64(y: ArrayLike<number>, r: ArrayLike<number>): number {
@@ -112,11 +113,14 @@ export function gradCheck(rng: Rng, c: GradCheckCase): void {
   const r64 = toF64(r);
   const vars = c.wrt.map((n) => tensors[n] as tf.Variable);
   const { value, grads } = tf.variableGrads(() => testLoss(c.forward(tensors), r) as tf.Scalar, vars);
-  for (const name of c.wrt) {
+  // The same gradients through the engine's own tape (autodiff.ts).
+  const engine = valueAndGrads(() => testLoss(c.forward(tensors), r), vars);
+  c.wrt.forEach((name, i) => {
     const fd = finiteDifferences(arrays[name], (q) => testLoss64(c.reference({ ...arrays, [name]: q }), r64));
     assertClose(grads[(tensors[name] as tf.Variable).name].dataSync(), fd, tol, `${c.what}: d${name}`);
-  }
-  tf.dispose([y0, r, value, ...Object.values(grads), ...Object.values(tensors)]);
+    assertClose(engine.grads[i].dataSync(), fd, tol, `${c.what}: d${name} (engine tape)`);
+  });
+  tf.dispose([y0, r, value, ...Object.values(grads), ...engine.grads, ...Object.values(tensors)]);
 }
 
 export function input(rng: Rng, shape: number[], std = 1): { shape: number[]; data: Float32Array } {

@@ -1,0 +1,54 @@
+/** `spruft bench memory|speed`: methods side by side in one process. */
+import { BACKENDS } from '../../../protocol/config';
+import type { BackendChoice, BenchResult } from '../../../protocol/results';
+import { runBench } from '../run/bench';
+import { SpruftError } from '../errors';
+import { formatBytes, parseCommandArgs, printJson } from './output';
+
+const USAGE = `usage: spruft bench <memory|speed> [--model decoder|vision] [--batch N] [--seq T] [--image S] [--steps K] [--backend B] [--json]
+Trains one step of each method (spruft, lora, their freezeAttention variants, full) on
+the same model in one process: measured memory by component (paper C.3), step time,
+the backend's GEMM rate and model FLOP utilisation. decoder: a Llama-shaped decoder with
+random weights; vision: the MobileNetV2 that npm nsfwjs ships.`;
+
+function intOption(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new SpruftError('CONFIG_INVALID', `--${name} must be a positive integer (got "${String(v)}")`);
+  return n;
+}
+
+export function formatBench(r: BenchResult): string {
+  const lines = [
+    `${r.model.name}: ${r.model.params.toLocaleString('en')} parameters ${JSON.stringify(r.model.shape)}, batch ${JSON.stringify(r.batch)}`,
+    `backend ${r.backend.name}; GEMM ${r.gemmGflops.toFixed(1)} GFLOP/s; ${r.workers} worker(s)`,
+    '',
+    `${'variant'.padEnd(18)}${'trainable'.padStart(12)}${'mem'.padStart(11)}${'params'.padStart(11)}${'grads'.padStart(11)}${'optim'.padStart(11)}${'cache'.padStart(11)}${'dropout'.padStart(11)}${'other'.padStart(11)}${'step ms'.padStart(10)}${'MFU'.padStart(8)}`,
+  ];
+  for (const m of r.methods) {
+    const b = m.mem;
+    lines.push(`${m.variant.padEnd(18)}${m.trainableParams.toLocaleString('en').padStart(12)}${[b.total, b.params, b.grads, b.optimizer, b.cache, b.dropout, b.other].map((x) => formatBytes(x).padStart(11)).join('')}${m.stepMs.toFixed(0).padStart(10)}${`${(100 * m.mfu).toFixed(1)}%`.padStart(8)}`);
+  }
+  lines.push('');
+  lines.push(`mem(SPruFT)/mem(LoRA) = ${r.ratios.memSpruftOverLora.toFixed(3)}   step(SPruFT)/step(LoRA) = ${r.ratios.stepSpruftOverLora.toFixed(3)}   step(SPruFT)/step(full) = ${r.ratios.stepSpruftOverFull.toFixed(3)}   (${r.pairs.spruft} vs ${r.pairs.lora})`);
+  return lines.join('\n');
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs('bench', USAGE, args, {
+    json: { type: 'boolean' }, model: { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' },
+    image: { type: 'string' }, steps: { type: 'string' }, backend: { type: 'string' },
+  });
+  const kind = positionals[0];
+  if (kind !== 'memory' && kind !== 'speed') throw new SpruftError('CONFIG_INVALID', `spruft bench: say memory or speed\n${USAGE}`);
+  const backend = (values.backend as string | undefined) ?? 'wasm';
+  if (!(BACKENDS as readonly string[]).includes(backend)) throw new SpruftError('CONFIG_INVALID', `--backend must be one of ${BACKENDS.join(', ')}`);
+  const result = await runBench({
+    kind, model: (values.model as string | undefined) ?? 'decoder', backend: backend as BackendChoice,
+    batch: intOption(values.batch, 'batch'), sequence: intOption(values.seq, 'seq'), image: intOption(values.image, 'image'), steps: intOption(values.steps, 'steps'),
+    onLog: (m) => process.stderr.write(m + '\n'),
+  });
+  if (values.json) printJson(result);
+  else process.stdout.write(formatBench(result) + '\n');
+  return 0;
+}

@@ -1,0 +1,204 @@
+/**
+ * `spruft bench memory|speed`: the methods side by side on one model in one process:
+ * memory by component (measured, paper C.3), step time, the backend's own large-GEMM
+ * rate measured in the same run, and model FLOP utilisation. The model is a
+ * Llama-shaped decoder with random weights (memory and time do not depend on the
+ * values) or the MobileNetV2 that npm `nsfwjs` ships; synthetic batches of its shape.
+ */
+import { resolveRunConfig, type ResolvedRunConfig, type RunConfigFile } from '../../../protocol/config';
+import type { BackendChoice, BenchMethodResult, BenchResult, MethodName } from '../../../protocol/results';
+import { SpruftError } from '../errors';
+import { makeBatch, type Batch, type Examples } from '../engine/batches';
+import { trainingStepFlops, tracePositions, type AttentionShape } from '../engine/flops';
+import { attachMethod, detachMethod } from '../engine/methods';
+import { Rng } from '../engine/rng';
+import { scoreRows } from '../engine/score';
+import { inferencePeakBytes, StepRunner } from '../engine/step';
+import { tf } from '../engine/tf';
+import { inferenceContext, type ForwardContext } from '../models/layer';
+import { initLlama } from '../models/init';
+import { LlamaModel, type LlamaConfig } from '../models/llama';
+import { loadModel } from '../models/load';
+import type { Model } from '../models/model';
+import { ensureBackend } from './session';
+
+export const DECODER_SHAPE: LlamaConfig = {
+  model_type: 'llama', vocab_size: 2048, hidden_size: 512, intermediate_size: 1376, num_hidden_layers: 4,
+  num_attention_heads: 8, num_key_value_heads: 8, max_position_embeddings: 256, rms_norm_eps: 1e-6, rope_theta: 10000,
+  tie_word_embeddings: false,
+};
+
+export interface BenchOptions {
+  kind: 'memory' | 'speed';
+  model: string;
+  batch?: number;
+  sequence?: number;
+  image?: number;
+  steps?: number;
+  backend: BackendChoice;
+  onLog?: (message: string) => void;
+}
+
+interface Variant {
+  method: MethodName;
+  freezeAttention: boolean;
+  file: Partial<RunConfigFile>;
+}
+
+/** Large square GEMM rate of the backend now (GFLOP/s), best of three. */
+export function measureGemm(n = 1024): number {
+  const a = tf.randomNormal([n, n]);
+  const b = tf.randomNormal([n, n]);
+  let best = Infinity;
+  for (let i = 0; i < 4; i++) {
+    const t0 = performance.now();
+    tf.tidy(() => { tf.matMul(a, b).dataSync(); });
+    if (i > 0) best = Math.min(best, performance.now() - t0);
+  }
+  tf.dispose([a, b]);
+  return (2 * n ** 3) / (best / 1000) / 1e9;
+}
+
+function median(xs: number[]): number {
+  const s = xs.slice().sort((p, q) => p - q);
+  return s[Math.floor(s.length / 2)];
+}
+
+interface Setup {
+  model: Model;
+  examples: Examples;
+  batchSize: number;
+  attention?: AttentionShape;
+  variants: Variant[];
+  base: RunConfigFile;
+  shape: Record<string, number | string>;
+  batchInfo: BenchResult['batch'];
+}
+
+function decoderSetup(o: BenchOptions): Setup {
+  const c = { ...DECODER_SHAPE };
+  const b = o.batch ?? 4;
+  const t = o.sequence ?? 128;
+  if (t > c.max_position_embeddings) throw new SpruftError('CONFIG_INVALID', `--seq ${t} exceeds the decoder's ${c.max_position_embeddings} positions`);
+  const model = new LlamaModel('llama-bench (random weights)', '', c, initLlama(c, 0));
+  const rng = new Rng(1);
+  const ids = Int32Array.from({ length: b * t }, () => rng.int(c.vocab_size));
+  const examples: Examples = { kind: 'tokens', n: b, length: t, ids, mask: new Uint8Array(b * t).fill(1) };
+  const base: RunConfigFile = { model: { path: 'bench' }, task: 'causal-lm', data: { dataset: 'text' }, lora: { rank: 16, alpha: 16, dropout: 0.1 }, spruft: { rank: 32, importance: { metric: 'l2' } } };
+  const variants: Variant[] = [];
+  for (const fa of [false, true]) {
+    variants.push({ method: 'spruft', freezeAttention: fa, file: { targets: { layerTypes: ['linear'], freezeAttention: fa } } });
+    variants.push({ method: 'lora', freezeAttention: fa, file: { targets: { layerTypes: ['linear'], freezeAttention: fa } } });
+  }
+  variants.push({ method: 'full', freezeAttention: false, file: {} });
+  const shape = { layers: c.num_hidden_layers, hidden: c.hidden_size, intermediate: c.intermediate_size, heads: c.num_attention_heads, vocab: c.vocab_size };
+  return {
+    model, examples, batchSize: b, variants, base, shape,
+    attention: { blocks: c.num_hidden_layers, batch: b, length: t, width: c.hidden_size },
+    batchInfo: { size: b, sequence: t },
+  };
+}
+
+function visionSetup(o: BenchOptions): Setup {
+  const b = o.batch ?? 32;
+  const size = o.image ?? 64;
+  const model = loadModel('npm:nsfwjs/mobilenet_v2', { cutAt: 'out_relu', numLabels: 10, seed: 0 });
+  const rng = new Rng(2);
+  const inputs = rng.fillUniform(new Float32Array(b * size * size * 3), -1, 1);
+  const labels = Int32Array.from({ length: b }, () => rng.int(10));
+  const examples: Examples = { kind: 'images', n: b, shape: [size, size, 3], inputs, labels };
+  const base: RunConfigFile = {
+    model: { path: 'npm:nsfwjs/mobilenet_v2', cutAt: 'out_relu' }, task: 'image-classification', data: { dataset: 'mnist' },
+    targets: { layerTypes: ['linear', 'conv2d'] }, lora: { rank: 8, alpha: 16, dropout: 0.1 }, spruft: { rank: 16, importance: { metric: 'l2' } },
+  };
+  const variants: Variant[] = [
+    { method: 'spruft', freezeAttention: false, file: {} },
+    { method: 'lora', freezeAttention: false, file: {} },
+    { method: 'full', freezeAttention: false, file: {} },
+  ];
+  return { model, examples, batchSize: b, variants, base, shape: { backbone: 'MobileNetV2 (nsfwjs) cut at out_relu', image: size }, batchInfo: { size: b, image: size } };
+}
+
+function resolve(base: RunConfigFile, v: Variant, batchSize: number): ResolvedRunConfig {
+  return resolveRunConfig({ ...base, ...v.file, method: v.method, training: { batchSize, seed: 0 } }, {
+    baseDir: '/', resolvePath: (_b, p) => p,
+  });
+}
+
+/** Pick the SPruFT and LoRA variants whose trainable counts are closest (same FA flag). */
+function closestPair(methods: BenchMethodResult[]): { spruft: BenchMethodResult; lora: BenchMethodResult } {
+  let best: { spruft: BenchMethodResult; lora: BenchMethodResult; d: number } | undefined;
+  for (const s of methods.filter((m) => m.method === 'spruft')) {
+    for (const l of methods.filter((m) => m.method === 'lora' && m.freezeAttention === s.freezeAttention)) {
+      const d = Math.abs(s.trainableParams - l.trainableParams) / Math.max(s.trainableParams, l.trainableParams);
+      if (!best || d < best.d) best = { spruft: s, lora: l, d };
+    }
+  }
+  if (!best) throw new SpruftError('INTERNAL', 'bench needs a spruft and a lora variant');
+  return best;
+}
+
+export async function runBench(o: BenchOptions): Promise<BenchResult> {
+  const backend = await ensureBackend(o.backend);
+  const log = o.onLog ?? (() => undefined);
+  const gemmGflops = measureGemm();
+  log(`GEMM 1024x1024 on ${backend.name}: ${gemmGflops.toFixed(1)} GFLOP/s`);
+  const setup = o.model === 'decoder' ? decoderSetup(o) : o.model === 'vision' ? visionSetup(o) : undefined;
+  if (!setup) throw new SpruftError('CONFIG_INVALID', `--model must be decoder or vision (got "${o.model}")`);
+  const { model, examples } = setup;
+  const all = Int32Array.from({ length: setup.batchSize }, (_, i) => i);
+  const batchAt = (): Batch => makeBatch(examples, all);
+  try {
+    const probeBatch = batchAt();
+    const memM = await inferencePeakBytes(model, probeBatch, inferenceContext());
+    const shapes = tracePositions(model, probeBatch);
+    tf.dispose([probeBatch.x, probeBatch.labels, probeBatch.targets, probeBatch.weights].filter((t): t is tf.Tensor => t !== undefined));
+    const steps = o.steps ?? (o.kind === 'speed' ? 5 : 2);
+    const methods: BenchMethodResult[] = [];
+    for (const v of setup.variants) {
+      const config = resolve(setup.base, v, setup.batchSize);
+      const selection = v.method === 'spruft' ? (await scoreRows(model, config, examples)).layers : undefined;
+      const attached = attachMethod(model, { method: v.method, config, selection, trainHead: setup.base.task !== 'causal-lm', seed: 0 });
+      const runner = new StepRunner(model, attached, { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 });
+      try {
+        const ctx = (): ForwardContext => ({ training: true, dropoutRng: new Rng(3), dropoutMaskBytes: 0 });
+        const { memory } = await runner.measured(batchAt, 1, 1e-5, ctx(), memM);
+        runner.run(batchAt, 1, 1e-5, ctx());
+        const times: number[] = [];
+        for (let i = 0; i < steps; i++) {
+          const t0 = performance.now();
+          runner.run(batchAt, 1, 1e-5, ctx());
+          times.push(performance.now() - t0);
+        }
+        const stepMs = median(times);
+        const flopsPerStep = trainingStepFlops(shapes, setup.attention);
+        const result: BenchMethodResult = {
+          method: v.method, variant: attached.variant, freezeAttention: v.freezeAttention,
+          trainableParams: attached.trainableParams, mem: memory.breakdown, memModel: memory.modelBytes,
+          peakTrain: memory.peakTrain, peakInference: memory.peakInference, stepMs,
+          mfu: flopsPerStep / (stepMs / 1000) / (gemmGflops * 1e9), flopsPerStep,
+        };
+        methods.push(result);
+        log(`${result.variant.padEnd(16)} ${result.trainableParams.toLocaleString('en').padStart(11)} params  mem ${(memory.breakdown.total / 2 ** 20).toFixed(1)} MiB  step ${stepMs.toFixed(0)} ms  MFU ${(100 * result.mfu).toFixed(1)}%`);
+      } finally {
+        runner.dispose();
+        detachMethod(model);
+      }
+    }
+    const pair = closestPair(methods);
+    const full = methods.find((m) => m.method === 'full');
+    return {
+      kind: o.kind, backend,
+      model: { name: model.name, params: model.totalParams, shape: setup.shape },
+      batch: setup.batchInfo, gemmGflops, workers: 1, methods,
+      ratios: {
+        memSpruftOverLora: pair.spruft.mem.total / pair.lora.mem.total,
+        stepSpruftOverLora: pair.spruft.stepMs / pair.lora.stepMs,
+        stepSpruftOverFull: full ? pair.spruft.stepMs / full.stepMs : NaN,
+      },
+      pairs: { spruft: pair.spruft.variant, lora: pair.lora.variant, full: full?.variant },
+    };
+  } finally {
+    model.dispose();
+  }
+}
