@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { dashboardHtml, makeNonce } from '../../extension/src/dashboard/dashboardHtml';
@@ -126,7 +127,35 @@ describe('dashboard page in Chromium', () => {
     await browser?.close();
   });
 
-  it('draws a SPruFT-vs-LoRA run: selected rows, memory bars, per-label accuracy, curves', async () => {
+  it('draws a recorded real run: every layer, selected row, memory component and label it reported', async () => {
+    const recording = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'recorded-run.json'), 'utf8')) as { messages: HostToWebview[] };
+    const messages = recording.messages;
+    const selection = messages.find((m): m is Extract<HostToWebview, { type: 'selection' }> => m.type === 'selection')!.event;
+    const memory = messages.filter((m): m is Extract<HostToWebview, { type: 'memory' }> => m.type === 'memory').map((m) => m.event);
+    const labels = messages.filter((m): m is Extract<HostToWebview, { type: 'labelAccuracy' }> => m.type === 'labelAccuracy').map((m) => m.event);
+    const page = await openDashboard(browser);
+    await feed(page, messages);
+    await page.locator('[data-view="status"][data-status="completed"]').waitFor();
+    await page.waitForFunction((n) => document.querySelector('figure[data-view="labels"]')?.getAttribute('data-drawn-labels') === String(n), labels[0]!.labels.length);
+
+    assert.equal(await drawn(page, 'selection', 'layers'), String(selection.layers.length));
+    assert.equal(await drawn(page, 'selection', 'cells'), String(selection.layers.reduce((n, l) => n + l.rows.length, 0)));
+    assert.ok((await heatmapCellPixels(page)).length > 0, 'selected rows are painted');
+    assert.equal(await drawn(page, 'memory', 'methods'), String(memory.length));
+    const components = memory.reduce((n, m) => n + [m.measurement.modelBytes, ...Object.entries(m.measurement.breakdown).filter(([k]) => k !== 'total').map(([, v]) => v)].filter((v) => v !== 0).length, 0);
+    assert.equal(await drawn(page, 'memory', 'bars'), String(components), 'one stacked segment per non-zero component');
+    assert.equal(await drawn(page, 'labels', 'bars'), String(labels.length * labels[0]!.labels.length));
+    const worst = labels[0]!.labels.slice().sort((a, b) => labels[0]!.perLabel[a]! - labels[0]!.perLabel[b]! || a.localeCompare(b))[0];
+    assert.equal(await drawn(page, 'labels', 'worst'), worst);
+    const labelRows = await tableRows(page, 'label-table');
+    assert.deepEqual(labelRows.map((r) => r[0]), labels.map((l) => l.method));
+    assert.deepEqual(await page.evaluate(() => (window as unknown as PageGlobals).__csp), []);
+    assert.deepEqual((page as Page & { spruftErrors: string[] }).spruftErrors, []);
+    await page.screenshot({ path: artifactPath('dashboard-recorded-run.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('draws a 42-layer SPruFT-vs-LoRA run: hover names a row and its score; curves and tables', async () => {
     const messages = syntheticRun();
     const page = await openDashboard(browser);
     await feed(page, messages);
