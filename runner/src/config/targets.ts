@@ -60,8 +60,9 @@ export interface TargetSelection {
 }
 
 export function selectTargetLayers(model: Pick<InspectResult, 'layers'>, targets: ResolvedRunConfig['targets']): TargetSelection {
+  // The head is never a target (it trains whole, or not at all).
   const eligible = (layer: InspectedLayer): boolean =>
-    isAdaptableKind(layer.kind, targets.layerTypes) && !(targets.freezeAttention && isAttentionLayer(layer.name));
+    !layer.head && isAdaptableKind(layer.kind, targets.layerTypes) && !(targets.freezeAttention && isAttentionLayer(layer.name));
   const match = (pattern: string): PatternMatch => {
     const re = patternRegExp(pattern);
     const matched = model.layers.filter((l) => re.test(l.name));

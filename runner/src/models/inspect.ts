@@ -7,15 +7,11 @@ import type { ModelFormat } from '../../../protocol/config';
 import type { InspectResult, LayerKind } from '../../../protocol/results';
 import { readHfHeader } from '../io/hfFolder';
 import { readLayersModelJson } from '../io/tfjsLayers';
-import { detectFormat } from './load';
+import { isAttentionLayer } from '../config/targets';
+import { detectFormat } from './format';
 
 /** Classifier / LM head names of the supported HF architectures. */
 const HEAD_NAMES = new Set(['classifier', 'lm_head']);
-
-/** Attention layers by name, as HF and this project name them. */
-function isAttentionName(name: string): boolean {
-  return /(^|\.)(self_attn|attention|attn)(\.|$)/.test(name);
-}
 
 function hfLayerKind(name: string, shape: number[], names: Set<string>, modelType: unknown): LayerKind | undefined {
   const base = name.slice(0, -'.weight'.length);
@@ -55,7 +51,7 @@ export function inspectModelHeader(path: string, options: { format?: ModelFormat
       const bias = header.tensors.find((b) => b.name === `${name}.bias`);
       layers.push({
         name, kind, shape: t.shape, params: params + (bias ? dOut : 0), dOut, dIn: params / dOut,
-        attention: isAttentionName(name), head: HEAD_NAMES.has(name),
+        attention: isAttentionLayer(name), head: HEAD_NAMES.has(name),
       });
     }
     return {

@@ -5,6 +5,7 @@
  * score rows, attach adapters, count parameters and export.
  */
 import type { LayerKind } from '../../../protocol/results';
+import { isAttentionLayer } from '../config/targets';
 import { Rng } from '../engine/rng';
 import { tf, type Tensor } from '../engine/tf';
 import { batchNorm } from '../engine/ops/batchNorm';
@@ -62,8 +63,6 @@ export interface AdaptableLayerInit {
   movingMean?: Tensor;
   movingVariance?: Tensor;
   eps?: number;
-  /** Part of an attention block (excluded by `freezeAttention`, paper 6.1). */
-  attention?: boolean;
   /** The classification head (trained by every method when `head.train`). */
   head?: boolean;
 }
@@ -96,7 +95,8 @@ export class AdaptableLayer {
     this.movingMean = init.movingMean;
     this.movingVariance = init.movingVariance;
     this.eps = init.eps ?? 1e-5;
-    this.attention = init.attention ?? false;
+    // Part of an attention block (excluded by `freezeAttention`, paper 6.1), by its name.
+    this.attention = isAttentionLayer(init.name);
     this.head = init.head ?? false;
   }
 

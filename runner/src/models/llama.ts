@@ -62,8 +62,8 @@ export class LlamaModel extends Model {
     }
     const eps = c.rms_norm_eps ?? 1e-6;
     this.input = { kind: 'tokens', vocabSize: c.vocab_size, maxLength: c.max_position_embeddings };
-    const linear = (n: string, attention = false, head = false) => new AdaptableLayer({
-      name: n, kind: 'linear', attention, head, weight: takeWeight(raw, `${n}.weight`, where, 'same', 2),
+    const linear = (n: string, head = false) => new AdaptableLayer({
+      name: n, kind: 'linear', head, weight: takeWeight(raw, `${n}.weight`, where, 'same', 2),
     });
     const norm = (n: string) => new AdaptableLayer({ name: n, kind: 'rmsnorm', eps, weight: takeWeight(raw, `${n}.weight`, where, 'same', 1) });
     this.embed = takeWeight(raw, 'model.embed_tokens.weight', where, 'same', 2);
@@ -71,10 +71,10 @@ export class LlamaModel extends Model {
       const b = `model.layers.${i}`;
       const block: LlamaBlock = {
         inputNorm: norm(`${b}.input_layernorm`),
-        q: linear(`${b}.self_attn.q_proj`, true),
-        k: linear(`${b}.self_attn.k_proj`, true),
-        v: linear(`${b}.self_attn.v_proj`, true),
-        o: linear(`${b}.self_attn.o_proj`, true),
+        q: linear(`${b}.self_attn.q_proj`),
+        k: linear(`${b}.self_attn.k_proj`),
+        v: linear(`${b}.self_attn.v_proj`),
+        o: linear(`${b}.self_attn.o_proj`),
         postNorm: norm(`${b}.post_attention_layernorm`),
         gate: linear(`${b}.mlp.gate_proj`),
         up: linear(`${b}.mlp.up_proj`),
@@ -87,7 +87,7 @@ export class LlamaModel extends Model {
     this.tied = !raw.has('lm_head.weight') && (c.tie_word_embeddings ?? true);
     this.lmHead = this.tied
       ? new AdaptableLayer({ name: 'lm_head', kind: 'linear', head: true, weight: this.embed })
-      : linear('lm_head', false, true);
+      : linear('lm_head', true);
     this.layers.push(this.finalNorm, this.lmHead);
     const headDim = c.hidden_size / c.num_attention_heads;
     this.rope = ropeTables(c.max_position_embeddings, headDim, c.rope_theta ?? 10000);

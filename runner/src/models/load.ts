@@ -2,8 +2,8 @@
  * Loading models: a Hugging Face style folder, a TensorFlow.js layers model.json, or an
  * `npm:` model reference.
  */
-import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { detectFormat } from './format';
 import type { ModelFormat } from '../../../protocol/config';
 import { SpruftError } from '../errors';
 import { readHfFolder } from '../io/hfFolder';
@@ -13,18 +13,6 @@ import { LlamaModel, type LlamaConfig } from './llama';
 import { MlpModel, type MlpConfig } from './mlp';
 import type { Model, RawWeights } from './model';
 import { VitModel, type VitConfig } from './vit';
-
-export function detectFormat(path: string, format: ModelFormat = 'auto'): 'hf' | 'tfjs-layers' {
-  if (format !== 'auto') return format;
-  if (path.startsWith('npm:')) return 'tfjs-layers';
-  if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', 'model not found; model.path must name a model folder, a model.json, or npm:<package>/<model>', path);
-  if (statSync(path).isDirectory()) {
-    if (existsSync(join(path, 'config.json'))) return 'hf';
-    if (existsSync(join(path, 'model.json'))) return 'tfjs-layers';
-    throw new SpruftError('MODEL_INVALID', 'the folder holds neither config.json (Hugging Face) nor model.json (TensorFlow.js)', path);
-  }
-  return 'tfjs-layers';
-}
 
 const HF_ARCHITECTURES = ['vit', 'llama', 'spruft-mlp'];
 

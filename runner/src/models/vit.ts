@@ -65,8 +65,8 @@ export class VitModel extends Model {
     }
     const eps = c.layer_norm_eps ?? 1e-12;
     this.input = { kind: 'image', height: c.image_size, width: c.image_size, channels: c.num_channels };
-    const linear = (n: string, attention = false, head = false) => new AdaptableLayer({
-      name: n, kind: 'linear', attention, head,
+    const linear = (n: string, head = false) => new AdaptableLayer({
+      name: n, kind: 'linear', head,
       weight: takeWeight(raw, `${n}.weight`, where, 'same', 2), bias: takeOptional(raw, `${n}.bias`, where),
     });
     const norm = (n: string) => new AdaptableLayer({
@@ -84,10 +84,10 @@ export class VitModel extends Model {
       const b = `vit.encoder.layer.${i}`;
       const block: VitBlock = {
         norm1: norm(`${b}.layernorm_before`),
-        query: linear(`${b}.attention.attention.query`, true),
-        key: linear(`${b}.attention.attention.key`, true),
-        value: linear(`${b}.attention.attention.value`, true),
-        attnOut: linear(`${b}.attention.output.dense`, true),
+        query: linear(`${b}.attention.attention.query`),
+        key: linear(`${b}.attention.attention.key`),
+        value: linear(`${b}.attention.attention.value`),
+        attnOut: linear(`${b}.attention.output.dense`),
         norm2: norm(`${b}.layernorm_after`),
         up: linear(`${b}.intermediate.dense`),
         down: linear(`${b}.output.dense`),
@@ -96,7 +96,7 @@ export class VitModel extends Model {
       this.layers.push(block.norm1, block.query, block.key, block.value, block.attnOut, block.norm2, block.up, block.down);
     }
     this.finalNorm = norm('vit.layernorm');
-    this.classifier = linear('classifier', false, true);
+    this.classifier = linear('classifier', true);
     this.layers.push(this.finalNorm, this.classifier);
   }
 
