@@ -106,11 +106,17 @@ export function traceChannelGroups(nodes: ChannelNode[]): ChannelGroup[] {
         break;
     }
   }
+  // Members and groups in forward order, whatever order the merges happened in.
+  const order = new Map<string, number>();
+  nodes.forEach((n, i) => { if (n.op.kind === 'mix' || n.op.kind === 'channelwise') order.set(n.op.layer, i); });
+  const byOrder = (a: string, b: string) => order.get(a)! - order.get(b)!;
   const groups: ChannelGroup[] = [];
   spaces.forEach((s, i) => {
-    if (find(i) !== i || s.rows.length === 0 || s.channels === undefined) return;
-    const name = s.merged ? `residual ${s.rows[0]} .. ${s.rows[s.rows.length - 1]}` : `${s.rows[0]} outputs`;
-    groups.push({ name, channels: s.channels, rows: s.rows, columns: s.columns });
+    // A layer alone (its outputs read by nothing it could be tuned with) is no group.
+    if (find(i) !== i || s.channels === undefined || s.rows.length + s.columns.length < 2 || s.rows.length === 0) return;
+    const rows = s.rows.slice().sort(byOrder);
+    const name = s.merged ? `residual ${rows[0]} .. ${rows[rows.length - 1]}` : `${rows[0]} outputs`;
+    groups.push({ name, channels: s.channels, rows, columns: s.columns.slice().sort(byOrder) });
   });
-  return groups;
+  return groups.sort((a, b) => byOrder(a.rows[0], b.rows[0]));
 }
