@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { FinishedEvent } from '../../protocol/rpc';
+import type { RunResult, ScoreResult } from '../../protocol/results';
 import { RUN_FILES, type RunStatusFile } from '../../protocol/runFolder';
 import { CommandId } from '../src/commandIds';
 import type { StartedRunInfo } from '../src/commands/commands';
@@ -50,6 +51,8 @@ async function finishedOf(run: ActiveRun, ms: number): Promise<FinishedEvent> {
 
 describe('SPruFT Studio in the editor', () => {
   let api: SpruftExtensionApi;
+  /** The folder of the completed fine-tuning run (merge and reopen use it). */
+  let trainedRunDir: string | undefined;
 
   before(async () => {
     const extension = vscode.extensions.getExtension<SpruftExtensionApi>(EXTENSION_ID);
@@ -84,6 +87,7 @@ describe('SPruFT Studio in the editor', () => {
     const finished = await finishedOf(run!, 45_000);
     assert.equal(finished.status, 'completed', finished.error?.message);
     assert.ok(finished.runDir && existsSync(join(finished.runDir, RUN_FILES.metrics)), 'metrics.json written');
+    trainedRunDir = finished.runDir;
 
     const panel = api.dashboards.snapshotOf(started.runId);
     assert.ok(panel, 'the dashboard opened with the run');
@@ -97,11 +101,40 @@ describe('SPruFT Studio in the editor', () => {
     assert.ok(snapshot.methods.some((m) => m.labelAccuracy && m.labelAccuracy.labels.length >= 2), 'per-label accuracy');
   });
 
+  it('compares SPruFT with LoRA side by side: both methods measured and evaluated', async () => {
+    const uri = workspaceFile(EditorWorkspace.quickConfig);
+    const started = await vscode.commands.executeCommand<StartedRunInfo | undefined>(CommandId.compareWithLora, uri);
+    assert.ok(started?.runId);
+    const finished = await finishedOf(api.runs.current!, 45_000);
+    assert.equal(finished.status, 'completed', finished.error?.message);
+    const result = finished.result as RunResult;
+    assert.deepEqual([result.method, ...(result.compared ?? []).map((r) => r.method)], ['spruft', 'lora']);
+    const { snapshot } = api.dashboards.snapshotOf(started.runId)!;
+    assert.deepEqual(snapshot.methods.map((m) => [m.method, Boolean(m.memory), Boolean(m.labelAccuracy)]), [['spruft', true, true], ['lora', true, true]]);
+  });
+
+  it('scores importance without training', async () => {
+    const started = await vscode.commands.executeCommand<StartedRunInfo | undefined>(CommandId.scoreImportance, workspaceFile(EditorWorkspace.quickConfig));
+    assert.ok(started?.runId);
+    const finished = await finishedOf(api.runs.current!, 45_000);
+    assert.equal(finished.status, 'completed', finished.error?.message);
+    assert.equal(finished.kind, 'score');
+    const score = finished.result as ScoreResult;
+    assert.ok(score.layers.length > 0 && score.layers.every((l) => l.rows.length > 0));
+    assert.ok(api.dashboards.snapshotOf(started.runId)?.snapshot.methods.some((m) => m.selection), 'the dashboard shows the selection');
+  });
+
+  it('merges the adapter into the model', async () => {
+    assert.ok(trainedRunDir, 'needs the fine-tuned run');
+    const outDir = join(trainedRunDir, 'merged-in-editor');
+    const written = await vscode.commands.executeCommand<string | undefined>(CommandId.mergeAdapter, vscode.Uri.file(trainedRunDir), outDir);
+    assert.equal(written, outDir);
+    assert.ok(existsSync(join(outDir, 'config.json')) && existsSync(join(outDir, 'model.safetensors')), 'a Hugging Face style folder');
+  });
+
   it('reopens a finished run from its folder without the runner', async () => {
-    const runsRoot = workspaceFile(EditorWorkspace.runsDir).fsPath;
-    const statusFiles = await vscode.workspace.findFiles(`${EditorWorkspace.runsDir}/*/${RUN_FILES.status}`);
-    assert.ok(statusFiles.length > 0, `a run folder under ${runsRoot}`);
-    const runDir = vscode.Uri.joinPath(statusFiles[0]!, '..');
+    assert.ok(trainedRunDir, 'needs the fine-tuned run');
+    const runDir = vscode.Uri.file(trainedRunDir);
     await api.runner.stop();
     assert.equal(api.runner.state.kind, 'stopped');
     const status = JSON.parse(readFileSync(join(runDir.fsPath, RUN_FILES.status), 'utf8')) as RunStatusFile;
@@ -109,7 +142,8 @@ describe('SPruFT Studio in the editor', () => {
     const panel = api.dashboards.snapshotOf(status.runId);
     assert.ok(panel, 'a dashboard for the folder');
     assert.equal(panel.snapshot.runDir.replace(/\/$/, ''), runDir.fsPath.replace(/\/$/, ''));
-    assert.ok(panel.snapshot.methods.length > 0);
+    assert.equal(panel.snapshot.status, 'completed');
+    assert.ok(panel.snapshot.methods.some((m) => m.selection) && panel.snapshot.methods.every((m) => m.memory && m.labelAccuracy), 'rows, memory and labels from the files');
     assert.equal(api.runner.state.kind, 'stopped', 'the runner was not needed');
   });
 

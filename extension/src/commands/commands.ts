@@ -36,7 +36,7 @@ export const commandTable: Record<CommandIdValue, (ctx: CommandContext) => Comma
   [CommandId.compareWithLora]: (ctx) => (uri) => compareWithLora(ctx, uri),
   [CommandId.stopRun]: (ctx) => () => stopRun(ctx),
   [CommandId.openDashboard]: (ctx) => (uri) => openDashboard(ctx, uri),
-  [CommandId.mergeAdapter]: (ctx) => (uri) => mergeAdapter(ctx, uri),
+  [CommandId.mergeAdapter]: (ctx) => (uri, outDir) => mergeAdapter(ctx, uri, typeof outDir === 'string' ? outDir : undefined),
   [CommandId.restartRunner]: (ctx) => () => restartRunner(ctx),
   [CommandId.showRunnerLog]: (ctx) => () => showRunnerLog(ctx),
   [CommandId.statusMenu]: (ctx) => () => statusMenu(ctx),
@@ -119,7 +119,7 @@ async function startRun(ctx: CommandContext, request: StartRequest, label: strin
 
 /** "SPruFT: Fine-tune model": score, train and evaluate with the config's method. */
 export async function fineTune(ctx: CommandContext, arg?: unknown): Promise<StartedRunInfo | undefined> {
-  if (!(requireTrust('fine-tune'))) return undefined;
+  if (!requireTrust('fine-tune')) return undefined;
   const uri = await pickConfig(arg);
   if (!uri) return undefined;
   const params: RunParams = { configPath: uri.fsPath, overrides: overridesFromSettings() };
@@ -128,7 +128,7 @@ export async function fineTune(ctx: CommandContext, arg?: unknown): Promise<Star
 
 /** "SPruFT: Score importance": rows per layer by the config's metric, no training. */
 export async function scoreImportance(ctx: CommandContext, arg?: unknown): Promise<StartedRunInfo | undefined> {
-  if (!(requireTrust('score importance'))) return undefined;
+  if (!requireTrust('score importance')) return undefined;
   const uri = await pickConfig(arg);
   if (!uri) return undefined;
   return startRun(ctx, { kind: 'score', params: { configPath: uri.fsPath, overrides: overridesFromSettings() } }, `score importance ${configName(uri)}`);
@@ -136,7 +136,7 @@ export async function scoreImportance(ctx: CommandContext, arg?: unknown): Promi
 
 /** "SPruFT: Compare with LoRA": the same config trained with SPruFT and with LoRA, side by side. */
 export async function compareWithLora(ctx: CommandContext, arg?: unknown): Promise<StartedRunInfo | undefined> {
-  if (!(requireTrust('compare methods'))) return undefined;
+  if (!requireTrust('compare methods')) return undefined;
   const uri = await pickConfig(arg);
   if (!uri) return undefined;
   const params: RunParams = { configPath: uri.fsPath, overrides: overridesFromSettings({ method: 'spruft', compare: ['lora'] }) };
@@ -210,16 +210,21 @@ export async function openDashboard(ctx: CommandContext, arg?: unknown): Promise
   }
 }
 
-/** "SPruFT: Merge adapter into model": W[idx] += W_f, written as a full model. */
-export async function mergeAdapter(ctx: CommandContext, arg?: unknown): Promise<string | undefined> {
-  if (!(requireTrust('merge adapters'))) return undefined;
+/**
+ * "SPruFT: Merge adapter into model": W[idx] += W_f, written as a full model. Called with
+ * a run folder and an output folder (scripts, tests), it asks nothing.
+ */
+export async function mergeAdapter(ctx: CommandContext, arg?: unknown, givenOutDir?: string): Promise<string | undefined> {
+  if (!requireTrust('merge adapters')) return undefined;
   const runDir = await pickRunFolder(arg, 'Run folder whose adapter to merge');
   if (!runDir) return undefined;
-  const outDir = await vscode.window.showInputBox({
-    prompt: 'Folder for the merged model (created; the base model is left as it is)',
-    value: join(runDir, 'merged'),
-    validateInput: (v) => (v.trim() ? undefined : 'Give a folder path.'),
-  });
+  const outDir =
+    givenOutDir ??
+    (await vscode.window.showInputBox({
+      prompt: 'Folder for the merged model (created; the base model is left as it is)',
+      value: join(runDir, 'merged'),
+      validateInput: (v) => (v.trim() ? undefined : 'Give a folder path.'),
+    }));
   if (!outDir) return undefined;
   try {
     const result = await vscode.window.withProgress(
@@ -227,8 +232,9 @@ export async function mergeAdapter(ctx: CommandContext, arg?: unknown): Promise<
       (_progress, token) => ctx.client.request(MergeRequest, { runDir, outDir: outDir.trim() }, { token }),
     );
     const reveal = 'Reveal';
-    const choice = await vscode.window.showInformationMessage(`SPruFT: merged ${result.mergedLayers} layers into ${result.outDir} (${result.format}).`, reveal);
-    if (choice === reveal) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(result.outDir));
+    void vscode.window.showInformationMessage(`SPruFT: merged ${result.mergedLayers} layers into ${result.outDir} (${result.format}).`, reveal).then((choice) => {
+      if (choice === reveal) void vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(result.outDir));
+    });
     return result.outDir;
   } catch (err) {
     void vscode.window.showErrorMessage(`SPruFT: could not merge: ${describeError(err)}`);
@@ -240,7 +246,7 @@ export async function mergeAdapter(ctx: CommandContext, arg?: unknown): Promise<
 
 /** "SPruFT: Restart runner": a fresh process; a running run ends as failed. */
 export async function restartRunner(ctx: CommandContext): Promise<void> {
-  if (!(requireTrust('start the runner'))) return;
+  if (!requireTrust('start the runner')) return;
   try {
     await ctx.client.restart();
   } catch (err) {
