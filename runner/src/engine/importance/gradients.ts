@@ -16,6 +16,7 @@
  * inference-memory alternative (4.2.2).
  */
 import { SpruftError } from '../../errors';
+import { valueAndGrads } from '../autodiff';
 import { inferenceContext, type AdaptableLayer } from '../../models/layer';
 import type { Model } from '../../models/model';
 import { disposeBatch, type Batch } from '../batches';
@@ -119,7 +120,7 @@ export interface MeanGradients {
   total: number;
 }
 
-/** Mean gradient over `batches`; layers the loss does not reach get a zero gradient. */
+/** Mean gradient over `batches` (zero for a layer the loss does not reach). */
 export async function meanWeightGradients(
   model: Model,
   layers: AdaptableLayer[],
@@ -133,19 +134,17 @@ export async function meanWeightGradients(
     for (const batch of batches) {
       const weight = batchWeight(batch);
       if (weight === 0) continue;
-      const { value, grads } = tf.variableGrads(
-        () => loss(model.forward(batch.x, inferenceContext()), batch) as tf.Scalar,
-        [...vars.values()],
-      );
-      for (const layer of layers) {
-        const g = grads[vars.get(layer.name)!.name];
-        if (!g) continue;
+      // The engine's tape (./autodiff.ts): backward keeps only what each op saved.
+      const params = layers.map((l) => vars.get(l.name)!);
+      const { grads } = valueAndGrads(() => loss(model.forward(batch.x, inferenceContext()), batch), params);
+      layers.forEach((layer, k) => {
+        const g = grads[k];
         const prev = sums.get(layer.name);
         // dL/dW of the batch's mean loss, times its weight: the batch's sum over examples.
         sums.set(layer.name, tf.tidy(() => (prev ? tf.add(prev, tf.mul(g, weight)) : tf.mul(g, weight))));
         prev?.dispose();
-      }
-      tf.dispose([value, ...Object.values(grads)]);
+      });
+      tf.dispose(grads);
       total += weight;
       // Let the event loop breathe between batches (cancellation, progress output).
       await Promise.resolve();
