@@ -26,11 +26,13 @@ export interface SpruftExtensionApi {
 }
 
 let languageClient: Promise<LanguageClient | undefined> = Promise.resolve(undefined);
+let runnerClient: RunnerClient | undefined;
 
 export function activate(context: vscode.ExtensionContext): SpruftExtensionApi {
   const output = vscode.window.createOutputChannel('SPruFT Runner', { log: true });
   const version = (context.extension.packageJSON as { version?: string }).version ?? '0.0.0';
   const runner = new RunnerClient({ runnerScript: context.asAbsolutePath('dist/runner.js'), output, clientVersion: version });
+  runnerClient = runner;
   const runs = new RunSessions(runner, output);
   const dashboards = new DashboardPanels(context.extensionUri, runs);
   const ctx: CommandContext = { client: runner, runs, dashboards, output };
@@ -56,7 +58,8 @@ export function activate(context: vscode.ExtensionContext): SpruftExtensionApi {
   return { runner, runs, dashboards, languageClient, commandIds: CommandId };
 }
 
+/** Stop the runner (a running run is cancelled and its folder left consistent) and the language server. */
 export async function deactivate(): Promise<void> {
   const client = await languageClient;
-  await client?.stop();
+  await Promise.all([runnerClient?.stop(), client?.stop()]);
 }
