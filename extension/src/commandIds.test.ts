@@ -49,5 +49,16 @@ it('packs the bundles the manifest loads (.vscodeignore allow-list)', () => {
     assert.ok(allowed.includes(file), `${file} is packed`);
   }
   assert.ok(allowed.includes('dist/wasm/*.wasm'), 'the wasm binaries are packed');
+  // Every file the manifest points at (icon, grammar, language configuration, JSON schema).
+  const matches = (file: string) =>
+    allowed.some((pattern) => pattern === file || (pattern.endsWith('/**') && file.startsWith(pattern.slice(0, -2))) || new RegExp(`^${pattern.replace(/[.]/g, '\\.').replace(/\*/g, '[^/]*')}$`).test(file));
+  const raw = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { icon?: string; contributes: Record<string, Array<Record<string, unknown>>> };
+  const referenced = [
+    raw.icon,
+    ...(raw.contributes.grammars ?? []).map((g) => g.path),
+    ...(raw.contributes.languages ?? []).map((l) => l.configuration),
+    ...(raw.contributes.jsonValidation ?? []).map((j) => j.url),
+  ].filter((p): p is string => typeof p === 'string' && !/^https?:/.test(p));
+  for (const path of referenced) assert.ok(matches(path.replace(/^\.\//, '')), `${path} (referenced by package.json) is packed`);
   assert.ok(!allowed.some((p) => p.startsWith('dist/test') || p.endsWith('.map')), 'no tests or source maps');
 });
