@@ -12,6 +12,7 @@ import { DEFAULT_DATA_PATHS, LAYER_TYPES, type Method, type ModelFormat, type Re
 import { findEntry, nearestNames, rangeOfPath, type ConfigPath, type ParsedRunConfig } from '../../../protocol/configValidate';
 import type { ConfigDiagnostic, ConfigFix } from '../../../protocol/diagnostics';
 import type { InspectResult } from '../../../protocol/results';
+import { RUN_FILES } from '../../../protocol/runFolder';
 import { errorMessage, SpruftError } from '../errors';
 import { estimateTrainingMemory, formatBytes, type TrainingMemoryEstimate } from './memoryEstimate';
 import { isAdaptableKind, selectTargetLayers, suggestPatterns, type InspectedLayer, type TargetSelection } from './targets';
@@ -203,7 +204,8 @@ async function checkPaths(f: Findings, config: ResolvedRunConfig, baseDir: strin
   if (selection !== undefined && uses(config, 'spruft')) {
     const kind = await kindOf(selection);
     if (!kind) await missingPath(f, ['spruft', 'selectionFrom'], selection, 'The run folder', baseDir);
-    else if (kind === 'dir' && !existsSync(join(selection, 'adapter_config.json'))) {
+    // A run folder keeps its adapter in `adapter/`; an adapter folder has it at the top.
+    else if (kind === 'dir' && !existsSync(join(selection, 'adapter_config.json')) && !existsSync(join(selection, RUN_FILES.adapterDir, 'adapter_config.json'))) {
       f.add('error', 'path-not-found', ['spruft', 'selectionFrom'], `\`${relative(baseDir, selection) || selection}\` has no \`adapter_config.json\`; name a run folder of an earlier SPruFT run.`);
     }
   }
