@@ -9,7 +9,8 @@ import { loadFashionMnist } from '../data/fashionMnist';
 import { balancedLimit, preprocessImages, selectClasses, splitHoldout, type ImageDataset } from '../data/imageDataset';
 import { loadMnist } from '../data/mnist';
 import type { Model } from '../models/model';
-import type { ImageExamples, TaskData } from './batches';
+import { ByteTokenizer, balancedTextLimit, readJsonl, readTextCorpus, selectTextClasses, splitTextHoldout, type TextDataset } from '../data/text';
+import type { ImageExamples, TaskData, TokenExamples } from './batches';
 import { Rng } from './rng';
 
 function toExamples(ds: ImageDataset): ImageExamples {
@@ -74,11 +75,120 @@ export function loadImageTask(config: ResolvedRunConfig, model: Model): TaskData
   };
 }
 
+/** Sequence length a token model reads: the config's, capped by the model's positions. */
+function sequenceLength(model: Model, config: ResolvedRunConfig): number {
+  if (model.input.kind !== 'tokens') throw new SpruftError('CONFIG_INVALID', `task ${config.task} needs a token model, but ${model.architecture} reads images`);
+  if (model.input.vocabSize < ByteTokenizer.VOCAB_SIZE) {
+    throw new SpruftError('CONFIG_INVALID', `the model's vocabulary (${model.input.vocabSize}) is smaller than the byte tokenizer's (${ByteTokenizer.VOCAB_SIZE})`);
+  }
+  return Math.min(config.data.text.maxLength, model.input.maxLength);
+}
+
+function requirePath(path: string | undefined, what: string): string {
+  if (!path) throw new SpruftError('CONFIG_INVALID', `data.path must name the ${what}`);
+  return path;
+}
+
+/** Documents of a text dataset: a text corpus (paragraphs) or the text field of JSONL. */
+function readDocuments(config: ResolvedRunConfig, path: string): string[] {
+  if (config.data.dataset === 'jsonl') return readJsonl(path, { textField: config.data.text.field, labelField: null }).texts;
+  if (config.data.dataset === 'text') return readTextCorpus(path);
+  throw new SpruftError('CONFIG_INVALID', `dataset "${config.data.dataset}" is not a text dataset (use text or jsonl)`);
+}
+
+/**
+ * Causal LM examples: every document as [BOS] bytes [EOS], concatenated and cut into
+ * windows of `length` tokens (the last one padded), so no token is wasted on padding.
+ */
+export function packDocuments(docs: string[], length: number): TokenExamples {
+  const tok = new ByteTokenizer();
+  const stream: number[] = [];
+  for (const doc of docs) {
+    const e = tok.encode(doc, Math.max(3, new TextEncoder().encode(doc).length + 2));
+    for (let i = 0; i < e.length; i++) stream.push(e.ids[i]);
+  }
+  const n = Math.max(1, Math.ceil(stream.length / length));
+  const ids = new Int32Array(n * length).fill(ByteTokenizer.PAD);
+  const mask = new Uint8Array(n * length);
+  for (let i = 0; i < stream.length; i++) {
+    ids[i] = stream[i];
+    mask[i] = 1;
+  }
+  return { kind: 'tokens', n, length, ids, mask };
+}
+
+function takeExamples(ex: TokenExamples, indices: Int32Array): TokenExamples {
+  const t = ex.length;
+  const ids = new Int32Array(indices.length * t);
+  const mask = new Uint8Array(indices.length * t);
+  indices.forEach((idx, i) => {
+    ids.set(ex.ids.subarray(idx * t, (idx + 1) * t), i * t);
+    mask.set(ex.mask.subarray(idx * t, (idx + 1) * t), i * t);
+  });
+  return { ...ex, n: indices.length, ids, mask, labels: ex.labels ? Int32Array.from(indices, (i) => ex.labels![i]) : undefined };
+}
+
+export function loadLanguageModelTask(config: ResolvedRunConfig, model: Model): TaskData {
+  const d = config.data;
+  const length = sequenceLength(model, config);
+  const seed = config.training.seed;
+  let train = packDocuments(readDocuments(config, requirePath(d.path, 'text corpus (a file or a folder of .txt files)')), length);
+  let evalSet: TokenExamples;
+  if (d.evalPath) {
+    evalSet = packDocuments(readDocuments(config, d.evalPath), length);
+  } else {
+    // A held-out share of the windows, chosen by the seed.
+    const order = Rng.derive(seed, 'eval-split').permutation(train.n);
+    const held = Math.max(1, Math.round(train.n * d.evalFraction));
+    if (held >= train.n) throw new SpruftError('DATA_INVALID', `the corpus gives only ${train.n} sequence(s) of ${length} tokens: too little to hold some out for evaluation; add text or set data.evalPath`, d.path);
+    evalSet = takeExamples(train, order.slice(0, held).sort());
+    train = takeExamples(train, order.slice(held).sort());
+  }
+  if (d.trainLimit !== undefined && d.trainLimit < train.n) train = takeExamples(train, Int32Array.from({ length: d.trainLimit }, (_, i) => i));
+  if (d.evalLimit !== undefined && d.evalLimit < evalSet.n) evalSet = takeExamples(evalSet, Int32Array.from({ length: d.evalLimit }, (_, i) => i));
+  const tokens = (ex: TokenExamples): number => ex.mask.reduce((a, b) => a + b, 0);
+  return {
+    train, eval: evalSet,
+    description: `${d.path}: ${train.n} training and ${evalSet.n} evaluation sequences of ${length} byte tokens (${tokens(train)} and ${tokens(evalSet)} tokens)`,
+  };
+}
+
+export function loadTextClassificationTask(config: ResolvedRunConfig, model: Model): TaskData {
+  const d = config.data;
+  const length = sequenceLength(model, config);
+  const seed = config.training.seed;
+  const read = (path: string): TextDataset => readJsonl(path, { textField: d.text.field, labelField: d.text.labelField, labelNames: d.labelNames });
+  let train = read(requirePath(d.path, 'JSONL file of labelled texts'));
+  let evalSet = d.evalPath ? read(d.evalPath) : undefined;
+  if (d.classes) {
+    train = selectTextClasses(train, d.classes);
+    if (evalSet) evalSet = selectTextClasses(evalSet, d.classes);
+  }
+  if (!evalSet) {
+    const split = splitTextHoldout(train, d.evalFraction, Rng.derive(seed, 'eval-split'));
+    train = split.train;
+    evalSet = split.holdout;
+  }
+  if (d.trainLimit !== undefined && d.trainLimit < train.n) train = balancedTextLimit(train, d.trainLimit, Rng.derive(seed, 'train-limit'));
+  if (d.evalLimit !== undefined && d.evalLimit < evalSet.n) evalSet = balancedTextLimit(evalSet, d.evalLimit, Rng.derive(seed, 'eval-limit'));
+  const tok = new ByteTokenizer();
+  const encode = (ds: TextDataset): TokenExamples => {
+    const e = tok.encodeBatch(ds.texts, length);
+    return { kind: 'tokens', n: ds.n, length, ids: e.ids, mask: Uint8Array.from(e.attentionMask), labels: ds.labels };
+  };
+  return {
+    train: encode(train), eval: encode(evalSet), labelNames: d.labelNames ?? train.labelNames,
+    description: `${d.path}: ${train.n} training and ${evalSet.n} evaluation texts, ${length} byte tokens each`,
+  };
+}
+
 export function loadTaskData(config: ResolvedRunConfig, model: Model): TaskData {
   switch (config.task) {
     case 'image-classification':
       return loadImageTask(config, model);
-    default:
-      throw new SpruftError('UNSUPPORTED', `task ${config.task} is not supported by this runner yet`);
+    case 'causal-lm':
+      return loadLanguageModelTask(config, model);
+    case 'text-classification':
+      return loadTextClassificationTask(config, model);
   }
 }

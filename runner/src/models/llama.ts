@@ -12,6 +12,8 @@ import type { ChannelGroup } from '../engine/dependency/types';
 import { tf, type Tensor } from '../engine/tf';
 import { autoOp } from '../engine/autodiff';
 import { add, mul } from '../engine/ops/elementwise';
+import { customOp } from '../engine/ops/grad';
+import type { Rng } from '../engine/rng';
 import { AdaptableLayer, type ForwardContext } from './layer';
 import { Model, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 
@@ -50,6 +52,11 @@ export class LlamaModel extends Model {
   private readonly blocks: LlamaBlock[] = [];
   private readonly finalNorm: AdaptableLayer;
   private readonly lmHead: AdaptableLayer;
+  /**
+   * Sequence classification (HF LlamaForSequenceClassification): `score` maps the hidden
+   * state of each sequence's last real token to label logits. Absent for causal LM.
+   */
+  private score: AdaptableLayer | undefined;
   private readonly tied: boolean;
   private readonly rope: { cos: Tensor; sin: Tensor };
 
@@ -89,8 +96,43 @@ export class LlamaModel extends Model {
       ? new AdaptableLayer({ name: 'lm_head', kind: 'linear', head: true, weight: this.embed })
       : linear('lm_head', true);
     this.layers.push(this.finalNorm, this.lmHead);
+    if (raw.has('score.weight')) this.attachScore(takeWeight(raw, 'score.weight', where, 'same', 2));
     const headDim = c.hidden_size / c.num_attention_heads;
     this.rope = ropeTables(c.max_position_embeddings, headDim, c.rope_theta ?? 10000);
+  }
+
+  private attachScore(weight: Tensor): void {
+    this.score = new AdaptableLayer({ name: 'score', kind: 'linear', head: true, weight });
+    // The LM head stays (frozen, unused): only one head is "the" head.
+    Object.assign(this.lmHead, { head: false });
+    this.layers.splice(this.layers.indexOf(this.lmHead), 1);
+    this.layers.push(this.score);
+  }
+
+  /** Classification: a new `score` head (normal(0, 0.02), no bias, as HF initialises it). */
+  override replaceHead(numLabels: number, rng: Rng): void {
+    const weight = tf.tensor(rng.fillNormal(new Float32Array(numLabels * this.config.hidden_size), 0.02), [numLabels, this.config.hidden_size]);
+    if (this.score) {
+      this.score.resetTraining();
+      this.score.weight.dispose();
+      this.score.weight = weight;
+    } else {
+      this.attachScore(weight);
+    }
+    this.config.num_labels = numLabels;
+  }
+
+  /** Hidden state of each sequence's last real (non-padding) token: [B, T, d] -> [B, d]. */
+  private lastTokens(h: Tensor, ids: Tensor): Tensor {
+    const [b, t, d] = h.shape as number[];
+    const pad = typeof this.config.pad_token_id === 'number' ? this.config.pad_token_id : 256;
+    const lengths = tf.tidy(() => tf.sum(tf.cast(tf.notEqual(ids, pad), 'int32'), 1));
+    const rows = tf.tidy(() => tf.add(tf.mul(tf.range(0, b, 1, 'int32'), tf.scalar(t, 'int32')), tf.maximum(tf.sub(lengths, 1), 0)));
+    return customOp(
+      [h],
+      () => tf.gather(tf.reshape(h, [b * t, d]), rows),
+      (dy) => [tf.reshape(tf.scatterND(tf.reshape(rows, [-1, 1]), dy, [b * t, d]), [b, t, d])],
+    );
   }
 
   forward(ids: Tensor, ctx: ForwardContext): Tensor {
@@ -106,7 +148,9 @@ export class LlamaModel extends Model {
       const n2 = b.postNorm.apply(h, ctx);
       h = add(h, b.down.apply(mul(silu(b.gate.apply(n2, ctx)), b.up.apply(n2, ctx)), ctx));
     }
-    return this.lmHead.apply(this.finalNorm.apply(h, ctx), ctx);
+    const normed = this.finalNorm.apply(h, ctx);
+    if (this.score) return this.score.apply(this.lastTokens(normed, ids), ctx);
+    return this.lmHead.apply(normed, ctx);
   }
 
   override extraWeights(): WeightEntry[] {
@@ -117,7 +161,9 @@ export class LlamaModel extends Model {
 
   weightEntries(): WeightEntry[] {
     const entries: WeightEntry[] = this.extraWeights();
-    for (const l of this.layers) {
+    // With a `score` head the LM head is no layer of the run, but still a weight of the model.
+    const all = this.layers.includes(this.lmHead) ? this.layers : [...this.layers, this.lmHead];
+    for (const l of all) {
       if (l === this.lmHead && this.tied) continue;
       entries.push({ fileName: `${l.name}.weight`, layout: 'same', get: () => l.weight, set: (t) => { l.weight = t; } });
     }
@@ -153,7 +199,12 @@ export class LlamaModel extends Model {
   }
 
   exportConfig(): Record<string, unknown> {
-    return { ...this.config, architectures: ['LlamaForCausalLM'], tie_word_embeddings: this.tied };
+    const id2label = this.labelNames ? Object.fromEntries(this.labelNames.map((n, i) => [String(i), n])) : undefined;
+    return {
+      ...this.config, tie_word_embeddings: this.tied,
+      architectures: [this.score ? 'LlamaForSequenceClassification' : 'LlamaForCausalLM'],
+      ...(id2label ? { id2label } : {}),
+    };
   }
 
   override dispose(): void {
