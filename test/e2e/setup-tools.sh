@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the browser and in-editor tests need, offline-safe (npm registry and
 # Debian archive only), idempotent, printing each step:
+#   * Debian's Fashion-MNIST (real image data of the tests and examples);
 #   * Debian's Chromium (driven through the project's playwright-core devDependency),
 #     ripgrep, and the build packages code-server's native modules need;
 #   * code-server (a real VS Code: 4.100.3 = VS Code 1.100.3 on Node 20) into tools/,
@@ -15,6 +16,8 @@ RIPGREP_CACHE_VERSION=1.15.11   # @vscode/ripgrep inside code-server 4.100.3
 say() { echo "setup-tools: $*"; }
 
 need_apt=()
+# Fashion-MNIST: the real image data of the engine's and the examples' tests.
+dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need_apt+=(dataset-fashion-mnist)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v rg >/dev/null 2>&1 || need_apt+=(ripgrep)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
@@ -26,7 +29,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 else
-  say "Debian packages present (chromium, ripgrep, libkrb5-dev, pkg-config, unzip)"
+  say "Debian packages present (dataset-fashion-mnist, chromium, ripgrep, libkrb5-dev, pkg-config, unzip)"
 fi
 say "$(/usr/bin/chromium --version 2>/dev/null || echo 'chromium: version unknown')"
 
