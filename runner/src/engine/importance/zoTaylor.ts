@@ -17,11 +17,12 @@
  *
  * Memory: the forward runs without a tape (every layer frozen, nothing kept for a
  * backward pass), and a layer's perturbed weight exists only a block of rows at a time
- * (at most BLOCK_ELEMENTS parameters; the block's slice of W, its z and W + eps z are the
- * most that exist at once), each released as soon as it has been used. The frozen
- * weights are never modified, so they are restored exactly, by construction. The peak
- * is that of inference plus about three blocks (`spruft score` measures it next to the
- * inference peak). The JavaScript-side buffer for z is one block too.
+ * (at most `blockElements`: 1/64 of the scored parameters; the block's slice of W, its z
+ * and W + eps z are the most that exist at once), each released as soon as it is used.
+ * The frozen weights are never modified, so they are restored exactly, by construction.
+ * The peak is that of inference plus about three blocks, under 5% of the weights
+ * (`spruft score` measures it next to the inference peak). The JavaScript-side buffer for
+ * z is one block.
  *
  * The sign convention, eps and the pairing (+, -) per seed follow definition 4.1; the
  * statistics (unbiased, variance (|theta_i|^2 |g|^2 + (theta_i^T g_i)^2) / (n k) for the
@@ -41,8 +42,18 @@ import { tf, type Tensor } from '../tf';
 import { columnCount, hasColumns } from './axes';
 import type { ImportanceContext, ImportanceMetric } from './metric';
 
-/** Largest number of perturbed parameters that exist at once (a block of rows). */
+/** Smallest block of rows perturbed at once, in parameters. */
 export const BLOCK_ELEMENTS = 1 << 14;
+
+/**
+ * Parameters perturbed at once for a model whose scored layers hold `total` parameters:
+ * 1/64 of them (at least BLOCK_ELEMENTS), so that the three block-sized tensors that can
+ * exist at once add under 5% to the weights that inference holds anyway, while large
+ * models still run a few large products per layer rather than many small ones.
+ */
+export function blockElements(total: number): number {
+  return Math.max(BLOCK_ELEMENTS, Math.ceil(total / 64));
+}
 
 /** Per-neuron and per-column theta^T z of one perturbation, filled during its + pass. */
 interface LayerDots {
@@ -73,14 +84,14 @@ function addInto(target: Float64Array, offset: number, t: Tensor, factor: number
  * order, then row i+1's), a block of rows at a time. When `dots` is given, theta^T z per
  * row (and per input column) is added to it.
  */
-export function perturbedForward(layer: AdaptableLayer, x: Tensor, scale: number, rng: Rng, dots?: LayerDots): Tensor {
+export function perturbedForward(layer: AdaptableLayer, x: Tensor, scale: number, rng: Rng, dots?: LayerDots, blockSize = BLOCK_ELEMENTS): Tensor {
   const w = layer.weight;
   const s = dims(w);
   const dOut = layer.dOut;
   const perRow = layer.dIn;
   // Channel-wise layers are small (one weight per channel and tap): one block.
   const blocked = layer.kind === 'linear' || layer.kind === 'conv2d';
-  const rowsPerBlock = blocked ? Math.max(1, Math.floor(BLOCK_ELEMENTS / perRow)) : dOut;
+  const rowsPerBlock = blocked ? Math.max(1, Math.floor(blockSize / perRow)) : dOut;
   const buffer = new Float32Array(Math.min(dOut, rowsPerBlock) * perRow);
   const rowsLast = layer.kind === 'conv2d' || layer.kind === 'depthwise-conv2d';
   // One block of the perturbed layer: rows [r0, r0 + n). Its tensors are released as soon
@@ -157,12 +168,13 @@ export function perturbedForward(layer: AdaptableLayer, x: Tensor, scale: number
 function perturbedLoss(
   ctx: ImportanceContext, batch: Parameters<ImportanceContext['loss']>[1], seed: number, scale: number, dots?: Map<string, LayerDots>,
 ): number {
+  const block = blockElements(ctx.layers.reduce((s, l) => s + l.weight.size, 0));
   for (const layer of ctx.layers) {
     layer.perturbedForward = (x: Tensor) => {
       const d = dots?.get(layer.name);
       // A layer applied twice in one pass gets the same z both times, and its dots once.
       const record = d && !d.done ? d : undefined;
-      const y = perturbedForward(layer, x, scale, layerStream(seed, layer), record);
+      const y = perturbedForward(layer, x, scale, layerStream(seed, layer), record, block);
       if (record) record.done = true;
       return y;
     };
