@@ -21,7 +21,8 @@ import { isAdaptableKind, selectTargetLayers, suggestPatterns, type InspectedLay
  * Reads a model's layer list without its weights (modelInspector.ts, or the language
  * server's cache of it). With `cutAt`, the list stops there and ends in the new head.
  */
-export type ModelInspector = (modelPath: string, options: { format?: ModelFormat; cutAt?: string }) => Promise<InspectResult>;
+/** `from`: the config's folder, where npm model packages are looked for first. */
+export type ModelInspector = (modelPath: string, options: { format?: ModelFormat; cutAt?: string; from?: string }) => Promise<InspectResult>;
 
 export interface SemanticOptions {
   inspect: ModelInspector;
@@ -336,14 +337,14 @@ export async function semanticChecks(parsed: ParsedRunConfig, resolved: Resolved
   const format = resolved.model.format;
   const cutAt = resolved.model.cutAt;
   try {
-    model = await options.inspect(modelPath, { format });
+    model = await options.inspect(modelPath, { format, from: baseDir });
     if (cutAt !== undefined) {
       if (!model.layers.some((l) => l.name === cutAt)) {
         const near = nearestNames(cutAt, model.layers.map((l) => l.name), { limit: 3, maxDistance: Infinity });
         f.add('error', 'cut-at-not-found', ['model', 'cutAt'], `\`${cutAt}\` is not a layer of ${model.name}; the nearest names are ${near.map((n) => `\`${n}\``).join(', ')}.`);
         return { diagnostics: f.out, model, estimates: [] };
       }
-      model = await options.inspect(modelPath, { format, cutAt });
+      model = await options.inspect(modelPath, { format, cutAt, from: baseDir });
     }
   } catch (err) {
     const notFound = err instanceof SpruftError && err.code === 'FILE_NOT_FOUND';

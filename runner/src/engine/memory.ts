@@ -10,15 +10,32 @@
 import type { MemoryBreakdown, MemoryMeasurement } from '../../../protocol/results';
 import { tf } from './tf';
 
-/** Peak bytes while `f` runs, `f` included (tfjs engine allocator figures). */
+/**
+ * Peak bytes while `f` runs, `f` included (tfjs engine allocator figures). An error in `f`
+ * is rethrown only after tfjs's profiler has settled its per-kernel timers: the wasm
+ * backend times kernels in promises, and one left rejected would reach the process's
+ * unhandled-rejection handler, which Emscripten's runtime makes fatal.
+ */
 export async function peakBytes(f: () => void | Promise<void>): Promise<number> {
   const before = tf.memory().numBytes;
-  const info = await tf.profile(async () => {
-    await f();
-    return [];
-  });
+  let failure: { error: unknown } | undefined;
+  let peak = -Infinity;
+  try {
+    const info = await tf.profile(async () => {
+      try {
+        await f();
+      } catch (error) {
+        failure = { error };
+      }
+      return [];
+    });
+    peak = info.peakBytes;
+  } catch (error) {
+    failure ??= { error };
+  }
+  if (failure) throw failure.error;
   // With no kernel run, tfjs reports -Infinity: the peak is then what was alive.
-  return Math.max(info.peakBytes, before, tf.memory().numBytes);
+  return Math.max(peak, before, tf.memory().numBytes);
 }
 
 /** Current WebAssembly heap size when the wasm backend runs (grows, never shrinks). */

@@ -7,21 +7,26 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
 /**
- * The root folder of an installed npm package, or undefined. Packages with an `exports` map
+ * The root folder of an installed npm package, or undefined: searched from the folder
+ * `from` (when given) and then from the runner. Packages with an `exports` map
  * that omits `./package.json` (nsfwjs' does) cannot be resolved by
  * `require.resolve('x/package.json')`; then the folders node would search (node_modules up
  * the tree, NODE_PATH) are looked through directly.
  */
-export function findPackageRoot(name: string, from = __filename): string | undefined {
-  const req = createRequire(from);
-  try {
-    return dirname(req.resolve(`${name}/package.json`));
-  } catch {
-    // fall through to the search below
-  }
-  for (const base of req.resolve.paths(name) ?? []) {
-    const p = join(base, name, 'package.json');
-    if (existsSync(p)) return dirname(p);
+export function findPackageRoot(name: string, from?: string): string | undefined {
+  // From the caller's folder first (a run config's project), then from the runner itself
+  // (a packaged extension ships no node_modules, the user's project has them).
+  for (const start of from ? [join(from, 'package.json'), __filename] : [__filename]) {
+    const req = createRequire(start);
+    try {
+      return dirname(req.resolve(`${name}/package.json`));
+    } catch {
+      // fall through to the search below
+    }
+    for (const base of req.resolve.paths(name) ?? []) {
+      const p = join(base, name, 'package.json');
+      if (existsSync(p)) return dirname(p);
+    }
   }
   return undefined;
 }

@@ -384,8 +384,8 @@ function readModelDocument(source: ModelSource): { modelJson: LayersModelJson; t
 }
 
 /** model.json only: topology and weight specs, no shard is opened (for inspect and the language server). */
-export function readLayersModelJson(specOrPath: string): { source: ModelSource; modelJson: LayersModelJson; topology: LayersTopology } {
-  const source = resolveModelSource(specOrPath);
+export function readLayersModelJson(specOrPath: string, options: { from?: string } = {}): { source: ModelSource; modelJson: LayersModelJson; topology: LayersTopology } {
+  const source = resolveModelSource(specOrPath, options);
   return { source, ...readModelDocument(source) };
 }
 
@@ -450,8 +450,8 @@ function dequantize(bytes: Uint8Array, offset: number, spec: LayersWeightSpec): 
 }
 
 /** Read a layers model: `model.json` path, its folder, or `npm:<package>/<model>`. */
-export function readLayersModel(specOrPath: string): LayersModel {
-  const source = resolveModelSource(specOrPath);
+export function readLayersModel(specOrPath: string, options: { from?: string } = {}): LayersModel {
+  const source = resolveModelSource(specOrPath, options);
   const { modelJson, topology } = readModelDocument(source);
   const where = source.modelFile;
   const specs = new Map(modelJson.weightsManifest.flatMap((g) => g.weights.map((w) => [w.name, w] as const)));

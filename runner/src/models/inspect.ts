@@ -32,7 +32,7 @@ const KERAS_KINDS: Record<string, LayerKind> = {
  * The layer list of a model from its headers only: shapes from the safetensors header
  * or the model.json weight manifest; no weight is read.
  */
-export function inspectModelHeader(path: string, options: { format?: ModelFormat; cutAt?: string } = {}): InspectResult {
+export function inspectModelHeader(path: string, options: { format?: ModelFormat; cutAt?: string; from?: string } = {}): InspectResult {
   const format = detectFormat(path, options.format);
   if (format === 'hf') {
     const header = readHfHeader(path);
@@ -62,7 +62,7 @@ export function inspectModelHeader(path: string, options: { format?: ModelFormat
       layers,
     };
   }
-  const { source, modelJson, topology } = readLayersModelJson(path);
+  const { source, modelJson, topology } = readLayersModelJson(path, { from: options.from });
   const specs = new Map(modelJson.weightsManifest.flatMap((g) => g.weights.map((w) => [w.name, w] as const)));
   const layers: InspectResult['layers'] = [];
   let params = 0;

@@ -22,12 +22,14 @@ export interface LoadOptions {
   /** Labels of a new head when the graph is cut. */
   numLabels?: number;
   seed?: number;
+  /** Folder to look for npm packages from first (the run config's). */
+  from?: string;
 }
 
 export function loadModel(path: string, options: LoadOptions = {}): Model {
   const format = detectFormat(path, options.format);
   if (format === 'tfjs-layers') {
-    const layers = readLayersModel(path);
+    const layers = readLayersModel(path, { from: options.from });
     const name = layers.source.package ? `${layers.source.package.name}/${basename(layers.source.dir)}` : basename(layers.source.dir);
     return new KerasGraphModel(name, layers, { cutAt: options.cutAt, numLabels: options.numLabels, seed: options.seed });
   }

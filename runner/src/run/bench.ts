@@ -4,11 +4,18 @@
  * rate measured in the same run, and model FLOP utilisation. The model is a
  * Llama-shaped decoder with random weights (memory and time do not depend on the
  * values) or the MobileNetV2 that npm `nsfwjs` ships; synthetic batches of its shape.
+ * `workers` > 1 splits each batch across worker threads (engine/parallel/): the step
+ * time is the whole step's, memory is rank 0's (its share of the batch), and MFU is
+ * taken against the GEMM rate times the cores the workers can use.
  */
+import { availableParallelism } from 'node:os';
 import { resolveRunConfig, type ResolvedRunConfig, type RunConfigFile } from '../../../protocol/config';
-import type { BackendChoice, BenchMethodResult, BenchResult, MethodName } from '../../../protocol/results';
+import type { BackendChoice, BenchMethodResult, BenchResult, MemoryMeasurement, MethodName } from '../../../protocol/results';
 import { SpruftError } from '../errors';
 import { makeBatch, type Batch, type Examples } from '../engine/batches';
+import { DataParallelStep, methodSpecOf } from '../engine/parallel/dataParallel';
+import { WorkerPool } from '../engine/parallel/pool';
+import { rankZeroShare } from '../engine/parallel/shares';
 import { trainingStepFlops, tracePositions, type AttentionShape } from '../engine/flops';
 import { attachMethod, detachMethod } from '../engine/methods';
 import { Rng } from '../engine/rng';
@@ -35,6 +42,8 @@ export interface BenchOptions {
   sequence?: number;
   image?: number;
   steps?: number;
+  /** Data-parallel ranks (this thread and worker threads), each with a share of the batch. */
+  workers?: number;
   backend: BackendChoice;
   onLog?: (message: string) => void;
 }
@@ -146,13 +155,22 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const setup = o.model === 'decoder' ? decoderSetup(o) : o.model === 'vision' ? visionSetup(o) : undefined;
   if (!setup) throw new SpruftError('CONFIG_INVALID', `--model must be decoder or vision (got "${o.model}")`);
   const { model, examples } = setup;
+  const workers = o.workers ?? 1;
   const all = Int32Array.from({ length: setup.batchSize }, (_, i) => i);
   const batchAt = (): Batch => makeBatch(examples, all);
+  let pool: WorkerPool | undefined;
   try {
+    if (workers > 1) {
+      if (workers > setup.batchSize) throw new SpruftError('CONFIG_INVALID', `--workers ${workers} exceeds the batch of ${setup.batchSize}: each worker needs a share of it`);
+      pool = await WorkerPool.start({ ranks: workers, model });
+      log(`${workers} data-parallel ranks: this thread and ${workers - 1} worker thread(s)`);
+    }
     const probeBatch = batchAt();
-    const memM = await inferencePeakBytes(model, probeBatch, inferenceContext());
+    // mem_M of what rank 0 computes: its share of the batch when the batch is split.
+    const shareBatch = workers > 1 ? makeBatch(examples, all.subarray(0, rankZeroShare(setup.batchSize, workers))) : probeBatch;
+    const memM = await inferencePeakBytes(model, shareBatch, inferenceContext());
     const shapes = tracePositions(model, probeBatch);
-    tf.dispose([probeBatch.x, probeBatch.labels, probeBatch.targets, probeBatch.weights].filter((t): t is tf.Tensor => t !== undefined));
+    for (const b of new Set([probeBatch, shareBatch])) tf.dispose([b.x, b.labels, b.targets, b.weights].filter((t): t is tf.Tensor => t !== undefined));
     const steps = o.steps ?? (o.kind === 'speed' ? 5 : 2);
     const methods: BenchMethodResult[] = [];
     for (const v of setup.variants) {
@@ -162,24 +180,38 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       const runner = new StepRunner(model, attached, { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 });
       try {
         const ctx = (): ForwardContext => ({ training: true, dropoutRng: new Rng(3), dropoutMaskBytes: 0 });
-        const { memory } = await runner.measured(batchAt, 1, 1e-5, ctx(), memM);
-        runner.run(batchAt, 1, 1e-5, ctx());
+        let parallel: DataParallelStep | undefined;
+        if (pool) {
+          await pool.attach(methodSpecOf(model, attached, config));
+          parallel = new DataParallelStep(pool, runner, model, attached, examples);
+        }
+        const step = async (): Promise<void> => {
+          if (parallel) await parallel.run(() => all, 1, 1e-5, new Rng(3));
+          else runner.run(batchAt, 1, 1e-5, ctx());
+        };
+        const { memory } = parallel ? (await parallel.run(() => all, 1, 1e-5, new Rng(3), memM)) as { memory: MemoryMeasurement } : await runner.measured(batchAt, 1, 1e-5, ctx(), memM);
+        await step();
         const times: number[] = [];
+        const cpu0 = process.cpuUsage();
+        const wall0 = performance.now();
         for (let i = 0; i < steps; i++) {
           const t0 = performance.now();
-          runner.run(batchAt, 1, 1e-5, ctx());
+          await step();
           times.push(performance.now() - t0);
         }
+        // CPU time of the whole process (every thread) over wall time: the cores in use.
+        const cpu = process.cpuUsage(cpu0);
+        const cores = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0);
         const stepMs = median(times);
         const flopsPerStep = trainingStepFlops(shapes, setup.attention);
         const result: BenchMethodResult = {
           method: v.method, variant: attached.variant, freezeAttention: v.freezeAttention,
           trainableParams: attached.trainableParams, mem: memory.breakdown, memModel: memory.modelBytes,
           peakTrain: memory.peakTrain, peakInference: memory.peakInference, stepMs,
-          mfu: flopsPerStep / (stepMs / 1000) / (gemmGflops * 1e9), flopsPerStep,
+          mfu: flopsPerStep / (stepMs / 1000) / (gemmGflops * 1e9 * Math.min(workers, availableParallelism())), flopsPerStep,
         };
         methods.push(result);
-        log(`${result.variant.padEnd(16)} ${result.trainableParams.toLocaleString('en').padStart(11)} params  mem ${(memory.breakdown.total / 2 ** 20).toFixed(1)} MiB  step ${stepMs.toFixed(0)} ms  MFU ${(100 * result.mfu).toFixed(1)}%`);
+        log(`${result.variant.padEnd(16)} ${result.trainableParams.toLocaleString('en').padStart(11)} params  mem ${(memory.breakdown.total / 2 ** 20).toFixed(1)} MiB  step ${stepMs.toFixed(0)} ms  MFU ${(100 * result.mfu).toFixed(1)}%  CPU ${cores.toFixed(2)} cores`);
       } finally {
         runner.dispose();
         detachMethod(model);
@@ -190,7 +222,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     return {
       kind: o.kind, backend,
       model: { name: model.name, params: model.totalParams, shape: setup.shape },
-      batch: setup.batchInfo, gemmGflops, workers: 1, methods,
+      batch: setup.batchInfo, gemmGflops, workers, methods,
       ratios: {
         memSpruftOverLora: pair.spruft.mem.total / pair.lora.mem.total,
         stepSpruftOverLora: pair.spruft.stepMs / pair.lora.stepMs,
@@ -199,6 +231,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       pairs: { spruft: pair.spruft.variant, lora: pair.lora.variant, full: full?.variant },
     };
   } finally {
+    await pool?.close();
     model.dispose();
   }
 }

@@ -12,7 +12,7 @@ import { RUN_FILES } from '../../../protocol/runFolder';
 import { SpruftError } from '../errors';
 import { applyAdapter, exportModel, mergeTraining, readAdapterConfig } from '../engine/adapterIO';
 import { loadModel } from '../models/load';
-import { ensureBackend } from './session';
+import { configDir, ensureBackend } from './session';
 
 function adapterDirOf(runDir: string): string {
   const inside = join(runDir, RUN_FILES.adapterDir);
@@ -25,7 +25,7 @@ export async function mergeRuns(runDirs: string[], outDir: string): Promise<Merg
   if (!existsSync(configPath)) throw new SpruftError('FILE_NOT_FOUND', `not a run folder (no ${RUN_FILES.config})`, runDirs[0]);
   const config = JSON.parse(readFileSync(configPath, 'utf8')) as ResolvedRunConfig;
   await ensureBackend(config.backend);
-  const model = loadModel(config.model.path, { format: config.model.format, cutAt: config.model.cutAt, seed: config.training.seed });
+  const model = loadModel(config.model.path, { format: config.model.format, cutAt: config.model.cutAt, seed: config.training.seed, from: configDir(config) });
   try {
     const base = model.fingerprint();
     for (const dir of runDirs) {

@@ -4,10 +4,11 @@
  * kill is skipped on reading).
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
+import { snapshotFromRunFolder } from '../../../protocol/dashboardSnapshot';
 import type { LabelAccuracyEvent, MemoryEvent, SelectionEvent } from '../../../protocol/rpc';
 import type { MethodName, ProgressEvent, RunResult } from '../../../protocol/results';
-import { RUN_FILES, type DashboardSnapshot, type MethodView, type RunStatusFile } from '../../../protocol/runFolder';
+import { RUN_FILES, type DashboardSnapshot, type RunStatusFile } from '../../../protocol/runFolder';
 import { SpruftError } from '../errors';
 import { writeFileAtomic } from '../io/atomicWrite';
 
@@ -65,47 +66,23 @@ export class MethodFolder {
     return readJson<RunStatusFile>(join(this.dir, RUN_FILES.status));
   }
 
-  /** Progress events in order; a resumed run appends the steps after its checkpoint again. */
-  readProgress(): ProgressEvent[] {
-    const path = join(this.dir, RUN_FILES.progress);
-    if (!existsSync(path)) return [];
-    const out: ProgressEvent[] = [];
-    for (const line of readFileSync(path, 'utf8').split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        out.push(JSON.parse(line) as ProgressEvent);
-      } catch {
-        // A line torn by a kill in the middle of a write.
-      }
-    }
-    return out;
-  }
-
-  view(): MethodView {
-    return {
-      method: this.method,
-      runDir: this.dir,
-      progress: this.readProgress(),
-      selection: readJson<SelectionEvent>(join(this.dir, RUN_FILES.selection)),
-      memory: readJson<MemoryEvent[]>(join(this.dir, RUN_FILES.memory))?.[0],
-      labelAccuracy: readJson<LabelAccuracyEvent[]>(join(this.dir, RUN_FILES.labels))?.[0],
-      result: readJson<RunResult>(join(this.dir, RUN_FILES.metrics)),
-    };
+  /** The finished method's result (a resumed run skips methods already done). */
+  readMetrics(): RunResult | undefined {
+    return readJson<RunResult>(join(this.dir, RUN_FILES.metrics));
   }
 }
 
 /** Everything the dashboard draws, from the files alone (no runner, no TensorFlow.js). */
 export function readDashboardSnapshot(runDir: string): DashboardSnapshot {
-  const status = readJson<RunStatusFile>(join(runDir, RUN_FILES.status));
-  if (!status) {
+  const read = (rel: string): string | undefined => {
+    const path = join(runDir, rel);
+    return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+  };
+  const compareRoot = join(runDir, RUN_FILES.compareDir);
+  const compared = existsSync(compareRoot) ? readdirSync(compareRoot).sort() : [];
+  const snapshot = snapshotFromRunFolder(runDir, read, compared);
+  if (!snapshot) {
     throw new SpruftError('FILE_NOT_FOUND', `not a run folder (no ${RUN_FILES.status}); open the folder that spruft train created`, runDir);
   }
-  const methods: MethodView[] = [new MethodFolder(runDir, status.method).view()];
-  const compareRoot = join(runDir, RUN_FILES.compareDir);
-  if (existsSync(compareRoot)) {
-    for (const name of readdirSync(compareRoot).sort()) {
-      methods.push(new MethodFolder(join(compareRoot, name), name as MethodName).view());
-    }
-  }
-  return { runId: status.runId, name: basename(runDir), runDir, status: status.status, methods };
+  return snapshot;
 }

@@ -4,7 +4,7 @@
  * (`method` first, then `compare`), adapters and metrics written as they finish.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { RunOverrides } from '../../../protocol/rpc';
 import type { BackendChoice, BackendInfo, LayerSelection, MemoryMeasurement, MethodName, RunResult, ScoreResult } from '../../../protocol/results';
@@ -75,9 +75,14 @@ function readResolved(runDir: string): ResolvedRunConfig {
   return JSON.parse(readFileSync(path, 'utf8')) as ResolvedRunConfig;
 }
 
+/** The run config's folder: npm packages (models, data) are looked for from there first. */
+export function configDir(c: ResolvedRunConfig): string | undefined {
+  return c.sourcePath ? dirname(c.sourcePath) : undefined;
+}
+
 /** The model and data of a run, the head sized to the task's labels. */
 function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): { model: Model; data: TaskData } {
-  const model = loadModel(c.model.path, { format: c.model.format, cutAt: c.model.cutAt, seed: c.training.seed });
+  const model = loadModel(c.model.path, { format: c.model.format, cutAt: c.model.cutAt, seed: c.training.seed, from: configDir(c) });
   const data = loadTaskData(c, model);
   log?.('info', data.description);
   if (isClassification(c) && data.labelNames) {
@@ -164,7 +169,7 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
   const c = ctx.config;
   const previous = folder.readStatus();
   if (ctx.resume && previous?.status === 'completed') {
-    const done = folder.view().result;
+    const done = folder.readMetrics();
     if (done) return done;
   }
   const started: RunStatusFile = { status: 'running', runId: ctx.runId, method, startedAt: new Date().toISOString(), pid: process.pid };
