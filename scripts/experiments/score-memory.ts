@@ -25,7 +25,7 @@ import { initLlama } from '../../runner/src/models/init';
 import type { LlamaConfig } from '../../runner/src/models/llama';
 import { replaceSection } from './docSections';
 
-const { values } = parseArgs({ options: { write: { type: 'string' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { write: { type: 'string' }, only: { type: 'string' }, metrics: { type: 'string' } } });
 const root = resolve(new URL('../..', import.meta.url).pathname);
 
 /** The shape of models/llama-tiny (scripts/pretrain-llama.ts). */
@@ -113,7 +113,7 @@ function main(): void {
   const rows: string[] = [];
   try {
     for (const c of cases()) {
-      for (const metric of c.metrics) {
+      for (const metric of c.metrics.filter((m) => !values.metrics || values.metrics.split(',').includes(m))) {
         const cfg = join(work, `${metric}.spruft.yaml`);
         writeFileSync(cfg, c.yaml(metric) + '\n');
         const out = execFileSync(process.execPath, ['--import', 'tsx', join(root, 'runner/src/cli.ts'), 'score', cfg, '--json'], {

@@ -9,7 +9,7 @@ import { Rng } from '../rng';
 import { tf, type Tensor } from '../tf';
 import { meanWeightGradients } from './gradients';
 import { importanceContext, mlpFrom, runConfig, type MlpWeights } from './testing';
-import { BLOCK_ELEMENTS, perturbedForward, zoProjections, zoTaylorImportance } from './zoTaylor';
+import { BLOCK_ELEMENTS, NormalStream, perturbedForward, zoProjections, zoTaylorImportance } from './zoTaylor';
 
 /**
  * Add scale * z to a weight whose rows are its last axis; z is row-major [rows, perRow], as
@@ -51,7 +51,7 @@ describe('zo-taylor', () => {
     const check = (layer: AdaptableLayer, x: Tensor, moved: (w: Float32Array) => Float32Array, rows: Float64Array, columns?: Float64Array) => {
       const before = tf.memory().numTensors;
       const dots = { rows: new Float64Array(layer.dOut), columns: columns ? new Float64Array(columns.length) : undefined, done: false };
-      const y = perturbedForward(layer, x, scale, new Rng(7), dots);
+      const y = perturbedForward(layer, x, scale, new NormalStream(new Rng(7)), dots);
       const original = layer.weight;
       layer.weight = tf.tensor(moved(original.dataSync() as Float32Array), original.shape);
       const expected = tf.tidy(() => layer.apply(x, inferenceContext(), false));
@@ -67,7 +67,7 @@ describe('zo-taylor', () => {
     const [o, i] = [40, 1000];
     assert.ok(o * i > 2 * BLOCK_ELEMENTS);
     const lin = new AdaptableLayer({ name: 'lin', kind: 'linear', weight: tf.tensor(rng.fillNormal(new Float32Array(o * i)), [o, i]), bias: tf.tensor(rng.fillNormal(new Float32Array(o)), [o]) });
-    const zl = (() => { const r = new Rng(7); return Float64Array.from({ length: o * i }, () => r.normal()); })();
+    const zl = (() => { const r = new NormalStream(new Rng(7)); return Float64Array.from({ length: o * i }, () => r.next()); })();
     const wl = lin.weight.dataSync() as Float32Array;
     const rowDots = new Float64Array(o);
     const colDots = new Float64Array(i);
@@ -79,7 +79,7 @@ describe('zo-taylor', () => {
     const cs = [3, 3, 64, 300];
     const per = cs[0] * cs[1] * cs[2];
     const conv = new AdaptableLayer({ name: 'conv', kind: 'conv2d', weight: tf.tensor(rng.fillNormal(new Float32Array(per * cs[3]), 0.1), cs), conv: { strides: [2, 2], pad: 'same' } });
-    const zc = (() => { const r = new Rng(7); return Float64Array.from({ length: per * cs[3] }, () => r.normal()); })();
+    const zc = (() => { const r = new NormalStream(new Rng(7)); return Float64Array.from({ length: per * cs[3] }, () => r.next()); })();
     const wc = conv.weight.dataSync() as Float32Array;
     const convCols = new Float64Array(cs[2]);
     for (let oc = 0; oc < cs[3]; oc++) for (let t = 0; t < per; t++) convCols[t % cs[2]] += wc[t * cs[3] + oc] * zc[oc * per + t];
@@ -88,12 +88,12 @@ describe('zo-taylor', () => {
 
     // Depthwise [3, 3, 8, 1], batch norm, layer norm, RMS norm: one block.
     const dw = new AdaptableLayer({ name: 'dw', kind: 'depthwise-conv2d', weight: tf.tensor(rng.fillNormal(new Float32Array(72)), [3, 3, 8, 1]), conv: { strides: [1, 1], pad: 'same' } });
-    const zd = (() => { const r = new Rng(7); return Float64Array.from({ length: 72 }, () => r.normal()); })();
+    const zd = (() => { const r = new NormalStream(new Rng(7)); return Float64Array.from({ length: 72 }, () => r.next()); })();
     const xd = tf.tensor(rng.fillNormal(new Float32Array(2 * 4 * 4 * 8)), [2, 4, 4, 8]);
     check(dw, xd, (w) => moveRowsLast(w, zd, 8, 9, scale), dotsRowsLast(dw.weight.dataSync() as Float32Array, zd, 8, 9));
     const d = 8;
     const gamma = () => tf.tensor(rng.fillUniform(new Float32Array(d), 0.5, 1.5), [d]);
-    const zn = (() => { const r = new Rng(7); return Float64Array.from({ length: d }, () => r.normal()); })();
+    const zn = (() => { const r = new NormalStream(new Rng(7)); return Float64Array.from({ length: d }, () => r.next()); })();
     const norms = [
       new AdaptableLayer({ name: 'bn', kind: 'batchnorm', weight: gamma(), bias: gamma(), movingMean: gamma(), movingVariance: gamma(), eps: 1e-3 }),
       new AdaptableLayer({ name: 'ln', kind: 'layernorm', weight: gamma(), bias: gamma() }),

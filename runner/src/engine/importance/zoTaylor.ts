@@ -67,9 +67,32 @@ export function perturbationSeed(seed: number, set: number, j: number): number {
   return Rng.derive(seed, `zo-taylor/set-${set}/z-${j}`).nextUint32();
 }
 
+/**
+ * Standard normals from an Rng, both values of each Box-Muller pair used (half the cost of
+ * `Rng.normal`, which keeps one): z is drawn afresh on every pass, so its cost counts.
+ */
+export class NormalStream {
+  private spare: number | undefined;
+  constructor(private readonly rng: Rng) {}
+
+  next(): number {
+    if (this.spare !== undefined) {
+      const v = this.spare;
+      this.spare = undefined;
+      return v;
+    }
+    let u = this.rng.next();
+    while (u <= 1e-12) u = this.rng.next();
+    const r = Math.sqrt(-2 * Math.log(u));
+    const a = 2 * Math.PI * this.rng.next();
+    this.spare = r * Math.sin(a);
+    return r * Math.cos(a);
+  }
+}
+
 /** The stream of z for one layer: the same numbers on every pass with this seed. */
-function layerStream(perturbation: number, layer: AdaptableLayer): Rng {
-  return Rng.derive(perturbation, `zo-taylor/${layer.name}`);
+export function layerStream(perturbation: number, layer: AdaptableLayer): NormalStream {
+  return new NormalStream(Rng.derive(perturbation, `zo-taylor/${layer.name}`));
 }
 
 function addInto(target: Float64Array, offset: number, t: Tensor, factor: number): void {
@@ -84,7 +107,7 @@ function addInto(target: Float64Array, offset: number, t: Tensor, factor: number
  * order, then row i+1's), a block of rows at a time. When `dots` is given, theta^T z per
  * row (and per input column) is added to it.
  */
-export function perturbedForward(layer: AdaptableLayer, x: Tensor, scale: number, rng: Rng, dots?: LayerDots, blockSize = BLOCK_ELEMENTS): Tensor {
+export function perturbedForward(layer: AdaptableLayer, x: Tensor, scale: number, rng: NormalStream, dots?: LayerDots, blockSize = BLOCK_ELEMENTS): Tensor {
   const w = layer.weight;
   const s = dims(w);
   const dOut = layer.dOut;
@@ -101,9 +124,9 @@ export function perturbedForward(layer: AdaptableLayer, x: Tensor, scale: number
     // Scaled z in the block's engine layout: rows first (linear, norms) or rows last (convs:
     // row o's parameter t sits at t * n + o).
     if (rowsLast) {
-      for (let o = 0; o < n; o++) for (let t = 0; t < perRow; t++) z[t * n + o] = rng.normal() * scale;
+      for (let o = 0; o < n; o++) for (let t = 0; t < perRow; t++) z[t * n + o] = rng.next() * scale;
     } else {
-      for (let k = 0; k < z.length; k++) z[k] = rng.normal() * scale;
+      for (let k = 0; k < z.length; k++) z[k] = rng.next() * scale;
     }
     const whole = n === dOut;
     const shape = layer.kind === 'linear' ? [n, s[1]] : layer.kind === 'conv2d' ? [s[0], s[1], s[2], n] : s;
