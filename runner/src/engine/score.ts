@@ -11,6 +11,7 @@ import { disposeBatch, makeBatch, BatchPlan, type Examples } from './batches';
 import { columnLayersOf, targetGroups } from './dependency/groups';
 import { chooseWithDependencies } from './dependency/select';
 import { importanceMetric } from './importance';
+import { columnSize } from './importance/axes';
 import type { ImportanceScores } from './importance/metric';
 import { chooseRows } from './methods';
 import { peakBytes } from './memory';
@@ -24,6 +25,8 @@ export interface Scored {
   ms: number;
   /** Every row's score (and every dependent column's), by layer. */
   scores: ImportanceScores;
+  /** Parameters the selection tunes: rows x d_in, plus dependent columns x their size. */
+  trainableParams: number;
 }
 
 export async function scoreRows(model: Model, config: ResolvedRunConfig, train: Examples): Promise<Scored> {
@@ -65,5 +68,7 @@ export async function scoreRows(model: Model, config: ResolvedRunConfig, train: 
       return { name: l.name, kind: l.kind, rows, scores: rows.map((r) => s[r]), dOut: l.dOut, dIn: l.dIn };
     });
   }
-  return { metric: options.metric, layers: result, peakBytes: scoringPeak, ms: performance.now() - started, scores };
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  const trainableParams = result.reduce((sum, l) => sum + l.rows.length * l.dIn + (l.columns?.length ?? 0) * columnSize(byName.get(l.name)!), 0);
+  return { metric: options.metric, layers: result, peakBytes: scoringPeak, ms: performance.now() - started, scores, trainableParams };
 }

@@ -285,7 +285,7 @@ export async function startScore(req: RunRequest, hooks: RunHooks): Promise<Star
       hooks.onSelection?.({ runId, method: 'spruft', metric: scored.metric, layers: scored.layers });
       return {
         backend: info, metric: scored.metric, layers: scored.layers,
-        trainableParams: scored.layers.reduce((s, l) => s + l.rows.length * l.dIn, 0),
+        trainableParams: scored.trainableParams,
         peakBytes: scored.peakBytes, inferencePeakBytes: memM, ms: scored.ms,
       };
     } finally {
