@@ -45,6 +45,7 @@ const { values } = parseArgs({
     'eval-limit': { type: 'string', default: '500' },
     backbones: { type: 'string', default: 'vit,mobilenet' },
     datasets: { type: 'string', default: 'fashion,mnist' },
+    variants: { type: 'string' },
     write: { type: 'string' },
     quick: { type: 'boolean', default: false },
   },
@@ -237,7 +238,7 @@ async function main(): Promise<void> {
       const { model, data } = prepare(b, d);
       try {
         for (let seed = 0; seed < seeds; seed++) {
-          for (const v of VARIANTS) {
+          for (const v of VARIANTS.filter((x) => !values.variants || values.variants.split(',').includes(x.label))) {
             const r = await runOne(model, data, b, d, v, seed);
             records.push(r);
             process.stderr.write(`${b.key} ${d.key} seed ${seed} ${v.label}: loss ${r.loss.toFixed(3)} acc ${pct(r.accuracy)}% ` +

@@ -69,6 +69,6 @@ export async function scoreRows(model: Model, config: ResolvedRunConfig, train: 
     });
   }
   const byName = new Map(layers.map((l) => [l.name, l]));
-  const trainableParams = result.reduce((sum, l) => sum + l.rows.length * l.dIn + (l.columns?.length ?? 0) * columnSize(byName.get(l.name)!), 0);
+  const trainableParams = result.reduce((sum, l) => sum + l.rows.length * l.dIn + (l.columns ? l.columns.length * columnSize(byName.get(l.name)!) : 0), 0);
   return { metric: options.metric, layers: result, peakBytes: scoringPeak, ms: performance.now() - started, scores, trainableParams };
 }
