@@ -2,6 +2,8 @@
 // The one build script (STYLE.md point 11): four entries, `--watch`, `--production`.
 //   extension        extension/src/extension.ts          -> dist/extension.js      (node, cjs, vscode external)
 //   runner           runner/src/cli.ts                   -> dist/runner.js         (node, cjs, `spruft` bin)
+//                    runner/src/engine/parallel/worker.ts -> dist/dataParallelWorker.js (its worker
+//                    threads for `training.workers` > 1, loaded from beside runner.js)
 //   language server  extension/languageServer/server.ts  -> dist/languageServer.js (node, cjs)
 //   webview          webview-ui/src/main.ts              -> dist/webview/dashboard.js (browser, iife)
 //                    (+ dashboard.css, from the stylesheet main.ts imports)
@@ -53,6 +55,7 @@ const runConfigSchema = {
 const entries = [
   { name: 'extension', entry: 'extension/src/extension.ts', options: { ...nodeCommon, outfile: 'dist/extension.js', external: [...nodeCommon.external, 'vscode'] } },
   { name: 'runner', entry: 'runner/src/cli.ts', options: { ...nodeCommon, outfile: 'dist/runner.js', banner: { js: '#!/usr/bin/env node' } } },
+  { name: 'runner worker', entry: 'runner/src/engine/parallel/worker.ts', options: { ...nodeCommon, outfile: 'dist/dataParallelWorker.js' } },
   { name: 'language server', entry: 'extension/languageServer/server.ts', options: { ...nodeCommon, outfile: 'dist/languageServer.js', plugins: [runConfigSchema] } },
   { name: 'webview', entry: 'webview-ui/src/main.ts', options: { ...common, platform: 'browser', format: 'iife', target: 'es2022', outfile: 'dist/webview/dashboard.js' } },
   // The in-editor test suite (mocha, run inside the extension host by test/e2e/); kept

@@ -19,15 +19,11 @@ export class StepRunner {
   readonly optimizer: Adam;
   /** Bytes the optimizer state took from the allocator (measured at creation). */
   readonly optimizerBytes: number;
-  private readonly names: string[];
-  private readonly vars: tf.Variable[];
 
   constructor(private readonly model: Model, private readonly attached: AttachedMethod, optimizer: OptimizerConfig) {
     const before = tf.memory().numBytes;
     this.optimizer = new Adam(optimizer, attached.trainables);
     this.optimizerBytes = tf.memory().numBytes - before;
-    this.names = attached.trainables.map((t) => t.name);
-    this.vars = attached.trainables.map((t) => t.variable);
   }
 
   /**
@@ -35,39 +31,21 @@ export class StepRunner {
    * use) with learning rate `lr`. Returns the mean loss; `probe` records memory figures.
    */
   run(batchAt: (k: number) => Batch, micro: number, lr: number, ctx: ForwardContext, probe?: StepProbe): number {
-    let loss = 0;
-    const accumulated = new Map<string, Tensor>();
-    for (let k = 0; k < micro; k++) {
-      const batch = batchAt(k);
-      if (probe) probe.beforeForward = tf.memory().numBytes;
-      const { value, grads } = valueAndGrads(
-        () => taskLoss(this.model.forward(batch.x, ctx), batch),
-        this.vars,
-        probe ? (bytes) => { probe.backwardStart = bytes; } : undefined,
-      );
-      loss += value / micro;
-      for (const [i, g] of grads.entries()) {
-        const key = this.names[i];
-        if (probe) probe.gradsBytes += (g.size * 4) / micro;
-        const prev = accumulated.get(key);
-        if (prev) {
-          accumulated.set(key, tf.add(prev, g));
-          tf.dispose([prev, g]);
-        } else {
-          accumulated.set(key, g);
-        }
-      }
-      disposeBatch(batch);
-    }
+    const { loss, grads } = accumulateGradients(this.model, this.attached.trainables, (k) => ({ batch: batchAt(k), weight: 1, ctx }), micro, probe);
     if (micro > 1) {
-      for (const [k, g] of accumulated) {
-        accumulated.set(k, tf.div(g, micro));
+      for (const [k, g] of grads) {
+        grads.set(k, tf.div(g, micro));
         g.dispose();
       }
     }
-    this.optimizer.apply(accumulated, lr);
-    tf.dispose([...accumulated.values()]);
-    return loss;
+    this.apply(grads, lr);
+    return loss / micro;
+  }
+
+  /** The optimizer update with gradients by trainable name; the gradients are disposed. */
+  apply(grads: Map<string, Tensor>, lr: number): void {
+    this.optimizer.apply(grads, lr);
+    tf.dispose([...grads.values()]);
   }
 
   /** `run`, measured: the memory breakdown of this step against mem_M = `inferencePeak`. */
@@ -91,6 +69,57 @@ export class StepRunner {
   dispose(): void {
     this.optimizer.dispose();
   }
+}
+
+/**
+ * One forward/backward pass of a step: its batch, the weight of its loss in the step's
+ * loss, and its forward context (dropout stream).
+ */
+export interface StepPass {
+  batch: Batch;
+  weight: number;
+  ctx: ForwardContext;
+}
+
+/**
+ * Forward and backward over `count` passes from `passAt(k)` (each batch disposed after
+ * use): the loss sum_k weight_k * loss_k and its gradients by trainable name, not yet
+ * applied. A weight of 1 leaves a pass's gradient as it is (no multiplication).
+ */
+export function accumulateGradients(
+  model: Model, trainables: AttachedMethod['trainables'], passAt: (k: number) => StepPass, count: number, probe?: StepProbe,
+): { loss: number; grads: Map<string, Tensor> } {
+  const vars = trainables.map((t) => t.variable);
+  let loss = 0;
+  const accumulated = new Map<string, Tensor>();
+  for (let k = 0; k < count; k++) {
+    const { batch, weight, ctx } = passAt(k);
+    if (probe) probe.beforeForward = tf.memory().numBytes;
+    const { value, grads } = valueAndGrads(
+      () => taskLoss(model.forward(batch.x, ctx), batch),
+      vars,
+      probe ? (bytes) => { probe.backwardStart = bytes; } : undefined,
+    );
+    loss += value * weight;
+    for (const [i, raw] of grads.entries()) {
+      const key = trainables[i].name;
+      let g = raw;
+      if (weight !== 1) {
+        g = tf.mul(raw, weight);
+        raw.dispose();
+      }
+      if (probe) probe.gradsBytes += (g.size * 4) / count;
+      const prev = accumulated.get(key);
+      if (prev) {
+        accumulated.set(key, tf.add(prev, g));
+        tf.dispose([prev, g]);
+      } else {
+        accumulated.set(key, g);
+      }
+    }
+    disposeBatch(batch);
+  }
+  return { loss, grads: accumulated };
 }
 
 export interface StepProbe {

@@ -2,7 +2,10 @@
  * The training loop shared by every method: micro-batches in a seeded order, gradient
  * accumulation, Adam/AdamW, the learning-rate schedule, progress events, checkpoints,
  * cancellation within one step, and the measured memory of one step (paper C.3).
+ * With `training.workers` > 1 each micro-batch is split across worker threads
+ * (parallel/dataParallel.ts); rank 0, this thread, keeps the optimizer and checkpoints.
  */
+import { dirname } from 'node:path';
 import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { MemoryMeasurement, MethodName, ProgressEvent } from '../../../protocol/results';
 import { SpruftError } from '../errors';
@@ -12,6 +15,8 @@ import { BatchPlan, makeBatch, type Examples } from './batches';
 import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint';
 import type { AttachedMethod } from './methods';
 import { Rng } from './rng';
+import { DataParallelStep, methodSpecOf } from './parallel/dataParallel';
+import { WorkerPool } from './parallel/pool';
 import { learningRate } from './schedule';
 import { StepRunner } from './step';
 import { tf } from './tf';
@@ -34,6 +39,11 @@ export interface TrainLoopOptions {
   signal?: AbortSignal;
   /** Test hook: stop (as if killed) right after this optimizer step, without cleanup. */
   crashAfterStep?: number;
+  /**
+   * Worker threads already started on this model (`training.workers` ranks), left open;
+   * without it, `training.workers` > 1 starts them here and closes them at the end.
+   */
+  pool?: WorkerPool;
 }
 
 export interface TrainOutcome {
@@ -98,19 +108,34 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
     writeCheckpoint(o.checkpointDir, state, trainables, optimizer);
   };
 
+  let pool: WorkerPool | undefined;
+  let parallel: DataParallelStep | undefined;
   try {
+    if (t.workers > 1) {
+      if (t.workers > t.batchSize) {
+        throw new SpruftError('CONFIG_INVALID', `training.workers (${t.workers}) exceeds training.batchSize (${t.batchSize}): each worker needs a share of every batch`);
+      }
+      if (o.pool && o.pool.ranks !== t.workers) throw new SpruftError('INTERNAL', `the worker pool has ${o.pool.ranks} ranks but training.workers is ${t.workers}`);
+      pool = o.pool ?? await WorkerPool.start({ ranks: t.workers, model: o.model, from: o.config.sourcePath ? dirname(o.config.sourcePath) : undefined });
+      await pool.attach(methodSpecOf(o.model, o.attached, o.config));
+      parallel = new DataParallelStep(pool, runner, o.model, o.attached, o.train);
+    }
     while (step < totalSteps) {
       const lr = learningRate(t, step, totalSteps);
       const ctx: ForwardContext = { training: true, dropoutRng, dropoutMaskBytes: 0 };
-      const batchAt = (k: number) => makeBatch(o.train, plan.indices(step * t.gradAccumulation + k));
+      const indicesAt = (k: number) => plan.indices(step * t.gradAccumulation + k);
+      const batchAt = (k: number) => makeBatch(o.train, indicesAt(k));
+      const measure = memory === undefined && o.inferencePeak !== undefined && step === 0;
       let stepLoss: number;
-      if (memory === undefined && o.inferencePeak !== undefined && step === 0) {
-        const measured = await runner.measured(batchAt, t.gradAccumulation, lr, ctx, o.inferencePeak);
+      if (measure) {
+        const measured = parallel
+          ? await parallel.measured(indicesAt, t.gradAccumulation, lr, dropoutRng, o.inferencePeak!)
+          : await runner.measured(batchAt, t.gradAccumulation, lr, ctx, o.inferencePeak!);
         stepLoss = measured.loss;
         memory = measured.memory;
         o.onMemory?.(memory);
       } else {
-        stepLoss = runner.run(batchAt, t.gradAccumulation, lr, ctx);
+        stepLoss = parallel ? await parallel.run(indicesAt, t.gradAccumulation, lr, dropoutRng) : runner.run(batchAt, t.gradAccumulation, lr, ctx);
       }
       if (!Number.isFinite(stepLoss)) {
         throw new SpruftError('INTERNAL', `the loss became ${stepLoss} at step ${step + 1}; lower training.lr (now ${t.lr})`);
@@ -141,6 +166,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
     }
   } finally {
     runner.dispose();
+    if (pool && !o.pool) await pool.close();
   }
   return { steps: step, trainMs: elapsedBefore + performance.now() - started, lossCurve, memory };
 }

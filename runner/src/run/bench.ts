@@ -10,7 +10,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { resolveRunConfig, type ResolvedRunConfig, type RunConfigFile } from '../../../protocol/config';
-import type { BackendChoice, BenchMethodResult, BenchResult, MemoryMeasurement, MethodName } from '../../../protocol/results';
+import type { BackendChoice, BenchMethodResult, BenchResult, MethodName } from '../../../protocol/results';
 import { SpruftError } from '../errors';
 import { makeBatch, type Batch, type Examples } from '../engine/batches';
 import { DataParallelStep, methodSpecOf } from '../engine/parallel/dataParallel';
@@ -189,7 +189,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
           if (parallel) await parallel.run(() => all, 1, 1e-5, new Rng(3));
           else runner.run(batchAt, 1, 1e-5, ctx());
         };
-        const { memory } = parallel ? (await parallel.run(() => all, 1, 1e-5, new Rng(3), memM)) as { memory: MemoryMeasurement } : await runner.measured(batchAt, 1, 1e-5, ctx(), memM);
+        const { memory } = parallel ? await parallel.measured(() => all, 1, 1e-5, new Rng(3), memM) : await runner.measured(batchAt, 1, 1e-5, ctx(), memM);
         await step();
         const times: number[] = [];
         const cpu0 = process.cpuUsage();

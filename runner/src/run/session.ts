@@ -21,6 +21,7 @@ import { peakBytes } from '../engine/memory';
 import { attachMethod, detachMethod } from '../engine/methods';
 import { Rng } from '../engine/rng';
 import { scoreRows } from '../engine/score';
+import { rankZeroShare } from '../engine/parallel/shares';
 import { loadTaskData } from '../engine/taskData';
 import { tf } from '../engine/tf';
 import { trainLoop } from '../engine/train';
@@ -246,13 +247,16 @@ export async function startTrain(req: RunRequest, hooks: RunHooks): Promise<Star
   const runId = newRunId(runDir);
   const info = await ensureBackend(config.backend);
   hooks.onLog?.('info', `backend ${info.name} (${info.reason})`);
+  const workers = config.training.workers;
+  if (workers > 1) hooks.onLog?.('info', `data-parallel: ${workers} ranks (this thread and ${workers - 1} worker thread(s), each with its own ${info.name} backend and a share of every batch); memory figures are rank 0's`);
   const done = (async (): Promise<RunResult> => {
     hooks.onProgress?.({ runId, method: config.method, phase: 'loading', step: 0, totalSteps: 0, epoch: 0, totalEpochs: 0, elapsedMs: 0 });
     const { model, data } = prepare(config, hooks.onLog);
     try {
       const ctx: MethodRunContext = {
         runId, config, model, data, backend: info, hooks, resume,
-        memM: await inferencePeak(model, data, config.training.batchSize),
+        // With training.workers > 1 this thread computes only its share of each batch.
+        memM: await inferencePeak(model, data, rankZeroShare(config.training.batchSize, config.training.workers)),
         fingerprint: model.fingerprint(),
       };
       const results: RunResult[] = [];
