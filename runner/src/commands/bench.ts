@@ -5,11 +5,13 @@ import { runBench } from '../run/bench';
 import { SpruftError } from '../errors';
 import { formatBytes, parseCommandArgs, printJson } from './output';
 
-const USAGE = `usage: spruft bench <memory|speed> [--model decoder|vision] [--batch N] [--seq T] [--image S] [--steps K] [--backend B] [--json]
+const USAGE = `usage: spruft bench <memory|speed> [--model decoder|vision] [--batch N] [--seq T] [--image S] [--steps K] [--workers W] [--backend B] [--json]
 Trains one step of each method (spruft, lora, their freezeAttention variants, full) on
 the same model in one process: measured memory by component (paper C.3), step time,
 the backend's GEMM rate and model FLOP utilisation. decoder: a Llama-shaped decoder with
-random weights; vision: the MobileNetV2 that npm nsfwjs ships.`;
+random weights; vision: the MobileNetV2 that npm nsfwjs ships. --workers W splits each
+batch across W data-parallel ranks (this thread and W-1 worker threads, each with its own
+backend; memory is then rank 0's, for its share of the batch).`;
 
 function intOption(v: unknown, name: string): number | undefined {
   if (v === undefined) return undefined;
@@ -37,7 +39,7 @@ export function formatBench(r: BenchResult): string {
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('bench', USAGE, args, {
     json: { type: 'boolean' }, model: { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' },
-    image: { type: 'string' }, steps: { type: 'string' }, backend: { type: 'string' },
+    image: { type: 'string' }, steps: { type: 'string' }, workers: { type: 'string' }, backend: { type: 'string' },
   });
   const kind = positionals[0];
   if (kind !== 'memory' && kind !== 'speed') throw new SpruftError('CONFIG_INVALID', `spruft bench: say memory or speed\n${USAGE}`);
@@ -46,6 +48,7 @@ export async function run(args: string[]): Promise<number> {
   const result = await runBench({
     kind, model: (values.model as string | undefined) ?? 'decoder', backend: backend as BackendChoice,
     batch: intOption(values.batch, 'batch'), sequence: intOption(values.seq, 'seq'), image: intOption(values.image, 'image'), steps: intOption(values.steps, 'steps'),
+    workers: intOption(values.workers, 'workers'),
     onLog: (m) => process.stderr.write(m + '\n'),
   });
   if (values.json) printJson(result);
