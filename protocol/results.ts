@@ -106,7 +106,10 @@ export interface RunResult extends TrainableCount {
   backend: BackendInfo;
   method: MethodName;
   metrics: Metrics;
-  mem?: MemoryMeasurement;
+  /** The paper's "mem" and its components (bytes), as `bench` reports them. */
+  mem?: MemoryBreakdown;
+  /** The measurement behind `mem`: peaks, model bytes, where the figures come from. */
+  memory?: MemoryMeasurement;
   runDir: string;
   /** Training time in ms and steps actually done. */
   trainMs?: number;

@@ -119,7 +119,7 @@ export function formatRunReport(result: RunResult): string {
     } else {
       lines.push(`  loss ${m.loss.toFixed(4)}   perplexity ${'perplexity' in m ? m.perplexity.toFixed(2) : 'n/a'}`);
     }
-    lines.push(`  memory ("mem")        ${memCell(r.mem?.breakdown)}`);
+    lines.push(`  memory ("mem")        ${memCell(r.mem)}`);
     if (r.trainMs !== undefined) lines.push(`  training time         ${formatDuration(r.trainMs)} (${r.steps} steps)`);
     lines.push('');
   }

@@ -217,7 +217,7 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
     writeAdapter(folder.adapterDir, ctx.model, attached, { metric: selection?.metric, config: c, fingerprint: ctx.fingerprint });
     const result: RunResult = {
       backend: ctx.backend, method, trainableParams: attached.trainableParams, totalParams: attached.totalParams,
-      percent: attached.percent, metrics, mem, runDir: folder.dir, trainMs: outcome.trainMs, steps: outcome.steps,
+      percent: attached.percent, metrics, mem: mem?.breakdown, memory: mem, runDir: folder.dir, trainMs: outcome.trainMs, steps: outcome.steps,
     };
     folder.writeMetrics(result);
     folder.writeStatus({ ...started, status: 'completed', endedAt: new Date().toISOString() });
