@@ -86,7 +86,7 @@ describe('data-parallel training in the built runner', () => {
       const la = a.metrics.loss!;
       const lb = b.metrics.loss!;
       assert.ok(Math.abs(la - lb) < 1e-4 * Math.max(1, la), `${a.method}: evaluation loss ${lb} with 2 workers, ${la} with 1`);
-      assert.match(b.mem!.source, /rank 0 of 2 data-parallel workers: these figures are rank 0's, for its 7 of every 15 examples/);
+      assert.match(b.memory!.source, /rank 0 of 2 data-parallel workers: these figures are rank 0's, for its 7 of every 15 examples/);
     }
   });
 });

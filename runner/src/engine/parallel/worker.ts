@@ -1,13 +1,14 @@
 /**
  * A data-parallel worker thread (ranks 1..W-1): its own TensorFlow.js engine and
  * backend, its own copy of rank 0's model, and its share of every micro-batch. Bundled
- * as dist/dataParallelWorker.js; under tsx, pool.ts loads this file directly.
+ * by esbuild.mjs as dist/dataParallelWorker.js; when the runner runs from its sources
+ * (tsx: development, tests), pool.ts bundles it on first use.
  */
 import { parentPort } from 'node:worker_threads';
 import { SpruftError, errorMessage, type ErrorCode } from '../../errors';
 import type { ForwardContext } from '../../models/layer';
 import type { Model } from '../../models/model';
-import { initBackend } from '../backend';
+import { BackendError, initBackend } from '../backend';
 import { makeBatch } from '../batches';
 import { peakBytes } from '../memory';
 import { attachMethod, type AttachedMethod } from '../methods';
@@ -18,14 +19,9 @@ import type { FromWorker, MethodSpec, SharePass, ToWorker, WorkerFault, WorkerSt
 import { buildModel } from './recipe';
 import { allIndices } from './shares';
 
-const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  'CONFIG_INVALID', 'FILE_NOT_FOUND', 'MODEL_INVALID', 'SAFETENSORS_INVALID', 'DATA_INVALID', 'ADAPTER_INVALID',
-  'BACKEND_UNAVAILABLE', 'UNSUPPORTED', 'RUN_CANCELLED', 'RUN_BUSY', 'INTERNAL',
-]);
-
 function codeOf(err: unknown): ErrorCode {
-  const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
-  return typeof code === 'string' && ERROR_CODES.has(code) ? (code as ErrorCode) : 'INTERNAL';
+  if (err instanceof SpruftError || err instanceof BackendError) return err.code;
+  return 'INTERNAL';
 }
 
 class WorkerRank {
