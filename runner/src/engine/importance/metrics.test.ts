@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { METRICS } from '../../../../protocol/config';
-import type { ImageExamples } from '../batches';
+import { SpruftError } from '../../errors';
+import { initLlama } from '../../models/init';
+import { LlamaModel, type LlamaConfig } from '../../models/llama';
+import { inferenceContext } from '../../models/layer';
+import { disposeBatch, makeBatch, type ImageExamples, type TokenExamples } from '../batches';
 import { useBackend } from '../ops/testing';
 import { Rng } from '../rng';
 import { scoreRows } from '../score';
 import { tf } from '../tf';
-import { convNetFrom, CONV_NET, mlpFrom, runConfig, type ConvNetWeights } from './testing';
+import { qmTaylorImportance } from './qmTaylor';
+import { convNetFrom, CONV_NET, importanceContext, mlpFrom, runConfig, type ConvNetWeights } from './testing';
 
 /**
  * The label is whether x_0 > 0. Hidden neuron P (row 2) reads x_0 and pushes the right
@@ -98,6 +103,34 @@ describe('importance metrics', () => {
         assert.ok(s.scores.rows.get(l.name)!.every(Number.isFinite), `${metric} ${l.name}: finite scores`);
       }
     }
+    model.dispose();
+  });
+
+  it('a causal LM: taylor and zo-taylor score linear and RMSNorm rows over token batches; qm-taylor refuses (no labels)', async () => {
+    const c: LlamaConfig = { model_type: 'llama', vocab_size: 260, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 16, tie_word_embeddings: true };
+    const model = new LlamaModel('llama', '/tmp/llama', c, initLlama(c, 1));
+    const rng = new Rng(14);
+    const n = 12, length = 8;
+    const ids = Int32Array.from({ length: n * length }, () => rng.int(256));
+    const mask = Uint8Array.from({ length: n * length }, (_, i) => (i % length < 6 ? 1 : 0));
+    const data: TokenExamples = { kind: 'tokens', n, length, ids, mask };
+    const file = (metric: (typeof METRICS)[number]) => ({
+      task: 'causal-lm' as const, data: { dataset: 'text' as const }, targets: { layerTypes: ['linear' as const, 'norm' as const] }, training: { batchSize: 4 },
+      spruft: { rank: 2, importance: { metric, perturbations: 2, calibrationSets: 2 } },
+    });
+    // The model builds its causal mask on its first forward pass (kept): not scoring's.
+    const warm = makeBatch(data, Int32Array.from([0]));
+    tf.tidy(() => model.forward(warm.x, inferenceContext()));
+    disposeBatch(warm);
+    for (const metric of ['taylor', 'zo-taylor'] as const) {
+      const before = tf.memory().numTensors;
+      const s = await scoreRows(model, runConfig(file(metric)), data as unknown as ImageExamples);
+      assert.equal(tf.memory().numTensors, before, `${metric} leaked tensors`);
+      assert.ok(s.layers.some((l) => l.kind === 'rmsnorm'));
+      for (const l of s.layers) assert.ok(s.scores.rows.get(l.name)!.every(Number.isFinite) && s.scores.rows.get(l.name)!.some((v) => v > 0), `${metric} ${l.name}`);
+    }
+    await assert.rejects(qmTaylorImportance(importanceContext(model, runConfig(file('qm-taylor')), data as unknown as ImageExamples)),
+      (err: unknown) => err instanceof SpruftError && err.code === 'CONFIG_INVALID');
     model.dispose();
   });
 

@@ -53,17 +53,22 @@ export function aggregateClasses(perClass: Float32Array[], how: ClassAggregation
   return out;
 }
 
+const noLabels = (): SpruftError => new SpruftError(
+  'CONFIG_INVALID', 'spruft.importance.metric "qm-taylor" needs a labelled classification task (paper 4.2.1); use "taylor" or "zo-taylor" for this task',
+);
+
 export const qmTaylorImportance: ImportanceMetric = async (ctx) => {
   const labels = ctx.numLabels;
-  if (!labels) {
-    throw new SpruftError('CONFIG_INVALID', 'spruft.importance.metric "qm-taylor" needs a labelled classification task (paper 4.2.1); use "taylor" or "zo-taylor" for this task');
-  }
+  if (!labels) throw noLabels();
   const columnLayers = ctx.columnLayers ?? [];
   const rowsPerClass = new Map<string, Float32Array[]>(ctx.layers.map((l) => [l.name, []]));
   const columnsPerClass = new Map<string, Float32Array[]>(columnLayers.map((l) => [l.name, []]));
   let present = 0;
   let batchSize = 1;
-  for (const b of ctx.batches()) batchSize = Math.max(batchSize, b.size);
+  for (const b of ctx.batches()) {
+    if (!b.labels) throw noLabels();
+    batchSize = Math.max(batchSize, b.size);
+  }
   for (let t = 0; t < labels; t++) {
     const { grads, total } = await meanWeightGradients(ctx.model, ctx.layers, classBatches(ctx.batches(), t, batchSize), ctx.loss);
     try {
