@@ -11,29 +11,26 @@ import type { MemoryBreakdown, MemoryMeasurement } from '../../../protocol/resul
 import { tf } from './tf';
 
 /**
- * Peak bytes while `f` runs, `f` included (tfjs engine allocator figures). An error in `f`
- * is rethrown only after tfjs's profiler has settled its per-kernel timers: the wasm
- * backend times kernels in promises, and one left rejected would reach the process's
- * unhandled-rejection handler, which Emscripten's runtime makes fatal.
+ * Peak bytes while `f` runs, `f` included (tfjs engine allocator figures, recorded after
+ * every kernel while profiling). The backend's kernel timer is switched off meanwhile:
+ * with it on, tfjs runs each kernel inside an async timer, so a kernel that throws leaves
+ * rejected promises behind (fatal under Emscripten's runtime) instead of throwing.
  */
 export async function peakBytes(f: () => void | Promise<void>): Promise<number> {
   const before = tf.memory().numBytes;
-  let failure: { error: unknown } | undefined;
+  const backend = tf.backend() as unknown as { timerAvailable: () => boolean };
+  const timerAvailable = backend.timerAvailable;
+  backend.timerAvailable = () => false;
   let peak = -Infinity;
   try {
     const info = await tf.profile(async () => {
-      try {
-        await f();
-      } catch (error) {
-        failure = { error };
-      }
+      await f();
       return [];
     });
     peak = info.peakBytes;
-  } catch (error) {
-    failure ??= { error };
+  } finally {
+    backend.timerAvailable = timerAvailable;
   }
-  if (failure) throw failure.error;
   // With no kernel run, tfjs reports -Infinity: the peak is then what was alive.
   return Math.max(peak, before, tf.memory().numBytes);
 }

@@ -126,12 +126,15 @@ export class LlamaModel extends Model {
   private lastTokens(h: Tensor, ids: Tensor): Tensor {
     const [b, t, d] = h.shape as number[];
     const pad = typeof this.config.pad_token_id === 'number' ? this.config.pad_token_id : 256;
-    const lengths = tf.tidy(() => tf.sum(tf.cast(tf.notEqual(ids, pad), 'int32'), 1));
-    const rows = tf.tidy(() => tf.add(tf.mul(tf.range(0, b, 1, 'int32'), tf.scalar(t, 'int32')), tf.maximum(tf.sub(lengths, 1), 0)));
     return customOp(
       [h],
-      () => tf.gather(tf.reshape(h, [b * t, d]), rows),
-      (dy) => [tf.reshape(tf.scatterND(tf.reshape(rows, [-1, 1]), dy, [b * t, d]), [b, t, d])],
+      (save) => {
+        const lengths = tf.sum(tf.cast(tf.notEqual(ids, pad), 'int32'), 1);
+        const rows = tf.add(tf.mul(tf.range(0, b, 1, 'int32'), tf.scalar(t, 'int32')), tf.maximum(tf.sub(lengths, tf.scalar(1, 'int32')), tf.scalar(0, 'int32')));
+        save([rows]);
+        return tf.gather(tf.reshape(h, [b * t, d]), rows);
+      },
+      (dy, [rows]) => [tf.reshape(tf.scatterND(tf.reshape(rows, [-1, 1]), dy, [b * t, d]), [b, t, d])],
     );
   }
 
