@@ -7,7 +7,7 @@
  * waits until each has exited.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { threadId, Worker } from 'node:worker_threads';
@@ -60,6 +60,15 @@ function bundleForDevelopment(source: string): Promise<string> {
       const partial = `${file}.${process.pid}.${threadId}.tmp`;
       writeFileSync(partial, code);
       renameSync(partial, file);
+      // Bundles of older sources: a day unused is long enough for any run still using one.
+      const stem = WORKER_BUNDLE.replace(/\.js$/, '-');
+      for (const name of readdirSync(dir)) {
+        const old = join(dir, name);
+        if (name.startsWith(stem) && old !== file && Date.now() - statSync(old).mtimeMs > 86_400_000) rmSync(old, { force: true });
+      }
+    } else {
+      const now = new Date();
+      utimesSync(file, now, now);
     }
     return file;
   })();
