@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { resolveRunConfig, type ResolvedRunConfig, type RunConfigFile } from '../../../../protocol/config';
 import type { MethodName } from '../../../../protocol/results';
+import { initLlama } from '../../models/init';
+import { LlamaModel, type LlamaConfig } from '../../models/llama';
 import { MlpModel, type MlpConfig } from '../../models/mlp';
 import type { RawWeights } from '../../models/model';
 import type { ImageExamples, TokenExamples } from '../batches';
@@ -155,6 +157,44 @@ describe('data-parallel training, 2 workers', () => {
         runner.dispose();
       }
     } finally {
+      detachMethod(model);
+      model.dispose();
+    }
+  });
+
+  it('a causal LM with padding: shares weigh by counted next tokens, the gradient is the full batch\'s', async () => {
+    const c: LlamaConfig = {
+      model_type: 'llama', vocab_size: 32, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 1,
+      num_attention_heads: 2, max_position_embeddings: 8, tie_word_embeddings: false,
+    };
+    const model = new LlamaModel('tiny-llama', '/tmp/tiny-llama', c, initLlama(c, 2));
+    const rng = new Rng(6);
+    const t = 8;
+    // Real lengths 8, 2, 6, 1, 5: rank 0 gets 2 examples (8 counted next tokens), rank 1 three (5 + 0 + 4).
+    const lengths = [8, 2, 6, 1, 5];
+    const data: TokenExamples = {
+      kind: 'tokens', n: lengths.length, length: t,
+      ids: Int32Array.from({ length: lengths.length * t }, (_, i) => (i % t < lengths[Math.floor(i / t)] ? 1 + rng.int(31) : 0)),
+      mask: Uint8Array.from({ length: lengths.length * t }, (_, i) => (i % t < lengths[Math.floor(i / t)] ? 1 : 0)),
+    };
+    const cfg = resolveRunConfig({
+      model: { path: '/tmp/tiny-llama' }, task: 'causal-lm', data: { dataset: 'text' }, targets: { layerTypes: ['linear'] }, lora: { rank: 2, dropout: 0 },
+    }, { baseDir: '/tmp', resolvePath: (b, p) => join(b, p) });
+    const lmPool = await WorkerPool.start({ ranks: 2, model });
+    try {
+      const attached = attachMethod(model, { method: 'lora', config: cfg, trainHead: false, seed: 1 });
+      for (const tr of attached.trainables) tf.tidy(() => tr.variable.assign(tf.randomNormal(tr.variable.shape, 0, 0.1, 'float32', 12)));
+      await lmPool.attach(methodSpecOf(model, attached, cfg));
+      const runner = new StepRunner(model, attached, { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 });
+      const all = Int32Array.from([0, 1, 2, 3, 4]);
+      const parallel = await new DataParallelStep(lmPool, runner, model, attached, data).gradients(() => all, 1, new Rng(1));
+      const single = accumulateGradients(model, attached.trainables, () => ({ batch: makeBatch(data, all), weight: 1, ctx: { training: true, dropoutMaskBytes: 0 } }), 1);
+      assert.ok(Math.abs(parallel.loss - single.loss) < 1e-5 * single.loss, `loss ${parallel.loss} vs ${single.loss}`);
+      for (const tr of attached.trainables) assertClose(parallel.grads.get(tr.name)!.dataSync(), single.grads.get(tr.name)!.dataSync(), 1e-4, tr.name);
+      tf.dispose([...parallel.grads.values(), ...single.grads.values()]);
+      runner.dispose();
+    } finally {
+      await lmPool.close();
       detachMethod(model);
       model.dispose();
     }
