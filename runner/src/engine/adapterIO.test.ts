@@ -107,6 +107,28 @@ describe('adapters', () => {
     }
   }
 
+  it('MobileNetV2 (Keras graph, cut, new head): merged and exported as model.json, reloaded without cutAt, gives the adapted outputs', () => {
+    const x = tf.randomUniform([2, 32, 32, 3], -1, 1, 'float32', 6);
+    const model = loadModel('npm:nsfwjs/mobilenet_v2', { cutAt: 'out_relu', seed: 0 });
+    model.replaceHead(7, new Rng(2));
+    const fingerprint = model.fingerprint();
+    const attached = trained(model, 'spruft');
+    const adapted = outputs(model, x);
+    const config = resolveRunConfig({ model: { path: 'npm:nsfwjs/mobilenet_v2', cutAt: 'out_relu' }, task: 'image-classification', data: { dataset: 'mnist' } }, { baseDir: '/', resolvePath: (_b, p) => p });
+    writeAdapter(join(dir, 'mobilenet'), model, attached, { config, fingerprint });
+    model.dispose();
+    // A fresh base as `spruft merge` loads it: the head still has the placeholder size.
+    const fresh = loadModel('npm:nsfwjs/mobilenet_v2', { cutAt: 'out_relu', seed: 0 });
+    applyAdapter(join(dir, 'mobilenet'), fresh);
+    mergeTraining(fresh);
+    exportModel(fresh, join(dir, 'mobilenet-merged'));
+    const reloaded = loadModel(join(dir, 'mobilenet-merged'));
+    assert.equal(reloaded.numLabels, 7);
+    assertClose(outputs(reloaded, x), adapted, 1e-5, 'exported merged MobileNetV2');
+    for (const m of [fresh, reloaded]) m.dispose();
+    x.dispose();
+  });
+
   it('two adapters on one base merge one after the other', () => {
     const x = tf.randomUniform([3, 4, 4, 1], -1, 1, 'float32', 5);
     const first = families[0].make();

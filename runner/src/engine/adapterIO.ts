@@ -25,6 +25,7 @@ import { addOutputChannels } from './ops/conv2d';
 import { addChannels } from './ops/depthwiseConv2d';
 import { dims } from './ops/grad';
 import { addRows } from './ops/linear';
+import { Rng } from './rng';
 import { tf, type Tensor } from './tf';
 
 /** Engine layout of W_f -> the file's "rows first" layout, and back. */
@@ -231,19 +232,25 @@ export function applyAdapter(dir: string, model: Model, o: ApplyOptions = {}): A
       };
     }
   }
-  const head = model.head;
+  let head = model.head;
   if (head && config.fullTensors.length > 0) {
-    const entries = model.weightEntries().filter((e) => e.get() === head.weight || e.get() === head.bias);
+    // A head for another label count: resized through the model (which updates its
+    // config / topology), then given the adapter's weights.
     if (config.baseModel.numLabels !== undefined && config.baseModel.numLabels !== head.dOut) {
-      head.weight.dispose();
-      head.bias?.dispose();
+      model.replaceHead(config.baseModel.numLabels, new Rng(0));
+      head = model.head!;
     }
-    for (const e of entries) {
+    const current = head;
+    for (const e of model.weightEntries().filter((w) => w.get() === current.weight || w.get() === current.bias)) {
       if (!config.fullTensors.includes(e.fileName)) continue;
-      const isWeight = e.get() === head.weight;
       const value = tf.tidy(() => toEngineLayout(tensor(e.fileName), e.layout));
-      if (isWeight) head.weight = value;
-      else head.bias = value;
+      if (e.get() === current.weight) {
+        current.weight.dispose();
+        current.weight = value;
+      } else {
+        current.bias?.dispose();
+        current.bias = value;
+      }
     }
     model.labelNames = config.baseModel.labelNames;
   }
