@@ -37,10 +37,12 @@ export class Adam {
     const { beta1, beta2, epsilon, weightDecay, kind } = this.config;
     const c1 = 1 - beta1 ** this.step;
     const c2 = 1 - beta2 ** this.step;
-    tf.tidy(() => {
-      for (const p of this.params) {
+    // One tidy per parameter: the update's temporaries never exist for all parameters at
+    // once (for full fine-tuning they would be several copies of the model).
+    for (const p of this.params) {
+      tf.tidy(() => {
         let g = grads.get(p.name);
-        if (!g) continue;
+        if (!g) return;
         // Adam's weight decay is an L2 term in the gradient; AdamW's is decoupled.
         if (kind === 'adam' && weightDecay > 0) g = tf.add(g, tf.mul(p.variable, weightDecay));
         const m = this.m.get(p.name)!;
@@ -51,8 +53,8 @@ export class Adam {
         let next = tf.sub(p.variable, tf.mul(update, lr));
         if (kind === 'adamw' && weightDecay > 0) next = tf.sub(next, tf.mul(p.variable, lr * weightDecay));
         p.variable.assign(next);
-      }
-    });
+      });
+    }
   }
 
   state(): OptimizerState {
