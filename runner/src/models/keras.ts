@@ -213,6 +213,9 @@ export class KerasGraphModel extends Model {
   forward(x: Tensor, ctx: ForwardContext): Tensor {
     const values = new Map<string, Tensor>();
     values.set(this.inputName, x);
+    // How many nodes still read each output: it is released after its last reader.
+    const readers = new Map<string, number>();
+    for (const node of this.nodes) for (const name of node.inputs) readers.set(name, (readers.get(name) ?? 0) + 1);
     for (const node of this.nodes) {
       const { layer } = node;
       if (layer.class_name === 'InputLayer') continue;
@@ -221,15 +224,22 @@ export class KerasGraphModel extends Model {
         if (!v) throw new SpruftError('MODEL_INVALID', `layer "${layer.name}" reads "${name}", which is not computed before it`, this.sourcePath);
         return v;
       });
-      let y: Tensor;
-      if (node.adaptable) {
-        y = node.adaptable.apply(ins[0], ctx);
+      const y = tf.tidy(() => {
+        if (!node.adaptable) return this.plain(node, ins);
+        const out = node.adaptable.apply(ins[0], ctx);
         // The head returns logits: its softmax belongs to the loss.
-        if (!node.adaptable.head && node.activation) y = activate(y, node.activation, layer.name);
-      } else {
-        y = this.plain(node, ins);
-      }
+        return !node.adaptable.head && node.activation ? activate(out, node.activation, layer.name) : out;
+      });
       values.set(layer.name, y);
+      for (const name of node.inputs) {
+        const left = (readers.get(name) ?? 1) - 1;
+        readers.set(name, left);
+        const v = values.get(name);
+        if (left === 0 && name !== this.inputName && v && v !== y) {
+          v.dispose();
+          values.delete(name);
+        }
+      }
     }
     return values.get(this.outputName)!;
   }

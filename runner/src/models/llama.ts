@@ -15,7 +15,7 @@ import { add, mul } from '../engine/ops/elementwise';
 import { customOp } from '../engine/ops/grad';
 import type { Rng } from '../engine/rng';
 import { AdaptableLayer, type ForwardContext } from './layer';
-import { Model, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
+import { Model, stage, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 
 export interface LlamaConfig {
   model_type: 'llama';
@@ -143,17 +143,21 @@ export class LlamaModel extends Model {
     // The embeddings train only under `full` (then they are a variable on the tape).
     let h = autoOp([this.embed], (e) => tf.gather(e, ids));
     for (const b of this.blocks) {
-      const n1 = b.inputNorm.apply(h, ctx);
-      const attn = multiHeadAttention(b.q.apply(n1, ctx), b.k.apply(n1, ctx), b.v.apply(n1, ctx), {
-        heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, causal: true, rope: this.rope,
+      h = stage(h, () => {
+        const n1 = b.inputNorm.apply(h, ctx);
+        const attn = multiHeadAttention(b.q.apply(n1, ctx), b.k.apply(n1, ctx), b.v.apply(n1, ctx), {
+          heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, causal: true, rope: this.rope,
+        });
+        const mid = add(h, b.o.apply(attn, ctx));
+        const n2 = b.postNorm.apply(mid, ctx);
+        return add(mid, b.down.apply(mul(silu(b.gate.apply(n2, ctx)), b.up.apply(n2, ctx)), ctx));
       });
-      h = add(h, b.o.apply(attn, ctx));
-      const n2 = b.postNorm.apply(h, ctx);
-      h = add(h, b.down.apply(mul(silu(b.gate.apply(n2, ctx)), b.up.apply(n2, ctx)), ctx));
     }
-    const normed = this.finalNorm.apply(h, ctx);
-    if (this.score) return this.score.apply(this.lastTokens(normed, ids), ctx);
-    return this.lmHead.apply(normed, ctx);
+    return stage(h, () => {
+      const normed = this.finalNorm.apply(h, ctx);
+      if (this.score) return this.score.apply(this.lastTokens(normed, ids), ctx);
+      return this.lmHead.apply(normed, ctx);
+    });
   }
 
   override extraWeights(): WeightEntry[] {

@@ -8,7 +8,7 @@ import type { ChannelGroup } from '../engine/dependency/types';
 import { tf, type Tensor } from '../engine/tf';
 import { relu } from '../engine/ops/elementwise';
 import { AdaptableLayer, type ForwardContext } from './layer';
-import { Model, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
+import { Model, stage, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 
 export interface MlpConfig {
   model_type: 'spruft-mlp';
@@ -44,9 +44,9 @@ export class MlpModel extends Model {
 
   forward(x: Tensor, ctx: ForwardContext): Tensor {
     let h: Tensor = tf.reshape(x, [x.shape[0], -1]);
-    for (const layer of this.layers) {
-      h = layer.apply(h, ctx);
-      if (!layer.head) h = relu(h);
+    for (const [i, layer] of this.layers.entries()) {
+      // The first stage's input is a view of the batch, not the model's to free.
+      h = stage(h, () => (layer.head ? layer.apply(h, ctx) : relu(layer.apply(h, ctx))), i > 0);
     }
     return h;
   }

@@ -65,6 +65,20 @@ export function takeOptional(raw: RawWeights, name: string, where: string, layou
   return raw.has(name) ? takeWeight(raw, name, where, layout) : undefined;
 }
 
+/**
+ * One stage of a forward pass (a transformer block, a graph node) in its own scope: what
+ * the stage does not return is freed when it ends, and so is its input once `release` is
+ * true (the input was made by the model, not handed in). The tapes keep their own
+ * references to what backward needs, so activations live as briefly as under PyTorch
+ * instead of until the whole forward pass ends (tfjs's one-scope default): the inference
+ * peak (mem_M, paper C.3) and the training peak are those of the work, not of the scope.
+ */
+export function stage(input: Tensor, f: () => Tensor, release = true): Tensor {
+  const out = tf.tidy(f);
+  if (release && out !== input) input.dispose();
+  return out;
+}
+
 export abstract class Model {
   abstract readonly architecture: string;
   abstract readonly input: ModelInput;

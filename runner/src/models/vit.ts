@@ -13,7 +13,7 @@ import { tf, type Tensor } from '../engine/tf';
 import { add } from '../engine/ops/elementwise';
 import { customOp } from '../engine/ops/grad';
 import { AdaptableLayer, type ForwardContext } from './layer';
-import { Model, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
+import { Model, stage, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 
 export interface VitConfig {
   model_type: 'vit';
@@ -123,15 +123,17 @@ export class VitModel extends Model {
 
   forward(x: Tensor, ctx: ForwardContext): Tensor {
     const heads = this.config.num_attention_heads;
-    let h = this.embed(this.patch.apply(x, ctx));
+    let h = stage(x, () => this.embed(this.patch.apply(x, ctx)), false);
     for (const b of this.blocks) {
-      const n1 = b.norm1.apply(h, ctx);
-      const attn = multiHeadAttention(b.query.apply(n1, ctx), b.key.apply(n1, ctx), b.value.apply(n1, ctx), { heads });
-      h = add(h, b.attnOut.apply(attn, ctx));
-      const n2 = b.norm2.apply(h, ctx);
-      h = add(h, b.down.apply(gelu(b.up.apply(n2, ctx)), ctx));
+      h = stage(h, () => {
+        const n1 = b.norm1.apply(h, ctx);
+        const attn = multiHeadAttention(b.query.apply(n1, ctx), b.key.apply(n1, ctx), b.value.apply(n1, ctx), { heads });
+        const mid = add(h, b.attnOut.apply(attn, ctx));
+        const n2 = b.norm2.apply(mid, ctx);
+        return add(mid, b.down.apply(gelu(b.up.apply(n2, ctx)), ctx));
+      });
     }
-    return this.classifier.apply(VitModel.classRow(this.finalNorm.apply(h, ctx)), ctx);
+    return stage(h, () => this.classifier.apply(VitModel.classRow(this.finalNorm.apply(h, ctx)), ctx));
   }
 
   override extraWeights(): WeightEntry[] {
