@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it, before } from 'node:test';
 import { Rng } from '../rng';
 import { tf, type Tensor } from '../tf';
-import { frozenLinear, loraLinear, rowLinear, type RowParams } from './linear';
+import { frozenLinear, loraLinear, rowLinear, rowLinearPath, type RowParams, type RowPath } from './linear';
 import {
   assertClose, assertNoLeak, finiteDifferences, randomArray, randomTensor, testLoss, testLoss64, toF64, TEST_BACKENDS, useBackend,
 } from './testing';
@@ -28,58 +28,78 @@ for (const backend of TEST_BACKENDS) {
   describe(`linear ops on ${backend}`, () => {
     before(() => useBackend(backend));
 
-    it('rowLinear: dW_f, db_f and dx equal float64 finite differences', () => {
-      const rng = new Rng(1);
-      const x = randomTensor(rng, [N, D_IN]);
-      const w = randomTensor(rng, [D_OUT, D_IN]);
-      const b = randomTensor(rng, [D_OUT]);
-      const r = randomTensor(rng, [N, D_OUT]);
-      // Non-zero W_f so that the test also covers a trained state.
-      const p: RowParams = {
-        rows: tf.tensor1d(ROWS, 'int32'),
-        wf: tf.variable(tf.tensor(randomArray(rng, ROWS.length * D_IN, 0.3), [ROWS.length, D_IN])),
-        bf: tf.variable(tf.tensor(randomArray(rng, ROWS.length, 0.3), [ROWS.length])),
-      };
-      const xv = tf.variable(x);
-      const { grads } = tf.variableGrads(() => testLoss(rowLinear(xv, w, b, p, true), r) as tf.Scalar, [xv, p.wf, p.bf!]);
-      const [x64, w64, b64, wf64, bf64, r64] = [x, w, b, p.wf, p.bf!, r].map(toF64);
-      const fdWf = finiteDifferences(wf64, (q) => testLoss64(rowLinear64(x64, w64, b64, q, bf64), r64));
-      const fdBf = finiteDifferences(bf64, (q) => testLoss64(rowLinear64(x64, w64, b64, wf64, q), r64));
-      const fdX = finiteDifferences(x64, (q) => testLoss64(rowLinear64(q, w64, b64, wf64, bf64), r64));
-      assertClose(grads[p.wf.name].dataSync(), fdWf, 1e-4, 'dW_f');
-      assertClose(grads[p.bf!.name].dataSync(), fdBf, 1e-4, 'db_f');
-      assertClose(grads[xv.name].dataSync(), fdX, 1e-4, 'dx');
-      tf.dispose([x, w, b, r, p.rows, p.wf, p.bf!, xv, ...Object.values(grads)]);
-    });
+    for (const path of ['merged', 'split'] as RowPath[]) {
+      it(`rowLinear (${path}): dW_f, db_f and dx equal float64 finite differences`, () => {
+        const rng = new Rng(1);
+        const x = randomTensor(rng, [N, D_IN]);
+        const w = randomTensor(rng, [D_OUT, D_IN]);
+        const b = randomTensor(rng, [D_OUT]);
+        const r = randomTensor(rng, [N, D_OUT]);
+        // Non-zero W_f so that the test also covers a trained state.
+        const p: RowParams = {
+          rows: tf.tensor1d(ROWS, 'int32'),
+          wf: tf.variable(tf.tensor(randomArray(rng, ROWS.length * D_IN, 0.3), [ROWS.length, D_IN])),
+          bf: tf.variable(tf.tensor(randomArray(rng, ROWS.length, 0.3), [ROWS.length])),
+        };
+        const xv = tf.variable(x);
+        const { grads } = tf.variableGrads(() => testLoss(rowLinear(xv, w, b, p, true, path), r) as tf.Scalar, [xv, p.wf, p.bf!]);
+        const [x64, w64, b64, wf64, bf64, r64] = [x, w, b, p.wf, p.bf!, r].map(toF64);
+        const fdWf = finiteDifferences(wf64, (q) => testLoss64(rowLinear64(x64, w64, b64, q, bf64), r64));
+        const fdBf = finiteDifferences(bf64, (q) => testLoss64(rowLinear64(x64, w64, b64, wf64, q), r64));
+        const fdX = finiteDifferences(x64, (q) => testLoss64(rowLinear64(q, w64, b64, wf64, bf64), r64));
+        assertClose(grads[p.wf.name].dataSync(), fdWf, 1e-4, 'dW_f');
+        assertClose(grads[p.bf!.name].dataSync(), fdBf, 1e-4, 'db_f');
+        assertClose(grads[xv.name].dataSync(), fdX, 1e-4, 'dx');
+        tf.dispose([x, w, b, r, p.rows, p.wf, p.bf!, xv, ...Object.values(grads)]);
+      });
 
-    it('rowLinear: dW_f equals the selected rows of the masked full-weight gradient', () => {
-      const rng = new Rng(2);
-      const x = randomTensor(rng, [N, D_IN]);
-      const w = randomTensor(rng, [D_OUT, D_IN]);
-      const r = randomTensor(rng, [N, D_OUT]);
-      const p: RowParams = { rows: tf.tensor1d(ROWS, 'int32'), wf: tf.variable(tf.zeros([ROWS.length, D_IN])) };
-      const { grads } = tf.variableGrads(() => testLoss(rowLinear(x, w, undefined, p, false), r) as tf.Scalar, [p.wf]);
-      // The equivalent full update: a dense W_s (zero) added to W, differentiated by autograd.
-      const ws = tf.variable(tf.zeros([D_OUT, D_IN]));
-      const full = tf.variableGrads(() => testLoss(tf.matMul(x, tf.add(w, ws), false, true), r) as tf.Scalar, [ws]);
-      const selected = tf.gather(full.grads[ws.name], tf.tensor1d(ROWS, 'int32'), 0);
-      assertClose(grads[p.wf.name].dataSync(), selected.dataSync(), 1e-4, 'dW_f vs masked full gradient');
-      tf.dispose([x, w, r, p.rows, p.wf, ws, selected, ...Object.values(grads), ...Object.values(full.grads)]);
-    });
+      it(`rowLinear (${path}): dW_f and dx equal the masked full-weight update's`, () => {
+        const rng = new Rng(2);
+        const x = randomTensor(rng, [N, D_IN]);
+        const w = randomTensor(rng, [D_OUT, D_IN]);
+        const r = randomTensor(rng, [N, D_OUT]);
+        // A trained state: W_f non-zero, so that the forward and dx depend on it too.
+        const wf0 = randomArray(rng, ROWS.length * D_IN, 0.3);
+        const p: RowParams = { rows: tf.tensor1d(ROWS, 'int32'), wf: tf.variable(tf.tensor(wf0, [ROWS.length, D_IN])) };
+        const xv = tf.variable(x);
+        const rowsY = rowLinear(xv, w, undefined, p, true, path);
+        const { grads } = tf.variableGrads(() => testLoss(rowLinear(xv, w, undefined, p, true, path), r) as tf.Scalar, [xv, p.wf]);
+        // The equivalent full update: a dense W_s, zero outside the selected rows and W_f in
+        // them, added to W and differentiated by tfjs's own autograd.
+        const ws0 = new Float32Array(D_OUT * D_IN);
+        ROWS.forEach((o, k) => ws0.set(wf0.subarray(k * D_IN, (k + 1) * D_IN), o * D_IN));
+        const ws = tf.variable(tf.tensor(ws0, [D_OUT, D_IN]));
+        const fullY = tf.matMul(x, tf.add(w, ws), false, true);
+        const full = tf.variableGrads(() => testLoss(tf.matMul(xv, tf.add(w, ws), false, true), r) as tf.Scalar, [xv, ws]);
+        const selected = tf.gather(full.grads[ws.name], tf.tensor1d(ROWS, 'int32'), 0);
+        assertClose(rowsY.dataSync(), fullY.dataSync(), 1e-5, 'y vs masked full update');
+        assertClose(grads[p.wf.name].dataSync(), selected.dataSync(), 1e-4, 'dW_f vs masked full gradient');
+        assertClose(grads[xv.name].dataSync(), full.grads[xv.name].dataSync(), 1e-4, 'dx vs masked full update');
+        tf.dispose([x, w, r, p.rows, p.wf, xv, ws, rowsY, fullY, selected, ...Object.values(grads), ...Object.values(full.grads)]);
+      });
 
-    it('rowLinear keeps only x for backward and leaks nothing per step', () => {
-      const rng = new Rng(3);
-      const x = randomTensor(rng, [N, D_IN]);
-      const w = randomTensor(rng, [D_OUT, D_IN]);
-      const r = randomTensor(rng, [N, D_OUT]);
-      const p: RowParams = { rows: tf.tensor1d(ROWS, 'int32'), wf: tf.variable(tf.zeros([ROWS.length, D_IN])) };
-      for (let step = 0; step < 3; step++) {
-        assertNoLeak(() => {
-          const { value, grads } = tf.variableGrads(() => testLoss(rowLinear(x, w, undefined, p, true), r) as tf.Scalar, [p.wf]);
-          tf.dispose([value, ...Object.values(grads)]);
-        }, `step ${step}`);
-      }
-      tf.dispose([x, w, r, p.rows, p.wf]);
+      it(`rowLinear (${path}) keeps only x for backward and leaks nothing per step`, () => {
+        const rng = new Rng(3);
+        const x = randomTensor(rng, [N, D_IN]);
+        const w = randomTensor(rng, [D_OUT, D_IN]);
+        const r = randomTensor(rng, [N, D_OUT]);
+        const p: RowParams = { rows: tf.tensor1d(ROWS, 'int32'), wf: tf.variable(tf.zeros([ROWS.length, D_IN])) };
+        for (let step = 0; step < 3; step++) {
+          assertNoLeak(() => {
+            const { value, grads } = tf.variableGrads(() => testLoss(rowLinear(x, w, undefined, p, true, path), r) as tf.Scalar, [p.wf]);
+            tf.dispose([value, ...Object.values(grads)]);
+          }, `step ${step}`);
+        }
+        tf.dispose([x, w, r, p.rows, p.wf]);
+      });
+    }
+
+    it('rowLinearPath: split for few input rows, merged for many', () => {
+      assert.equal(rowLinearPath(32, 32, 512, 1376), 'split');
+      assert.equal(rowLinearPath(4096, 32, 512, 1376), 'merged');
+      // The boundary: N r (d_in + d_out) = 48 d_in d_out.
+      assert.equal(rowLinearPath(191, 64, 512, 512), 'split');
+      assert.equal(rowLinearPath(192, 64, 512, 512), 'merged');
     });
 
     it('frozenLinear passes the input gradient and trains nothing', () => {

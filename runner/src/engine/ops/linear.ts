@@ -4,10 +4,10 @@
  *
  *  frozenLinear  W fixed. Keeps nothing for backward but W itself (which is the model).
  *  rowLinear     SPruFT (paper 4.1, eq. 5): W_f in R^{r x d_in} for the selected rows
- *                `idx`, zero at start; y = f(W, x) + scatter_idx(f(W_f, x)). By eq. 5's
- *                additivity this equals f(W + M W_f, x), which is how it is computed
- *                (one product instead of two); the backward keeps only x, never
- *                f(W_f, x) (C.5), and dW_f = dy[:, idx]^T x.
+ *                `idx`, zero at start; y = f(W, x) + scatter_idx(f(W_f, x)), computed
+ *                as written or, by eq. 5's additivity, as f(W + M W_f, x), whichever
+ *                costs less for the batch (rowLinearPath); the backward keeps only x,
+ *                never f(W_f, x) (C.5), and dW_f = dy[:, idx]^T x.
  *  loraLinear    LoRA as PEFT runs it (eq. 3-4): y = f(W, x) + (alpha/r) B A drop(x),
  *                keeping what autograd keeps for it: the dropout mask, drop(x) and A x.
  *  fullLinear    W trainable: tfjs's own autograd.
@@ -66,22 +66,54 @@ export function frozenLinear(x: Tensor, w: Tensor, bias: Tensor | undefined, xNe
   return restore(y, dOut);
 }
 
-export function rowLinear(x: Tensor, w: Tensor, bias: Tensor | undefined, p: RowParams, xNeedsGrad: boolean): Tensor {
+/**
+ * How rowLinear computes eq. 5 for N input rows; both give the same y and gradients.
+ *  merged  one product with W + M W_f, rebuilt in the forward and again in the backward:
+ *          O(d_out d_in) element work a step, whatever N.
+ *  split   f(W, x) plus f(W_f, x) scattered into the selected columns, and
+ *          dx = dy W + dy[:, idx] W_f: extra products of N r d_in and O(N d_out)
+ *          element work.
+ * Split while N r (d_in + d_out) < 48 d_in d_out: where the two cost the same on the
+ * wasm backend for the decoder's and the ViT's shapes, from 32 to 2048 rows
+ * (scripts/bench-row-linear.ts measures them side by side).
+ */
+export type RowPath = 'merged' | 'split';
+
+export function rowLinearPath(n: number, r: number, dIn: number, dOut: number): RowPath {
+  return n * r * (dIn + dOut) < 48 * dIn * dOut ? 'split' : 'merged';
+}
+
+/** y[:, idx] += yf for the selected columns idx: a gather through [0 | yf] (column 0 adds nothing). */
+function addColumns(y: Tensor, rows: tf.Tensor1D, yf: Tensor): Tensor {
+  const [n, dOut] = y.shape as [number, number];
+  const r = yf.shape[1]!;
+  const from = tf.scatterND(tf.reshape(rows, [-1, 1]), tf.range(1, r + 1, 1, 'int32'), [dOut]);
+  return tf.add(y, tf.gather(tf.concat([tf.zeros([n, 1]), yf], 1), from, 1));
+}
+
+export function rowLinear(
+  x: Tensor, w: Tensor, bias: Tensor | undefined, p: RowParams, xNeedsGrad: boolean, path?: RowPath,
+): Tensor {
   const { x2, restore } = flatten2d(x);
-  const dOut = w.shape[0];
+  const [dOut, dIn] = w.shape as [number, number];
+  const how = path ?? rowLinearPath(x2.shape[0], p.wf.shape[0], dIn, dOut);
   const trainables: Tensor[] = p.bf ? [p.wf, p.bf] : [p.wf];
   const y = customOp(
     xNeedsGrad ? [x2, ...trainables] : trainables,
     (save) => {
       save([x2]);
-      return addBias(tf.matMul(x2, addRows(w, p.rows, p.wf), false, true), rowBias(bias, p.rows, p.bf, dOut));
+      const b = rowBias(bias, p.rows, p.bf, dOut);
+      if (how === 'merged') return addBias(tf.matMul(x2, addRows(w, p.rows, p.wf), false, true), b);
+      return addBias(addColumns(tf.matMul(x2, w, false, true), p.rows, tf.matMul(x2, p.wf, false, true)), b);
     },
     (dy, [xs]) => {
       // dL/dW_f = dy[:, idx]^T x: only the selected rows' gradient is ever formed.
       const dyRows = tf.gather(dy, p.rows, 1);
       const grads: Tensor[] = [tf.matMul(dyRows, xs, true, false)];
       if (p.bf) grads.push(tf.sum(dyRows, 0));
-      if (xNeedsGrad) grads.unshift(tf.matMul(dy, addRows(w, p.rows, p.wf)));
+      if (xNeedsGrad) {
+        grads.unshift(how === 'merged' ? tf.matMul(dy, addRows(w, p.rows, p.wf)) : tf.add(tf.matMul(dy, w), tf.matMul(dyRows, p.wf)));
+      }
       return grads;
     },
   );
