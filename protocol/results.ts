@@ -153,9 +153,11 @@ export interface BenchMethodResult {
   peakTrain: number;
   peakInference: number;
   stepMs: number;
-  /** Model FLOP utilisation: model FLOPs per step / step time / measured GEMM rate. */
+  /** Model FLOP utilisation: model FLOPs per step / step time / `gemmGflopsAllRanks`. */
   mfu: number;
   flopsPerStep: number;
+  /** CPU time of the process (every thread) over wall time during the timed steps: cores in use. */
+  cores: number;
 }
 
 /** `spruft bench memory|speed --json` (stable keys per DESIGN.md). */
@@ -164,8 +166,10 @@ export interface BenchResult {
   backend: BackendInfo;
   model: { name: string; params: number; shape: Record<string, number | string> };
   batch: { size: number; sequence?: number; image?: number };
-  /** Large-GEMM rate of this backend measured in the same run, GFLOP/s. */
+  /** Large-GEMM rate of this backend measured in the same run, GFLOP/s (one thread). */
   gemmGflops: number;
+  /** With `workers` > 1: every rank measuring at once, summed (else `gemmGflops`). */
+  gemmGflopsAllRanks: number;
   workers: number;
   methods: BenchMethodResult[];
   ratios: {

@@ -23,13 +23,13 @@ function intOption(v: unknown, name: string): number | undefined {
 export function formatBench(r: BenchResult): string {
   const lines = [
     `${r.model.name}: ${r.model.params.toLocaleString('en')} parameters ${JSON.stringify(r.model.shape)}, batch ${JSON.stringify(r.batch)}`,
-    `backend ${r.backend.name}; GEMM ${r.gemmGflops.toFixed(1)} GFLOP/s; ${r.workers} worker(s)`,
+    `backend ${r.backend.name}; GEMM ${r.gemmGflops.toFixed(1)} GFLOP/s${r.workers > 1 ? ` (all ${r.workers} ranks at once: ${r.gemmGflopsAllRanks.toFixed(1)})` : ''}; ${r.workers} worker(s)`,
     '',
-    `${'variant'.padEnd(18)}${'trainable'.padStart(12)}${'mem'.padStart(11)}${'params'.padStart(11)}${'grads'.padStart(11)}${'optim'.padStart(11)}${'cache'.padStart(11)}${'dropout'.padStart(11)}${'other'.padStart(11)}${'step ms'.padStart(10)}${'MFU'.padStart(8)}`,
+    `${'variant'.padEnd(18)}${'trainable'.padStart(12)}${'mem'.padStart(11)}${'params'.padStart(11)}${'grads'.padStart(11)}${'optim'.padStart(11)}${'cache'.padStart(11)}${'dropout'.padStart(11)}${'other'.padStart(11)}${'step ms'.padStart(10)}${'MFU'.padStart(8)}${'cores'.padStart(7)}`,
   ];
   for (const m of r.methods) {
     const b = m.mem;
-    lines.push(`${m.variant.padEnd(18)}${m.trainableParams.toLocaleString('en').padStart(12)}${[b.total, b.params, b.grads, b.optimizer, b.cache, b.dropout, b.other].map((x) => formatBytes(x).padStart(11)).join('')}${m.stepMs.toFixed(0).padStart(10)}${`${(100 * m.mfu).toFixed(1)}%`.padStart(8)}`);
+    lines.push(`${m.variant.padEnd(18)}${m.trainableParams.toLocaleString('en').padStart(12)}${[b.total, b.params, b.grads, b.optimizer, b.cache, b.dropout, b.other].map((x) => formatBytes(x).padStart(11)).join('')}${m.stepMs.toFixed(0).padStart(10)}${`${(100 * m.mfu).toFixed(1)}%`.padStart(8)}${m.cores.toFixed(2).padStart(7)}`);
   }
   lines.push('');
   lines.push(`mem(SPruFT)/mem(LoRA) = ${r.ratios.memSpruftOverLora.toFixed(3)}   step(SPruFT)/step(LoRA) = ${r.ratios.stepSpruftOverLora.toFixed(3)}   step(SPruFT)/step(full) = ${r.ratios.stepSpruftOverFull.toFixed(3)}   (${r.pairs.spruft} vs ${r.pairs.lora})`);
@@ -42,6 +42,11 @@ export async function run(args: string[]): Promise<number> {
     image: { type: 'string' }, steps: { type: 'string' }, workers: { type: 'string' }, backend: { type: 'string' },
   });
   const kind = positionals[0];
+  if (kind === 'accuracy') {
+    throw new SpruftError('CONFIG_INVALID', 'spruft bench accuracy: accuracy needs a task and its data, so it runs from a config: '
+      + '`spruft train <run.spruft.yaml>` with `compare: [lora, full, head]` trains the methods side by side and prints accuracy, per-label spread, '
+      + 'trainable parameters and memory for each; scripts/experiments/image-importance.ts runs the paper\'s image experiment (metrics x seeds)');
+  }
   if (kind !== 'memory' && kind !== 'speed') throw new SpruftError('CONFIG_INVALID', `spruft bench: say memory or speed\n${USAGE}`);
   const backend = (values.backend as string | undefined) ?? 'wasm';
   if (!(BACKENDS as readonly string[]).includes(backend)) throw new SpruftError('CONFIG_INVALID', `--backend must be one of ${BACKENDS.join(', ')}`);

@@ -6,9 +6,9 @@
  * values) or the MobileNetV2 that npm `nsfwjs` ships; synthetic batches of its shape.
  * `workers` > 1 splits each batch across worker threads (engine/parallel/): the step
  * time is the whole step's, memory is rank 0's (its share of the batch), and MFU is
- * taken against the GEMM rate times the cores the workers can use.
+ * taken against the GEMM rate of all ranks measuring at once (on a machine whose cores
+ * slow each other down, less than the single rate times the ranks).
  */
-import { availableParallelism } from 'node:os';
 import { resolveRunConfig, type ResolvedRunConfig, type RunConfigFile } from '../../../protocol/config';
 import type { BackendChoice, BenchMethodResult, BenchResult, MethodName } from '../../../protocol/results';
 import { SpruftError } from '../errors';
@@ -16,6 +16,7 @@ import { makeBatch, type Batch, type Examples } from '../engine/batches';
 import { DataParallelStep, methodSpecOf } from '../engine/parallel/dataParallel';
 import { WorkerPool } from '../engine/parallel/pool';
 import { rankZeroShare } from '../engine/parallel/shares';
+import { gemmRate } from '../engine/gemm';
 import { trainingStepFlops, tracePositions, type AttentionShape } from '../engine/flops';
 import { attachMethod, detachMethod } from '../engine/methods';
 import { Rng } from '../engine/rng';
@@ -52,20 +53,6 @@ interface Variant {
   method: MethodName;
   freezeAttention: boolean;
   file: Partial<RunConfigFile>;
-}
-
-/** Large square GEMM rate of the backend now (GFLOP/s), best of three. */
-export function measureGemm(n = 1024): number {
-  const a = tf.randomNormal([n, n]);
-  const b = tf.randomNormal([n, n]);
-  let best = Infinity;
-  for (let i = 0; i < 4; i++) {
-    const t0 = performance.now();
-    tf.tidy(() => { tf.matMul(a, b).dataSync(); });
-    if (i > 0) best = Math.min(best, performance.now() - t0);
-  }
-  tf.dispose([a, b]);
-  return (2 * n ** 3) / (best / 1000) / 1e9;
 }
 
 function median(xs: number[]): number {
@@ -150,8 +137,9 @@ function closestPair(methods: BenchMethodResult[]): { spruft: BenchMethodResult;
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const backend = await ensureBackend(o.backend);
   const log = o.onLog ?? (() => undefined);
-  const gemmGflops = measureGemm();
+  const gemmGflops = gemmRate();
   log(`GEMM 1024x1024 on ${backend.name}: ${gemmGflops.toFixed(1)} GFLOP/s`);
+  let gemmGflopsAllRanks = gemmGflops;
   const setup = o.model === 'decoder' ? decoderSetup(o) : o.model === 'vision' ? visionSetup(o) : undefined;
   if (!setup) throw new SpruftError('CONFIG_INVALID', `--model must be decoder or vision (got "${o.model}")`);
   const { model, examples } = setup;
@@ -164,6 +152,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       if (workers > setup.batchSize) throw new SpruftError('CONFIG_INVALID', `--workers ${workers} exceeds the batch of ${setup.batchSize}: each worker needs a share of it`);
       pool = await WorkerPool.start({ ranks: workers, model });
       log(`${workers} data-parallel ranks: this thread and ${workers - 1} worker thread(s)`);
+      const rates = await pool.gemmRates();
+      gemmGflopsAllRanks = rates.reduce((a, b) => a + b, 0);
+      log(`GEMM 1024x1024 on all ${workers} ranks at once: ${rates.map((r) => r.toFixed(1)).join(' + ')} = ${gemmGflopsAllRanks.toFixed(1)} GFLOP/s`);
     }
     const probeBatch = batchAt();
     // mem_M of what rank 0 computes: its share of the batch when the batch is split.
@@ -208,7 +199,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
           method: v.method, variant: attached.variant, freezeAttention: v.freezeAttention,
           trainableParams: attached.trainableParams, mem: memory.breakdown, memModel: memory.modelBytes,
           peakTrain: memory.peakTrain, peakInference: memory.peakInference, stepMs,
-          mfu: flopsPerStep / (stepMs / 1000) / (gemmGflops * 1e9 * Math.min(workers, availableParallelism())), flopsPerStep,
+          mfu: flopsPerStep / (stepMs / 1000) / (gemmGflopsAllRanks * 1e9), flopsPerStep, cores,
         };
         methods.push(result);
         log(`${result.variant.padEnd(16)} ${result.trainableParams.toLocaleString('en').padStart(11)} params  mem ${(memory.breakdown.total / 2 ** 20).toFixed(1)} MiB  step ${stepMs.toFixed(0)} ms  MFU ${(100 * result.mfu).toFixed(1)}%  CPU ${cores.toFixed(2)} cores`);
@@ -222,7 +213,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     return {
       kind: o.kind, backend,
       model: { name: model.name, params: model.totalParams, shape: setup.shape },
-      batch: setup.batchInfo, gemmGflops, workers, methods,
+      batch: setup.batchInfo, gemmGflops, gemmGflopsAllRanks, workers, methods,
       ratios: {
         memSpruftOverLora: pair.spruft.mem.total / pair.lora.mem.total,
         stepSpruftOverLora: pair.spruft.stepMs / pair.lora.stepMs,

@@ -5,6 +5,7 @@
  *   attach -> attached   attach the method rank 0 attached (same rows, same trainables)
  *   step   -> grads      take rank 0's trainable values, run this rank's passes, return
  *                        sum_k weight_k * grad loss_k (float32, transferred)
+ *   gemm   -> gemm       this rank's large-GEMM rate, measured while the others measure
  * Workers keep no optimizer state: rank 0 applies every update and sends the values
  * with the next step, so the ranks cannot drift apart.
  */
@@ -52,10 +53,12 @@ export interface WorkerStepMemory {
 export type ToWorker =
   | { type: 'init'; rank: number; backend: BackendName; model: ModelRecipe; fault?: WorkerFault }
   | { type: 'attach'; method: MethodSpec }
-  | { type: 'step'; params: Float32Array[]; passes: SharePass[]; measure: boolean };
+  | { type: 'step'; params: Float32Array[]; passes: SharePass[]; measure: boolean }
+  | { type: 'gemm'; n: number; reps: number };
 
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'attached'; trainableParams: number }
   | { type: 'grads'; loss: number; grads: Float32Array[] | null; memory?: WorkerStepMemory }
+  | { type: 'gemm'; gflops: number }
   | { type: 'error'; code: ErrorCode; message: string };

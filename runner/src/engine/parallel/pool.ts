@@ -14,6 +14,7 @@ import { threadId, Worker } from 'node:worker_threads';
 import type { BackendName } from '../../../../protocol/results';
 import { SpruftError } from '../../errors';
 import type { Model } from '../../models/model';
+import { gemmRate } from '../gemm';
 import { tf } from '../tf';
 import type { FromWorker, MethodSpec, SharePass, ToWorker, WorkerFault } from './messages';
 import { recipeOf, type ModelRecipe } from './recipe';
@@ -206,6 +207,22 @@ export class WorkerPool {
     const thread = this.threads[rank - 1];
     if (!thread) return Promise.reject(new SpruftError('INTERNAL', `no data-parallel worker of rank ${rank}`));
     return thread.request({ type: 'step', params, passes, measure }, 'grads');
+  }
+
+  /**
+   * Every rank's large-GEMM rate (GFLOP/s, rank 0 first), all measuring at once: their
+   * sum is what the ranks can compute together on this machine's cores.
+   */
+  async gemmRates(n = 1024, reps = 6): Promise<number[]> {
+    const replies = this.threads.map((t) => t.request({ type: 'gemm', n, reps }, 'gemm'));
+    // Rank 0 measures while the workers do (the requests are already posted).
+    let own: number;
+    try {
+      own = gemmRate(n, reps);
+    } finally {
+      await Promise.allSettled(replies);
+    }
+    return [own, ...(await this.all(replies)).map((r) => r.gflops)];
   }
 
   /** Terminate every thread and wait for each to exit (idempotent). */

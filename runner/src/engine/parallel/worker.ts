@@ -10,6 +10,7 @@ import type { ForwardContext } from '../../models/layer';
 import type { Model } from '../../models/model';
 import { BackendError, initBackend } from '../backend';
 import { makeBatch } from '../batches';
+import { gemmRate } from '../gemm';
 import { peakBytes } from '../memory';
 import { attachMethod, type AttachedMethod } from '../methods';
 import { Rng } from '../rng';
@@ -100,6 +101,7 @@ function serve(): void {
           case 'init': reply = await rank.init(msg); break;
           case 'attach': reply = rank.attach(msg.method); break;
           case 'step': reply = await rank.step(msg.params, msg.passes, msg.measure); break;
+          case 'gemm': reply = { type: 'gemm', gflops: gemmRate(msg.n, msg.reps) }; break;
         }
       } catch (err) {
         reply = { type: 'error', code: codeOf(err), message: errorMessage(err) };
