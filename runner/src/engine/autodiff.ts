@@ -10,6 +10,7 @@
  * framework's bookkeeping. Ops written with `op()` also work under tfjs's tape (then
  * they become one tf.customGrad node), so the importance metrics may use either.
  */
+import { liveBufferBytes } from './memory';
 import { tf, type Tensor } from './tf';
 
 interface TapeNode {
@@ -31,15 +32,25 @@ class Tape {
 let active: Tape | undefined;
 
 /**
+ * A second handle on `t`'s data, disposed on its own: a reshape to the same shape, which
+ * every backend runs as a view (reference-counted data). Not tf.clone: the wasm
+ * backend's Identity kernel copies, so an input saved by three ops (the q, k and v
+ * projections of one normalised input) would be kept three times.
+ */
+function share(t: Tensor): Tensor {
+  return tf.reshape(t, t.shape);
+}
+
+/**
  * Backward functions may pass dy straight through, or give one tensor to two inputs
  * (a residual add); every returned gradient must be a tensor of its own, since each is
- * accumulated and released on its own. Duplicates become clones (same data, no copy).
+ * accumulated and released on its own. Duplicates become shared handles (no copy).
  */
 function distinct<T extends Tensor | null>(grads: T[], dy: Tensor): T[] {
   const seen = new Set<Tensor>([dy]);
   return grads.map((g) => {
     if (g === null) return g;
-    if (seen.has(g)) return tf.clone(g) as T;
+    if (seen.has(g)) return share(g) as T;
     seen.add(g);
     return g;
   });
@@ -70,7 +81,7 @@ export function op(
     const needed = inputs.some((t) => tape.tracked.has(t.id));
     let saved: Tensor[] = [];
     const output = tf.tidy(() => forward((tensors) => {
-      if (needed) saved = tensors.map((t) => tf.keep(tf.clone(t)));
+      if (needed) saved = tensors.map((t) => tf.keep(share(t)));
     }));
     if (needed) {
       tape.nodes.push({ inputs, outputId: output.id, saved, backward });
@@ -135,7 +146,7 @@ export function valueAndGrads(f: () => Tensor, params: Tensor[], onBackwardStart
   }
   active = undefined;
   const value = loss.dataSync()[0];
-  tape.backwardStartBytes = tf.memory().numBytes;
+  tape.backwardStartBytes = liveBufferBytes();
   onBackwardStart?.(tape.backwardStartBytes);
   const grads = new Map<number, Tensor>();
   if (tape.tracked.has(loss.id)) grads.set(loss.id, tf.onesLike(loss));

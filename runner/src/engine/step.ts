@@ -9,7 +9,7 @@ import type { ForwardContext } from '../models/layer';
 import type { Model } from '../models/model';
 import { disposeBatch, type Batch } from './batches';
 import { valueAndGrads } from './autodiff';
-import { breakdown, peakBytes } from './memory';
+import { breakdown, liveBufferBytes, peakBytes } from './memory';
 import type { AttachedMethod } from './methods';
 import { Adam, type OptimizerConfig } from './optimizer';
 import { tf, type Tensor } from './tf';
@@ -21,9 +21,9 @@ export class StepRunner {
   readonly optimizerBytes: number;
 
   constructor(private readonly model: Model, private readonly attached: AttachedMethod, optimizer: OptimizerConfig) {
-    const before = tf.memory().numBytes;
+    const before = liveBufferBytes();
     this.optimizer = new Adam(optimizer, attached.trainables);
-    this.optimizerBytes = tf.memory().numBytes - before;
+    this.optimizerBytes = liveBufferBytes() - before;
   }
 
   /**
@@ -94,7 +94,7 @@ export function accumulateGradients(
   const accumulated = new Map<string, Tensor>();
   for (let k = 0; k < count; k++) {
     const { batch, weight, ctx } = passAt(k);
-    if (probe) probe.beforeForward = tf.memory().numBytes;
+    if (probe) probe.beforeForward = liveBufferBytes();
     const { value, grads } = valueAndGrads(
       () => taskLoss(model.forward(batch.x, ctx), batch),
       vars,
