@@ -153,8 +153,10 @@ export interface BenchMethodResult {
   peakTrain: number;
   peakInference: number;
   stepMs: number;
-  /** Model FLOP utilisation: model FLOPs per step / step time / `gemmGflopsAllRanks`. */
+  /** Model FLOP utilisation: model FLOPs per step / step time / `gemmGflops` (this method's). */
   mfu: number;
+  /** Median large-GEMM rate (GFLOP/s, all ranks at once) timed just before each of this method's timed steps. */
+  gemmGflops: number;
   flopsPerStep: number;
   /** CPU time of the process (every thread) over wall time during the timed steps: cores in use. */
   cores: number;

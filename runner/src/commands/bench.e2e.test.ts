@@ -34,7 +34,8 @@ function checkResult(r: BenchResult, workers: number): void {
     assert.equal(b.optimizer, 2 * b.params, `${m.variant}: optimizer`);
     assert.equal(b.dropout > 0, m.method === 'lora', `${m.variant}: only LoRA has dropout masks`);
     assert.equal(b.total, m.peakTrain - m.peakInference, `${m.variant}: mem = mem_TTL - mem_M`);
-    assert.ok(m.stepMs > 0 && m.mfu > 0 && m.flopsPerStep > 0 && m.cores > 0, `${m.variant}: step figures`);
+    assert.ok(m.stepMs > 0 && m.flopsPerStep > 0 && m.gemmGflops > 0 && m.cores > 0, `${m.variant}: step figures`);
+    assert.ok(Math.abs(m.mfu - m.flopsPerStep / (m.stepMs / 1000) / (m.gemmGflops * 1e9)) < 1e-12, `${m.variant}: MFU from its own GEMM rate`);
   }
   const byVariant = new Map(r.methods.map((m) => [m.variant, m]));
   assert.deepEqual(r.pairs, { spruft: 'spruft r=32', lora: 'lora r=16', full: 'full' });

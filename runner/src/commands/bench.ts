@@ -25,13 +25,14 @@ export function formatBench(r: BenchResult): string {
     `${r.model.name}: ${r.model.params.toLocaleString('en')} parameters ${JSON.stringify(r.model.shape)}, batch ${JSON.stringify(r.batch)}`,
     `backend ${r.backend.name}; GEMM ${r.gemmGflops.toFixed(1)} GFLOP/s${r.workers > 1 ? ` (all ${r.workers} ranks at once: ${r.gemmGflopsAllRanks.toFixed(1)})` : ''}; ${r.workers} worker(s)`,
     '',
-    `${'variant'.padEnd(18)}${'trainable'.padStart(12)}${'mem'.padStart(11)}${'params'.padStart(11)}${'grads'.padStart(11)}${'optim'.padStart(11)}${'cache'.padStart(11)}${'dropout'.padStart(11)}${'other'.padStart(11)}${'step ms'.padStart(10)}${'MFU'.padStart(8)}${'cores'.padStart(7)}`,
+    `${'variant'.padEnd(18)}${'trainable'.padStart(12)}${'mem'.padStart(11)}${'params'.padStart(11)}${'grads'.padStart(11)}${'optim'.padStart(11)}${'cache'.padStart(11)}${'dropout'.padStart(11)}${'other'.padStart(11)}${'step ms'.padStart(10)}${'GEMM'.padStart(7)}${'MFU'.padStart(8)}${'cores'.padStart(7)}`,
   ];
   for (const m of r.methods) {
     const b = m.mem;
-    lines.push(`${m.variant.padEnd(18)}${m.trainableParams.toLocaleString('en').padStart(12)}${[b.total, b.params, b.grads, b.optimizer, b.cache, b.dropout, b.other].map((x) => formatBytes(x).padStart(11)).join('')}${m.stepMs.toFixed(0).padStart(10)}${`${(100 * m.mfu).toFixed(1)}%`.padStart(8)}${m.cores.toFixed(2).padStart(7)}`);
+    lines.push(`${m.variant.padEnd(18)}${m.trainableParams.toLocaleString('en').padStart(12)}${[b.total, b.params, b.grads, b.optimizer, b.cache, b.dropout, b.other].map((x) => formatBytes(x).padStart(11)).join('')}${m.stepMs.toFixed(0).padStart(10)}${m.gemmGflops.toFixed(1).padStart(7)}${`${(100 * m.mfu).toFixed(1)}%`.padStart(8)}${m.cores.toFixed(2).padStart(7)}`);
   }
   lines.push('');
+  lines.push('(GEMM: GFLOP/s timed beside the method\'s steps; MFU = model FLOPs per step / step time / that rate)');
   lines.push(`mem(SPruFT)/mem(LoRA) = ${r.ratios.memSpruftOverLora.toFixed(3)}   step(SPruFT)/step(LoRA) = ${r.ratios.stepSpruftOverLora.toFixed(3)}   step(SPruFT)/step(full) = ${r.ratios.stepSpruftOverFull.toFixed(3)}   (${r.pairs.spruft} vs ${r.pairs.lora})`);
   return lines.join('\n');
 }
