@@ -153,10 +153,12 @@ export interface BenchMethodResult {
   peakTrain: number;
   peakInference: number;
   stepMs: number;
-  /** Model FLOP utilisation: model FLOPs per step / step time / `gemmGflops` (this method's). */
+  /** Model FLOP utilisation: model FLOPs per step / `stepGemmGflop`. */
   mfu: number;
-  /** Median large-GEMM rate (GFLOP/s, all ranks at once) timed just before each of this method's timed steps. */
+  /** Median large-GEMM rate (GFLOP/s, all ranks at once) around this method's timed steps (timed before and after each). */
   gemmGflops: number;
+  /** Median over the timed steps of step time x the GEMM rate around it: a step in GEMM work (GFLOP), free of the machine's drift. */
+  stepGemmGflop: number;
   flopsPerStep: number;
   /** CPU time of the process (every thread) over wall time during the timed steps: cores in use. */
   cores: number;
@@ -178,6 +180,9 @@ export interface BenchResult {
     memSpruftOverLora: number;
     stepSpruftOverLora: number;
     stepSpruftOverFull: number;
+    /** The step ratios in GEMM work (`stepGemmGflop`), free of the machine's drift between methods. */
+    stepSpruftOverLoraAtEqualGemm: number;
+    stepSpruftOverFullAtEqualGemm: number;
   };
   /** The pairs the ratios compare (closest trainable-parameter counts). */
   pairs: { spruft: string; lora: string; full?: string };

@@ -34,13 +34,16 @@ function checkResult(r: BenchResult, workers: number): void {
     assert.equal(b.optimizer, 2 * b.params, `${m.variant}: optimizer`);
     assert.equal(b.dropout > 0, m.method === 'lora', `${m.variant}: only LoRA has dropout masks`);
     assert.equal(b.total, m.peakTrain - m.peakInference, `${m.variant}: mem = mem_TTL - mem_M`);
-    assert.ok(m.stepMs > 0 && m.flopsPerStep > 0 && m.gemmGflops > 0 && m.cores > 0, `${m.variant}: step figures`);
-    assert.ok(Math.abs(m.mfu - m.flopsPerStep / (m.stepMs / 1000) / (m.gemmGflops * 1e9)) < 1e-12, `${m.variant}: MFU from its own GEMM rate`);
+    assert.ok(m.stepMs > 0 && m.flopsPerStep > 0 && m.gemmGflops > 0 && m.stepGemmGflop > 0 && m.cores > 0, `${m.variant}: step figures`);
+    assert.equal(m.mfu, m.flopsPerStep / (m.stepGemmGflop * 1e9), `${m.variant}: MFU from the step's GEMM work`);
   }
   const byVariant = new Map(r.methods.map((m) => [m.variant, m]));
   assert.deepEqual(r.pairs, { spruft: 'spruft r=32', lora: 'lora r=16', full: 'full' });
   assert.equal(r.ratios.memSpruftOverLora, byVariant.get('spruft r=32')!.mem.total / byVariant.get('lora r=16')!.mem.total);
-  assert.equal(r.ratios.stepSpruftOverFull, byVariant.get('spruft r=32')!.stepMs / byVariant.get('full')!.stepMs);
+  const [s, l, f] = ['spruft r=32', 'lora r=16', 'full'].map((v) => byVariant.get(v)!);
+  assert.equal(r.ratios.stepSpruftOverFull, s.stepMs / f.stepMs);
+  assert.equal(r.ratios.stepSpruftOverLoraAtEqualGemm, s.stepGemmGflop / l.stepGemmGflop);
+  assert.equal(r.ratios.stepSpruftOverFullAtEqualGemm, s.stepGemmGflop / f.stepGemmGflop);
 }
 
 describe('spruft bench', () => {

@@ -8,7 +8,7 @@
  * time is the whole step's, memory is rank 0's (its share of the batch), and MFU is
  * taken against the GEMM rate of all ranks measuring at once (on a machine whose cores
  * slow each other down, less than the single rate times the ranks). MFU's GEMM rate is
- * measured beside the steps it divides, one product before each timed step.
+ * measured beside the steps it divides: one product before and after each timed step.
  */
 import { resolveRunConfig, type ResolvedRunConfig, type RunConfigFile } from '../../../protocol/config';
 import type { BackendChoice, BenchMethodResult, BenchResult, MethodName } from '../../../protocol/results';
@@ -183,30 +183,34 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         };
         const { memory } = parallel ? await parallel.measured(() => all, 1, 1e-5, new Rng(3), memM) : await runner.measured(batchAt, 1, 1e-5, ctx(), memM);
         await step();
-        // Each timed step next to a GEMM timed just before it (all ranks at once with
-        // workers): on a machine whose speed drifts, MFU compares like with like.
+        // Each timed step between two timed GEMMs (all ranks at once with workers): the
+        // machine's speed drifts within a run, so each step is also measured in GEMM work
+        // at the rate around it, and MFU and the ratios compare like with like.
+        const gemmNow = async (): Promise<number> => (pool ? (await pool.gemmRates(1024, 1)).reduce((a, b) => a + b, 0) : gemmRate(1024, 1));
         const times: number[] = [];
-        const rates: number[] = [];
+        const rates: number[] = [await gemmNow()];
         let cpuMs = 0;
         for (let i = 0; i < steps; i++) {
-          rates.push(pool ? (await pool.gemmRates(1024, 1)).reduce((a, b) => a + b, 0) : gemmRate(1024, 1));
           const cpu0 = process.cpuUsage();
           const t0 = performance.now();
           await step();
           times.push(performance.now() - t0);
           const cpu = process.cpuUsage(cpu0);
           cpuMs += (cpu.user + cpu.system) / 1000;
+          rates.push(await gemmNow());
         }
+        const around = times.map((_, i) => (rates[i] + rates[i + 1]) / 2);
         // CPU time of the whole process (every thread) over wall time: the cores in use.
         const cores = cpuMs / times.reduce((a, b) => a + b, 0);
         const stepMs = median(times);
-        const stepGemm = median(rates);
+        const stepGemm = median(around);
+        const stepGemmGflop = median(times.map((t, i) => (t / 1000) * around[i]));
         const flopsPerStep = trainingStepFlops(shapes, setup.attention);
         const result: BenchMethodResult = {
           method: v.method, variant: attached.variant, freezeAttention: v.freezeAttention,
           trainableParams: attached.trainableParams, mem: memory.breakdown, memModel: memory.modelBytes,
           peakTrain: memory.peakTrain, peakInference: memory.peakInference, stepMs,
-          mfu: flopsPerStep / (stepMs / 1000) / (stepGemm * 1e9), gemmGflops: stepGemm, flopsPerStep, cores,
+          mfu: flopsPerStep / (stepGemmGflop * 1e9), gemmGflops: stepGemm, stepGemmGflop, flopsPerStep, cores,
         };
         methods.push(result);
         log(`${result.variant.padEnd(16)} ${result.trainableParams.toLocaleString('en').padStart(11)} params  mem ${(memory.breakdown.total / 2 ** 20).toFixed(1)} MiB  step ${stepMs.toFixed(0)} ms  MFU ${(100 * result.mfu).toFixed(1)}%  CPU ${cores.toFixed(2)} cores`);
@@ -225,6 +229,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         memSpruftOverLora: pair.spruft.mem.total / pair.lora.mem.total,
         stepSpruftOverLora: pair.spruft.stepMs / pair.lora.stepMs,
         stepSpruftOverFull: full ? pair.spruft.stepMs / full.stepMs : NaN,
+        // Steps measured in GEMM work at the rate around them: the machine's drift between
+        // one method's steps and the next's cancels out.
+        stepSpruftOverLoraAtEqualGemm: pair.spruft.stepGemmGflop / pair.lora.stepGemmGflop,
+        stepSpruftOverFullAtEqualGemm: full ? pair.spruft.stepGemmGflop / full.stepGemmGflop : NaN,
       },
       pairs: { spruft: pair.spruft.variant, lora: pair.lora.variant, full: full?.variant },
     };
