@@ -192,21 +192,7 @@ class LiteralScanner {
       const v = this.value();
       // A key named __proto__ becomes an own property (as JSON.parse does), never a prototype.
       Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
-      this.skipSpace();
-      const sep = this.text.charCodeAt(this.pos);
-      if (sep === 44) {
-        this.pos++;
-        if (this.mode === 'json') {
-          this.skipSpace();
-          if (this.text.charCodeAt(this.pos) === 125) this.fail('trailing comma before }');
-        }
-        continue;
-      }
-      if (sep === 125) {
-        this.pos++;
-        return out;
-      }
-      this.fail(`expected ',' or '}' after the value of "${key}" but found ${this.describeHere()}`);
+      if (!this.more(125, `',' or '}' after the value of "${key}"`)) return out;
     }
   }
 
@@ -226,22 +212,28 @@ class LiteralScanner {
         return out;
       }
       out.push(this.value());
-      this.skipSpace();
-      const sep = this.text.charCodeAt(this.pos);
-      if (sep === 44) {
-        this.pos++;
-        if (this.mode === 'json') {
-          this.skipSpace();
-          if (this.text.charCodeAt(this.pos) === 93) this.fail('trailing comma before ]');
-        }
-        continue;
-      }
-      if (sep === 93) {
-        this.pos++;
-        return out;
-      }
-      this.fail(`expected ',' or ']' in an array but found ${this.describeHere()}`);
+      if (!this.more(93, "',' or ']' in an array")) return out;
     }
+  }
+
+  /**
+   * After a member or element: true past a ',' (another follows), false past the
+   * closing `close` (} or ]). JSON refuses a trailing comma; JS-style text allows it.
+   */
+  private more(close: number, expected: string): boolean {
+    this.skipSpace();
+    const sep = this.text.charCodeAt(this.pos);
+    if (sep === 44) {
+      this.pos++;
+      if (this.mode === 'json') {
+        this.skipSpace();
+        if (this.text.charCodeAt(this.pos) === close) this.fail(`trailing comma before ${String.fromCharCode(close)}`);
+      }
+      return true;
+    }
+    if (sep !== close) this.fail(`expected ${expected} but found ${this.describeHere()}`);
+    this.pos++;
+    return false;
   }
 
   private string(): string {

@@ -9,20 +9,16 @@ import { tf } from '../engine/tf';
 import { wasmHeapBytes, type BackendKind } from './backendMemory';
 import { conv2dBackpropFilterKernel } from './conv2dBackpropFilter';
 import { conv2dBackpropInputKernel } from './conv2dBackpropInput';
-import { forwardConvInfo, type PadAttr } from './convGeometry';
+import { forwardConvInfo, type ConvGradAttrs } from './convGeometry';
 import {
   assertClose, backendInstance, randomTensor, runKernel, startBackends, toHost, type HostTensor,
 } from './kernelTesting';
 import { builtinKernel } from './registry';
 
-interface Case {
+interface Case extends ConvGradAttrs {
   x: [number, number, number, number];
   f: [number, number, number, number];
-  strides: number | [number, number];
-  pad: PadAttr;
   dataFormat?: 'NHWC' | 'NCHW';
-  dilations?: number | [number, number];
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
 const CASES: Case[] = [

@@ -16,18 +16,13 @@
  */
 import type { tf } from '../engine/tf';
 import { backendMemory, stridesOf, type BackendMemory, type TensorInfo } from './backendMemory';
-import { assertDyShape, bhwcStrides, forwardConvInfo, type Conv2DInfo, type PadAttr } from './convGeometry';
+import { assertDyShape, bhwcStrides, forwardConvInfo, type Conv2DInfo, type ConvGradAttrs } from './convGeometry';
 import { callKernel } from './registry';
 import { copyStrided } from './stridedCopy';
 
-interface BackpropFilterAttrs {
-  strides: number | [number, number];
-  pad: PadAttr;
+interface BackpropFilterAttrs extends ConvGradAttrs {
   dataFormat?: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
   filterShape: [number, number, number, number];
-  /** Not passed by tfjs; honoured when present. */
-  dilations?: number | [number, number];
 }
 
 export function conv2dBackpropFilterInfo(x: TensorInfo, dy: TensorInfo, attrs: BackpropFilterAttrs): Conv2DInfo {

@@ -13,19 +13,14 @@
 import type { tf } from '../engine/tf';
 import { backendMemory, stridesOf, type BackendMemory, type TensorInfo } from './backendMemory';
 import {
-  assertDyShape, bhwcStrides, forwardConvInfo, inputGradPhases, physicalShape, type Conv2DInfo, type PadAttr,
+  assertDyShape, bhwcStrides, forwardConvInfo, inputGradPhases, physicalShape, type Conv2DInfo, type ConvGradAttrs,
 } from './convGeometry';
 import { callKernel } from './registry';
 import { copyStrided } from './stridedCopy';
 
-interface BackpropInputAttrs {
-  strides: number | [number, number];
-  pad: PadAttr;
+interface BackpropInputAttrs extends ConvGradAttrs {
   dataFormat?: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
   inputShape: [number, number, number, number];
-  /** Not passed by tfjs; honoured when present. */
-  dilations?: number | [number, number];
 }
 
 export function conv2dBackpropInputInfo(dy: TensorInfo, filter: TensorInfo, attrs: BackpropInputAttrs): Conv2DInfo {

@@ -10,6 +10,15 @@ import { stridesOf } from './backendMemory';
 export type Conv2DInfo = tf.backend_util.Conv2DInfo;
 export type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
+/** Attributes every conv gradient kernel takes (tfjs's names). */
+export interface ConvGradAttrs {
+  strides: number | [number, number];
+  pad: PadAttr;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  /** Not passed by tfjs to the Conv2D gradients; honoured when present. */
+  dilations?: number | [number, number];
+}
+
 export class ConvGeometryError extends Error {
   readonly code = 'KERNEL_CONV_GEOMETRY';
 }

@@ -16,20 +16,14 @@
  */
 import type { tf } from '../engine/tf';
 import { backendMemory, stridesOf, type BackendMemory, type TensorInfo } from './backendMemory';
-import { assertDyShape, forwardConvInfo, inputGradPhases, type Conv2DInfo, type PadAttr } from './convGeometry';
+import { assertDyShape, forwardConvInfo, inputGradPhases, type Conv2DInfo, type ConvGradAttrs } from './convGeometry';
 import { callKernel } from './registry';
 import { copyStrided } from './stridedCopy';
 
-interface DepthwiseAttrs {
-  strides: number | [number, number];
-  dilations?: number | [number, number];
-  pad: PadAttr;
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-}
-interface FilterAttrs extends DepthwiseAttrs {
+interface FilterAttrs extends ConvGradAttrs {
   filterShape: [number, number, number, number];
 }
-interface InputAttrs extends DepthwiseAttrs {
+interface InputAttrs extends ConvGradAttrs {
   inputShape: [number, number, number, number];
 }
 
@@ -37,7 +31,7 @@ export class DepthwiseGradError extends Error {
   readonly code = 'KERNEL_DEPTHWISE';
 }
 
-function geometry(xShape: readonly number[], filterShape: readonly number[], attrs: DepthwiseAttrs, dyShape: readonly number[], what: string): Conv2DInfo {
+function geometry(xShape: readonly number[], filterShape: readonly number[], attrs: ConvGradAttrs, dyShape: readonly number[], what: string): Conv2DInfo {
   if (filterShape[2] !== xShape[3]) {
     throw new DepthwiseGradError(`${what}: filter has ${filterShape[2]} input channels, x has ${xShape[3]}`);
   }
