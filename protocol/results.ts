@@ -57,6 +57,19 @@ export interface MemoryMeasurement {
   wasmHeapBytes?: number;
 }
 
+/**
+ * The training peak (mem_TTL) as stacked parts, bottom to top: the frozen weights, the
+ * named parts of "mem", and the rest of the peak (`other`: transients, never negative).
+ * What the dashboard draws: every part is bytes held at the training peak, unlike
+ * `breakdown.other`, which balances "mem" after mem_M (inference's own activations
+ * included) has been subtracted.
+ */
+export function peakStack(m: MemoryMeasurement): Record<'weights' | Exclude<keyof MemoryBreakdown, 'total'>, number> {
+  const { params, grads, optimizer, cache, dropout } = m.breakdown;
+  const named = m.modelBytes + params + grads + optimizer + cache + dropout;
+  return { weights: m.modelBytes, params, grads, optimizer, cache, dropout, other: Math.max(0, m.peakTrain - named) };
+}
+
 /** Estimate before launch, labelled as such (never mixed with measurements). */
 export interface MemoryEstimate {
   estimated: true;

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { dashboardHtml, makeNonce } from '../../extension/src/dashboard/dashboardHtml';
 import type { DashboardSnapshot } from '../../protocol/runFolder';
+import { peakStack } from '../../protocol/results';
 import type { HostToWebview, WebviewToHost } from '../../protocol/webview';
 import { FASHION_LABELS, syntheticRun } from '../fixtures/syntheticRun';
 import { artifactPath, launchChromium, requireBuilt } from './browser';
@@ -142,7 +143,7 @@ describe('dashboard page in Chromium', () => {
     assert.equal(await drawn(page, 'selection', 'cells'), String(selection.layers.reduce((n, l) => n + l.rows.length, 0)));
     assert.ok((await heatmapCellPixels(page)).length > 0, 'selected rows are painted');
     assert.equal(await drawn(page, 'memory', 'methods'), String(memory.length));
-    const components = memory.reduce((n, m) => n + [m.measurement.modelBytes, ...Object.entries(m.measurement.breakdown).filter(([k]) => k !== 'total').map(([, v]) => v)].filter((v) => v !== 0).length, 0);
+    const components = memory.reduce((n, m) => n + Object.values(peakStack(m.measurement)).filter((v) => v !== 0).length, 0);
     assert.equal(await drawn(page, 'memory', 'bars'), String(components), 'one stacked segment per non-zero component');
     assert.equal(await drawn(page, 'labels', 'bars'), String(labels.length * labels[0]!.labels.length));
     const worst = labels[0]!.labels.slice().sort((a, b) => labels[0]!.perLabel[a]! - labels[0]!.perLabel[b]! || a.localeCompare(b))[0];

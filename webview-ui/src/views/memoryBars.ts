@@ -1,12 +1,12 @@
 /**
- * Memory by component (paper appendix C.3), one stacked bar per method compared:
- * frozen weights, then the parts of the paper's "mem" (= mem_TTL - mem_M): trainable
- * parameters, gradients, optimizer state, activation cache, dropout masks, other.
- * Each bar's label carries its "mem" total; the table below adds time and accuracy, so
- * "Compare with LoRA" reads side by side.
+ * Memory by component (paper appendix C.3), one stacked bar per method compared: the
+ * training peak (mem_TTL) as frozen weights, trainable parameters, gradients, optimizer
+ * state, activation cache, dropout masks and the rest of the peak (protocol's peakStack).
+ * Each bar's label carries the paper's "mem" (= mem_TTL - mem_M); the table below adds
+ * time and accuracy, so "Compare with LoRA" reads side by side.
  */
 import type { TooltipItem } from 'chart.js';
-import type { MemoryBreakdown } from '../../../protocol/results';
+import { peakStack, type MemoryBreakdown } from '../../../protocol/results';
 import type { MethodView } from '../../../protocol/runFolder';
 import { ChartSlot, recordDrawn } from '../charts';
 import { formatBytes, formatCount, formatDuration, formatPercent } from '../../../protocol/format';
@@ -16,13 +16,13 @@ type Component = 'weights' | Exclude<keyof MemoryBreakdown, 'total'>;
 
 /** Stacking order, bottom to top, with the legend's words. */
 export const MEMORY_COMPONENTS: ReadonlyArray<{ key: Component; label: string }> = [
-  { key: 'weights', label: 'frozen weights (mem_M)' },
+  { key: 'weights', label: 'frozen weights' },
   { key: 'params', label: 'trainable params' },
   { key: 'grads', label: 'gradients' },
   { key: 'optimizer', label: 'optimizer state' },
   { key: 'cache', label: 'activation cache' },
   { key: 'dropout', label: 'dropout masks' },
-  { key: 'other', label: 'other' },
+  { key: 'other', label: 'rest of the peak' },
 ];
 
 const MIB = 1024 * 1024;
@@ -56,10 +56,7 @@ export class MemoryBars {
       recordDrawn(this.figure, { methods: 0, bars: 0 });
       return;
     }
-    const valueOf = (view: MethodView, key: Component): number => {
-      const m = view.memory!.measurement;
-      return key === 'weights' ? m.modelBytes : m.breakdown[key];
-    };
+    const valueOf = (view: MethodView, key: Component): number => peakStack(view.memory!.measurement)[key];
     const labels = measured.map((v) => [v.memory!.variant || v.method, `mem ${formatBytes(v.memory!.measurement.breakdown.total)}`]);
     const chart = this.slot.draw({
       type: 'bar',
@@ -102,7 +99,7 @@ export class MemoryBars {
     chart.data.datasets.forEach((_, i) => {
       if (chart.isDatasetVisible(i)) bars += chart.getDatasetMeta(i).data.filter((el) => Math.abs((el as unknown as { height: number }).height) > 0).length;
     });
-    this.caption.textContent = `${measured.length} method${measured.length > 1 ? 's' : ''} measured · bar label: the paper's "mem" (peak training minus peak inference)`;
+    this.caption.textContent = `${measured.length} method${measured.length > 1 ? 's' : ''} measured · bar: the training peak by component · label: the paper's "mem" (peak training minus peak inference)`;
     recordDrawn(this.figure, { methods: chart.data.labels?.length ?? 0, bars });
     this.figure.setAttribute('aria-label', measured.map((v) => `${v.method}: mem ${formatBytes(v.memory!.measurement.breakdown.total)}`).join('; '));
   }
