@@ -148,7 +148,8 @@ export type LayerKind = 'linear' | 'conv2d' | 'depthwise-conv2d' | 'layernorm' |
 export interface ScoreResult {
   backend: BackendInfo;
   metric: string;
-  layers: LayerSelection[];
+  /** Per layer the selection, and `rowScores`: every row's importance (index = row). */
+  layers: Array<LayerSelection & { rowScores: number[] }>;
   trainableParams: number;
   peakBytes: number;
   inferencePeakBytes: number;

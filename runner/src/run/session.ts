@@ -287,8 +287,9 @@ export async function startScore(req: RunRequest, hooks: RunHooks): Promise<Star
       const memM = await inferencePeak(model, data, config.training.batchSize);
       const scored = await scoreRows(model, config, data.train);
       hooks.onSelection?.({ runId, method: 'spruft', metric: scored.metric, layers: scored.layers });
+      const layers = scored.layers.map((l) => ({ ...l, rowScores: Array.from(scored.scores.rows.get(l.name) ?? []) }));
       return {
-        backend: info, metric: scored.metric, layers: scored.layers,
+        backend: info, metric: scored.metric, layers,
         trainableParams: scored.trainableParams,
         peakBytes: scored.peakBytes, inferencePeakBytes: memM, ms: scored.ms,
       };

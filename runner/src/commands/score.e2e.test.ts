@@ -1,0 +1,80 @@
+/**
+ * `spruft score` spawned as a user runs it, on the project's pretrained llama-tiny: the
+ * JSON keys, a selection that follows the scores, the text output, errors.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import type { ScoreResult } from '../../../protocol/results';
+
+const ROOT = join(__dirname, '..', '..', '..');
+/** tsx by path: the command runs in a scratch folder, where `--import tsx` would not resolve. */
+const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+let dir: string;
+
+function spruft(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', TSX, join(ROOT, 'runner/src/cli.ts'), ...args], { cwd: dir, encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const config = (metric: string): string =>
+  `model:\n  path: ${join(ROOT, 'models', 'llama-tiny')}\ntask: causal-lm\nbackend: wasm\ndata:\n  dataset: text\n  path: corpus.txt\n  text:\n    maxLength: 32\n`
+  + `spruft:\n  rank: 4\n  importance:\n    metric: ${metric}\ntraining:\n  batchSize: 4\n`;
+
+describe('spruft score', () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'spruft-score-'));
+    writeFileSync(join(dir, 'corpus.txt'), 'Call me Ishmael. Some years ago, never mind how long precisely, I thought I would sail about a little.\n'.repeat(20));
+    writeFileSync(join(dir, 'l2.spruft.yaml'), config('l2'));
+    writeFileSync(join(dir, 'taylor.spruft.yaml'), config('taylor'));
+    writeFileSync(join(dir, 'bad.spruft.yaml'), config('tayler'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const metric of ['l2', 'taylor']) {
+    it(`${metric} --json: every row's score, the top-r rows selected, time and peaks`, () => {
+      const r = spruft('score', `${metric}.spruft.yaml`, '--json');
+      assert.equal(r.status, 0, r.stderr);
+      const result = JSON.parse(r.stdout) as ScoreResult;
+      assert.equal(result.metric, metric);
+      assert.equal(result.backend.name, 'wasm');
+      assert.ok(result.layers.length > 0);
+      let selected = 0;
+      for (const l of result.layers) {
+        assert.equal(l.rowScores.length, l.dOut, `${l.name}: one score per row`);
+        assert.ok(l.rowScores.every((s) => Number.isFinite(s) && s >= 0), `${l.name}: scores are magnitudes`);
+        assert.equal(l.rows.length, Math.min(4, l.dOut), `${l.name}: rank 4`);
+        assert.deepEqual(l.rows, l.rows.slice().sort((a, b) => a - b), `${l.name}: rows ascending`);
+        assert.deepEqual(l.scores, l.rows.map((row) => l.rowScores[row]), `${l.name}: scores of the selected rows`);
+        const lowestChosen = Math.min(...l.scores);
+        const highestLeft = Math.max(-Infinity, ...l.rowScores.filter((_, row) => !l.rows.includes(row)));
+        assert.ok(lowestChosen >= highestLeft, `${l.name}: the selected rows are the highest scored`);
+        selected += l.rows.length * l.dIn;
+      }
+      assert.equal(result.trainableParams, selected);
+      assert.ok(result.peakBytes > 0 && result.inferencePeakBytes > 0 && result.ms > 0);
+      assert.equal(new Set(result.layers.map((l) => l.rowScores.join())).size > 1, true, 'layers differ');
+    });
+  }
+
+  it('prints the rows per layer and a summary without --json', () => {
+    const r = spruft('score', 'l2.spruft.yaml');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^model\.layers\.0\.self_attn\.q_proj\s+4\/\d+\s+rows: \d+ \d+ \d+ \d+$/m);
+    assert.match(r.stdout, /^l2: [\d,]+ parameters selected in [\d.]+ s; peak [\d.]+ \w?i?B \(inference peak [\d.]+ \w?i?B\)$/m);
+  });
+
+  it('refuses a bad config with file:line:col, and a missing one by its path', () => {
+    const bad = spruft('score', 'bad.spruft.yaml', '--json');
+    assert.equal(bad.status, 1);
+    assert.equal(bad.stdout, '');
+    assert.match(bad.stderr, /bad\.spruft\.yaml:13:\d+: error: .*tayler/);
+    const missing = spruft('score', 'nowhere.spruft.yaml');
+    assert.notEqual(missing.status, 0);
+    assert.match(missing.stderr, /nowhere\.spruft\.yaml/);
+  });
+});
