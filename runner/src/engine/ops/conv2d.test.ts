@@ -1,7 +1,7 @@
 import { before, describe, it } from 'node:test';
 import { Rng } from '../rng';
 import { tf } from '../tf';
-import { frozenConv2d, loraConv2d, rowConv2d, type ConvSpec } from './conv2d';
+import { conv2dBackpropFilter, conv2dBackpropInput, frozenConv2d, loraConv2d, rowConv2d, type ConvSpec } from './conv2d';
 import { assertClose, assertNoLeak, conv64, gradCheck, input, randomTensor, testLoss, TEST_BACKENDS, useBackend } from './testing';
 
 const XS = [2, 5, 6, 3];
@@ -9,9 +9,8 @@ const KH = 3, KW = 3, CO = 5;
 const ROWS = [0, 3];
 
 /** W + M W_f along the output-channel axis, in float64. */
-function mergeRows64(w: Float64Array, wf: Float64Array): Float64Array {
+function mergeRows64(w: Float64Array, wf: Float64Array, k = KH * KW * XS[3]): Float64Array {
   const out = Float64Array.from(w);
-  const k = KH * KW * XS[3];
   for (let i = 0; i < k; i++) ROWS.forEach((o, j) => { out[i * CO + o] += wf[i * ROWS.length + j]; });
   return out;
 }
@@ -43,6 +42,36 @@ for (const backend of TEST_BACKENDS) {
           wrt: ['x', 'wf', 'bf'],
           forward: (t) => rowConv2d(t.x, t.w, t.b, spec, { rows, wf: t.wf as tf.Variable, bf: t.bf as tf.Variable }, true),
           reference: (a) => addBias64(conv64(a.x, XS, mergeRows64(a.w, a.wf), [KH, KW, XS[3], CO], stride, pad).y, a.b, a.bf),
+        });
+        rows.dispose();
+      });
+    }
+
+    for (const pad of ['same', 'valid'] as const) {
+      it(`1x1 at stride 1 (${pad}): gradients as matrix products equal the conv gradient kernels, and rowConv2d's equal finite differences`, () => {
+        const rng = new Rng(30);
+        const spec: ConvSpec = { strides: [1, 1], pad };
+        const x = randomTensor(rng, XS);
+        const w = randomTensor(rng, [1, 1, XS[3], CO]);
+        const dy = randomTensor(rng, [XS[0], XS[1], XS[2], CO]);
+        const attrs = { strides: [1, 1], pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap;
+        const dxKernel = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: XS } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        const dwKernel = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: w.shape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        const dx = conv2dBackpropInput(XS, dy, w, spec);
+        const dw = conv2dBackpropFilter(x, dy, w.shape, spec);
+        assertClose(dx.dataSync(), dxKernel.dataSync(), 1e-5, 'dx');
+        assertClose(dw.dataSync(), dwKernel.dataSync(), 1e-5, 'dW');
+        tf.dispose([x, w, dy, dxKernel, dwKernel, dx, dw]);
+        const rows = tf.tensor1d(ROWS, 'int32');
+        gradCheck(rng, {
+          what: `rowConv2d 1x1 ${pad}`,
+          inputs: {
+            x: input(rng, XS), w: input(rng, [1, 1, XS[3], CO]), b: input(rng, [CO]),
+            wf: input(rng, [1, 1, XS[3], ROWS.length], 0.3), bf: input(rng, [ROWS.length], 0.3),
+          },
+          wrt: ['x', 'wf', 'bf'],
+          forward: (t) => rowConv2d(t.x, t.w, t.b, spec, { rows, wf: t.wf as tf.Variable, bf: t.bf as tf.Variable }, true),
+          reference: (a) => addBias64(conv64(a.x, XS, mergeRows64(a.w, a.wf, XS[3]), [1, 1, XS[3], CO], 1, pad).y, a.b, a.bf),
         });
         rows.dispose();
       });
