@@ -4,17 +4,11 @@
  * variant, and refusals of bad options.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { BenchResult } from '../../../protocol/results';
+import { REPO_ROOT, runSpruft, type CliResult } from '../../../test/fixtures/spruftCli';
 
-const ROOT = join(__dirname, '..', '..', '..');
-
-function spruft(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'runner/src/cli.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const spruft = (...args: string[]): CliResult => runSpruft(REPO_ROOT, args);
 
 function checkResult(r: BenchResult, workers: number): void {
   assert.equal(r.kind, 'memory');

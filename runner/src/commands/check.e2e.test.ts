@@ -1,23 +1,16 @@
 /** `spruft check` spawned as a user runs it: output lines, exit codes, --json, and what it loads. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import * as esbuild from 'esbuild';
 import { makeFixtureModels } from '../../../test/fixtures/models/makeFixtureModels';
+import { REPO_ROOT as ROOT, runSpruft, type CliResult } from '../../../test/fixtures/spruftCli';
 
-const ROOT = join(__dirname, '..', '..', '..');
-/** tsx by path: the command runs in a scratch folder, where `--import tsx` would not resolve. */
-const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 let dir: string;
 
-function spruft(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', TSX, join(ROOT, 'runner/src/cli.ts'), ...args], { cwd: dir, encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const spruft = (...args: string[]): CliResult => runSpruft(dir, args);
 
 describe('spruft check', () => {
   before(() => {

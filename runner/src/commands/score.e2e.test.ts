@@ -3,26 +3,19 @@
  * JSON keys, a selection that follows the scores, the text output, errors.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { ScoreResult } from '../../../protocol/results';
+import { REPO_ROOT, runSpruft, type CliResult } from '../../../test/fixtures/spruftCli';
 
-const ROOT = join(__dirname, '..', '..', '..');
-/** tsx by path: the command runs in a scratch folder, where `--import tsx` would not resolve. */
-const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 let dir: string;
 
-function spruft(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', TSX, join(ROOT, 'runner/src/cli.ts'), ...args], { cwd: dir, encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const spruft = (...args: string[]): CliResult => runSpruft(dir, args);
 
 const config = (metric: string): string =>
-  `model:\n  path: ${join(ROOT, 'models', 'llama-tiny')}\ntask: causal-lm\nbackend: wasm\ndata:\n  dataset: text\n  path: corpus.txt\n  text:\n    maxLength: 32\n`
+  `model:\n  path: ${join(REPO_ROOT, 'models', 'llama-tiny')}\ntask: causal-lm\nbackend: wasm\ndata:\n  dataset: text\n  path: corpus.txt\n  text:\n    maxLength: 32\n`
   + `spruft:\n  rank: 4\n  importance:\n    metric: ${metric}\ntraining:\n  batchSize: 4\n`;
 
 describe('spruft score', () => {

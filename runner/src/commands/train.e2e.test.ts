@@ -4,11 +4,10 @@
  * same adapter weights, bit for bit, as an uninterrupted run.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { ADAPTER_WEIGHTS_FILE } from '../../../protocol/adapter';
 import type { ClassificationMetrics, RunResult } from '../../../protocol/results';
@@ -16,10 +15,8 @@ import { RUN_FILES } from '../../../protocol/runFolder';
 import { writeHfFolder } from '../io/hfFolder';
 import { readSafetensors } from '../io/safetensors';
 import { initMlp } from '../models/init';
+import { runSpruft, spruftArgv, type CliResult } from '../../../test/fixtures/spruftCli';
 
-const ROOT = join(__dirname, '..', '..', '..');
-const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-const CLI = join(ROOT, 'runner/src/cli.ts');
 let dir: string;
 
 function config(name: string): string {
@@ -41,10 +38,7 @@ function weights(adapterDir: string): Record<string, number[]> {
   return Object.fromEntries([...file.tensors].map(([n, t]) => [n, Array.from(t.data)]));
 }
 
-function train(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', TSX, CLI, 'train', ...args], { cwd: dir, encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const train = (...args: string[]): CliResult => runSpruft(dir, ['train', ...args]);
 
 describe('spruft train', () => {
   before(() => {
@@ -80,7 +74,7 @@ describe('spruft train', () => {
 
   it('killed mid-epoch and resumed, it ends with the same weights, bit for bit', async () => {
     const runDir = join(dir, 'runs', 'killed');
-    const child = spawn(process.execPath, ['--import', TSX, CLI, 'train', 'killed.spruft.yaml'], { cwd: dir, stdio: 'ignore' });
+    const child = spawn(process.execPath, spruftArgv(['train', 'killed.spruft.yaml']), { cwd: dir, stdio: 'ignore' });
     // Kill it (no cleanup: SIGKILL) once its first checkpoint exists: mid-way through epoch 1.
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
