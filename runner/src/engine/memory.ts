@@ -30,8 +30,9 @@ const buffers = new WeakMap<object, number>();
 let liveBytes = 0;
 let peakSoFar = 0;
 
+/** As the engine counts a tensor's bytes (strings are counted as written, complex by parts). */
 function bytesOf(t: tf.Tensor): number {
-  return t.dtype === 'string' || t.dtype === 'complex64' ? 0 : t.size * (t.dtype === 'bool' ? 1 : 4);
+  return t.dtype === 'string' || t.dtype === 'complex64' ? 0 : t.size * tf.util.bytesPerElement(t.dtype);
 }
 
 (function installBufferMeter(): void {

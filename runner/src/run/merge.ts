@@ -12,7 +12,8 @@ import { RUN_FILES } from '../../../protocol/runFolder';
 import { SpruftError } from '../errors';
 import { applyAdapter, exportModel, mergeTraining, readAdapterConfig } from '../engine/adapterIO';
 import { loadModel } from '../models/load';
-import { configDir, ensureBackend } from './session';
+import { configDir } from '../io/npmPackage';
+import { ensureBackend } from './session';
 
 function adapterDirOf(runDir: string): string {
   const inside = join(runDir, RUN_FILES.adapterDir);

@@ -4,7 +4,7 @@
  * (`method` first, then `compare`), adapters and metrics written as they finish.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { RunOverrides } from '../../../protocol/rpc';
 import type { BackendChoice, BackendInfo, LayerSelection, MemoryMeasurement, MethodName, RunResult, ScoreResult } from '../../../protocol/results';
@@ -22,6 +22,7 @@ import { attachMethod, detachMethod } from '../engine/methods';
 import { Rng } from '../engine/rng';
 import { scoreRows } from '../engine/score';
 import { rankZeroShare } from '../engine/parallel/shares';
+import { configDir } from '../io/npmPackage';
 import { loadTaskData } from '../engine/taskData';
 import { tf } from '../engine/tf';
 import { trainLoop } from '../engine/train';
@@ -74,11 +75,6 @@ function readResolved(runDir: string): ResolvedRunConfig {
   const path = join(runDir, RUN_FILES.config);
   if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', `not a run folder (no ${RUN_FILES.config})`, runDir);
   return JSON.parse(readFileSync(path, 'utf8')) as ResolvedRunConfig;
-}
-
-/** The run config's folder: npm packages (models, data) are looked for from there first. */
-export function configDir(c: ResolvedRunConfig): string | undefined {
-  return c.sourcePath ? dirname(c.sourcePath) : undefined;
 }
 
 /** The model and data of a run, the head sized to the task's labels. */
