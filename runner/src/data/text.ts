@@ -8,6 +8,7 @@ import { extname, join } from 'node:path';
 import type { Rng } from '../engine/rng';
 import { SpruftError } from '../errors';
 import { locateJsonError } from '../io/jsonText';
+import type { DecodeOptions, TextTokenizer, TokenizerDescription } from './tokenizers/types';
 import { balancedIndices, selectLabelIndices, stratifiedSplitIndices } from './sampling';
 
 export interface TextDataset {
@@ -206,7 +207,7 @@ export interface ByteTokenizerOptions {
  * Texts longer than the budget are cut at a byte (possibly inside a multi-byte character,
  * as byte-level models expect); EOS is kept after a cut so a sequence always ends.
  */
-export class ByteTokenizer {
+export class ByteTokenizer implements TextTokenizer {
   static readonly PAD = 256;
   static readonly BOS = 257;
   static readonly EOS = 258;
@@ -216,6 +217,11 @@ export class ByteTokenizer {
   readonly padId = ByteTokenizer.PAD;
   readonly bosId = ByteTokenizer.BOS;
   readonly eosId = ByteTokenizer.EOS;
+  readonly kind = 'byte' as const;
+  readonly paddingSide = 'right' as const;
+  readonly truncationSide = 'right' as const;
+  readonly prefixIds: readonly number[];
+  readonly suffixIds: readonly number[];
   private readonly addBos: boolean;
   private readonly addEos: boolean;
   private readonly encoder = new TextEncoder();
@@ -223,6 +229,17 @@ export class ByteTokenizer {
   constructor(options: ByteTokenizerOptions = {}) {
     this.addBos = options.addBos ?? true;
     this.addEos = options.addEos ?? true;
+    this.prefixIds = this.addBos ? [this.bosId] : [];
+    this.suffixIds = this.addEos ? [this.eosId] : [];
+  }
+
+  /** The UTF-8 bytes of a text. */
+  encodeText(text: string): number[] {
+    return Array.from(this.encoder.encode(text));
+  }
+
+  describe(): TokenizerDescription {
+    return { kind: 'byte', model: 'byte', vocabSize: this.vocabSize, bos: this.bosId, eos: this.eosId, pad: this.padId };
   }
 
   /** What to store beside a model so that it is tokenized the same way later. */
@@ -270,8 +287,8 @@ export class ByteTokenizer {
     return { ids, attentionMask, lengths, shape: [texts.length, maxLength] };
   }
 
-  /** Text from ids; special tokens are skipped, invalid UTF-8 (a cut character) becomes U+FFFD. */
-  decode(ids: ArrayLike<number>): string {
+  /** Text from ids; special tokens are always skipped, invalid UTF-8 (a cut character) becomes U+FFFD. */
+  decode(ids: ArrayLike<number>, _options?: DecodeOptions): string {
     const bytes: number[] = [];
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];

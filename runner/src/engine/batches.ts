@@ -24,6 +24,11 @@ export interface TokenExamples {
   ids: Int32Array;
   /** 1 where a token is real (not padding). */
   mask: Uint8Array;
+  /**
+   * Causal LM: 1 where predicting the token carries loss (instruction tuning: the response
+   * tokens only). Default: `mask`, every real token.
+   */
+  lossMask?: Uint8Array;
   labels?: Int32Array;
   /** Multiple-choice evaluation: for each example, its question id and whether it is the right choice. */
   choiceGroup?: Int32Array;
@@ -72,13 +77,15 @@ export function makeBatch(ex: Examples, indices: Int32Array): Batch {
   if (ex.labels) {
     batch.labels = tf.tensor1d(Int32Array.from(indices, (idx) => ex.labels![idx]), 'int32');
   } else {
-    // Position p predicts token p+1; the last position and padding do not count.
+    // Position p predicts token p+1; the last position and padding do not count, nor do
+    // the tokens the loss mask leaves out.
     const targets = new Int32Array(b * t);
     const weights = new Float32Array(b * t);
+    const counted = ex.lossMask ?? ex.mask;
     indices.forEach((idx, i) => {
       for (let p = 0; p < t - 1; p++) {
         targets[i * t + p] = ex.ids[idx * t + p + 1];
-        weights[i * t + p] = ex.mask[idx * t + p + 1];
+        weights[i * t + p] = counted[idx * t + p + 1];
       }
     });
     batch.targets = tf.tensor2d(targets, [b, t], 'int32');

@@ -27,14 +27,15 @@ export function rankZeroShare(size: number, ranks: number): number {
 /**
  * The denominator the examples at `indices` add to the task's loss (loss.ts): 1 each for
  * classification; for a causal LM, the positions p < T-1 whose next token is real
- * (batches.ts: weight[p] = mask[p + 1]).
+ * (batches.ts: weight[p] = lossMask[p + 1], else mask[p + 1]).
  */
 export function lossWeight(ex: Examples, indices: Int32Array): number {
   if (ex.kind === 'images' || ex.labels) return indices.length;
   const t = ex.length;
+  const counted = ex.lossMask ?? ex.mask;
   let w = 0;
   for (const idx of indices) {
-    for (let p = 1; p < t; p++) w += ex.mask[idx * t + p];
+    for (let p = 1; p < t; p++) w += counted[idx * t + p];
   }
   return w;
 }
@@ -51,11 +52,17 @@ export function takeShare(ex: Examples, indices: Int32Array): Examples {
   const t = ex.length;
   const ids = new Int32Array(n * t);
   const mask = new Uint8Array(n * t);
+  const lossMask = ex.lossMask ? new Uint8Array(n * t) : undefined;
   indices.forEach((idx, i) => {
     ids.set(ex.ids.subarray(idx * t, (idx + 1) * t), i * t);
     mask.set(ex.mask.subarray(idx * t, (idx + 1) * t), i * t);
+    lossMask?.set(ex.lossMask!.subarray(idx * t, (idx + 1) * t), i * t);
   });
-  return { kind: 'tokens', n, length: t, ids, mask, ...(ex.labels ? { labels: Int32Array.from(indices, (idx) => ex.labels![idx]) } : {}) };
+  return {
+    kind: 'tokens', n, length: t, ids, mask,
+    ...(lossMask ? { lossMask } : {}),
+    ...(ex.labels ? { labels: Int32Array.from(indices, (idx) => ex.labels![idx]) } : {}),
+  };
 }
 
 /** 0, 1, ..., n-1: every example of a share, in order. */
