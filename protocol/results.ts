@@ -97,12 +97,32 @@ export interface ClassificationMetrics {
   examples: number;
 }
 
+/**
+ * Zero-shot accuracy on one multiple-choice task, as the LM evaluation harness reports it
+ * (paper table 3): `acc` takes the choice of highest log-likelihood, `accNorm` (the
+ * harness's acc_norm) the highest log-likelihood per character of the choice.
+ */
+export interface MultipleChoiceScore {
+  acc: number;
+  accNorm: number;
+  /** Questions scored. */
+  n: number;
+  /** Standard errors as the harness gives them: sqrt(p (1 - p) / (n - 1)). */
+  accStderr: number;
+  accNormStderr: number;
+  /** The file layout it was read in (arc, boolq, piqa, hellaswag, winogrande, openbookqa, siqa, rte, generic). */
+  layout: string;
+  path: string;
+  /** Chosen choice per question (by `acc`), in file order. */
+  predictions?: number[];
+}
+
 export interface LanguageModelMetrics {
   loss: number;
   perplexity: number;
   tokens: number;
-  /** Zero-shot multiple choice accuracy, when the eval data has choices. */
-  multipleChoiceAccuracy?: number;
+  /** Zero-shot multiple choice by task name (`spruft eval --tasks`, or `evaluation.tasks` in the config). */
+  multipleChoice?: Record<string, MultipleChoiceScore>;
 }
 
 export type Metrics = ClassificationMetrics | (LanguageModelMetrics & { accuracy?: number });

@@ -30,9 +30,6 @@ export interface TokenExamples {
    */
   lossMask?: Uint8Array;
   labels?: Int32Array;
-  /** Multiple-choice evaluation: for each example, its question id and whether it is the right choice. */
-  choiceGroup?: Int32Array;
-  choiceCorrect?: Uint8Array;
 }
 
 export type Examples = ImageExamples | TokenExamples;

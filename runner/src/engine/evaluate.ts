@@ -1,10 +1,13 @@
 /**
  * Evaluation: loss, accuracy, per-label accuracy with its distribution (min, Q1,
  * median, Q3, max: paper table 2) and the confusion matrix for classifiers; loss,
- * perplexity and zero-shot multiple choice (the choice with the highest log-likelihood)
- * for causal language models.
+ * perplexity and zero-shot multiple choice (the choice with the highest log-likelihood,
+ * as the LM evaluation harness scores it) for causal language models.
  */
-import type { ClassificationMetrics, LanguageModelMetrics, QuantileSummary } from '../../../protocol/results';
+import type { ClassificationMetrics, LanguageModelMetrics, MultipleChoiceScore, QuantileSummary } from '../../../protocol/results';
+import type { McTask } from '../data/multipleChoice';
+import type { TextTokenizer } from '../data/tokenizers/types';
+import { SpruftError } from '../errors';
 import { inferenceContext } from '../models/layer';
 import type { Model } from '../models/model';
 import { disposeBatch, sequentialBatches, type Examples, type TokenExamples } from './batches';
@@ -101,24 +104,117 @@ async function sequenceLogLikelihoods(model: Model, ex: TokenExamples, batchSize
   return { ll, tokens };
 }
 
+/** Next-token loss and perplexity over the positions the examples' loss mask counts. */
 export async function evaluateLanguageModel(model: Model, ex: TokenExamples, batchSize: number, limit = ex.n): Promise<LanguageModelMetrics> {
   const n = Math.min(limit, ex.n);
   const { ll, tokens } = await sequenceLogLikelihoods(model, ex, batchSize, n);
   const totalLl = ll.reduce((a, b) => a + b, 0);
   const totalTokens = tokens.reduce((a, b) => a + b, 0);
   const loss = -totalLl / Math.max(1, totalTokens);
-  const metrics: LanguageModelMetrics = { loss, perplexity: Math.exp(loss), tokens: totalTokens };
-  if (ex.choiceGroup && ex.choiceCorrect) {
-    // Zero-shot multiple choice: per question, the choice with the highest mean log-likelihood.
-    const best = new Map<number, { score: number; correct: boolean }>();
-    for (let i = 0; i < n; i++) {
-      const score = ll[i] / Math.max(1, tokens[i]);
-      const g = ex.choiceGroup[i];
-      const cur = best.get(g);
-      if (!cur || score > cur.score) best.set(g, { score, correct: ex.choiceCorrect[i] === 1 });
-    }
-    const answers = [...best.values()];
-    metrics.multipleChoiceAccuracy = answers.filter((a) => a.correct).length / answers.length;
+  return { loss, perplexity: Math.exp(loss), tokens: totalTokens };
+}
+
+// ---------------------------------------------------------------- zero-shot multiple choice
+
+/**
+ * A (context, continuation) pair as token ids, as the LM evaluation harness builds it:
+ * spaces that end the context move to the continuation; the continuation's tokens are
+ * those of the whole text after the context's own tokens (so a merge across the boundary
+ * is scored as the model would see it). An empty context is replaced by the end-of-text
+ * (else BOS) token, which the model can condition on.
+ */
+export function encodeChoice(tok: TextTokenizer, context: string, continuation: string): { context: number[]; continuation: number[] } {
+  const trimmed = context.replace(/\s+$/, '');
+  const moved = context.slice(trimmed.length) + continuation;
+  const whole = tok.encodeText(trimmed + moved);
+  const ctx = tok.encodeText(trimmed);
+  const cont = ctx.length === 0 ? tok.encodeText(moved) : whole.slice(ctx.length);
+  // The tokenizer's own prefix (BOS for Llama-family tokenizers), then the context.
+  const prefix = [...tok.prefixIds];
+  if (prefix.length === 0 && ctx.length === 0) {
+    const start = tok.eosId ?? tok.bosId;
+    if (start === undefined) throw new SpruftError('DATA_INVALID', 'an empty context needs an end-of-text or BOS token to condition on, and the tokenizer names neither');
+    prefix.push(start);
   }
-  return metrics;
+  return { context: [...prefix, ...ctx], continuation: cont };
+}
+
+/**
+ * Sum of log p(continuation tokens | context) for each pair, batched by length (longest
+ * first, each batch padded to its own longest). Pairs longer than `maxLength` keep their
+ * last `maxLength` tokens (the context is cut from the left, as the harness does).
+ */
+export async function continuationLogLikelihoods(
+  model: Model, pairs: Array<{ context: number[]; continuation: number[] }>, padId: number, batchSize: number, maxLength: number,
+): Promise<Float64Array> {
+  const out = new Float64Array(pairs.length);
+  const order = pairs.map((_, i) => i).sort((a, b) => pairs[b].context.length + pairs[b].continuation.length - (pairs[a].context.length + pairs[a].continuation.length));
+  for (let start = 0; start < order.length; start += batchSize) {
+    const chunk = order.slice(start, start + batchSize);
+    const rows = chunk.map((i) => {
+      const { context, continuation } = pairs[i];
+      if (continuation.length === 0) throw new SpruftError('INTERNAL', 'a choice with no continuation tokens cannot be scored');
+      let ids = [...context, ...continuation];
+      if (ids.length > maxLength) ids = ids.slice(ids.length - maxLength);
+      return { ids, scored: Math.min(continuation.length, ids.length - 1) };
+    });
+    const length = Math.max(2, ...rows.map((r) => r.ids.length));
+    const n = rows.length;
+    const ids = new Int32Array(n * length).fill(padId);
+    const mask = new Uint8Array(n * length);
+    const lossMask = new Uint8Array(n * length);
+    rows.forEach((r, k) => {
+      ids.set(r.ids, k * length);
+      mask.fill(1, k * length, k * length + r.ids.length);
+      lossMask.fill(1, k * length + r.ids.length - r.scored, k * length + r.ids.length);
+    });
+    const { ll } = await sequenceLogLikelihoods(model, { kind: 'tokens', n, length, ids, mask, lossMask }, n, n);
+    chunk.forEach((i, k) => (out[i] = ll[k]));
+  }
+  return out;
+}
+
+/** Index of the largest value; the first on ties (numpy's argmax, as the harness). */
+function argmax(values: number[]): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+/** The harness's standard error of a mean of 0/1 outcomes: sqrt(p (1 - p) / (n - 1)). */
+function stderrOfMean(p: number, n: number): number {
+  return n > 1 ? Math.sqrt((p * (1 - p)) / (n - 1)) : NaN;
+}
+
+export interface McScoreOptions {
+  batchSize: number;
+  /** Longest sequence the model reads. */
+  maxLength: number;
+}
+
+/**
+ * Zero-shot accuracy on one task, as the LM evaluation harness scores `multiple_choice`
+ * tasks: `acc` picks the choice of highest log-likelihood, `acc_norm` the highest
+ * log-likelihood per character of the choice's text.
+ */
+export async function scoreMultipleChoice(model: Model, tok: TextTokenizer, task: McTask, o: McScoreOptions): Promise<MultipleChoiceScore> {
+  const pairs: Array<{ context: number[]; continuation: number[] }> = [];
+  for (const q of task.questions) q.contexts.forEach((c, j) => pairs.push(encodeChoice(tok, c, q.continuations[j])));
+  const ll = await continuationLogLikelihoods(model, pairs, tok.padId, o.batchSize, o.maxLength);
+  let correct = 0;
+  let correctNorm = 0;
+  let offset = 0;
+  const predictions: number[] = [];
+  for (const q of task.questions) {
+    const scores = Array.from(ll.subarray(offset, offset + q.contexts.length));
+    offset += q.contexts.length;
+    const pick = argmax(scores);
+    predictions.push(pick);
+    if (pick === q.gold) correct++;
+    if (argmax(scores.map((s, j) => s / q.choiceTexts[j].length)) === q.gold) correctNorm++;
+  }
+  const n = task.questions.length;
+  const acc = correct / n;
+  const accNorm = correctNorm / n;
+  return { acc, accNorm, n, accStderr: stderrOfMean(acc, n), accNormStderr: stderrOfMean(accNorm, n), layout: task.layout, path: task.path, predictions };
 }
