@@ -72,6 +72,18 @@ export const SCHEDULES = ['cosine', 'linear', 'constant'] as const;
 export const NORMALIZATIONS = ['unit', 'minus-one', 'imagenet'] as const;
 export const BUDGETS = ['per-layer', 'global'] as const;
 export const LAYER_TYPES = ['linear', 'conv2d', 'norm'] as const;
+export const DATA_FORMATS = ['text', 'alpaca', 'chat'] as const;
+export const PROMPT_TEMPLATES = ['auto', 'alpaca', 'chat-template'] as const;
+
+/** Data formats that make a causal LM run instruction tuning (loss on the responses only). */
+export const INSTRUCTION_FORMATS: readonly (typeof DATA_FORMATS)[number][] = ['alpaca', 'chat'];
+
+/**
+ * Paper 5.3 (Llama on Alpaca): the defaults of instruction tuning. Adam, learning rate
+ * 2e-5 for SPruFT and 1e-4 for LoRA (alpha 16, dropout 0.1), linear decay to 0.01 of it
+ * after a warmup over the first 3% of the steps.
+ */
+export const INSTRUCTION_DEFAULTS = { spruftLr: 2e-5, loraLr: 1e-4, schedule: 'linear', warmup: 0.03, linearDecayTo: 0.01 } as const;
 
 /** The datasets each task can read (what the engine's loaders support). */
 export const TASK_DATASETS: { readonly [T in (typeof TASKS)[number]]: readonly (typeof DATASETS)[number][] } = {
@@ -143,7 +155,7 @@ export const TextSchema = section(
       { 'x-aliases': ['max_length', 'max_seq_length', 'maxSeqLength', 'seq_len'] },
     ),
   },
-  'Text preprocessing (byte-level tokens) for `text-classification` and `causal-lm` (paper 5.3). Default: field `text`, label `label`, 128 tokens.',
+  'Text preprocessing for `text-classification` and `causal-lm` (paper 5.3), with the model folder\'s tokenizer (`tokenizer.json`; the byte tokenizer for the project\'s own models). Default: field `text`, label `label`, 128 tokens.',
 );
 
 export const DataSchema = section(
@@ -186,6 +198,30 @@ export const DataSchema = section(
     ),
     image: ImageSchema,
     text: TextSchema,
+    format: literals(
+      DATA_FORMATS,
+      '`causal-lm` records: plain text, or instructions to tune on (paper 5.1: Llama on 256 Stanford-Alpaca samples). Instruction formats read `jsonl` (a JSON array file, as `alpaca_data.json`, also works) and train on the response tokens only; they default to the paper\'s Llama settings (5.3). Default: `text`.',
+      'text',
+      {
+        text: 'Documents (`data.text.field` of JSONL, or a text corpus), packed into sequences; every token is predicted.',
+        alpaca: 'Alpaca records: `instruction`, `input` (may be empty) and `output`; the loss covers `output` and EOS.',
+        chat: 'Chat records: `messages: [{role, content}]`, rendered with the model\'s chat template; the loss covers the assistant\'s replies.',
+      },
+    ),
+    promptTemplate: literals(
+      PROMPT_TEMPLATES,
+      `How instruction records become text. Default: \`auto\` (Alpaca's prompt for \`alpaca\` records, the chat template for \`chat\` records). ${ENGINE}`,
+      'auto',
+      {
+        auto: 'Stanford Alpaca\'s prompt for `alpaca` records, the chat template for `chat` records.',
+        alpaca: 'Stanford Alpaca\'s prompt ("Below is an instruction that describes a task...", then "### Response:").',
+        'chat-template': 'The model\'s chat template (tokenizer_config.json `chat_template`, or `data.chatTemplate`); Alpaca records become a user turn and the assistant\'s reply.',
+      },
+    ),
+    chatTemplate: doc(
+      Type.String({ minLength: 1 }),
+      `A Jinja chat template (as tokenizer_config.json's \`chat_template\`) to use instead of the model's own, or for a model that has none. Default: the model's. ${ENGINE}`,
+    ),
   },
   'Training and evaluation data (paper 5.1). Required.',
   ['dataset'],
@@ -288,6 +324,10 @@ export const SpruftSchema = section(
       `Reuse the rows stored in an earlier run folder's \`adapter_config.json\` (score once, train many); no scoring happens. Default: score now. ${ENGINE}`,
       { 'x-completion': 'path' },
     ),
+    lr: doc(
+      Type.Number({ exclusiveMinimum: 0 }),
+      'Peak learning rate of SPruFT, over `training.lr` (paper 5.3: 2e-5 for Llama, while LoRA takes 1e-4). Default: `training.lr`; for instruction tuning (`data.format: alpaca | chat`) 2e-5.',
+    ),
   },
   'SPruFT options (paper 4.1): train an r x d_in matrix W_f for the top-r rows of each layer, y = f(W, x) + scatter(f(W_f, x)) (eq. 5). Default: 5% of the rows of each targeted layer, scored by `l2`.',
   [],
@@ -305,6 +345,10 @@ export const LoraSchema = section(
       Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.1 }),
       'Dropout on the adapter input (paper 5.3: 0.1); its masks cost memory (section 3, table 1). Default: 0.1.',
       { 'x-aliases': ['lora_dropout'] },
+    ),
+    lr: doc(
+      Type.Number({ exclusiveMinimum: 0 }),
+      'Peak learning rate of LoRA, over `training.lr` (paper 5.3: 1e-4 for Llama). Default: `training.lr`; for instruction tuning (`data.format: alpaca | chat`) 1e-4.',
     ),
   },
   'LoRA options (Hu et al.; paper eq. 3-4), as in PEFT: A random, B zero. Used when `method` or `compare` names `lora`. Default: r = 8, alpha = 16, dropout 0.1.',
@@ -330,14 +374,14 @@ export const TrainingSchema = section(
       adam: 'Adam (Kingma & Ba), as in the paper (5.3).',
       adamw: 'Adam with decoupled weight decay (`weightDecay`).',
     }),
-    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama). Default: 1e-4.', { 'x-aliases': ['learningRate', 'learning_rate'] }),
+    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `spruft.lr` and `lora.lr` override it per method. Default: 1e-4 (instruction tuning: SPruFT 2e-5, LoRA 1e-4).', { 'x-aliases': ['learningRate', 'learning_rate'] }),
     minLr: doc(Type.Number({ minimum: 0, default: 1e-9 }), 'Floor of the `cosine` schedule (paper 5.3: 1e-9). Default: 1e-9.'),
-    schedule: literals(SCHEDULES, 'Learning-rate schedule. Default: `cosine` (paper 5.3).', 'cosine', {
+    schedule: literals(SCHEDULES, 'Learning-rate schedule. Default: `cosine` (paper 5.3, image models); `linear` for instruction tuning (5.3, Llama).', 'cosine', {
       cosine: 'Cosine annealing from `lr` to `minLr` (paper 5.3, image models).',
       linear: 'Linear decay to `linearDecayTo` x `lr` after the warmup (paper 5.3, Llama).',
       constant: 'Constant `lr` after the warmup.',
     }),
-    warmup: doc(Type.Number({ minimum: 0, maximum: 0.5, default: 0 }), 'Fraction of steps of linear warmup (paper 5.3: 3% of the steps for Llama). Default: 0.', { 'x-aliases': ['warmup_ratio', 'warmupRatio'] }),
+    warmup: doc(Type.Number({ minimum: 0, maximum: 0.5, default: 0 }), 'Fraction of steps of linear warmup (paper 5.3: 3% of the steps for Llama). Default: 0; 0.03 for instruction tuning.', { 'x-aliases': ['warmup_ratio', 'warmupRatio'] }),
     linearDecayTo: doc(Type.Number({ minimum: 0, maximum: 1, default: 0.01 }), '`linear` schedule: final lr as a fraction of `lr` (paper 5.3: 0.01). Default: 0.01.'),
     weightDecay: doc(Type.Number({ minimum: 0, default: 0 }), `Weight decay (decoupled with \`adamw\`). Default: 0. ${ENGINE}`, { 'x-aliases': ['weight_decay'] }),
     beta1: doc(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.9 }), 'Adam beta1 (Adam\'s own default; paper 5.3 uses Adam). Default: 0.9.'),
@@ -365,6 +409,17 @@ export const TrainingSchema = section(
   'Optimisation (paper 5.3). Default: Adam, lr 1e-4, cosine schedule, 1 epoch, batch 32.',
 );
 
+export const EvaluationSchema = section(
+  {
+    tasks: doc(
+      Type.Array(doc(Type.String({ minLength: 1 }), 'A task file (JSONL, or a JSON array), or `name=file` where the name picks the layout (arc_easy, arc_challenge, boolq, piqa, hellaswag, winogrande, openbookqa, siqa, rte).', { 'x-completion': 'path' }), { minItems: 1 }),
+      '`causal-lm`: zero-shot multiple-choice tasks scored before tuning (the frozen model) and after each method, as the EleutherAI LM evaluation harness scores them: acc and acc_norm per task (paper 5.1, table 3). Files in the public layouts of ARC-Easy/Challenge, BoolQ, PIQA, HellaSwag, WinoGrande, OpenBookQA, SIQA, RTE, or `{context, choices, label}`. Relative paths start at this file\'s folder. Default: none.',
+    ),
+    limit: doc(Type.Integer({ minimum: 1 }), `Score at most this many questions of each task (the first ones). Default: all. ${ENGINE}`),
+  },
+  'Zero-shot multiple-choice evaluation of a causal LM before and after tuning (paper 5.1, table 3). Default: none.',
+);
+
 export const OutputSchema = section(
   {
     dir: doc(Type.String({ minLength: 1, default: 'runs' }), `Folder that receives run folders; created when missing. Default: \`runs\` beside this file. ${ENGINE}`, {
@@ -387,7 +442,7 @@ export const RunConfigSchema = section(
     task: literals(TASKS, 'What is learned. Required. Paper 5.1 (image classification, GLUE text classification, Llama on Alpaca).', undefined, {
       'image-classification': 'Labelled images (`mnist`, `fashion-mnist`, `idx`); accuracy and per-label accuracy (paper 5.1, table 2).',
       'text-classification': 'Labelled texts from JSONL; accuracy, MCC, F1 (paper appendix C, GLUE).',
-      'causal-lm': 'Next-token prediction on `text` or `jsonl`; perplexity and zero-shot multiple choice (paper 5.1, table 3).',
+      'causal-lm': 'Next-token prediction on `text` or `jsonl`, or instruction tuning (`data.format: alpaca | chat`); perplexity, and zero-shot multiple choice with `evaluation.tasks` (paper 5.1, table 3).',
     }),
     data: DataSchema,
     method: literals(METHODS, 'Fine-tuning method. Default: `spruft` (paper 4.1).', 'spruft', {
@@ -405,6 +460,7 @@ export const RunConfigSchema = section(
     lora: LoraSchema,
     head: HeadSchema,
     training: TrainingSchema,
+    evaluation: EvaluationSchema,
     backend: literals(BACKENDS, `TensorFlow.js backend; every result records which one ran. Default: \`auto\`. ${ENGINE}`, 'auto', {
       auto: 'The best backend that loads: `tensorflow`, else `wasm`, else `cpu`.',
       tensorflow: 'Native TensorFlow through `@tensorflow/tfjs-node-gpu` or `@tensorflow/tfjs-node` (optional installs).',
@@ -469,6 +525,8 @@ export type Schedule = (typeof SCHEDULES)[number];
 export type Normalization = (typeof NORMALIZATIONS)[number];
 export type Budget = (typeof BUDGETS)[number];
 export type LayerType = (typeof LAYER_TYPES)[number];
+export type DataFormat = (typeof DATA_FORMATS)[number];
+export type PromptTemplate = (typeof PROMPT_TEMPLATES)[number];
 
 /** What the engine uses: every default applied, every path absolute. */
 export interface ResolvedRunConfig {
@@ -488,6 +546,10 @@ export interface ResolvedRunConfig {
     labelNames?: string[];
     image: { size: number; channels: 1 | 3; normalize: Normalization };
     text: { field: string; labelField: string; maxLength: number };
+    /** Absent in run folders written before instruction tuning existed: read as `text`. */
+    format?: DataFormat;
+    promptTemplate?: PromptTemplate;
+    chatTemplate?: string;
   };
   method: Method;
   compare: Method[];
@@ -508,8 +570,10 @@ export interface ResolvedRunConfig {
     dependency: boolean;
     trainBias: boolean;
     selectionFrom?: string;
+    /** Over `training.lr` (absent: `training.lr`). */
+    lr?: number;
   };
-  lora: { rank: number; alpha: number; dropout: number };
+  lora: { rank: number; alpha: number; dropout: number; lr?: number };
   head: { train: boolean; replace: boolean };
   training: {
     optimizer: Optimizer;
@@ -533,6 +597,15 @@ export interface ResolvedRunConfig {
   };
   backend: Backend;
   output: { dir: string; name?: string };
+  /** Multiple-choice task files (absolute paths, or `name=path`), scored before and after tuning. */
+  evaluation?: { tasks: string[]; limit?: number };
+}
+
+/** The peak learning rate a method trains with: its own (`spruft.lr`, `lora.lr`) or `training.lr`. */
+export function methodLr(config: Pick<ResolvedRunConfig, 'spruft' | 'lora' | 'training'>, method: Method): number {
+  if (method === 'spruft') return config.spruft.lr ?? config.training.lr;
+  if (method === 'lora') return config.lora.lr ?? config.training.lr;
+  return config.training.lr;
 }
 
 /** Default SPruFT ratio when neither rank nor ratio is given (paper 5.2: 5%). */
@@ -564,6 +637,13 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
   const seed = t.seed ?? 0;
   const fileBase = options.sourcePath?.split(/[\\/]/).pop()?.replace(/\.spruft\.(ya?ml|json)$/, '');
   const rankOrRatio = sp.rank === undefined && sp.ratio === undefined ? { ratio: DEFAULT_SPRUFT_RATIO } : { rank: sp.rank, ratio: sp.ratio };
+  const format = file.data.format ?? 'text';
+  // Instruction tuning takes the paper's Llama settings (5.3) where the file says nothing.
+  const instruct = file.task === 'causal-lm' && INSTRUCTION_FORMATS.includes(format);
+  const taskSpec = (spec: string): string => {
+    const eq = spec.indexOf('=');
+    return eq > 0 && !/[\\/]/.test(spec.slice(0, eq)) ? `${spec.slice(0, eq + 1)}${abs(spec.slice(eq + 1))}` : abs(spec)!;
+  };
   return {
     name: file.name ?? fileBase ?? 'run',
     sourcePath: options.sourcePath ?? '',
@@ -588,6 +668,9 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
         labelField: file.data.text?.labelField ?? 'label',
         maxLength: file.data.text?.maxLength ?? 128,
       },
+      format,
+      promptTemplate: file.data.promptTemplate ?? 'auto',
+      ...(file.data.chatTemplate !== undefined ? { chatTemplate: file.data.chatTemplate } : {}),
     },
     method: file.method ?? 'spruft',
     compare: (file.compare ?? []).filter((m) => m !== (file.method ?? 'spruft')),
@@ -612,19 +695,21 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       dependency: sp.dependency ?? false,
       trainBias: sp.trainBias ?? true,
       selectionFrom: abs(sp.selectionFrom),
+      lr: sp.lr ?? (instruct && t.lr === undefined ? INSTRUCTION_DEFAULTS.spruftLr : undefined),
     },
     lora: {
       rank: file.lora?.rank ?? 8,
       alpha: file.lora?.alpha ?? 16,
       dropout: file.lora?.dropout ?? 0.1,
+      lr: file.lora?.lr ?? (instruct && t.lr === undefined ? INSTRUCTION_DEFAULTS.loraLr : undefined),
     },
     head: { train: file.head?.train ?? true, replace: file.head?.replace ?? true },
     training: {
       optimizer: t.optimizer ?? 'adam',
       lr: t.lr ?? 1e-4,
       minLr: t.minLr ?? 1e-9,
-      schedule: t.schedule ?? 'cosine',
-      warmup: t.warmup ?? 0,
+      schedule: t.schedule ?? (instruct ? INSTRUCTION_DEFAULTS.schedule : 'cosine'),
+      warmup: t.warmup ?? (instruct ? INSTRUCTION_DEFAULTS.warmup : 0),
       linearDecayTo: t.linearDecayTo ?? 0.01,
       weightDecay: t.weightDecay ?? 0,
       beta1: t.beta1 ?? 0.9,
@@ -641,5 +726,6 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
     },
     backend: file.backend ?? 'auto',
     output: { dir: abs(file.output?.dir ?? 'runs')!, name: file.output?.name },
+    ...(file.evaluation?.tasks ? { evaluation: { tasks: file.evaluation.tasks.map(taskSpec), limit: file.evaluation.limit } } : {}),
   };
 }

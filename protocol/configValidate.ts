@@ -17,6 +17,7 @@ import {
   LABELLED_TASKS,
   RunConfigSchema,
   TASK_DATASETS,
+  INSTRUCTION_FORMATS,
   type CompletionHint,
   type RunConfigFile,
 } from './config';
@@ -912,6 +913,10 @@ const scheduleNot = (schedule: string) => (view: ConfigView): string | undefined
   const s = view.string(['training', 'schedule']);
   return s !== schedule ? `\`training.schedule\` is \`${s}\`` : undefined;
 };
+const formatIs = (...formats: string[]) => (view: ConfigView): string | undefined => {
+  const format = view.string(['data', 'format']) ?? 'text';
+  return formats.includes(format) ? `\`data.format\` is \`${format}\`` : undefined;
+};
 const taskIs = (...tasks: string[]) => (view: ConfigView): string | undefined => {
   const task = view.string(['task']);
   return task && tasks.includes(task) ? `\`task\` is \`${task}\`` : undefined;
@@ -940,6 +945,9 @@ const IGNORED_RULES: IgnoredRule[] = [
   { path: ['data', 'classes'], reason: taskIs('causal-lm') },
   { path: ['data', 'labelNames'], reason: taskIs('causal-lm') },
   { path: ['head'], reason: taskIs('causal-lm') },
+  { path: ['data', 'promptTemplate'], reason: formatIs('text') },
+  { path: ['data', 'chatTemplate'], reason: formatIs('text') },
+  { path: ['data', 'text', 'field'], reason: formatIs('alpaca', 'chat') },
   { path: ['data', 'evalFraction'], reason: (view) => (view.has(['data', 'evalPath']) ? '`data.evalPath` gives the evaluation data' : undefined) },
 ];
 
@@ -970,6 +978,28 @@ function crossChecks(parsed: ParsedRunConfig, view: ConfigView, out: ConfigDiagn
       message: `Missing \`data.path\`: the dataset \`${dataset}\` is read from a file or folder that you name. Add \`path:\` under \`data\`.`,
       range: at(['data'], 'key'),
       path: ['data', 'path'],
+    });
+  }
+
+  const format = view.raw(['data', 'format']);
+  if ((INSTRUCTION_FORMATS as readonly unknown[]).includes(format)) {
+    if (validTask && validTask !== 'causal-lm') {
+      out.push({
+        severity: 'error', code: 'format-task-mismatch', path: ['data', 'format'], range: at(['data', 'format']),
+        message: `\`data.format: ${String(format)}\` is instruction tuning, which needs \`task: causal-lm\`, but \`task\` is \`${validTask}\`.`,
+      });
+    } else if (typeof dataset === 'string' && dataset !== 'jsonl') {
+      out.push({
+        severity: 'error', code: 'format-dataset-mismatch', path: ['data', 'format'], range: at(['data', 'format']),
+        message: `\`data.format: ${String(format)}\` reads records from \`jsonl\` (JSONL or a JSON array), but \`data.dataset\` is \`${dataset}\`.`,
+        fixes: [{ title: 'Change to `jsonl`', range: at(['data', 'dataset']), newText: 'jsonl' }],
+      });
+    }
+  }
+  if (view.has(['evaluation']) && validTask && validTask !== 'causal-lm') {
+    out.push({
+      severity: 'error', code: 'evaluation-needs-causal-lm', path: ['evaluation'], range: at(['evaluation'], 'key'),
+      message: `\`evaluation.tasks\` scores zero-shot multiple choice by a language model's log-likelihoods, which needs \`task: causal-lm\`, but \`task\` is \`${validTask}\`.`,
     });
   }
 

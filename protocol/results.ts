@@ -149,6 +149,11 @@ export interface RunResult extends TrainableCount {
   steps?: number;
   /** Side-by-side methods trained in the same process (`compare:` in the config). */
   compared?: RunResult[];
+  /**
+   * A causal LM's metrics before tuning (the frozen model), when multiple-choice tasks
+   * are scored: side by side with `metrics`, the same tasks after tuning.
+   */
+  before?: LanguageModelMetrics;
 }
 
 /** One layer's importance scores and selected rows (`spruft score --json`). */

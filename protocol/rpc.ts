@@ -117,6 +117,11 @@ export interface RunParams {
 export interface EvaluateParams {
   /** A run folder (evaluates its adapter) or a config path (evaluates the base model). */
   target: string;
+  /**
+   * Causal LM: zero-shot multiple-choice task files (absolute paths, or `name=path`) scored
+   * besides the config's `evaluation.tasks`; on a run folder before and after its adapter.
+   */
+  tasks?: string[];
 }
 
 export interface RunStarted {

@@ -4,7 +4,7 @@
  * reports by one JSON document on stdout.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { ClassificationMetrics, MemoryBreakdown, ProgressEvent, RunResult } from '../../../protocol/results';
+import type { ClassificationMetrics, MemoryBreakdown, MultipleChoiceScore, ProgressEvent, RunResult } from '../../../protocol/results';
 import type { RunHooks } from '../app';
 import { SpruftError } from '../errors';
 
@@ -101,6 +101,20 @@ function memCell(m: MemoryBreakdown | undefined): string {
   return `${formatBytes(m.total)} (params ${formatBytes(m.params)}, grads ${formatBytes(m.grads)}, optimizer ${formatBytes(m.optimizer)}, cache ${formatBytes(m.cache)}, dropout ${formatBytes(m.dropout)}, other ${formatBytes(m.other)})`;
 }
 
+/** Zero-shot multiple choice per task, after tuning and (when scored) before it. */
+export function formatMultipleChoice(after: Record<string, MultipleChoiceScore>, before?: Record<string, MultipleChoiceScore>): string[] {
+  const names = Object.keys(after);
+  const width = Math.max(4, ...names.map((n) => n.length));
+  const cell = (b: number | undefined, a: number): string => (b === undefined ? pct(a).padStart(16) : `${pct(b)} -> ${pct(a)}`.padStart(16));
+  const lines = [`  multiple choice       ${'task'.padEnd(width)}  ${(before ? 'acc before -> after' : 'acc').padStart(16)}  ${(before ? 'acc_norm before -> after' : 'acc_norm').padStart(16)}  questions`];
+  for (const name of names) {
+    const a = after[name];
+    const b = before?.[name];
+    lines.push(`                        ${name.padEnd(width)}  ${cell(b?.acc, a.acc)}  ${cell(b?.accNorm, a.accNorm)}  ${a.n}`);
+  }
+  return lines;
+}
+
 /** Side-by-side report of a training run and its compared methods. */
 export function formatRunReport(result: RunResult): string {
   const all = [result, ...(result.compared ?? [])];
@@ -117,7 +131,9 @@ export function formatRunReport(result: RunResult): string {
       lines.push(`  accuracy              ${pct(c.accuracy)}   loss ${c.loss.toFixed(4)}   (${c.examples} evaluation examples)`);
       lines.push(`  per-label accuracy    min ${pct(s.min)}  Q1 ${pct(s.q1)}  median ${pct(s.median)}  Q3 ${pct(s.q3)}  max ${pct(s.max)}`);
     } else {
-      lines.push(`  loss ${m.loss.toFixed(4)}   perplexity ${'perplexity' in m ? m.perplexity.toFixed(2) : 'n/a'}`);
+      const before = r.before ? `   (before tuning: loss ${r.before.loss.toFixed(4)}, perplexity ${r.before.perplexity.toFixed(2)})` : '';
+      lines.push(`  loss ${m.loss.toFixed(4)}   perplexity ${'perplexity' in m ? m.perplexity.toFixed(2) : 'n/a'}${before}`);
+      if ('multipleChoice' in m && m.multipleChoice) lines.push(...formatMultipleChoice(m.multipleChoice, r.before?.multipleChoice));
     }
     lines.push(`  memory ("mem")        ${memCell(r.mem)}`);
     if (r.trainMs !== undefined) lines.push(`  training time         ${formatDuration(r.trainMs)} (${r.steps} steps)`);

@@ -67,7 +67,7 @@ export interface RunnerApp {
   checkConfig(configPath: string, text?: string): Promise<ConfigDiagnostic[]>;
   startTrain(req: RunRequest, hooks: RunHooks): Promise<StartedRun<RunResult>>;
   startScore(req: RunRequest, hooks: RunHooks): Promise<StartedRun<ScoreResult>>;
-  startEvaluate(target: string, hooks: RunHooks): Promise<StartedRun<RunResult>>;
+  startEvaluate(target: string, hooks: RunHooks, tasks?: string[]): Promise<StartedRun<RunResult>>;
   mergeRun(runDir: string, outDir: string): Promise<MergeResult>;
 }
 
@@ -214,6 +214,13 @@ function optionalString(params: unknown, key: string): string | undefined {
   return value;
 }
 
+function optionalStringList(params: unknown, key: string): string[] | undefined {
+  const value = record(params)[key];
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) throw invalidParams(`"${key}" must be a list of non-empty strings.`);
+  return value as string[];
+}
+
 const METHOD_NAMES: readonly MethodName[] = ['spruft', 'lora', 'full', 'head'];
 const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
 
@@ -296,7 +303,8 @@ export class RunnerServer {
     c.onRequest(EvaluateRequest, (params) =>
       this.handle(() => {
         const target = requiredString(params, 'target');
-        return this.startRun('evaluate', params, (_p, hooks) => this.app.startEvaluate(target, hooks));
+        const tasks = optionalStringList(params, 'tasks');
+        return this.startRun('evaluate', params, (_p, hooks) => this.app.startEvaluate(target, hooks, tasks));
       }),
     );
     c.onRequest(CancelRequest, (params) => this.handle(async () => this.cancel(requiredString(params, 'runId'))));

@@ -14,6 +14,8 @@ import type { ConfigDiagnostic, ConfigFix } from '../../../protocol/diagnostics'
 import type { InspectResult } from '../../../protocol/results';
 import { RUN_FILES } from '../../../protocol/runFolder';
 import { errorMessage, SpruftError } from '../errors';
+import { tokenizerSource, type TokenizerSource } from '../data/tokenizers';
+import { readJsonFile } from '../io/jsonText';
 import { estimateTrainingMemory, formatBytes, type TrainingMemoryEstimate } from './memoryEstimate';
 import { isAdaptableKind, selectTargetLayers, suggestPatterns, type InspectedLayer, type TargetSelection } from './targets';
 
@@ -150,6 +152,16 @@ async function checkDataFile(f: Findings, config: ResolvedRunConfig, path: Confi
       return;
     }
     const fields = Object.keys(record);
+    const format = config.task === 'causal-lm' ? config.data.format ?? 'text' : 'text';
+    if (format === 'alpaca' || format === 'chat') {
+      // Instruction records: Alpaca's instruction/output, or a chat's messages.
+      const needed = format === 'alpaca' ? ['instruction', 'output'] : [record.conversations !== undefined ? 'conversations' : 'messages'];
+      const missing = needed.filter((k) => !(k in record));
+      if (missing.length) {
+        f.add('error', 'data-field-missing', ['data', 'format'], `The first record of \`${basename(file)}\` has no ${missing.map((k) => `\`${k}\``).join(' or ')}, which \`data.format: ${format}\` reads; its fields are ${fields.map((k) => `\`${k}\``).join(', ') || 'none'}.`);
+      }
+      return;
+    }
     const wanted: Array<[ConfigPath, string]> = [[['data', 'text', 'field'], config.data.text.field]];
     if (config.task === 'text-classification') wanted.push([['data', 'text', 'labelField'], config.data.text.labelField]);
     for (const [keyPath, field] of wanted) {
@@ -201,6 +213,11 @@ async function checkPaths(f: Findings, config: ResolvedRunConfig, baseDir: strin
     if (!(await kindOf(data.evalPath))) await missingPath(f, ['data', 'evalPath'], data.evalPath, 'The evaluation data', baseDir);
     else await checkDataFile(f, config, ['data', 'evalPath'], data.evalPath);
   }
+  for (const [i, spec] of (config.evaluation?.tasks ?? []).entries()) {
+    const eq = spec.indexOf('=');
+    const file = eq > 0 && !/[\\/]/.test(spec.slice(0, eq)) ? spec.slice(eq + 1) : spec;
+    if ((await kindOf(file)) !== 'file') await missingPath(f, ['evaluation', 'tasks', i], file, 'The task file', baseDir);
+  }
   const selection = config.spruft.selectionFrom;
   if (selection !== undefined && uses(config, 'spruft')) {
     const kind = await kindOf(selection);
@@ -209,6 +226,41 @@ async function checkPaths(f: Findings, config: ResolvedRunConfig, baseDir: strin
     else if (kind === 'dir' && !existsSync(join(selection, 'adapter_config.json')) && !existsSync(join(selection, RUN_FILES.adapterDir, 'adapter_config.json'))) {
       f.add('error', 'path-not-found', ['spruft', 'selectionFrom'], `\`${relative(baseDir, selection) || selection}\` has no \`adapter_config.json\`; name a run folder of an earlier SPruFT run.`);
     }
+  }
+}
+
+/**
+ * A text task needs the model's tokenizer: its folder's tokenizer files (or the byte
+ * tokenizer of the project's own models); chat records also need a chat template.
+ */
+function checkTokenizer(f: Findings, config: ResolvedRunConfig, modelDir: string): void {
+  let source: TokenizerSource;
+  try {
+    source = tokenizerSource(modelDir);
+  } catch (err) {
+    f.add('error', 'tokenizer-invalid', ['model', 'path'], `The model's tokenizer files could not be read: ${errorMessage(err)}`);
+    return;
+  }
+  if (source.kind === 'missing') {
+    f.add('error', 'tokenizer-missing', ['model', 'path'], `\`${config.task}\` needs the model's tokenizer, but ${source.message}.`);
+    return;
+  }
+  const d = config.data;
+  const wantsChat = config.task === 'causal-lm' && (d.promptTemplate === 'chat-template' || (d.promptTemplate !== 'alpaca' && d.format === 'chat'));
+  if (!wantsChat || d.chatTemplate !== undefined) return;
+  let hasTemplate = false;
+  const configPath = join(modelDir, 'tokenizer_config.json');
+  if (source.kind === 'hf' && existsSync(configPath)) {
+    try {
+      hasTemplate = typeof (readJsonFile(configPath, 'MODEL_INVALID', 'tokenizer config') as Record<string, unknown>).chat_template !== 'undefined';
+    } catch (err) {
+      f.add('error', 'tokenizer-invalid', ['model', 'path'], `The model's tokenizer_config.json could not be read: ${errorMessage(err)}`);
+      return;
+    }
+  }
+  if (!hasTemplate) {
+    const at: ConfigPath = f.has(['data', 'promptTemplate']) ? ['data', 'promptTemplate'] : ['data', 'format'];
+    f.add('error', 'chat-template-missing', at, `The model's tokenizer has no chat template (\`chat_template\` in tokenizer_config.json); set \`data.chatTemplate\`${d.format === 'alpaca' ? ' or use `data.promptTemplate: alpaca`' : ', or use `data.format: alpaca`'}.`);
   }
 }
 
@@ -351,6 +403,7 @@ export async function semanticChecks(parsed: ParsedRunConfig, resolved: Resolved
     f.add('error', notFound ? 'path-not-found' : 'model-invalid', ['model', 'path'], `The model could not be read: ${errorMessage(err)}`);
     return { diagnostics: f.out, estimates: [] };
   }
+  if (model.format === 'hf' && resolved.task !== 'image-classification' && existsSync(join(modelPath, 'config.json'))) checkTokenizer(f, resolved, modelPath);
   let selection: TargetSelection = { layers: [], include: [], exclude: [] };
   if (uses(resolved, 'spruft') || uses(resolved, 'lora')) {
     selection = checkTargets(f, resolved, model);

@@ -2,46 +2,13 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { McTask } from '../data/multipleChoice';
 import { ByteTokenizer } from '../data/text';
-import { Model, type ModelInput, type WeightEntry } from '../models/model';
-import type { AdaptableLayer, ForwardContext } from '../models/layer';
+import { BigramModel, bigramLogProb } from '../../../test/fixtures/bigramModel';
 import { continuationLogLikelihoods, encodeChoice, scoreMultipleChoice } from './evaluate';
 import { useBackend } from './ops/testing';
-import { tf, type Tensor } from './tf';
+import { tf } from './tf';
 
 const V = ByteTokenizer.VOCAB_SIZE;
-
-/** A bigram language model: the logits at a position are a fixed row chosen by its token. */
-class BigramModel extends Model {
-  readonly architecture = 'bigram';
-  readonly input: ModelInput = { kind: 'tokens', vocabSize: V, maxLength: 64 };
-  readonly layers: AdaptableLayer[] = [];
-  readonly table: Tensor;
-
-  constructor(readonly logits: Float64Array[]) {
-    super('bigram', 'hf', '');
-    this.table = tf.tensor2d(Float32Array.from(logits.flatMap((row) => Array.from(row))), [V, V]);
-  }
-
-  forward(x: Tensor, _ctx: ForwardContext): Tensor {
-    return tf.gather(this.table, x as tf.Tensor2D);
-  }
-
-  weightEntries(): WeightEntry[] {
-    return [{ fileName: 'table', layout: 'same', get: () => this.table, set: () => undefined }];
-  }
-
-  exportConfig(): Record<string, unknown> {
-    return {};
-  }
-}
-
-/** log softmax(row)[next] in float64: the reference the scorer is checked against. */
-function logProb(logits: Float64Array[], prev: number, next: number): number {
-  const row = logits[prev];
-  const max = Math.max(...row);
-  const z = row.reduce((s, v) => s + Math.exp(v - max), 0);
-  return row[next] - max - Math.log(z);
-}
+const logProb = bigramLogProb;
 
 const byte = (c: string): number => c.charCodeAt(0);
 

@@ -11,6 +11,9 @@ import { loadMnist, mnistDigitsDir } from '../data/mnist';
 import { configDir } from '../io/npmPackage';
 import type { Model } from '../models/model';
 import { ByteTokenizer, balancedTextLimit, readJsonl, readTextCorpus, selectTextClasses, splitTextHoldout, type TextDataset } from '../data/text';
+import { readAlpaca, readChat, tokenizeInstruct, type InstructRecord, type PromptStyle } from '../data/instruct';
+import { ChatTemplate } from '../data/tokenizers/chatTemplate';
+import { encodeBatch, loadTokenizer, type TextTokenizer } from '../data/tokenizers';
 import type { ImageExamples, TaskData, TokenExamples } from './batches';
 import { Rng } from './rng';
 
@@ -76,12 +79,22 @@ export function loadImageTask(config: ResolvedRunConfig, model: Model): TaskData
   };
 }
 
+/**
+ * The tokenizer of a text task's model (its folder's tokenizer files, or the byte
+ * tokenizer for the project's own models), checked against the model's vocabulary.
+ */
+export function taskTokenizer(model: Model, config: ResolvedRunConfig): TextTokenizer {
+  if (model.input.kind !== 'tokens') throw new SpruftError('CONFIG_INVALID', `task ${config.task} needs a token model, but ${model.architecture} reads images`);
+  const tok = loadTokenizer(config.model.path);
+  if (tok.vocabSize > model.input.vocabSize) {
+    throw new SpruftError('MODEL_INVALID', `the tokenizer's vocabulary (${tok.vocabSize}) is larger than the model's (${model.input.vocabSize}): are they from the same model?`, config.model.path);
+  }
+  return tok;
+}
+
 /** Sequence length a token model reads: the config's, capped by the model's positions. */
 function sequenceLength(model: Model, config: ResolvedRunConfig): number {
   if (model.input.kind !== 'tokens') throw new SpruftError('CONFIG_INVALID', `task ${config.task} needs a token model, but ${model.architecture} reads images`);
-  if (model.input.vocabSize < ByteTokenizer.VOCAB_SIZE) {
-    throw new SpruftError('CONFIG_INVALID', `the model's vocabulary (${model.input.vocabSize}) is smaller than the byte tokenizer's (${ByteTokenizer.VOCAB_SIZE})`);
-  }
   return Math.min(config.data.text.maxLength, model.input.maxLength);
 }
 
@@ -98,18 +111,17 @@ function readDocuments(config: ResolvedRunConfig, path: string): string[] {
 }
 
 /**
- * Causal LM examples: every document as [BOS] bytes [EOS], concatenated and cut into
+ * Causal LM examples: every document with the tokenizer's special tokens ([BOS] text [EOS]
+ * for the byte tokenizer, <s> text for Llama's; a tokenizer that adds none, as GPT-2's,
+ * gets EOS after each document, its end-of-text separator), concatenated and cut into
  * windows of `length` tokens (the last one padded), so no token is wasted on padding.
  */
-export function packDocuments(docs: string[], length: number): TokenExamples {
-  const tok = new ByteTokenizer();
+export function packDocuments(docs: string[], length: number, tok: TextTokenizer = new ByteTokenizer()): TokenExamples {
   const stream: number[] = [];
-  for (const doc of docs) {
-    const e = tok.encode(doc, Math.max(3, new TextEncoder().encode(doc).length + 2));
-    for (let i = 0; i < e.length; i++) stream.push(e.ids[i]);
-  }
+  const separator = tok.suffixIds.length === 0 && tok.eosId !== undefined ? [tok.eosId] : [];
+  for (const doc of docs) stream.push(...tok.prefixIds, ...tok.encodeText(doc), ...tok.suffixIds, ...separator);
   const n = Math.max(1, Math.ceil(stream.length / length));
-  const ids = new Int32Array(n * length).fill(ByteTokenizer.PAD);
+  const ids = new Int32Array(n * length).fill(tok.padId);
   const mask = new Uint8Array(n * length);
   for (let i = 0; i < stream.length; i++) {
     ids[i] = stream[i];
@@ -126,17 +138,75 @@ function takeExamples(ex: TokenExamples, indices: Int32Array): TokenExamples {
     ids.set(ex.ids.subarray(idx * t, (idx + 1) * t), i * t);
     mask.set(ex.mask.subarray(idx * t, (idx + 1) * t), i * t);
   });
-  return { ...ex, n: indices.length, ids, mask, labels: ex.labels ? Int32Array.from(indices, (i) => ex.labels![i]) : undefined };
+  const lossMask = ex.lossMask ? new Uint8Array(indices.length * t) : undefined;
+  if (lossMask) indices.forEach((idx, i) => lossMask.set(ex.lossMask!.subarray(idx * t, (idx + 1) * t), i * t));
+  return { ...ex, n: indices.length, ids, mask, lossMask, labels: ex.labels ? Int32Array.from(indices, (i) => ex.labels![i]) : undefined };
+}
+
+/** How instruction records become text (data.promptTemplate; `auto`: Alpaca's prompt for Alpaca records, the chat template for chats). */
+function promptStyle(config: ResolvedRunConfig, tok: TextTokenizer): PromptStyle {
+  const d = config.data;
+  const wanted = d.promptTemplate ?? 'auto';
+  const chat = wanted === 'chat-template' || (wanted === 'auto' && d.format === 'chat');
+  if (!chat) return { kind: 'alpaca' };
+  const source = d.chatTemplate ?? tok.chatTemplate;
+  if (!source) {
+    throw new SpruftError('CONFIG_INVALID', `the model's tokenizer has no chat template (tokenizer_config.json chat_template); set data.chatTemplate${d.format === 'alpaca' ? ' or data.promptTemplate: alpaca' : ''}`, config.model.path);
+  }
+  return { kind: 'chat-template', template: new ChatTemplate(source, { specialTokens: { ...tok.specialTokens }, where: d.chatTemplate ? 'data.chatTemplate' : config.model.path }) };
+}
+
+/**
+ * Instruction tuning (paper 5.1, 5.3): Alpaca or chat records, one sequence each, the
+ * loss on the response tokens only; the evaluation split is held out the same way.
+ */
+export function loadInstructionTask(config: ResolvedRunConfig, model: Model): TaskData {
+  const d = config.data;
+  const tok = taskTokenizer(model, config);
+  const length = sequenceLength(model, config);
+  const style = promptStyle(config, tok);
+  const read = (path: string): InstructRecord[] => (d.format === 'chat' ? readChat(path) : readAlpaca(path));
+  const trainPath = requirePath(d.path, `${d.format} file (JSONL or a JSON array)`);
+  let trainRecords = read(trainPath);
+  let evalRecords: InstructRecord[];
+  if (d.evalPath) {
+    evalRecords = read(d.evalPath);
+  } else {
+    const order = Rng.derive(config.training.seed, 'eval-split').permutation(trainRecords.length);
+    const held = Math.max(1, Math.round(trainRecords.length * d.evalFraction));
+    if (held >= trainRecords.length) throw new SpruftError('DATA_INVALID', `${trainRecords.length} record(s) are too few to hold some out for evaluation; add records or set data.evalPath`, trainPath);
+    const heldSet = new Set(order.slice(0, held));
+    evalRecords = trainRecords.filter((_, i) => heldSet.has(i));
+    trainRecords = trainRecords.filter((_, i) => !heldSet.has(i));
+  }
+  // Paper 5.1 tunes on the first 256 samples' worth: a limit takes records in file order.
+  if (d.trainLimit !== undefined) trainRecords = trainRecords.slice(0, d.trainLimit);
+  if (d.evalLimit !== undefined) evalRecords = evalRecords.slice(0, d.evalLimit);
+  const train = tokenizeInstruct(trainRecords, tok, style, length);
+  const evalSet = tokenizeInstruct(evalRecords, tok, style, length);
+  if (train.examples.n === 0) throw new SpruftError('DATA_INVALID', `no training record keeps a response token within ${length} tokens; raise data.text.maxLength`, trainPath);
+  if (evalSet.examples.n === 0) throw new SpruftError('DATA_INVALID', `no evaluation record keeps a response token within ${length} tokens; raise data.text.maxLength`, d.evalPath ?? trainPath);
+  const cut = train.truncated + evalSet.truncated;
+  const dropped = train.dropped + evalSet.dropped;
+  const styleName = style.kind === 'alpaca' ? 'the Alpaca prompt' : 'the chat template';
+  return {
+    train: train.examples, eval: evalSet.examples,
+    description: `${trainPath}: ${train.examples.n} training and ${evalSet.examples.n} evaluation ${d.format} records with ${styleName}, `
+      + `${length} tokens each (${tok.kind === 'byte' ? 'byte tokenizer' : `tokenizer of ${config.model.path}`}); loss on ${train.responseTokens} response tokens, not on ${train.promptTokens} prompt tokens`
+      + `${cut ? `; ${cut} record(s) cut at ${length} tokens` : ''}${dropped ? `; ${dropped} record(s) dropped: no response token fit` : ''}`,
+  };
 }
 
 export function loadLanguageModelTask(config: ResolvedRunConfig, model: Model): TaskData {
   const d = config.data;
+  if (d.format === 'alpaca' || d.format === 'chat') return loadInstructionTask(config, model);
+  const tok = taskTokenizer(model, config);
   const length = sequenceLength(model, config);
   const seed = config.training.seed;
-  let train = packDocuments(readDocuments(config, requirePath(d.path, 'text corpus (a file or a folder of .txt files)')), length);
+  let train = packDocuments(readDocuments(config, requirePath(d.path, 'text corpus (a file or a folder of .txt files)')), length, tok);
   let evalSet: TokenExamples;
   if (d.evalPath) {
-    evalSet = packDocuments(readDocuments(config, d.evalPath), length);
+    evalSet = packDocuments(readDocuments(config, d.evalPath), length, tok);
   } else {
     // A held-out share of the windows, chosen by the seed.
     const order = Rng.derive(seed, 'eval-split').permutation(train.n);
@@ -150,12 +220,13 @@ export function loadLanguageModelTask(config: ResolvedRunConfig, model: Model): 
   const tokens = (ex: TokenExamples): number => ex.mask.reduce((a, b) => a + b, 0);
   return {
     train, eval: evalSet,
-    description: `${d.path}: ${train.n} training and ${evalSet.n} evaluation sequences of ${length} byte tokens (${tokens(train)} and ${tokens(evalSet)} tokens)`,
+    description: `${d.path}: ${train.n} training and ${evalSet.n} evaluation sequences of ${length} ${tok.kind === 'byte' ? 'byte ' : ''}tokens (${tokens(train)} and ${tokens(evalSet)} tokens)`,
   };
 }
 
 export function loadTextClassificationTask(config: ResolvedRunConfig, model: Model): TaskData {
   const d = config.data;
+  const tok = taskTokenizer(model, config);
   const length = sequenceLength(model, config);
   const seed = config.training.seed;
   const read = (path: string): TextDataset => readJsonl(path, { textField: d.text.field, labelField: d.text.labelField, labelNames: d.labelNames });
@@ -172,14 +243,15 @@ export function loadTextClassificationTask(config: ResolvedRunConfig, model: Mod
   }
   if (d.trainLimit !== undefined && d.trainLimit < train.n) train = balancedTextLimit(train, d.trainLimit, Rng.derive(seed, 'train-limit'));
   if (d.evalLimit !== undefined && d.evalLimit < evalSet.n) evalSet = balancedTextLimit(evalSet, d.evalLimit, Rng.derive(seed, 'eval-limit'));
-  const tok = new ByteTokenizer();
+  // Right padding whatever the tokenizer's side: the engine's models take no attention
+  // mask, and read each sequence's last real token where its padding starts.
   const encode = (ds: TextDataset): TokenExamples => {
-    const e = tok.encodeBatch(ds.texts, length);
+    const e = encodeBatch(tok, ds.texts, length, 'right');
     return { kind: 'tokens', n: ds.n, length, ids: e.ids, mask: Uint8Array.from(e.attentionMask), labels: ds.labels };
   };
   return {
     train: encode(train), eval: encode(evalSet), labelNames: d.labelNames ?? train.labelNames,
-    description: `${d.path}: ${train.n} training and ${evalSet.n} evaluation texts, ${length} byte tokens each`,
+    description: `${d.path}: ${train.n} training and ${evalSet.n} evaluation texts, ${length} ${tok.kind === 'byte' ? 'byte ' : ''}tokens each`,
   };
 }
 

@@ -5,9 +5,9 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { ResolvedRunConfig } from '../../../protocol/config';
+import { methodLr, type ResolvedRunConfig } from '../../../protocol/config';
 import type { RunOverrides } from '../../../protocol/rpc';
-import type { BackendChoice, BackendInfo, LayerSelection, MemoryMeasurement, MethodName, RunResult, ScoreResult } from '../../../protocol/results';
+import type { BackendChoice, BackendInfo, LanguageModelMetrics, LayerSelection, MemoryMeasurement, MethodName, MultipleChoiceScore, RunResult, ScoreResult } from '../../../protocol/results';
 import { RUN_FILES, type RunStatusFile } from '../../../protocol/runFolder';
 import type { RunHooks, RunRequest, StartedRun } from '../app';
 import { loadRunConfig, RunConfigError } from '../config/load';
@@ -16,14 +16,16 @@ import { applyAdapter, readAdapterConfig, writeAdapter } from '../engine/adapter
 import { initBackend } from '../engine/backend';
 import { disposeBatch, makeBatch, type TaskData } from '../engine/batches';
 import { hasCheckpoint, readCheckpoint } from '../engine/checkpoint';
-import { evaluateClassifier, evaluateLanguageModel } from '../engine/evaluate';
+import { evaluateClassifier, evaluateLanguageModel, scoreMultipleChoice } from '../engine/evaluate';
+import { readMultipleChoiceTask, type McTask } from '../data/multipleChoice';
+import type { TextTokenizer } from '../data/tokenizers';
 import { peakBytes } from '../engine/memory';
 import { attachMethod, detachMethod } from '../engine/methods';
 import { Rng } from '../engine/rng';
 import { scoreRows } from '../engine/score';
 import { rankZeroShare } from '../engine/parallel/shares';
 import { configDir } from '../io/npmPackage';
-import { loadTaskData } from '../engine/taskData';
+import { loadTaskData, taskTokenizer } from '../engine/taskData';
 import { tf } from '../engine/tf';
 import { trainLoop } from '../engine/train';
 import { inferenceContext } from '../models/layer';
@@ -77,11 +79,24 @@ function readResolved(runDir: string): ResolvedRunConfig {
   return JSON.parse(readFileSync(path, 'utf8')) as ResolvedRunConfig;
 }
 
+/** Multiple-choice tasks of a causal LM (`evaluation.tasks`), read once with the model's tokenizer. */
+interface McSuite {
+  tasks: McTask[];
+  tokenizer: TextTokenizer;
+}
+
 /** The model and data of a run, the head sized to the task's labels. */
-function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): { model: Model; data: TaskData } {
+function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): { model: Model; data: TaskData; mc?: McSuite } {
   const model = loadModel(c.model.path, { format: c.model.format, cutAt: c.model.cutAt, seed: c.training.seed, from: configDir(c) });
   const data = loadTaskData(c, model);
   log?.('info', data.description);
+  let mc: McSuite | undefined;
+  if (c.evaluation?.tasks.length) {
+    if (c.task !== 'causal-lm') throw new SpruftError('CONFIG_INVALID', `evaluation.tasks (zero-shot multiple choice) needs task: causal-lm, not ${c.task}`);
+    const tasks = c.evaluation.tasks.map((spec) => readMultipleChoiceTask(spec, c.evaluation!.limit));
+    mc = { tasks, tokenizer: taskTokenizer(model, c) };
+    log?.('info', `multiple choice: ${tasks.map((t) => `${t.name} (${t.layout}, ${t.questions.length} questions)`).join(', ')}`);
+  }
   if (isClassification(c) && data.labelNames) {
     const labels = data.labelNames.length;
     if (model.numLabels !== labels) {
@@ -92,7 +107,7 @@ function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): { model: Model; 
     }
     model.labelNames = data.labelNames;
   }
-  return { model, data };
+  return { model, data, ...(mc ? { mc } : {}) };
 }
 
 /** mem_M (paper C.3): peak of inference with the frozen model on one training batch. */
@@ -107,10 +122,20 @@ async function inferencePeak(model: Model, data: TaskData, batchSize: number): P
   }
 }
 
-async function evaluate(model: Model, c: ResolvedRunConfig, data: TaskData): Promise<RunResult['metrics']> {
+async function evaluate(model: Model, c: ResolvedRunConfig, data: TaskData, mc?: McSuite, log?: RunHooks['onLog']): Promise<RunResult['metrics']> {
   if (isClassification(c)) return evaluateClassifier(model, data.eval, { batchSize: c.training.evalBatchSize, labelNames: data.labelNames ?? [] });
   if (data.eval.kind !== 'tokens') throw new SpruftError('INTERNAL', 'causal LM evaluation needs token data');
-  return evaluateLanguageModel(model, data.eval, c.training.evalBatchSize);
+  const metrics: LanguageModelMetrics = await evaluateLanguageModel(model, data.eval, c.training.evalBatchSize);
+  if (mc) {
+    const maxLength = model.input.kind === 'tokens' ? model.input.maxLength : 0;
+    const scores: Record<string, MultipleChoiceScore> = {};
+    for (const task of mc.tasks) {
+      scores[task.name] = await scoreMultipleChoice(model, mc.tokenizer, task, { batchSize: c.training.evalBatchSize, maxLength });
+      log?.('info', `${task.name}: acc ${(100 * scores[task.name].acc).toFixed(2)}%, acc_norm ${(100 * scores[task.name].accNorm).toFixed(2)}% (${task.questions.length} questions)`);
+    }
+    metrics.multipleChoice = scores;
+  }
+  return metrics;
 }
 
 interface MethodRunContext {
@@ -118,6 +143,9 @@ interface MethodRunContext {
   config: ResolvedRunConfig;
   model: Model;
   data: TaskData;
+  mc?: McSuite;
+  /** The frozen model's metrics, when multiple-choice tasks are scored before tuning. */
+  before?: LanguageModelMetrics;
   backend: BackendInfo;
   hooks: RunHooks;
   memM: number;
@@ -185,7 +213,8 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
   try {
     let mem: MemoryMeasurement | undefined;
     const outcome = await trainLoop({
-      model: ctx.model, attached, train: ctx.data.train, config: c, runId: ctx.runId, method,
+      // Each method at its own peak learning rate (paper 5.3: SPruFT 2e-5, LoRA 1e-4 on Llama).
+      model: ctx.model, attached, train: ctx.data.train, config: { ...c, training: { ...c.training, lr: methodLr(c, method) } }, runId: ctx.runId, method,
       checkpointDir: folder.checkpointDir,
       resume: ctx.resume && hasCheckpoint(folder.checkpointDir),
       inferencePeak: ctx.memM,
@@ -204,7 +233,7 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
     ctx.hooks.onProgress?.({
       runId: ctx.runId, method, phase: 'evaluating', step: outcome.steps, totalSteps: outcome.steps, epoch: 0, totalEpochs: 0, elapsedMs: outcome.trainMs,
     });
-    const metrics = await evaluate(ctx.model, c, ctx.data);
+    const metrics = await evaluate(ctx.model, c, ctx.data, ctx.mc, ctx.hooks.onLog);
     if ('perLabel' in metrics) {
       const event = { runId: ctx.runId, method, labels: metrics.labels, perLabel: metrics.perLabel, perLabelStats: metrics.perLabelStats, accuracy: metrics.accuracy };
       folder.writeLabels(event);
@@ -214,6 +243,7 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
     const result: RunResult = {
       backend: ctx.backend, method, trainableParams: attached.trainableParams, totalParams: attached.totalParams,
       percent: attached.percent, metrics, mem: mem?.breakdown, memory: mem, runDir: folder.dir, trainMs: outcome.trainMs, steps: outcome.steps,
+      ...(ctx.before ? { before: ctx.before } : {}),
     };
     folder.writeMetrics(result);
     folder.writeStatus({ ...started, status: 'completed', endedAt: new Date().toISOString() });
@@ -247,10 +277,16 @@ export async function startTrain(req: RunRequest, hooks: RunHooks): Promise<Star
   if (workers > 1) hooks.onLog?.('info', `data-parallel: ${workers} ranks (this thread and ${workers - 1} worker thread(s), each with its own ${info.name} backend and a share of every batch); memory figures are rank 0's`);
   const done = (async (): Promise<RunResult> => {
     hooks.onProgress?.({ runId, method: config.method, phase: 'loading', step: 0, totalSteps: 0, epoch: 0, totalEpochs: 0, elapsedMs: 0 });
-    const { model, data } = prepare(config, hooks.onLog);
+    const { model, data, mc } = prepare(config, hooks.onLog);
     try {
+      let before: LanguageModelMetrics | undefined;
+      if (mc) {
+        hooks.onProgress?.({ runId, method: config.method, phase: 'evaluating', step: 0, totalSteps: 0, epoch: 0, totalEpochs: 0, elapsedMs: 0 });
+        hooks.onLog?.('info', 'scoring the frozen model before tuning');
+        before = (await evaluate(model, config, data, mc, hooks.onLog)) as LanguageModelMetrics;
+      }
       const ctx: MethodRunContext = {
-        runId, config, model, data, backend: info, hooks, resume,
+        runId, config, model, data, mc, before, backend: info, hooks, resume,
         // With training.workers > 1 this thread computes only its share of each batch.
         memM: await inferencePeak(model, data, rankZeroShare(config.training.batchSize, config.training.workers)),
         fingerprint: model.fingerprint(),
@@ -296,30 +332,43 @@ export async function startScore(req: RunRequest, hooks: RunHooks): Promise<Star
   return { runId, done };
 }
 
-/** Evaluate a run folder's adapter on its evaluation data (or a config's base model). */
-export async function startEvaluate(target: string, hooks: RunHooks): Promise<StartedRun<RunResult>> {
+/**
+ * Evaluate a run folder's adapter on its evaluation data (or a config's base model).
+ * `tasks`: multiple-choice task files scored besides the config's own; on a run folder
+ * they are scored on the frozen model too (`before`), side by side with the tuned one.
+ */
+export async function startEvaluate(target: string, hooks: RunHooks, tasks: string[] = []): Promise<StartedRun<RunResult>> {
   const isRun = existsSync(join(target, RUN_FILES.config));
-  const config = isRun ? readResolved(target) : await loadConfig({ configPath: target });
+  const loaded = isRun ? readResolved(target) : await loadConfig({ configPath: target });
+  const config: ResolvedRunConfig = tasks.length
+    ? { ...loaded, evaluation: { tasks: [...(loaded.evaluation?.tasks ?? []), ...tasks], limit: loaded.evaluation?.limit } }
+    : loaded;
   const info = await ensureBackend(config.backend);
   const runId = `eval-${config.name}#${++runCounter}`;
   const done = (async (): Promise<RunResult> => {
-    const { model, data } = prepare(config, hooks.onLog);
+    const { model, data, mc } = prepare(config, hooks.onLog);
     try {
       let method: MethodName = 'head';
       let trainable = 0;
+      let before: LanguageModelMetrics | undefined;
+      if (isRun && mc) {
+        hooks.onLog?.('info', 'scoring the frozen model before the adapter');
+        before = (await evaluate(model, config, data, mc, hooks.onLog)) as LanguageModelMetrics;
+      }
       if (isRun) {
         const adapter = applyAdapter(join(target, RUN_FILES.adapterDir), model, { strict: false, onWarning: (m) => hooks.onLog?.('warn', m) });
         method = adapter.method;
         trainable = model.layers.flatMap((l) => l.trainables()).reduce((s, t) => s + t.variable.size, 0)
           + (adapter.fullTensors.length > 0 && model.head ? model.head.params : 0);
       }
-      const metrics = await evaluate(model, config, data);
+      const metrics = await evaluate(model, config, data, mc, hooks.onLog);
       if ('perLabel' in metrics) {
         hooks.onLabelAccuracy?.({ runId, method, labels: metrics.labels, perLabel: metrics.perLabel, perLabelStats: metrics.perLabelStats, accuracy: metrics.accuracy });
       }
       return {
         backend: info, method, trainableParams: trainable, totalParams: model.totalParams,
         percent: (100 * trainable) / model.totalParams, metrics, runDir: isRun ? target : '',
+        ...(before ? { before } : {}),
       };
     } finally {
       detachMethod(model);

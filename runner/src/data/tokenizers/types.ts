@@ -29,6 +29,8 @@ export interface TextTokenizer {
   readonly truncationSide: Side;
   /** The tokenizer's own length limit (`model_max_length`), when it states one. */
   readonly modelMaxLength?: number;
+  /** Special tokens by config key (`bos_token`, `eos_token`, ...): what chat templates are given. */
+  readonly specialTokens?: Readonly<Record<string, string>>;
   /** The Jinja chat template of tokenizer_config.json, when the model has one. */
   readonly chatTemplate?: string;
   /** Special-token ids added around a single text (`[CLS] .. [SEP]`, `<s> ..`). */
