@@ -105,8 +105,9 @@ function memCell(m: MemoryBreakdown | undefined): string {
 export function formatMultipleChoice(after: Record<string, MultipleChoiceScore>, before?: Record<string, MultipleChoiceScore>): string[] {
   const names = Object.keys(after);
   const width = Math.max(4, ...names.map((n) => n.length));
-  const cell = (b: number | undefined, a: number): string => (b === undefined ? pct(a).padStart(16) : `${pct(b)} -> ${pct(a)}`.padStart(16));
-  const lines = [`  multiple choice       ${'task'.padEnd(width)}  ${(before ? 'acc before -> after' : 'acc').padStart(16)}  ${(before ? 'acc_norm before -> after' : 'acc_norm').padStart(16)}  questions`];
+  const w = before ? 24 : 8;
+  const cell = (b: number | undefined, a: number): string => (b === undefined ? pct(a) : `${pct(b)} -> ${pct(a)}`).padStart(w);
+  const lines = [`  multiple choice       ${'task'.padEnd(width)}  ${(before ? 'acc before -> after' : 'acc').padStart(w)}  ${(before ? 'acc_norm before -> after' : 'acc_norm').padStart(w)}  questions`];
   for (const name of names) {
     const a = after[name];
     const b = before?.[name];
