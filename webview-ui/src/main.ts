@@ -14,6 +14,7 @@ import { readTheme, type ThemeColours } from './theme';
 import { Curves } from './views/curves';
 import { LabelAccuracy } from './views/labelAccuracy';
 import { MemoryBars } from './views/memoryBars';
+import { MultipleChoiceView } from './views/multipleChoice';
 import { ProgressView } from './views/progress';
 import { SelectionHeatmap } from './views/selectionHeatmap';
 import { connectToHost } from './vscodeApi';
@@ -33,6 +34,7 @@ const selection = new SelectionHeatmap(layout.selection.figure, layout.selection
 const memory = new MemoryBars(layout.memory.figure, layout.memory.canvas, layout.memory.table, layout.memory.caption);
 const labels = new LabelAccuracy(layout.labels.figure, layout.labels.box, layout.labels.canvas, layout.labels.table, layout.labels.caption);
 const curves = new Curves(layout.curves.figure, layout.curves.canvas, layout.curves.caption);
+const multipleChoice = new MultipleChoiceView(document.getElementById('app')!);
 const charts = [selection, memory, labels, curves];
 
 const WAITING = 'Waiting for a run…';
@@ -54,6 +56,7 @@ function render(): void {
   memory.render(snapshot.methods, theme);
   labels.render(snapshot.methods, theme);
   curves.render(snapshot.methods, theme);
+  multipleChoice.render(snapshot.methods);
   document.body.dataset.renders = String(++renders);
 }
 
