@@ -95,6 +95,11 @@ export interface ClassificationMetrics {
   confusion: number[][];
   labels: string[];
   examples: number;
+  /** Matthews correlation (GLUE's CoLA metric; any number of labels). */
+  mcc?: number;
+  /** F1 of label 1 with two labels (GLUE's MRPC/QQP metric), the macro F1 with more (`f1Average`). */
+  f1?: number;
+  f1Average?: 'binary' | 'macro';
 }
 
 /**

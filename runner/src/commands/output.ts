@@ -130,6 +130,7 @@ export function formatRunReport(result: RunResult): string {
       const c = m as ClassificationMetrics;
       const s = c.perLabelStats;
       lines.push(`  accuracy              ${pct(c.accuracy)}   loss ${c.loss.toFixed(4)}   (${c.examples} evaluation examples)`);
+      if (c.mcc !== undefined && c.f1 !== undefined) lines.push(`  F1 ${c.f1Average === 'macro' ? '(macro) ' : ''}${c.f1.toFixed(4)}   MCC ${c.mcc.toFixed(4)}`);
       lines.push(`  per-label accuracy    min ${pct(s.min)}  Q1 ${pct(s.q1)}  median ${pct(s.median)}  Q3 ${pct(s.q3)}  max ${pct(s.max)}`);
     } else {
       const before = r.before ? `   (before tuning: loss ${r.before.loss.toFixed(4)}, perplexity ${r.before.perplexity.toFixed(2)})` : '';

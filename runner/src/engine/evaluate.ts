@@ -11,6 +11,7 @@ import { SpruftError } from '../errors';
 import { inferenceContext } from '../models/layer';
 import type { Model } from '../models/model';
 import { disposeBatch, sequentialBatches, type Examples, type TokenExamples } from './batches';
+import { glueClassificationMetrics } from './textMetrics';
 import { tf } from './tf';
 
 /** Quantile with linear interpolation between order statistics (numpy's default). */
@@ -65,6 +66,7 @@ export async function evaluateClassifier(model: Model, ex: Examples, o: EvalOpti
       accs.push(perLabel[name]);
     }
   });
+  const { mcc, f1, f1Average } = glueClassificationMetrics(confusion);
   return {
     loss: lossSum / count,
     accuracy: correct / count,
@@ -73,6 +75,7 @@ export async function evaluateClassifier(model: Model, ex: Examples, o: EvalOpti
     confusion,
     labels: o.labelNames,
     examples: count,
+    mcc, f1, f1Average,
   };
 }
 
