@@ -374,7 +374,7 @@ export const TrainingSchema = section(
       adam: 'Adam (Kingma & Ba), as in the paper (5.3).',
       adamw: 'Adam with decoupled weight decay (`weightDecay`).',
     }),
-    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `spruft.lr` and `lora.lr` override it per method. Default: 1e-4 (instruction tuning: SPruFT 2e-5, LoRA 1e-4).', { 'x-aliases': ['learningRate', 'learning_rate'] }),
+    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `spruft.lr` and `lora.lr` override it per method. Default: 1e-4. Instruction tuning (`data.format: alpaca | chat`): SPruFT 2e-5, LoRA 1e-4.', { 'x-aliases': ['learningRate', 'learning_rate'] }),
     minLr: doc(Type.Number({ minimum: 0, default: 1e-9 }), 'Floor of the `cosine` schedule (paper 5.3: 1e-9). Default: 1e-9.'),
     schedule: literals(SCHEDULES, 'Learning-rate schedule. Default: `cosine` (paper 5.3, image models); `linear` for instruction tuning (5.3, Llama).', 'cosine', {
       cosine: 'Cosine annealing from `lr` to `minLr` (paper 5.3, image models).',

@@ -167,7 +167,7 @@ describe('language server over stdio', () => {
       { code: 'dataset-task-mismatch', range: rangeOf(text, 'jsonl'), message: '`data.dataset: jsonl` does not fit `task: image-classification`; that task reads `mnist`, `fashion-mnist` or `idx`.' },
       { code: 'too-few-items', range: rangeOf(text, '[1]'), message: '`data.classes` needs at least 2 entries (it has 1).' },
       { code: 'invalid-value', range: rangeOf(text, 'sprut'), message: '`method` must be one of `spruft`, `lora`, `full` or `head`, not `sprut`. Did you mean `spruft`?' },
-      { code: 'unknown-key', range: rangeOf(text, 'lr:', 'lr'), message: 'Unknown key `lr` at the top level: it belongs in `training`; move it there.' },
+      { code: 'unknown-key', range: rangeOf(text, 'lr:', 'lr'), message: 'Unknown key `lr` at the top level: it belongs in `spruft`, `lora` or `training`; move it there.' },
       { code: 'mutually-exclusive', range: rangeOf(text, 'ratio'), message: '`spruft.rank` and `spruft.ratio` exclude each other. Use either `rank` or `ratio`, not both.' },
       { code: 'unknown-key', range: rangeOf(text, 'learning_rate'), message: 'Unknown key `learning_rate` in `training`: it is called `lr` here.' },
       { code: 'type', range: rangeOf(text, '"32"'), message: '`training.batchSize` must be a number, not the string "32": remove the quotes.' },
@@ -283,7 +283,7 @@ training:
     const labels = async (needle: string, delta: number, nth = 1) => (await client.completion(uri, positionOf(text, needle, delta, nth))).map((i) => i.label);
 
     const root = await labels('\n\n', 1);
-    assert.deepEqual(root, ['$schema', 'name', 'compare', 'lora', 'head', 'backend', 'output'], 'top-level keys not yet set, in schema order');
+    assert.deepEqual(root, ['$schema', 'name', 'compare', 'lora', 'head', 'evaluation', 'backend', 'output'], 'top-level keys not yet set, in schema order');
 
     const training = await client.completion(uri, positionOf(text, '  lr: 2e-5', 2));
     const batch = training.find((i) => i.label === 'batchSize');
