@@ -22,7 +22,7 @@ async function check(name: string, text: string): Promise<{ lines: string[]; loa
   const path = join(dir, name);
   writeFileSync(path, text);
   const loaded = await loadRunConfig(path);
-  return { lines: loaded.diagnostics.filter((d) => d.severity !== 'info').map((d) => formatConfigDiagnostic(name, d)), loaded };
+  return { lines: loaded.diagnostics.filter((d) => d.severity !== 'information').map((d) => formatConfigDiagnostic(name, d)), loaded };
 }
 
 test('instruction tuning takes the paper\'s Llama settings (5.3) unless the file says otherwise', async () => {
