@@ -13,6 +13,7 @@ import {
   selectTextClasses,
   splitTextHoldout,
 } from './text';
+import { encodeBatch, encodeWithSpecials } from './tokenizers/types';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'spruft-text-'));
 
@@ -95,27 +96,24 @@ test('text dataset helpers: select, balanced limit, stratified split', () => {
 test('ByteTokenizer: ids are UTF-8 bytes + PAD/BOS/EOS, truncation keeps EOS, mask marks real tokens', () => {
   const tok = new ByteTokenizer();
   assert.equal(tok.vocabSize, 259);
-  const e = tok.encode('hé', 8);
+  const e = encodeBatch(tok, ['hé'], 8);
   // h = 104, é = C3 A9.
   assert.deepEqual(Array.from(e.ids), [257, 104, 0xc3, 0xa9, 258, 256, 256, 256]);
   assert.deepEqual(Array.from(e.attentionMask), [1, 1, 1, 1, 1, 0, 0, 0]);
-  assert.equal(e.length, 5);
-  assert.equal(e.truncated, false);
+  assert.deepEqual([e.lengths[0], e.truncated], [5, 0]);
   assert.equal(tok.decode(e.ids), 'hé');
-  const cut = tok.encode('hé!', 4);
-  assert.deepEqual(Array.from(cut.ids), [257, 104, 0xc3, 258]);
-  assert.equal(cut.truncated, true);
+  const cut = encodeWithSpecials(tok, 'hé!', 4);
+  assert.deepEqual(cut, { ids: [257, 104, 0xc3, 258], truncated: true });
   assert.equal(tok.decode(cut.ids), 'h\ufffd', 'a character cut in half decodes to U+FFFD');
-  const exact = tok.encode('ab', 4);
-  assert.deepEqual([Array.from(exact.ids), exact.truncated], [[257, 97, 98, 258], false]);
-  assert.deepEqual(Array.from(tok.encode('', 3).ids), [257, 258, 256]);
-  assert.deepEqual(Array.from(new ByteTokenizer({ addBos: false, addEos: false }).encode('abc', 2).ids), [97, 98]);
-  assert.throws(() => tok.encode('a', 1), /maxLength 1 is too small: it must hold the 2 special tokens/);
-  const batch = tok.encodeBatch(['a', 'xyz', '😀'], 5);
+  assert.deepEqual(encodeWithSpecials(tok, 'ab', 4), { ids: [257, 97, 98, 258], truncated: false });
+  assert.deepEqual(Array.from(encodeBatch(tok, [''], 3).ids), [257, 258, 256]);
+  assert.deepEqual(encodeWithSpecials(new ByteTokenizer({ addBos: false, addEos: false }), 'abc', 2).ids, [97, 98]);
+  assert.throws(() => encodeWithSpecials(tok, 'a', 1), /maxLength 1 is too small: it must hold the 2 special tokens/);
+  const batch = encodeBatch(tok, ['a', 'xyz', '😀'], 5);
   assert.deepEqual(batch.shape, [3, 5]);
   assert.deepEqual(Array.from(batch.ids), [257, 97, 258, 256, 256, 257, 120, 121, 122, 258, 257, 0xf0, 0x9f, 0x98, 258]);
   assert.deepEqual(Array.from(batch.lengths), [3, 5, 5]);
   assert.deepEqual(Array.from(batch.attentionMask.subarray(0, 5)), [1, 1, 1, 0, 0]);
-  assert.deepEqual(tok.toJSON(), { type: 'byte', vocabSize: 259, pad: 256, bos: 257, eos: 258, addBos: true, addEos: true });
+  assert.deepEqual(tok.describe(), { kind: 'byte', model: 'byte', vocabSize: 259, pad: 256, bos: 257, eos: 258 });
   assert.throws(() => tok.decode([300]), /outside the byte tokenizer's vocabulary/);
 });

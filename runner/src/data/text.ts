@@ -178,25 +178,6 @@ export function splitTextHoldout(ds: TextDataset, fraction: number, rng: Rng): {
 
 // ---------------------------------------------------------------- byte-level tokenizer
 
-export interface Encoding {
-  /** maxLength ids: [BOS] bytes... [EOS] PAD... */
-  ids: Int32Array;
-  /** 1 for real tokens (BOS and EOS included), 0 for padding. */
-  attentionMask: Int32Array;
-  /** Tokens before the padding. */
-  length: number;
-  /** Whether bytes of the text were cut to fit. */
-  truncated: boolean;
-}
-
-export interface BatchEncoding {
-  /** n x maxLength, row-major. */
-  ids: Int32Array;
-  attentionMask: Int32Array;
-  lengths: Int32Array;
-  shape: [number, number];
-}
-
 export interface ByteTokenizerOptions {
   addBos?: boolean;
   addEos?: boolean;
@@ -204,8 +185,9 @@ export interface ByteTokenizerOptions {
 
 /**
  * UTF-8 bytes as tokens: ids 0..255 are bytes, 256 PAD, 257 BOS, 258 EOS (vocabulary 259).
- * Texts longer than the budget are cut at a byte (possibly inside a multi-byte character,
- * as byte-level models expect); EOS is kept after a cut so a sequence always ends.
+ * Padded and truncated as every tokenizer is (tokenizers/types.ts): a text too long is cut
+ * at a byte (possibly inside a multi-byte character, as byte-level models expect), and EOS
+ * is kept after a cut so a sequence always ends.
  */
 export class ByteTokenizer implements TextTokenizer {
   static readonly PAD = 256;
@@ -222,15 +204,11 @@ export class ByteTokenizer implements TextTokenizer {
   readonly truncationSide = 'right' as const;
   readonly prefixIds: readonly number[];
   readonly suffixIds: readonly number[];
-  private readonly addBos: boolean;
-  private readonly addEos: boolean;
   private readonly encoder = new TextEncoder();
 
   constructor(options: ByteTokenizerOptions = {}) {
-    this.addBos = options.addBos ?? true;
-    this.addEos = options.addEos ?? true;
-    this.prefixIds = this.addBos ? [this.bosId] : [];
-    this.suffixIds = this.addEos ? [this.eosId] : [];
+    this.prefixIds = options.addBos ?? true ? [this.bosId] : [];
+    this.suffixIds = options.addEos ?? true ? [this.eosId] : [];
   }
 
   /** The UTF-8 bytes of a text. */
@@ -240,51 +218,6 @@ export class ByteTokenizer implements TextTokenizer {
 
   describe(): TokenizerDescription {
     return { kind: 'byte', model: 'byte', vocabSize: this.vocabSize, bos: this.bosId, eos: this.eosId, pad: this.padId };
-  }
-
-  /** What to store beside a model so that it is tokenized the same way later. */
-  toJSON(): { type: 'byte'; vocabSize: number; pad: number; bos: number; eos: number; addBos: boolean; addEos: boolean } {
-    return { type: 'byte', vocabSize: this.vocabSize, pad: this.padId, bos: this.bosId, eos: this.eosId, addBos: this.addBos, addEos: this.addEos };
-  }
-
-  private specials(): number {
-    return (this.addBos ? 1 : 0) + (this.addEos ? 1 : 0);
-  }
-
-  /** Write one encoding into `ids`/`mask` at `offset`; returns [length, truncated]. */
-  private encodeInto(text: string, maxLength: number, ids: Int32Array, mask: Int32Array, offset: number): [number, boolean] {
-    const budget = maxLength - this.specials();
-    if (!Number.isInteger(maxLength) || budget < 0) {
-      throw new SpruftError('CONFIG_INVALID', `maxLength ${maxLength} is too small: it must hold the ${this.specials()} special tokens`);
-    }
-    const bytes = this.encoder.encode(text);
-    const used = Math.min(bytes.length, budget);
-    let k = offset;
-    if (this.addBos) ids[k++] = this.bosId;
-    for (let i = 0; i < used; i++) ids[k++] = bytes[i];
-    if (this.addEos) ids[k++] = this.eosId;
-    const length = k - offset;
-    mask.fill(1, offset, k);
-    ids.fill(this.padId, k, offset + maxLength);
-    mask.fill(0, k, offset + maxLength);
-    return [length, bytes.length > budget];
-  }
-
-  encode(text: string, maxLength: number): Encoding {
-    const ids = new Int32Array(Math.max(0, maxLength));
-    const attentionMask = new Int32Array(ids.length);
-    const [length, truncated] = this.encodeInto(text, maxLength, ids, attentionMask, 0);
-    return { ids, attentionMask, length, truncated };
-  }
-
-  encodeBatch(texts: string[], maxLength: number): BatchEncoding {
-    const ids = new Int32Array(texts.length * maxLength);
-    const attentionMask = new Int32Array(ids.length);
-    const lengths = new Int32Array(texts.length);
-    texts.forEach((t, i) => {
-      lengths[i] = this.encodeInto(t, maxLength, ids, attentionMask, i * maxLength)[0];
-    });
-    return { ids, attentionMask, lengths, shape: [texts.length, maxLength] };
   }
 
   /** Text from ids; special tokens are always skipped, invalid UTF-8 (a cut character) becomes U+FFFD. */

@@ -216,7 +216,6 @@ test('the byte tokenizer behind the same interface', () => {
   assert.deepEqual(tok.encodeText('hé'), [104, 0xc3, 0xa9]);
   const b = encodeBatch(tok, ['hé', 'abcdef'], 5);
   assert.deepEqual(Array.from(b.ids), [257, 104, 0xc3, 0xa9, 258, 257, 97, 98, 99, 258]);
-  assert.deepEqual(Array.from(b.ids), Array.from(tok.encodeBatch(['hé', 'abcdef'], 5).ids), 'the same as its own batch encoder');
   assert.equal(tok.decode(tok.encodeText('round trip ✓')), 'round trip ✓');
   assert.equal(readFileSync(join(__dirname, '../../../../models/llama-tiny/config.json'), 'utf8').includes('"bos_token_id": 257'), true);
 });

@@ -4,6 +4,7 @@
  * stand behind it, so data loading, instruction tuning and multiple-choice scoring never
  * ask which one they have.
  */
+import { SpruftError } from '../../errors';
 
 export type Side = 'left' | 'right';
 
@@ -86,7 +87,7 @@ export function encodeWithSpecials(tok: TextTokenizer, text: string, maxLength: 
   const specials = tok.prefixIds.length + tok.suffixIds.length;
   const budget = maxLength - specials;
   if (!Number.isInteger(maxLength) || budget < 0) {
-    throw new RangeError(`maxLength ${maxLength} is too small: it must hold the ${specials} special tokens`);
+    throw new SpruftError('CONFIG_INVALID', `maxLength ${maxLength} is too small: it must hold the ${specials} special tokens`);
   }
   let body = tok.encodeText(text);
   const truncated = body.length > budget;
