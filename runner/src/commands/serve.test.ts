@@ -19,6 +19,7 @@ import type { ConfigDiagnostic } from '../../../protocol/diagnostics';
 import {
   CancelRequest,
   CheckConfigRequest,
+  EvaluateRequest,
   FinishedNotification,
   InitializeRequest,
   InspectModelRequest,
@@ -99,7 +100,10 @@ class FakeApp implements RunnerApp {
   startScore(): Promise<never> {
     return Promise.reject(new SpruftError('UNSUPPORTED', 'not in the double'));
   }
-  startEvaluate(): Promise<never> {
+  /** What each `run/evaluate` asked for. */
+  evaluated: Array<{ target: string; tasks?: string[] }> = [];
+  startEvaluate(target: string, _hooks: RunHooks, tasks?: string[]): Promise<never> {
+    this.evaluated.push({ target, tasks });
     return Promise.reject(new SpruftError('UNSUPPORTED', 'not in the double'));
   }
   async mergeRun(): Promise<never> {
@@ -279,6 +283,16 @@ describe('spruft serve (in-process double)', () => {
     assert.equal(badSteps.code, ErrorCodes.InvalidParams);
     const unknown = await rejection(h.client.sendRequest('run/fly', { to: 'moon' }));
     assert.equal(unknown.code, ErrorCodes.MethodNotFound);
+  });
+
+  it('run/evaluate passes multiple-choice task files on, and refuses tasks that are not a list of strings', async () => {
+    await rejection(h.client.sendRequest(EvaluateRequest, { target: '/runs/r', tasks: ['/mc/piqa.jsonl', 'arc_easy=/mc/arc.jsonl'] }));
+    await rejection(h.client.sendRequest(EvaluateRequest, { target: '/runs/r' }));
+    assert.deepEqual(h.app.evaluated, [{ target: '/runs/r', tasks: ['/mc/piqa.jsonl', 'arc_easy=/mc/arc.jsonl'] }, { target: '/runs/r', tasks: undefined }]);
+    const bad = await rejection(h.client.sendRequest(EvaluateRequest, { target: '/runs/r', tasks: 'piqa.jsonl' } as never));
+    assert.equal(bad.code, ErrorCodes.InvalidParams);
+    assert.match(bad.message, /"tasks" must be a list of non-empty strings/);
+    assert.equal(h.app.evaluated.length, 2);
   });
 
   it('shutdown stops a running run before it answers', async () => {
