@@ -32,8 +32,10 @@ before(async () => {
 test('Alpaca records from a JSON array or JSONL; chat records; errors name the record', () => {
   const array = write('alpaca.json', JSON.stringify([{ instruction: 'Add', input: '2 and 3', output: '5' }, { instruction: 'Greet', output: 'Hi' }], null, 2));
   const jsonl = write('alpaca.jsonl', '{"instruction": "Add", "input": "2 and 3", "output": "5"}\n\n{"instruction": "Greet", "input": "", "output": "Hi"}\n');
-  assert.deepEqual(readAlpaca(array), readAlpaca(jsonl));
-  assert.deepEqual(readAlpaca(jsonl)[1], { kind: 'alpaca', alpaca: { instruction: 'Greet', input: '', output: 'Hi' } });
+  const strip = (rs: ReturnType<typeof readAlpaca>) => rs.map(({ at: _at, ...r }) => r);
+  assert.deepEqual(strip(readAlpaca(array)), strip(readAlpaca(jsonl)));
+  assert.deepEqual(readAlpaca(jsonl)[1], { kind: 'alpaca', alpaca: { instruction: 'Greet', input: '', output: 'Hi' }, at: `${jsonl}:3` });
+  assert.equal(readAlpaca(array)[1].at, `${array}[1]`);
   const fails = (fn: () => unknown, where: string, message: RegExp): void => {
     assert.throws(fn, (e: unknown) => e instanceof SpruftError && e.code === 'DATA_INVALID' && e.where === where && message.test(e.message));
   };
@@ -42,7 +44,7 @@ test('Alpaca records from a JSON array or JSONL; chat records; errors name the r
   const badLine = write('bad.jsonl', '{"instruction": "a", "output": "b"}\n{"instruction": "a" "output": "b"}\n');
   fails(() => readAlpaca(badLine), `${badLine}:2:21`, /line 2 is not valid JSON/);
   const chat = write('chat.jsonl', JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }] }) + '\n');
-  assert.deepEqual(readChat(chat)[0], { kind: 'chat', messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }] });
+  assert.deepEqual(readChat(chat)[0], { kind: 'chat', messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }], at: `${chat}:1` });
   const noReply = write('noreply.jsonl', JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }] }) + '\n');
   fails(() => readChat(noReply), `${noReply}:1`, /no assistant message/);
   const badMessage = write('badmsg.jsonl', JSON.stringify({ messages: [{ role: 'user', text: 'Hi' }] }) + '\n');
@@ -129,4 +131,9 @@ test('chat records through a chat template and GPT-2\'s tokenizer: the loss mask
   assert.equal(tok.decode(trained, { skipSpecialTokens: false }), 'Four.<|endoftext|>\nSix.<|endoftext|>\n');
   assert.equal(tok.decode(untrained, { skipSpecialTokens: false }), 'user: What is 2+2?\nassistant: user: And 3+3?\nassistant: ');
   assert.ok(trained.includes(50256), 'the end-of-turn token is learned as one token');
+  // A template that refuses a conversation names the record.
+  const strict = new ChatTemplate("{% if messages[0]['role'] != 'system' %}{{ raise_exception('a system message must come first') }}{% endif %}", { where: 'tokenizer_config.json' });
+  const path = write('nosystem.jsonl', JSON.stringify({ messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }] }) + '\n');
+  assert.throws(() => tokenizeInstruct(readChat(path), tok, { kind: 'chat-template', template: strict }, 64), (e: unknown) => e instanceof SpruftError
+    && e.where === `${path}:1` && /this record: tokenizer_config\.json: the chat template failed on this conversation: a system message must come first/.test(e.message));
 });

@@ -18,7 +18,8 @@ export interface AlpacaRecord {
   output: string;
 }
 
-export type InstructRecord = { kind: 'alpaca'; alpaca: AlpacaRecord } | { kind: 'chat'; messages: ChatMessage[] };
+/** A record and where it is (`file:line` or `file[index]`), for messages about it. */
+export type InstructRecord = ({ kind: 'alpaca'; alpaca: AlpacaRecord } | { kind: 'chat'; messages: ChatMessage[] }) & { at?: string };
 
 /** Stanford Alpaca's prompts (with and without an input), the response follows them. */
 export function alpacaPrompt(r: Pick<AlpacaRecord, 'instruction' | 'input'>): string {
@@ -77,7 +78,7 @@ export function readAlpaca(path: string): InstructRecord[] {
       if (typeof v !== 'string') throw new SpruftError('DATA_INVALID', `"${key}" must be a string, got ${JSON.stringify(v).slice(0, 40)}`, at);
       return v;
     };
-    return { kind: 'alpaca', alpaca: { instruction: str('instruction', true), input: str('input', false), output: str('output', true) } };
+    return { kind: 'alpaca', alpaca: { instruction: str('instruction', true), input: str('input', false), output: str('output', true) }, at };
   });
 }
 
@@ -94,7 +95,7 @@ export function readChat(path: string): InstructRecord[] {
       return { role: o.role, content: o.content };
     });
     if (!messages.some((m) => m.role === 'assistant')) throw new SpruftError('DATA_INVALID', 'this conversation has no assistant message: there is nothing to learn from it', at);
-    return { kind: 'chat', messages };
+    return { kind: 'chat', messages, at };
   });
 }
 
@@ -149,7 +150,15 @@ export function tokenizeInstruct(records: InstructRecord[], tok: TextTokenizer, 
   let promptTokens = 0;
   let responseTokens = 0;
   for (const r of records) {
-    const { pieces, addSpecials } = instructPieces(r, style);
+    let made: ReturnType<typeof instructPieces>;
+    try {
+      made = instructPieces(r, style);
+    } catch (err) {
+      // Name the record the template failed on, then what it said (and where the template is from).
+      if (err instanceof SpruftError && r.at) throw new SpruftError(err.code, `this record: ${err.message}`, r.at);
+      throw err;
+    }
+    const { pieces, addSpecials } = made;
     const ids: number[] = [];
     const loss: number[] = [];
     const put = (piece: number[], train: boolean): void => {
