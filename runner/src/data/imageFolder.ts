@@ -69,8 +69,8 @@ function describe(ref: ImageRef): string {
 
 /**
  * One image -> preprocessed float32 HWC pixels: EXIF orientation applied, resized (and
- * centre-cropped) to the input, alpha dropped (as PIL's convert('RGB')), grey or sRGB,
- * 8 bits, then scaled to [0, 1] and normalized. Fails with the file named.
+ * centre-cropped) to the input, alpha dropped (as PIL's convert('RGB')), sRGB (grey as
+ * ITU-R 601 luma), 8 bits, then scaled to [0, 1] and normalized. Fails with the file named.
  */
 export async function decodeImage(ref: ImageRef, shape: ImageInputShape): Promise<Float32Array> {
   const input = 'path' in ref ? ref.path : Buffer.from(ref.bytes.buffer, ref.bytes.byteOffset, ref.bytes.byteLength);
@@ -81,7 +81,9 @@ export async function decodeImage(ref: ImageRef, shape: ImageInputShape): Promis
       .rotate()
       .resize(shape.width, shape.height, { fit: shape.fit === 'crop' ? 'cover' : 'fill' })
       .removeAlpha();
-    pipeline = shape.channels === 1 ? pipeline.grayscale() : pipeline.toColourspace('srgb');
+    // Always sRGB: grey is then taken as PIL's convert('L') and torchvision's Grayscale take
+    // it (ITU-R 601 luma of the encoded values), not as libvips would (linear-light luminance).
+    pipeline = pipeline.toColourspace('srgb');
     const out = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     data = out.data;
     channels = out.info.channels;
@@ -95,6 +97,8 @@ export async function decodeImage(ref: ImageRef, shape: ImageInputShape): Promis
     for (let i = 0; i < values.length; i++) values[i] = data[i] / 255;
   } else if (channels === 1 && shape.channels === 3) {
     for (let p = 0; p < pixels; p++) values[3 * p] = values[3 * p + 1] = values[3 * p + 2] = data[p] / 255;
+  } else if (channels === 3 && shape.channels === 1) {
+    for (let p = 0; p < pixels; p++) values[p] = (0.299 * data[3 * p] + 0.587 * data[3 * p + 1] + 0.114 * data[3 * p + 2]) / 255;
   } else {
     throw new SpruftError('DATA_INVALID', `decoded to ${channels} channels, expected ${shape.channels}`, describe(ref));
   }
