@@ -14,7 +14,7 @@ import { loadRunConfig, RunConfigError } from '../config/load';
 import { SpruftError } from '../errors';
 import { applyAdapter, readAdapterConfig, writeAdapter } from '../engine/adapterIO';
 import { initBackend } from '../engine/backend';
-import { disposeBatch, makeBatch, type TaskData } from '../engine/batches';
+import { disposeBatch, makeBatch, prepareExamples, type TaskData } from '../engine/batches';
 import { hasCheckpoint, readCheckpoint } from '../engine/checkpoint';
 import { evaluateClassifier, evaluateLanguageModel } from '../engine/evaluate';
 import { peakBytes } from '../engine/memory';
@@ -97,7 +97,9 @@ async function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): Promise<{ 
 
 /** mem_M (paper C.3): peak of inference with the frozen model on one training batch. */
 async function inferencePeak(model: Model, data: TaskData, batchSize: number): Promise<number> {
-  const batch = makeBatch(data.train, Int32Array.from({ length: Math.min(batchSize, data.train.n) }, (_, i) => i));
+  const indices = Int32Array.from({ length: Math.min(batchSize, data.train.n) }, (_, i) => i);
+  await prepareExamples(data.train, indices);
+  const batch = makeBatch(data.train, indices);
   try {
     return await peakBytes(() => {
       tf.tidy(() => model.forward(batch.x, inferenceContext()));
