@@ -25,14 +25,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, type AdapterConfig } from '../../../protocol/adapter';
 import { resolveRunConfig } from '../../../protocol/config';
 import type { MethodName } from '../../../protocol/results';
-import { readSafetensors } from '../io/safetensors';
+import { readSafetensors, serializeSafetensors, type SafetensorsTensor } from '../io/safetensors';
 import { initMlp, initVit } from '../models/init';
 import { inferenceContext } from '../models/layer';
 import { MlpModel } from '../models/mlp';
@@ -218,6 +218,35 @@ describe('adapter files for the Python ecosystem', () => {
     }
     assert.ok(record.layers.some((l) => l.kind === 'layernorm'), 'norm rows are stored too');
     assertSameTensors(readModelFile(mergedDir), referenceMerge(base, adapterDir, 'spruft'), 1e-5, 'W[rows] += W_f');
+  });
+
+  it('a version 1 adapter (conv W_f [r, kh, kw, in]) is still read and gives the same model', () => {
+    const { baseDir, adapterDir, mergedDir } = scenario('spruft');
+    const v1 = join(dir, 'spruft-adapter-v1');
+    cpSync(adapterDir, v1, { recursive: true });
+    const record = JSON.parse(readFileSync(join(v1, ADAPTER_CONFIG_FILE), 'utf8')) as AdapterConfig;
+    const tensors = readSafetensors(join(v1, ADAPTER_WEIGHTS_FILE)).tensors;
+    const rewritten = new Map<string, SafetensorsTensor>();
+    for (const [name, t] of tensors) {
+      const layer = record.layers.find((l) => name === `${l.name}.spruft_W_f`);
+      if (layer?.kind !== 'conv2d') { rewritten.set(name, t); continue; }
+      // [r, in, kh, kw] -> version 1's [r, kh, kw, in], by index arithmetic.
+      const [r, cin, kh, kw] = t.shape;
+      const out = new Float32Array(t.data.length);
+      for (let o = 0; o < r; o++) for (let c = 0; c < cin; c++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
+        out[((o * kh + y) * kw + x) * cin + c] = (t.data as Float32Array)[((o * cin + c) * kh + y) * kw + x];
+      }
+      rewritten.set(name, { dtype: 'F32', shape: [r, kh, kw, cin], data: out });
+    }
+    writeFileSync(join(v1, ADAPTER_WEIGHTS_FILE), serializeSafetensors(rewritten, { format: 'pt' }));
+    writeFileSync(join(v1, ADAPTER_CONFIG_FILE), JSON.stringify({ ...record, version: 1 }));
+    const fresh = new VitModel('vit', baseDir, { ...VIT }, initVit({ ...VIT }, 5));
+    applyAdapter(v1, fresh);
+    mergeTraining(fresh);
+    const out = join(dir, 'spruft-merged-v1');
+    exportModel(fresh, out);
+    fresh.dispose();
+    assertSameTensors(readModelFile(out), new Map([...readModelFile(mergedDir)].map(([k, v]) => [k, v.data])), 1e-6, 'version 1 vs version 2');
   });
 
   it('apply_spruft_adapter.py (torch) merges SPruFT and LoRA adapters as the runner does', { skip: torchMissing }, () => {
