@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { parquetWriteFile } from 'hyparquet-writer';
 import sharp from 'sharp';
 import { resolveRunConfig } from '../../../protocol/config';
 import { evaluateClassifier } from '../engine/evaluate';
@@ -174,6 +175,46 @@ describe('image folders', () => {
     assert.ok(peakGrowth < datasetBytes / 4, `growth ${peakGrowth} vs folder ${datasetBytes}`);
     // An image that was evicted is not served stale: asking without preparing fails loudly.
     assert.throws(() => store.get(order[0]), /was not prepared/);
+  });
+
+  it('manifests: a CSV of relative paths and a Parquet file of image bytes give the same examples', async () => {
+    await useBackend('cpu');
+    const dir = join(root, 'manifest');
+    const colours = { red: [255, 0, 0], green: [0, 255, 0] } as Record<string, number[]>;
+    const rows: Array<{ file: string; label: string }> = [];
+    for (let i = 0; i < 12; i++) {
+      const label = i % 2 ? 'red' : 'green';
+      const file = `img/${i}.${i % 3 ? 'png' : 'jpg'}`;
+      await solid(join(dir, file), i % 3 ? 'png' : 'jpeg', 9 + i, 9, colours[label]);
+      rows.push({ file, label });
+    }
+    writeFileSync(join(dir, 'train.csv'), 'file,class\n' + rows.map((r) => `${r.file},${r.label}`).join('\n') + '\n');
+    parquetWriteFile({
+      filename: join(dir, 'train.parquet'),
+      columnData: [
+        { name: 'image', data: rows.map((r) => new Uint8Array(readFileSync(join(dir, r.file)))), type: 'BYTE_ARRAY' },
+        { name: 'class', data: rows.map((r) => r.label), type: 'STRING' },
+      ],
+    });
+    const mlpConfig = { model_type: 'spruft-mlp' as const, image_size: 4, num_channels: 3, hidden_sizes: [6], num_labels: 2 };
+    const model = new MlpModel('mlp', '', mlpConfig, initMlp(mlpConfig, 2));
+    const load = (dataset: 'csv' | 'parquet', file: string) => loadTaskData(resolveRunConfig({
+      model: { path: 'x' }, task: 'image-classification',
+      data: { dataset, path: join(dir, file), evalFraction: 0.25, columns: { image: dataset === 'csv' ? 'file' : 'image', label: 'class' } },
+    }, { baseDir: '/', resolvePath: (_b, p) => p }), model);
+    const fromCsv = await load('csv', 'train.csv');
+    const fromParquet = await load('parquet', 'train.parquet');
+    assert.deepEqual(fromCsv.labelNames, ['green', 'red']);
+    assert.deepEqual(fromParquet.labelNames, ['green', 'red']);
+    assert.match(fromParquet.description, /9 training and 3 evaluation images at 4x4x3/);
+    const first = async (data: typeof fromCsv): Promise<number[]> => {
+      const m = await evaluateClassifier(model, data.eval, { batchSize: 2, labelNames: data.labelNames! });
+      return [m.examples, m.loss];
+    };
+    assert.deepEqual(await first(fromParquet), await first(fromCsv), 'the same images, read from paths or from bytes');
+    writeFileSync(join(dir, 'bad.csv'), 'file,class\nimg/0.jpg,green\nimg/missing.png,red\n');
+    await assert.rejects(load('csv', 'bad.csv'), (e) => dataError(e, /bad\.csv:3$/, /img\/missing\.png: cannot read this image/));
+    model.dispose();
   });
 
   it('a run config: image-folder read, split, verified and evaluated through the engine lazily', async () => {

@@ -200,8 +200,10 @@ export async function verifyImages(set: ImageRefSet, shape: ImageInputShape, iss
       ok[i] = 1;
     } catch (err) {
       if (!(err instanceof SpruftError)) throw err;
+      // A manifest's image is named by its row; the file it names goes into the message.
+      const message = err.where ? err.message.slice(err.where.length + 2) : err.message;
       try {
-        issues.add(set.where[i], err.message.slice(set.where[i].length + 2));
+        issues.add(set.where[i], err.where && err.where !== set.where[i] ? `${err.where}: ${message}` : message);
       } catch (stop) {
         first ??= stop as SpruftError;
       }
