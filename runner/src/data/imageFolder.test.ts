@@ -16,7 +16,8 @@ import { SpruftError } from '../errors';
 import { initMlp } from '../models/init';
 import { MlpModel } from '../models/mlp';
 import { IMAGENET_MEAN, IMAGENET_STD } from './imageDataset';
-import { ImageCache, ImageStore, decodeImage, listImageFolder, verifyImages, type ImageInputShape } from './imageFolder';
+import { ImageCache, ImageStore, decodeImage, verifyImages } from './imageDecode';
+import { listImageFolder, type ImageInputShape } from './imageFolder';
 import { DataIssues } from './tabular';
 
 const root = mkdtempSync(join(tmpdir(), 'spruft-imagefolder-'));
