@@ -82,6 +82,12 @@ export const TASK_DATASETS: { readonly [T in (typeof TASKS)[number]]: readonly (
   'causal-lm': ['text', 'jsonl'],
 };
 
+/** Datasets of the user's own image files for `image-classification`: a folder, or a table naming images. */
+export const IMAGE_FILE_DATASETS: readonly (typeof DATASETS)[number][] = ['image-folder', 'csv', 'tsv', 'jsonl', 'parquet'];
+
+/** Tables read through `data.columns` (runner/src/data/tabular.ts). */
+export const TABLE_DATASETS: readonly (typeof DATASETS)[number][] = ['csv', 'tsv', 'jsonl', 'parquet'];
+
 /** Tasks whose examples carry a label (what `qm-taylor` needs: per-class scores, eq. 6). */
 export const LABELLED_TASKS: readonly (typeof TASKS)[number][] = ['image-classification', 'text-classification'];
 

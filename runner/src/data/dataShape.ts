@@ -5,7 +5,7 @@
  * leaves tables over `MAX_SCAN_BYTES` to the run itself.
  */
 import { statSync } from 'node:fs';
-import type { ResolvedRunConfig } from '../../../protocol/config';
+import { IMAGE_FILE_DATASETS, TABLE_DATASETS, type ResolvedRunConfig } from '../../../protocol/config';
 import { SpruftError } from '../errors';
 import { listImageFolder } from './imageFolder';
 import { DataIssues, classBalance, readLabelledTable, tableFormatOf, type DataIssue } from './tabular';
@@ -23,8 +23,9 @@ export interface DataShape {
 /** Datasets whose shape is read here: the user's own files. */
 export function hasDataShape(config: ResolvedRunConfig): boolean {
   const d = config.data.dataset;
-  if (config.task === 'image-classification') return ['image-folder', 'csv', 'tsv', 'jsonl', 'parquet'].includes(d);
-  return config.task === 'text-classification' && ['csv', 'tsv', 'parquet'].includes(d);
+  if (config.task === 'image-classification') return IMAGE_FILE_DATASETS.includes(d);
+  // JSONL text keeps its own first-record check (semantic.ts).
+  return config.task === 'text-classification' && TABLE_DATASETS.includes(d) && d !== 'jsonl';
 }
 
 /** The data's shape, or undefined when the file is too large to scan while editing. Throws SpruftError for unreadable data. */

@@ -3,7 +3,7 @@
  * read the dataset, keep the chosen classes, take balanced limits (seeded), and bring
  * images to the model's input (size, channels, normalization).
  */
-import type { ResolvedRunConfig } from '../../../protocol/config';
+import { IMAGE_FILE_DATASETS, type ResolvedRunConfig } from '../../../protocol/config';
 import { SpruftError } from '../errors';
 import { loadFashionMnist } from '../data/fashionMnist';
 import { balancedLimit, preprocessImages, selectClasses, splitHoldout, type ImageDataset } from '../data/imageDataset';
@@ -50,9 +50,6 @@ function readImageSplits(config: ResolvedRunConfig): { train: ImageDataset; eval
       throw new SpruftError('CONFIG_INVALID', `dataset "${d.dataset}" is not an image dataset`);
   }
 }
-
-/** Datasets of image files, read lazily (data/imageFolder.ts); the rest are arrays in memory. */
-export const IMAGE_FILE_DATASETS: readonly string[] = ['image-folder', 'csv', 'tsv', 'jsonl', 'parquet'];
 
 /** An image folder or a manifest table (path or bytes + label) -> image refs. */
 async function readImageRefs(config: ResolvedRunConfig, path: string, issues: DataIssues): Promise<ImageRefSet> {
@@ -121,7 +118,7 @@ async function loadImageFileTask(config: ResolvedRunConfig, model: Model): Promi
   const balance = classBalance(train.labels, train.labelNames).map((c) => `${c.label} ${c.count}`).join(', ');
   const skipped = issues.summary('example');
   return {
-    train: examples(train), eval: examples(evalSet), labelNames: d.labelNames && !d.classes ? d.labelNames : train.labelNames,
+    train: examples(train), eval: examples(evalSet), labelNames: train.labelNames,
     description: `${d.path}: ${train.refs.length} training and ${evalSet.refs.length} evaluation images at ${size}x${size}x${channels}, decoded lazily (cache ${d.image.cacheMiB} MiB); classes: ${balance}${skipped ? `; ${skipped}` : ''}`,
   };
 }
