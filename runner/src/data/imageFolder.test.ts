@@ -178,7 +178,7 @@ describe('image folders', () => {
     assert.throws(() => store.get(order[0]), /was not prepared/);
   });
 
-  it('manifests: a CSV of relative paths and a Parquet file of image bytes give the same examples', async () => {
+  it('manifests: a CSV of relative paths, a Parquet file of image bytes and one of HF image structs give the same examples', async () => {
     await useBackend('cpu');
     const dir = join(root, 'manifest');
     const colours = { red: [255, 0, 0], green: [0, 255, 0] } as Record<string, number[]>;
@@ -197,6 +197,21 @@ describe('image folders', () => {
         { name: 'class', data: rows.map((r) => r.label), type: 'STRING' },
       ],
     });
+    // Hugging Face's Image feature: a struct of bytes and path (path null when the bytes are inline).
+    parquetWriteFile({
+      filename: join(dir, 'hf.parquet'),
+      schema: [
+        { name: 'schema', num_children: 2 },
+        { name: 'image', num_children: 2, repetition_type: 'OPTIONAL' },
+        { name: 'bytes', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL' },
+        { name: 'path', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+        { name: 'class', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
+      ],
+      columnData: [
+        { name: 'image', data: rows.map((r) => ({ bytes: new Uint8Array(readFileSync(join(dir, r.file))), path: null })) },
+        { name: 'class', data: rows.map((r) => r.label) },
+      ],
+    });
     const mlpConfig = { model_type: 'spruft-mlp' as const, image_size: 4, num_channels: 3, hidden_sizes: [6], num_labels: 2 };
     const model = new MlpModel('mlp', '', mlpConfig, initMlp(mlpConfig, 2));
     const load = (dataset: 'csv' | 'parquet', file: string) => loadTaskData(resolveRunConfig({
@@ -213,6 +228,7 @@ describe('image folders', () => {
       return [m.examples, m.loss];
     };
     assert.deepEqual(await first(fromParquet), await first(fromCsv), 'the same images, read from paths or from bytes');
+    assert.deepEqual(await first(await load('parquet', 'hf.parquet')), await first(fromCsv), 'the same images, from HF\'s {bytes, path} structs');
     writeFileSync(join(dir, 'bad.csv'), 'file,class\nimg/0.jpg,green\nimg/missing.png,red\n');
     await assert.rejects(load('csv', 'bad.csv'), (e) => dataError(e, /bad\.csv:3$/, /img\/missing\.png: cannot read this image/));
     model.dispose();
