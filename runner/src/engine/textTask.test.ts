@@ -44,11 +44,11 @@ before(async () => {
   writeModel(model, 50257);
 });
 
-test('documents packed with GPT-2\'s tokenizer: its ids, EOS between documents, EOS padding', () => {
+test('documents packed with GPT-2\'s tokenizer: its ids, EOS between documents, EOS padding', async () => {
   writeFileSync(join(dir, 'corpus.txt'), 'Call me Ishmael.\n\nThe whale.\n');
   const c = config({ task: 'causal-lm', data: { dataset: 'text', path: 'corpus.txt', evalPath: 'corpus.txt', text: { maxLength: 16 } } });
   const m = loadModel(c.model.path);
-  const data = loadTaskData(c, m);
+  const data = await loadTaskData(c, m);
   const tok = loadTokenizer(model);
   const train = data.train as TokenExamples;
   const stream = [...tok.encodeText('Call me Ishmael.'), 50256, ...tok.encodeText('The whale.'), 50256];
@@ -58,11 +58,11 @@ test('documents packed with GPT-2\'s tokenizer: its ids, EOS between documents, 
   m.dispose();
 });
 
-test('Alpaca records with GPT-2\'s tokenizer: no BOS rule, the response ends in <|endoftext|>, loss on the response only', () => {
+test('Alpaca records with GPT-2\'s tokenizer: no BOS rule, the response ends in <|endoftext|>, loss on the response only', async () => {
   writeFileSync(join(dir, 'alpaca.jsonl'), '{"instruction": "Name the whale.", "input": "", "output": "Moby Dick"}\n');
   const c = config({ task: 'causal-lm', data: { dataset: 'jsonl', format: 'alpaca', path: 'alpaca.jsonl', evalPath: 'alpaca.jsonl', text: { maxLength: 64 } } });
   const m = loadModel(c.model.path);
-  const data = loadTaskData(c, m);
+  const data = await loadTaskData(c, m);
   const tok = loadTokenizer(model);
   const ex = data.train as TokenExamples;
   const prompt = tok.encodeText(alpacaPrompt({ instruction: 'Name the whale.', input: '' }));
@@ -73,7 +73,7 @@ test('Alpaca records with GPT-2\'s tokenizer: no BOS rule, the response ends in 
   m.dispose();
 });
 
-test('chat records in the chat template of the folder\'s tokenizer_config.json', () => {
+test('chat records in the chat template of the folder\'s tokenizer_config.json', async () => {
   const withTemplate = join(dir, 'chat-model');
   writeModel(withTemplate, 50257);
   const cfgPath = join(withTemplate, 'tokenizer_config.json');
@@ -82,7 +82,7 @@ test('chat records in the chat template of the folder\'s tokenizer_config.json',
   writeFileSync(join(dir, 'chat.jsonl'), JSON.stringify({ messages: [{ role: 'user', content: 'Who hunts the whale?' }, { role: 'assistant', content: 'Ahab.' }] }) + '\n');
   const c = config({ task: 'causal-lm', data: { dataset: 'jsonl', format: 'chat', path: 'chat.jsonl', evalPath: 'chat.jsonl', text: { maxLength: 32 } } }, withTemplate);
   const m = loadModel(c.model.path);
-  const ex = loadTaskData(c, m).train as TokenExamples;
+  const ex = (await loadTaskData(c, m)).train as TokenExamples;
   const tok = loadTokenizer(withTemplate);
   const trained = Array.from(ex.ids).filter((_, p) => ex.lossMask![p] === 1);
   assert.equal(tok.decode(trained, { skipSpecialTokens: false }), 'Ahab.<|endoftext|>\n');
@@ -90,16 +90,16 @@ test('chat records in the chat template of the folder\'s tokenizer_config.json',
   // Without a template, chat records are refused, saying what to set.
   const noTemplate = config({ task: 'causal-lm', data: { dataset: 'jsonl', format: 'chat', path: 'chat.jsonl', evalPath: 'chat.jsonl' } });
   const m2 = loadModel(noTemplate.model.path);
-  assert.throws(() => loadTaskData(noTemplate, m2), (e: unknown) => e instanceof SpruftError && /has no chat template .*set data\.chatTemplate/.test(e.message));
+  await assert.rejects(async () => loadTaskData(noTemplate, m2), (e: unknown) => e instanceof SpruftError && /has no chat template .*set data\.chatTemplate/.test(e.message));
   m2.dispose();
 });
 
-test('a tokenizer whose vocabulary is larger than the model\'s is refused', () => {
+test('a tokenizer whose vocabulary is larger than the model\'s is refused', async () => {
   const small = join(dir, 'small-vocab');
   writeModel(small, 1000);
   writeFileSync(join(dir, 'c.txt'), 'text\n');
   const c = config({ task: 'causal-lm', data: { dataset: 'text', path: 'c.txt' } }, small);
   const m = loadModel(c.model.path);
-  assert.throws(() => loadTaskData(c, m), (e: unknown) => e instanceof SpruftError && e.code === 'MODEL_INVALID' && /tokenizer's vocabulary \(50257\) is larger than the model's \(1000\)/.test(e.message));
+  await assert.rejects(async () => loadTaskData(c, m), (e: unknown) => e instanceof SpruftError && e.code === 'MODEL_INVALID' && /tokenizer's vocabulary \(50257\) is larger than the model's \(1000\)/.test(e.message));
   m.dispose();
 });
