@@ -17,6 +17,8 @@ export interface TextDataset {
   /** 0..labelNames.length-1; -1 for every sample of an unlabelled dataset. */
   labels: Int32Array;
   labelNames: string[];
+  /** The second text of each example of a pair task (GLUE's MRPC, QQP, MNLI...). */
+  textPairs?: string[];
 }
 
 // ---------------------------------------------------------------- JSONL
@@ -159,7 +161,10 @@ export function readTextCorpus(paths: string | string[], options: CorpusOptions 
 
 export function subsetText(ds: TextDataset, indices: ArrayLike<number>, labels?: Int32Array, labelNames?: string[]): TextDataset {
   const texts = Array.from(indices, (i) => ds.texts[i]);
-  return { n: texts.length, texts, labels: labels ?? Int32Array.from(indices, (i) => ds.labels[i]), labelNames: labelNames ?? ds.labelNames };
+  return {
+    n: texts.length, texts, labels: labels ?? Int32Array.from(indices, (i) => ds.labels[i]), labelNames: labelNames ?? ds.labelNames,
+    ...(ds.textPairs ? { textPairs: Array.from(indices, (i) => ds.textPairs![i]) } : {}),
+  };
 }
 
 export function selectTextClasses(ds: TextDataset, classes: Array<number | string>): TextDataset {

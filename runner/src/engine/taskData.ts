@@ -304,7 +304,7 @@ export function loadLanguageModelTask(config: ResolvedRunConfig, model: Model): 
 
 /**
  * Labelled texts from a CSV, TSV, JSONL or Parquet table through `data.columns` (tabular.ts).
- * A text pair is joined with a blank line for the byte tokenizer.
+ * A text pair stays two texts until the tokenizer joins them.
  */
 async function readTextTable(config: ResolvedRunConfig, path: string): Promise<TextDataset & { skipped: string }> {
   const d = config.data;
@@ -313,8 +313,12 @@ async function readTextTable(config: ResolvedRunConfig, path: string): Promise<T
     labelNames: d.labelNames, onError: d.onError,
   });
   checkNoEmptyClass(table.labels, table.labelNames, path, table.issues);
-  const texts = table.textPairs ? table.texts!.map((t, i) => `${t}\n\n${table.textPairs![i]}`) : table.texts!;
-  return { n: texts.length, texts, labels: table.labels, labelNames: table.labelNames, skipped: table.issues.summary('row') };
+  // A pair is tokenized with the tokenizer's pair template ([CLS] a [SEP] b [SEP]) or, without one, joined by a blank line.
+  const texts = table.texts!;
+  return {
+    n: texts.length, texts, labels: table.labels, labelNames: table.labelNames, skipped: table.issues.summary('row'),
+    ...(table.textPairs ? { textPairs: table.textPairs } : {}),
+  };
 }
 
 export async function loadTextClassificationTask(config: ResolvedRunConfig, model: Model): Promise<TaskData> {
@@ -346,7 +350,7 @@ export async function loadTextClassificationTask(config: ResolvedRunConfig, mode
   // Right padding whatever the tokenizer's side: the engine's models take no attention
   // mask, and read each sequence's last real token where its padding starts.
   const encode = (ds: TextDataset): TokenExamples => {
-    const e = encodeBatch(tok, ds.texts, length, 'right');
+    const e = encodeBatch(tok, ds.texts, length, 'right', ds.textPairs);
     return { kind: 'tokens', n: ds.n, length, ids: e.ids, mask: Uint8Array.from(e.attentionMask), labels: ds.labels };
   };
   return {

@@ -62,6 +62,25 @@ function splitAround(whole: number[], body: number[]): { prefix: number[]; suffi
   return undefined;
 }
 
+/**
+ * The special tokens a post-processor puts around and between a pair (`[CLS] a [SEP] b
+ * [SEP]`, RoBERTa's `<s> a </s></s> b </s>`), read off one probe pair; undefined when
+ * the tokenizer has no pair template (GPT-2's ByteLevel adds nothing, so a pair would run
+ * together).
+ */
+function pairTemplate(tokenizer: Tokenizer): HfTokenizer['pairIds'] {
+  const a = tokenizer.encode('a', { add_special_tokens: false }).ids;
+  const b = tokenizer.encode('b', { add_special_tokens: false }).ids;
+  const whole = tokenizer.encode('a', { text_pair: 'b', add_special_tokens: true }).ids;
+  const firstAt = whole.findIndex((_, i) => a.every((id, k) => whole[i + k] === id));
+  if (firstAt < 0) return undefined;
+  const rest = whole.slice(firstAt + a.length);
+  const secondAt = rest.findIndex((_, i) => b.every((id, k) => rest[i + k] === id));
+  if (secondAt < 0) return undefined;
+  const pair = { prefix: whole.slice(0, firstAt), middle: rest.slice(0, secondAt), suffix: rest.slice(secondAt + b.length) };
+  return pair.prefix.length + pair.middle.length + pair.suffix.length > 0 ? pair : undefined;
+}
+
 export interface HfTokenizerFiles {
   /** The tokenizer.json document. */
   json: TokenizerJson;
@@ -85,6 +104,7 @@ export class HfTokenizer implements TextTokenizer {
   readonly chatTemplate?: string;
   readonly prefixIds: readonly number[];
   readonly suffixIds: readonly number[];
+  readonly pairIds?: { prefix: readonly number[]; middle: readonly number[]; suffix: readonly number[] };
   /** Tokens the config names (bos, eos, pad, unk...), for templates and messages. */
   readonly specialTokens: Record<string, string>;
   readonly modelType: string;
@@ -148,6 +168,7 @@ export class HfTokenizer implements TextTokenizer {
       this.prefixIds = around.prefix;
       this.suffixIds = around.suffix;
     }
+    this.pairIds = pairTemplate(this.tokenizer);
   }
 
   encodeText(text: string): number[] {

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { SpruftError } from '../../errors';
 import { ByteTokenizer } from '../text';
 import { ChatTemplate } from './chatTemplate';
-import { encodeBatch, encodeWithSpecials, HfTokenizer, loadTokenizer, readHfTokenizer, tokenizerSource } from './index';
+import { encodeBatch, encodePairWithSpecials, encodeWithSpecials, HfTokenizer, loadTokenizer, readHfTokenizer, tokenizerSource } from './index';
 import { writeGpt2TokenizerFolder, wordPieceTokenizerConfig, wordPieceTokenizerJson } from './vocabFiles';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'spruft-tok-'));
@@ -94,6 +94,23 @@ test('padding and truncation keep the special tokens, on the sides the tokenizer
   assert.deepEqual(Array.from(b.ids), [0, 0, 2, 5, 3, /**/ 2, 5, 14, 15, 3]);
   assert.throws(() => encodeWithSpecials(left, 'the', 1), /must hold the 2 special tokens/);
   assert.throws(() => loadTokenizer(bertFolder({ padding_side: 'middle' })), /padding_side must be "left" or "right"/);
+});
+
+test('text pairs: [CLS] a [SEP] b [SEP] from the pair template, longest-first truncation; joined without a template', () => {
+  const bert = loadTokenizer(bertFolder());
+  assert.deepEqual(bert.pairIds, { prefix: [2], middle: [3], suffix: [3] });
+  assert.deepEqual(encodePairWithSpecials(bert, 'the runs', 'hello', 16), { ids: [2, 5, 14, 15, 3, 13, 3], truncated: false });
+  // Budget 3 for 3 + 1 tokens: the longer text (the first) loses its last token.
+  assert.deepEqual(encodePairWithSpecials(bert, 'the runs', 'hello', 6), { ids: [2, 5, 14, 3, 13, 3], truncated: true });
+  // Budget 2 for 2 + 2: a tie cuts the second (as the tokenizers library does), then the first is the longer.
+  assert.deepEqual(encodePairWithSpecials(bert, 'the the', 'hello hello', 5).ids, [2, 5, 3, 13, 3]);
+  const b = encodeBatch(bert, ['the', 'hello'], 7, 'right', ['hello', 'the runs']);
+  assert.deepEqual(Array.from(b.ids), [2, 5, 3, 13, 3, 0, 0, /**/ 2, 13, 3, 5, 14, 15, 3]);
+  assert.throws(() => encodePairWithSpecials(bert, 'a', 'b', 2), /must hold the 3 special tokens of a text pair/);
+  // GPT-2 and the byte tokenizer put nothing between two texts: the pair is one text with a blank line.
+  assert.equal(gpt2Tokenizer().pairIds, undefined);
+  assert.deepEqual(encodePairWithSpecials(gpt2Tokenizer(), 'Hello', 'world', 16).ids, gpt2Tokenizer().encodeText('Hello\n\nworld'));
+  assert.deepEqual(encodePairWithSpecials(new ByteTokenizer(), 'a', 'b', 8).ids, [257, 97, 10, 10, 98, 258]);
 });
 
 /**

@@ -37,6 +37,12 @@ export interface TextTokenizer {
   /** Special-token ids added around a single text (`[CLS] .. [SEP]`, `<s> ..`). */
   readonly prefixIds: readonly number[];
   readonly suffixIds: readonly number[];
+  /**
+   * Special-token ids around and between the two texts of a pair (`[CLS] a [SEP] b [SEP]`:
+   * [[CLS]], [[SEP]], [[SEP]]), when the tokenizer has a pair template; else pairs are
+   * joined as one text with a blank line between them.
+   */
+  readonly pairIds?: { prefix: readonly number[]; middle: readonly number[]; suffix: readonly number[] };
   /** Ids of the text alone: no special tokens added (special tokens written in the text are still recognised). */
   encodeText(text: string): number[];
   /**
@@ -95,15 +101,44 @@ export function encodeWithSpecials(tok: TextTokenizer, text: string, maxLength: 
   return { ids: [...tok.prefixIds, ...body, ...tok.suffixIds], truncated };
 }
 
-/** Texts as a padded n x maxLength batch (padding at the tokenizer's padding side). */
-export function encodeBatch(tok: TextTokenizer, texts: string[], maxLength: number, paddingSide: Side = tok.paddingSide): BatchEncoding {
+/**
+ * Ids of a text pair with the tokenizer's pair template, cut to `maxLength` as transformers'
+ * `longest_first` truncation does: a token at a time from the longer of the two texts.
+ * A tokenizer without a pair template reads the pair as one text, `a` and `b` joined by a
+ * blank line.
+ */
+export function encodePairWithSpecials(tok: TextTokenizer, a: string, b: string, maxLength: number): { ids: number[]; truncated: boolean } {
+  const t = tok.pairIds;
+  if (!t) return encodeWithSpecials(tok, `${a}\n\n${b}`, maxLength);
+  const specials = t.prefix.length + t.middle.length + t.suffix.length;
+  const budget = maxLength - specials;
+  if (!Number.isInteger(maxLength) || budget < 0) {
+    throw new SpruftError('CONFIG_INVALID', `maxLength ${maxLength} is too small: it must hold the ${specials} special tokens of a text pair`);
+  }
+  const first = tok.encodeText(a);
+  const second = tok.encodeText(b);
+  const truncated = first.length + second.length > budget;
+  const fromLeft = tok.truncationSide === 'left';
+  while (first.length + second.length > budget) {
+    const longer = first.length > second.length ? first : second;
+    if (fromLeft) longer.shift();
+    else longer.pop();
+  }
+  return { ids: [...t.prefix, ...first, ...t.middle, ...second, ...t.suffix], truncated };
+}
+
+/**
+ * Texts (or text pairs, with `pairs`) as a padded n x maxLength batch, padding at the
+ * tokenizer's padding side.
+ */
+export function encodeBatch(tok: TextTokenizer, texts: string[], maxLength: number, paddingSide: Side = tok.paddingSide, pairs?: string[]): BatchEncoding {
   const n = texts.length;
   const ids = new Int32Array(n * maxLength).fill(tok.padId);
   const attentionMask = new Int32Array(n * maxLength);
   const lengths = new Int32Array(n);
   let truncated = 0;
   texts.forEach((text, i) => {
-    const e = encodeWithSpecials(tok, text, maxLength);
+    const e = pairs ? encodePairWithSpecials(tok, text, pairs[i], maxLength) : encodeWithSpecials(tok, text, maxLength);
     if (e.truncated) truncated++;
     const start = i * maxLength + (paddingSide === 'left' ? maxLength - e.ids.length : 0);
     ids.set(e.ids, start);
