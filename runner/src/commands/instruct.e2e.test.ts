@@ -73,7 +73,10 @@ describe('instruction tuning and multiple choice (examples/instruct.spruft.yaml)
     const missing = runSpruft(dir, ['eval', trained.runDir, '--tasks', 'nowhere.jsonl']);
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /nowhere\.jsonl: data file not found/);
+    // A model trained with another tokenizer (its config.json names other special ids) and no tokenizer files.
     const { llama } = makeFixtureModels(dir);
+    const configPath = join(llama, 'config.json');
+    writeFileSync(configPath, JSON.stringify({ ...JSON.parse(readFileSync(configPath, 'utf8')), bos_token_id: 1, eos_token_id: 2 }));
     writeFileSync(join(dir, 'no-tokenizer.spruft.yaml'), `model:\n  path: ${llama}\ntask: causal-lm\ndata: { dataset: jsonl, format: alpaca, path: ${join(EXAMPLES, 'data/instructions.jsonl')} }\n`);
     const check = runSpruft(dir, ['check', 'no-tokenizer.spruft.yaml']);
     assert.equal(check.status, 1);
