@@ -15,8 +15,7 @@ import type { InspectResult } from '../../../protocol/results';
 import { RUN_FILES } from '../../../protocol/runFolder';
 import { describeDataShape, hasDataShape, readDataShape } from '../data/dataShape';
 import { errorMessage, SpruftError } from '../errors';
-import { tokenizerSource, type TokenizerSource } from '../data/tokenizers';
-import { readJsonFile } from '../io/jsonText';
+import { loadTokenizer, tokenizerSource, type TextTokenizer } from '../data/tokenizers';
 import { estimateTrainingMemory, formatBytes, type TrainingMemoryEstimate } from './memoryEstimate';
 import { isAdaptableKind, selectTargetLayers, suggestPatterns, type InspectedLayer, type TargetSelection } from './targets';
 
@@ -263,32 +262,28 @@ async function checkPaths(f: Findings, config: ResolvedRunConfig, baseDir: strin
  * A text task needs the model's tokenizer: its folder's tokenizer files (or the byte
  * tokenizer of the project's own models); chat records also need a chat template.
  */
-function checkTokenizer(f: Findings, config: ResolvedRunConfig, modelDir: string): void {
-  let source: TokenizerSource;
+function checkTokenizer(f: Findings, config: ResolvedRunConfig, modelDir: string, model: InspectResult): void {
+  let tokenizer: TextTokenizer;
   try {
-    source = tokenizerSource(modelDir);
+    const source = tokenizerSource(modelDir);
+    if (source.kind === 'missing') {
+      f.add('error', 'tokenizer-missing', ['model', 'path'], `\`${config.task}\` needs the model's tokenizer, but ${source.message}.`);
+      return;
+    }
+    // Built once per folder while its files are unchanged (loadTokenizer keeps it), so typing costs nothing after the first check.
+    tokenizer = loadTokenizer(modelDir);
   } catch (err) {
-    f.add('error', 'tokenizer-invalid', ['model', 'path'], `The model's tokenizer files could not be read: ${errorMessage(err)}`);
+    f.add('error', 'tokenizer-invalid', ['model', 'path'], `The model's tokenizer could not be read: ${errorMessage(err)}`);
     return;
   }
-  if (source.kind === 'missing') {
-    f.add('error', 'tokenizer-missing', ['model', 'path'], `\`${config.task}\` needs the model's tokenizer, but ${source.message}.`);
-    return;
+  const embedding = model.layers.find((l) => l.kind === 'embedding' && /embed_tokens|wte|word_embeddings/.test(l.name));
+  const modelVocab = embedding?.shape[0];
+  if (modelVocab !== undefined && tokenizer.vocabSize > modelVocab) {
+    f.add('error', 'tokenizer-vocab', ['model', 'path'], `The tokenizer's vocabulary (${tokenizer.vocabSize}) is larger than the model's (${modelVocab}); are the tokenizer files from another model?`);
   }
   const d = config.data;
   const wantsChat = config.task === 'causal-lm' && (d.promptTemplate === 'chat-template' || (d.promptTemplate !== 'alpaca' && d.format === 'chat'));
-  if (!wantsChat || d.chatTemplate !== undefined) return;
-  let hasTemplate = false;
-  const configPath = join(modelDir, 'tokenizer_config.json');
-  if (source.kind === 'hf' && existsSync(configPath)) {
-    try {
-      hasTemplate = typeof (readJsonFile(configPath, 'MODEL_INVALID', 'tokenizer config') as Record<string, unknown>).chat_template !== 'undefined';
-    } catch (err) {
-      f.add('error', 'tokenizer-invalid', ['model', 'path'], `The model's tokenizer_config.json could not be read: ${errorMessage(err)}`);
-      return;
-    }
-  }
-  if (!hasTemplate) {
+  if (wantsChat && d.chatTemplate === undefined && tokenizer.chatTemplate === undefined) {
     const at: ConfigPath = f.has(['data', 'promptTemplate']) ? ['data', 'promptTemplate'] : ['data', 'format'];
     f.add('error', 'chat-template-missing', at, `The model's tokenizer has no chat template (\`chat_template\` in tokenizer_config.json); set \`data.chatTemplate\`${d.format === 'alpaca' ? ' or use `data.promptTemplate: alpaca`' : ', or use `data.format: alpaca`'}.`);
   }
@@ -433,7 +428,7 @@ export async function semanticChecks(parsed: ParsedRunConfig, resolved: Resolved
     f.add('error', notFound ? 'path-not-found' : 'model-invalid', ['model', 'path'], `The model could not be read: ${errorMessage(err)}`);
     return { diagnostics: f.out, estimates: [] };
   }
-  if (model.format === 'hf' && resolved.task !== 'image-classification' && existsSync(join(modelPath, 'config.json'))) checkTokenizer(f, resolved, modelPath);
+  if (model.format === 'hf' && resolved.task !== 'image-classification' && existsSync(join(modelPath, 'config.json'))) checkTokenizer(f, resolved, modelPath, model);
   let selection: TargetSelection = { layers: [], include: [], exclude: [] };
   if (uses(resolved, 'spruft') || uses(resolved, 'lora')) {
     selection = checkTargets(f, resolved, model);
