@@ -23,37 +23,45 @@ function json(r: { status: number | null; stdout: string; stderr: string }): Run
   return JSON.parse(r.stdout) as RunResult;
 }
 
+/** An example config, its relative paths made absolute, one step per method, two questions per task; trained. */
+function trainBriefly(example: string): RunResult {
+  const text = readFileSync(join(EXAMPLES, `${example}.spruft.yaml`), 'utf8')
+    .replace(/path: \.\.\/models\//, `path: ${join(REPO_ROOT, 'models')}/`)
+    .replace('path: data/instructions.jsonl', `path: ${join(EXAMPLES, 'data/instructions.jsonl')}`)
+    .replace(/- data\/mc\//g, `- ${join(EXAMPLES, 'data/mc')}/`)
+    .replace('  epochs: 2\n', '  epochs: 2\n  maxSteps: 1\n  evalBatchSize: 16\n')
+    .replace('evaluation:\n', 'evaluation:\n  limit: 2\n')
+    .concat(`output: { dir: ${join(dir, 'runs')}, name: ${example} }\n`);
+  writeFileSync(join(dir, `${example}.spruft.yaml`), text);
+  return json(runSpruft(dir, ['train', `${example}.spruft.yaml`, '--json']));
+}
+
+function checkTrained(result: RunResult): void {
+  for (const r of [result, ...(result.compared ?? [])]) {
+    const m = r.metrics as LanguageModelMetrics;
+    assert.deepEqual(Object.keys(m.multipleChoice ?? {}), TASKS, r.method);
+    for (const task of TASKS) {
+      const s = m.multipleChoice![task];
+      assert.ok(s.acc >= 0 && s.acc <= 1 && s.accNorm >= 0 && s.accNorm <= 1, `${task}: ${JSON.stringify(s)}`);
+      assert.equal(s.n, 2);
+      assert.equal(r.before!.multipleChoice![task].n, 2);
+    }
+    assert.ok(Number.isFinite(m.perplexity) && Number.isFinite(r.before!.perplexity));
+    assert.equal(r.steps, 1);
+  }
+  assert.deepEqual([result.method, result.compared?.map((r) => r.method)], ['spruft', ['lora']]);
+  // The frozen model is scored once: every method reports the same "before".
+  assert.deepEqual(result.before, result.compared![0].before);
+}
+
 describe('instruction tuning and multiple choice (examples/instruct.spruft.yaml)', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'spruft-instruct-'));
-    // The example itself, its relative paths made absolute, one step per method, two questions per task.
-    const text = readFileSync(join(EXAMPLES, 'instruct.spruft.yaml'), 'utf8')
-      .replace('path: ../models/llama-tiny', `path: ${join(REPO_ROOT, 'models/llama-tiny')}`)
-      .replace('path: data/instructions.jsonl', `path: ${join(EXAMPLES, 'data/instructions.jsonl')}`)
-      .replace(/- data\/mc\//g, `- ${join(EXAMPLES, 'data/mc')}/`)
-      .replace('  epochs: 2\n', '  epochs: 2\n  maxSteps: 1\n  evalBatchSize: 16\n')
-      .replace('evaluation:\n', 'evaluation:\n  limit: 2\n')
-      .concat(`output: { dir: ${join(dir, 'runs')}, name: brief }\n`);
-    writeFileSync(join(dir, 'instruct.spruft.yaml'), text);
-    trained = json(runSpruft(dir, ['train', 'instruct.spruft.yaml', '--json']));
+    trained = trainBriefly('instruct');
   });
 
   it('train --json: metrics.multipleChoice[task] = {acc, accNorm, n} after each method, and before tuning', () => {
-    for (const r of [trained, ...(trained.compared ?? [])]) {
-      const m = r.metrics as LanguageModelMetrics;
-      assert.deepEqual(Object.keys(m.multipleChoice ?? {}), TASKS, r.method);
-      for (const task of TASKS) {
-        const s = m.multipleChoice![task];
-        assert.ok(s.acc >= 0 && s.acc <= 1 && s.accNorm >= 0 && s.accNorm <= 1, `${task}: ${JSON.stringify(s)}`);
-        assert.equal(s.n, 2);
-        assert.equal(r.before!.multipleChoice![task].n, 2);
-      }
-      assert.ok(Number.isFinite(m.perplexity) && Number.isFinite(r.before!.perplexity));
-      assert.equal(r.steps, 1);
-    }
-    assert.deepEqual([trained.method, trained.compared?.map((r) => r.method)], ['spruft', ['lora']]);
-    // The frozen model is scored once: every method reports the same "before".
-    assert.deepEqual(trained.before, trained.compared![0].before);
+    checkTrained(trained);
   });
 
   it('eval <run> --tasks: the frozen model and the adapted one side by side, as train scored them', () => {
