@@ -142,6 +142,9 @@ export function encodeChoice(tok: TextTokenizer, context: string, continuation: 
   return { context: [...prefix, ...ctx], continuation: cont };
 }
 
+/** Logits held at once when scoring choices (float32 elements: 64 MiB). */
+const LOGITS_BUDGET = 16 * 1024 * 1024;
+
 /**
  * Sum of log p(continuation tokens | context) for each pair, batched by length (longest
  * first, each batch padded to its own longest). Pairs longer than `maxLength` keep their
@@ -149,11 +152,18 @@ export function encodeChoice(tok: TextTokenizer, context: string, continuation: 
  */
 export async function continuationLogLikelihoods(
   model: Model, pairs: Array<{ context: number[]; continuation: number[] }>, padId: number, batchSize: number, maxLength: number,
+  logitsBudget = LOGITS_BUDGET,
 ): Promise<Float64Array> {
   const out = new Float64Array(pairs.length);
   const order = pairs.map((_, i) => i).sort((a, b) => pairs[b].context.length + pairs[b].continuation.length - (pairs[a].context.length + pairs[a].continuation.length));
-  for (let start = 0; start < order.length; start += batchSize) {
-    const chunk = order.slice(start, start + batchSize);
+  const vocab = model.input.kind === 'tokens' ? model.input.vocabSize : 1;
+  for (let start = 0; start < order.length;) {
+    // At most `logitsBudget` logits per batch ([B, T, vocab] and its log-softmax): GPT-2's
+    // 50,257-way logits for 128 sequences of 100 tokens would take 2.6 GB, past the wasm heap.
+    const longest = Math.min(maxLength, pairs[order[start]].context.length + pairs[order[start]].continuation.length);
+    const size = Math.max(1, Math.min(batchSize, Math.floor(logitsBudget / (Math.max(2, longest) * vocab))));
+    const chunk = order.slice(start, start + size);
+    start += size;
     const rows = chunk.map((i) => {
       const { context, continuation } = pairs[i];
       if (continuation.length === 0) throw new SpruftError('INTERNAL', 'a choice with no continuation tokens cannot be scored');

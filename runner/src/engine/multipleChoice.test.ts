@@ -49,6 +49,9 @@ test('multiple choice: continuation log-likelihoods equal the float64 reference;
   assert.ok(Math.abs(ll[0] - lp(': a')) < 1e-4, `${ll[0]} vs ${lp(': a')}`);
   assert.ok(Math.abs(ll[1] - lp(': bbbb')) < 1e-4, `${ll[1]} vs ${lp(': bbbb')}`);
   assert.equal(ll[2], ll[0]);
+  // A logits budget of one short sequence scores one pair a batch: the same sums.
+  const single = await continuationLogLikelihoods(model, pairs, tok.padId, 2, 64, 6 * V);
+  assert.deepEqual(Array.from(single), Array.from(ll));
   // A context cut from the left to fit maxLength changes nothing a bigram model sees.
   const cut = await continuationLogLikelihoods(model, [encodeChoice(tok, 'a long preamble. Q:', ' bbbb')], tok.padId, 4, 6);
   assert.ok(Math.abs(cut[0] - ll[1]) < 1e-5);
