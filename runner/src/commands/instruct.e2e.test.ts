@@ -29,7 +29,7 @@ function trainBriefly(example: string): RunResult {
     .replace(/path: \.\.\/models\//, `path: ${join(REPO_ROOT, 'models')}/`)
     .replace('path: data/instructions.jsonl', `path: ${join(EXAMPLES, 'data/instructions.jsonl')}`)
     .replace(/- data\/mc\//g, `- ${join(EXAMPLES, 'data/mc')}/`)
-    .replace('  epochs: 2\n', '  epochs: 2\n  maxSteps: 1\n  evalBatchSize: 16\n')
+    .replace(/ {2}epochs: \d+\n/, (epochs) => `${epochs}  maxSteps: 1\n  evalBatchSize: 16\n`)
     .replace('evaluation:\n', 'evaluation:\n  limit: 2\n')
     .concat(`output: { dir: ${join(dir, 'runs')}, name: ${example} }\n`);
   writeFileSync(join(dir, `${example}.spruft.yaml`), text);
