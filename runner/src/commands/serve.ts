@@ -68,7 +68,7 @@ export interface RunnerApp {
   startTrain(req: RunRequest, hooks: RunHooks): Promise<StartedRun<RunResult>>;
   startScore(req: RunRequest, hooks: RunHooks): Promise<StartedRun<ScoreResult>>;
   startEvaluate(target: string, hooks: RunHooks): Promise<StartedRun<RunResult>>;
-  mergeRun(runDir: string, outDir: string): Promise<MergeResult>;
+  mergeRun(runDir: string, outDir: string, force?: boolean): Promise<MergeResult>;
 }
 
 type Level = LogEvent['level'];
@@ -165,6 +165,7 @@ const errorCodeOf: Record<string, number> = {
   SAFETENSORS_INVALID: RunnerErrorCode.invalidInput,
   DATA_INVALID: RunnerErrorCode.invalidInput,
   ADAPTER_INVALID: RunnerErrorCode.invalidInput,
+  RUN_FOLDER_INVALID: RunnerErrorCode.invalidInput,
   BACKEND_UNAVAILABLE: RunnerErrorCode.backendUnavailable,
   RUN_BUSY: RunnerErrorCode.busy,
 };
@@ -300,7 +301,9 @@ export class RunnerServer {
       }),
     );
     c.onRequest(CancelRequest, (params) => this.handle(async () => this.cancel(requiredString(params, 'runId'))));
-    c.onRequest(MergeRequest, (params) => this.handle(() => this.app.mergeRun(requiredString(params, 'runDir'), requiredString(params, 'outDir'))));
+    c.onRequest(MergeRequest, (params) =>
+      this.handle(() => this.app.mergeRun(requiredString(params, 'runDir'), requiredString(params, 'outDir'), record(params).force === true)),
+    );
     c.onNotification((method) => this.log('warn', `ignored unknown notification "${method}"`));
   }
 
