@@ -38,7 +38,17 @@ let backend: BackendInfo | undefined;
 /** Start the backend a run asks for (once per process unless another is asked for). */
 export async function ensureBackend(choice: BackendChoice): Promise<BackendInfo> {
   if (backend && (choice === 'auto' || choice === backend.name)) return backend;
-  backend = await initBackend(choice);
+  // The wasm runtime's glue (emscripten) adds process handlers that rethrow every uncaught
+  // error and unhandled rejection, which kills the process (exit 7) with the glue's source as
+  // its message. The runner handles its own errors (`spruft serve` logs them and keeps
+  // serving), so the handlers the backend adds are removed again.
+  const before = { uncaughtException: process.listeners('uncaughtException'), unhandledRejection: process.listeners('unhandledRejection') };
+  try {
+    backend = await initBackend(choice);
+  } finally {
+    for (const l of process.listeners('uncaughtException')) if (!before.uncaughtException.includes(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection')) if (!before.unhandledRejection.includes(l)) process.removeListener('unhandledRejection', l);
+  }
   return backend;
 }
 
