@@ -281,6 +281,22 @@ describe('spruft serve (in-process double)', () => {
     assert.equal(unknown.code, ErrorCodes.MethodNotFound);
   });
 
+  it('initialize cannot switch the backend under a live run: busy; the same backend is answered', async () => {
+    await h.client.sendRequest(InitializeRequest, { clientName: 'test', clientVersion: '0', backend: 'cpu' });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    h.app.stepGate = () => gate;
+    const started = await h.client.sendRequest(TrainRequest, { configPath: '/cfg/a.spruft.yaml', overrides: { maxSteps: 3 } });
+    const end = finished(h, started.runId);
+    const refused = await rejection(h.client.sendRequest(InitializeRequest, { clientName: 'test', clientVersion: '0', backend: 'wasm' }));
+    assert.equal(refused.code, RunnerErrorCode.busy);
+    assert.match(refused.message, /cannot switch to wasm until the run ends/);
+    assert.equal((await h.client.sendRequest(InitializeRequest, { clientName: 'test', clientVersion: '0', backend: 'cpu' })).backend.name, 'cpu', 'the running backend is answered');
+    release();
+    assert.equal((await end).status, 'completed');
+    assert.equal((await h.client.sendRequest(InitializeRequest, { clientName: 'test', clientVersion: '0', backend: 'wasm' })).backend.requested, 'wasm', 'after the run, it may switch');
+  });
+
   it('shutdown stops a running run before it answers', async () => {
     const started = await h.client.sendRequest(TrainRequest, { configPath: '/cfg/a.spruft.yaml', overrides: { maxSteps: 10_000 } });
     const end = finished(h, started.runId);

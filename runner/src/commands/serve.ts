@@ -361,6 +361,8 @@ export interface ServerOptions {
 
 export class RunnerServer {
   private active: ActiveRun | undefined;
+  /** The backend the last initialize started (runs may start another through their config). */
+  private backend: BackendInfo | undefined;
   /** Runs that ended, so a late `run/cancel` gets `cancelled: false`, not an error. */
   private readonly finishedRuns = new Set<string>();
   private shuttingDown = false;
@@ -430,7 +432,15 @@ export class RunnerServer {
 
   private async initialize(params: unknown): Promise<InitializeResult> {
     const backend = backendParam(record(params ?? {}).backend, 'backend') ?? 'auto';
-    const info = await this.app.initRunner(backend);
+    // Switching the backend under a live run would move its tensors' home mid-step.
+    if (this.active && !(backend === 'auto' || backend === this.backend?.name)) {
+      const which = this.active.runId ? `run ${this.active.runId}` : 'a run that is starting';
+      throw new ResponseError(RunnerErrorCode.busy, `The runner is busy with ${which} on the ${this.backend?.name ?? 'current'} backend; it cannot switch to ${backend} until the run ends (or is stopped with run/cancel).`, {
+        code: 'RUN_BUSY',
+      });
+    }
+    const info = this.active && this.backend ? this.backend : await this.app.initRunner(backend);
+    this.backend = info;
     const { version_core: tfjsVersion } = await import('@tensorflow/tfjs-core');
     this.log('info', `runner ${runnerVersion} ready: ${info.name} backend (${info.reason})`);
     return { protocolVersion: PROTOCOL_VERSION, runnerVersion, tfjsVersion, nodeVersion: process.versions.node, backend: info };

@@ -78,6 +78,10 @@ function timestamp(): string {
 
 function newRunDir(c: ResolvedRunConfig): string {
   const name = c.output.name ?? `${c.name}-${c.method}-${timestamp()}`;
+  // The schema allows only plain names; a run folder never lands outside output.dir.
+  if (name !== basename(name) || name === '.' || name === '..' || name.includes('\\')) {
+    throw new SpruftError('CONFIG_INVALID', `output.name ${JSON.stringify(name)} must be a plain folder name inside output.dir (not . or .., no slashes)`);
+  }
   let dir = join(c.output.dir, name);
   for (let i = 2; existsSync(dir); i++) dir = join(c.output.dir, `${name}-${i}`);
   return dir;
