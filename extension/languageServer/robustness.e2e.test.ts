@@ -86,7 +86,7 @@ describe('language server on bad input', () => {
     ];
     for (const [name, text, expected] of cases) {
       const diagnostics = await within(`${name}: diagnostics`, 2000, () => client.open(uriOf(join(dir, name)), text));
-      assert.ok(diagnostics.some((d) => expected.test(d.message)), `${name}: ${JSON.stringify(diagnostics.map((d) => d.message))}`);
+      assert.ok(diagnostics.some((d) => expected.test(String(d.message))), `${name}: ${JSON.stringify(diagnostics.map((d) => d.message))}`);
     }
     assert.ok(client.alive);
   });
