@@ -371,9 +371,9 @@ export const OutputSchema = section(
       'x-completion': 'path',
     }),
     name: doc(
-      Type.String({ minLength: 1, pattern: '^(?!\\.\\.?$)[A-Za-z0-9._-]+$' }),
+      Type.String({ minLength: 1, pattern: '^[A-Za-z0-9._-]+$' }),
       `Run folder name. Default: \`<config name>-<method>-<timestamp>\`. ${ENGINE}`,
-      { patternErrorMessage: 'Use only letters, digits, `.`, `_` and `-` (a folder name inside `output.dir`: not `.` or `..`).' },
+      { patternErrorMessage: 'Use only letters, digits, `.`, `_` and `-`.' },
     ),
   },
   `Where results go: the run folder holds the resolved config, the adapter, metrics.json and the progress log. Default: \`runs/\` beside this file. ${ENGINE}`,

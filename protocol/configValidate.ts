@@ -1054,6 +1054,18 @@ function crossChecks(parsed: ParsedRunConfig, view: ConfigView, out: ConfigDiagn
     });
   }
 
+  // The schema's pattern lets `.` and `..` through; either would put the run folder outside output.dir.
+  const outputName = view.raw(['output', 'name']);
+  if (outputName === '.' || outputName === '..') {
+    out.push({
+      severity: 'error',
+      code: 'invalid-value',
+      message: `\`output.name\` is \`${outputName}\`: it names a folder inside \`output.dir\`, so it cannot be \`.\` or \`..\`. Use a name such as \`my-run\`.`,
+      range: at(['output', 'name']),
+      path: ['output', 'name'],
+    });
+  }
+
   for (const rule of IGNORED_RULES) {
     if (!view.has(rule.path)) continue;
     const reason = rule.reason(view);
