@@ -49,7 +49,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     // No raw stack (TensorFlow.js's included) reaches a person unless asked for.
-    const known = err instanceof SpruftError && err.code !== 'INTERNAL';
+    const known = err instanceof SpruftError;
     const debug = process.env.SPRUFT_DEBUG === '1';
     const detail = debug && err instanceof Error && err.stack ? err.stack : errorMessage(err);
     process.stderr.write(`spruft: ${known ? detail : `internal error: ${detail}${debug ? '' : '\n(run again with SPRUFT_DEBUG=1 for the stack trace, and report it)'}`}\n`);

@@ -23,7 +23,7 @@ import {
 import { SpruftError } from '../errors';
 import { writeFileAtomic } from '../io/atomicWrite';
 import { readJsonFile } from '../io/jsonText';
-import { READ_LIMITS, readTextFile } from '../io/regularFile';
+import { READ_LIMITS, readRegularFile, readTextFile } from '../io/regularFile';
 import { currentOwner, isCurrentOwner, probeRunOwner } from './owner';
 
 export function writeJson(path: string, value: unknown): void {
@@ -214,7 +214,8 @@ export function readRunState(runDir: string): { status: RunStatusFile; state: Ru
 export function readDashboardSnapshot(runDir: string): DashboardSnapshot {
   const read = (rel: string): string | undefined => {
     const path = join(runDir, rel);
-    return existsSync(path) ? readTextFile(path, rel, 'RUN_FOLDER_INVALID', READ_LIMITS.wholeFileBytes) : undefined;
+    // Lenient decoding: a line torn by a kill may end inside a character (it is skipped).
+    return existsSync(path) ? readRegularFile(path, rel, 'RUN_FOLDER_INVALID', READ_LIMITS.wholeFileBytes).toString('utf8') : undefined;
   };
   // A status.json that is there but corrupt is named, not taken for "not a run folder".
   new MethodFolder(runDir, 'spruft').readStatus();
