@@ -89,7 +89,12 @@ describe('run lifecycle (spawned spruft)', () => {
   it('a killed run reads interrupted; a second --resume of a live run is refused; a resume removes stale temporaries', async () => {
     const runDir = join(dir, 'runs', 'long');
     const first = spawnUntil(['train', 'long.spruft.yaml'], /\[spruft\] \S+ \d+\/\d+/);
-    await first.seen;
+    try {
+      await first.seen;
+    } catch (err) {
+      first.child.kill('SIGKILL');
+      throw err;
+    }
     const s = status(runDir);
     assert.equal(s.owner?.pid, first.child.pid, 'the owner is recorded');
     assert.ok(s.heartbeatAt, 'with a heartbeat');
@@ -117,11 +122,15 @@ describe('run lifecycle (spawned spruft)', () => {
     writeFileSync(join(checkpoint, '.latest.json.tmp-4194301-abc-1'), '{"dir": "ste');
     mkdirSync(join(checkpoint, '.step-999.tmpdir-4194301-abc-2'));
     const resumed = spawnUntil(['train', '--resume', runDir], /\[spruft\] \S+ \d+\/\d+/);
-    await resumed.seen;
-    assert.match(resumed.stderr(), /removed 2 stale file\(s\)/);
-    assert.ok(!existsSync(join(checkpoint, '.latest.json.tmp-4194301-abc-1')) && !existsSync(join(checkpoint, '.step-999.tmpdir-4194301-abc-2')));
-    assert.equal(status(runDir).owner?.pid, resumed.child.pid, 'the resuming process owns the run');
-    resumed.child.kill('SIGTERM');
+    try {
+      await resumed.seen;
+      // (A kill between a checkpoint's pointer and the removal of the previous step folder leaves that folder too.)
+      assert.match(resumed.stderr(), /removed \d+ stale file\(s\) a killed run left: \.latest\.json\.tmp-4194301-abc-1, \.step-999\.tmpdir-4194301-abc-2/);
+      assert.ok(!existsSync(join(checkpoint, '.latest.json.tmp-4194301-abc-1')) && !existsSync(join(checkpoint, '.step-999.tmpdir-4194301-abc-2')));
+      assert.equal(status(runDir).owner?.pid, resumed.child.pid, 'the resuming process owns the run');
+    } finally {
+      resumed.child.kill('SIGTERM');
+    }
     assert.equal(await resumed.exited, 1);
     assert.equal(status(runDir).status, 'cancelled', 'SIGTERM stops after the step, as Ctrl-C');
     assert.ok(!existsSync(join(runDir, RUN_FILES.lock)), 'the lock is released');
@@ -153,15 +162,11 @@ describe('run lifecycle (spawned spruft)', () => {
     assert.equal(trained.status, 0, trained.stderr);
     const runDir = join(dir, 'runs', 'short');
     const baseBefore = readFileSync(join(dir, 'mlp', 'model.safetensors'));
-    for (const out of ['mlp', 'mlp/inner', '.']) {
-      const r = spruft('merge', runDir, '--out', out);
-      assert.equal(r.status, 1, `--out ${out}: ${r.stderr}`);
-      assert.match(r.stderr, /the output (is|lies inside|holds) the base model's folder .*--force/);
-    }
+    // (Inside and holding the base's folder: merge.test.ts.)
+    const refused = spruft('merge', runDir, '--out', 'mlp');
+    assert.equal(refused.status, 1, refused.stderr);
+    assert.match(refused.stderr, /the output is the base model's folder .*--force/);
     assert.deepEqual(readFileSync(join(dir, 'mlp', 'model.safetensors')), baseBefore, 'the base is untouched');
-    assert.ok(!existsSync(join(dir, 'mlp', 'inner')));
-    const elsewhere = spruft('merge', runDir, '--out', 'merged');
-    assert.equal(elsewhere.status, 0, elsewhere.stderr);
 
     const recorded = (JSON.parse(readFileSync(join(runDir, RUN_FILES.adapterDir, ADAPTER_CONFIG_FILE), 'utf8')) as AdapterConfig).baseModel;
     assert.match(recorded.fingerprint, /^[0-9a-f]{64}$/, 'the adapter records the base content hash');
