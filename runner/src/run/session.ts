@@ -15,7 +15,7 @@ import { errorMessage, SpruftError } from '../errors';
 import { removeStaleTemps } from '../io/atomicWrite';
 import { applyAdapter, readAdapterConfig, writeAdapter } from '../engine/adapterIO';
 import { initBackend } from '../engine/backend';
-import { disposeBatch, makeBatch, type TaskData } from '../engine/batches';
+import { disposeBatch, makeBatch, prepareExamples, type TaskData } from '../engine/batches';
 import { hasCheckpoint, readCheckpoint, removeStaleCheckpointFiles } from '../engine/checkpoint';
 import { evaluateClassifier, evaluateLanguageModel } from '../engine/evaluate';
 import { peakBytes } from '../engine/memory';
@@ -103,9 +103,9 @@ export function readResolved(runDir: string): ResolvedRunConfig {
 }
 
 /** The model and data of a run, the head sized to the task's labels. */
-function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): { model: Model; data: TaskData } {
+async function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): Promise<{ model: Model; data: TaskData }> {
   const model = loadModel(c.model.path, { format: c.model.format, cutAt: c.model.cutAt, seed: c.training.seed, from: configDir(c) });
-  const data = loadTaskData(c, model);
+  const data = await loadTaskData(c, model);
   log?.('info', data.description);
   if (isClassification(c) && data.labelNames) {
     const labels = data.labelNames.length;
@@ -122,7 +122,9 @@ function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): { model: Model; 
 
 /** mem_M (paper C.3): peak of inference with the frozen model on one training batch. */
 async function inferencePeak(model: Model, data: TaskData, batchSize: number): Promise<number> {
-  const batch = makeBatch(data.train, Int32Array.from({ length: Math.min(batchSize, data.train.n) }, (_, i) => i));
+  const indices = Int32Array.from({ length: Math.min(batchSize, data.train.n) }, (_, i) => i);
+  await prepareExamples(data.train, indices);
+  const batch = makeBatch(data.train, indices);
   try {
     return await peakBytes(() => {
       tf.tidy(() => model.forward(batch.x, inferenceContext()));
@@ -334,7 +336,7 @@ async function trainMethods(
   runId: string, runDir: string, config: ResolvedRunConfig, methods: MethodName[],
   o: { backend: BackendInfo; hooks: RunHooks; resume: boolean; keeper: RunStatusKeeper },
 ): Promise<RunResult> {
-  const { model, data } = prepare(config, o.hooks.onLog);
+  const { model, data } = await prepare(config, o.hooks.onLog);
   try {
     const ctx: MethodRunContext = {
       runId, config, model, data, backend: o.backend, hooks: o.hooks, resume: o.resume, keeper: o.keeper,
@@ -362,7 +364,7 @@ export async function startScore(req: RunRequest, hooks: RunHooks): Promise<Star
   const info = await ensureBackend(config.backend);
   const runId = `score-${config.name}#${++runCounter}`;
   const done = (async (): Promise<ScoreResult> => {
-    const { model, data } = prepare(config, hooks.onLog);
+    const { model, data } = await prepare(config, hooks.onLog);
     try {
       const memM = await inferencePeak(model, data, config.training.batchSize);
       const scored = await scoreRows(model, config, data.train);
@@ -398,7 +400,7 @@ export async function startEvaluate(target: string, hooks: RunHooks): Promise<St
   const info = await ensureBackend(config.backend);
   const runId = `eval-${config.name}#${++runCounter}`;
   const done = (async (): Promise<RunResult> => {
-    const { model, data } = prepare(config, hooks.onLog);
+    const { model, data } = await prepare(config, hooks.onLog);
     try {
       let method: MethodName = 'head';
       let trainable = 0;
