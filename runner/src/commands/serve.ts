@@ -8,7 +8,9 @@
  * while one runs is answered with the `busy` error; `run/cancel` aborts the run's
  * signal, which the engine honours within one step. Malformed input (bad framing,
  * invalid JSON, messages that are no JSON-RPC message, wrong params, unknown methods)
- * is answered with JSON-RPC errors; the server keeps serving.
+ * is answered with JSON-RPC errors; the server keeps serving, reading on from the next
+ * Content-Length header. When the client goes away (stdin ends, even mid-message), the run
+ * in progress is cancelled (status `cancelled`, checkpoint kept) and the process exits.
  */
 import {
   AbstractMessageReader,
