@@ -4,7 +4,7 @@
  * model's format. Several adapters must all have been trained on the same base: each
  * is checked against the unmerged base before any is applied.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { MergeResult } from '../../../protocol/rpc';
@@ -14,6 +14,20 @@ import { applyAdapter, exportModel, mergeTraining, readAdapterConfig } from '../
 import { loadModel } from '../models/load';
 import { configDir } from '../io/npmPackage';
 import { ensureBackend } from './session';
+
+/** What a model folder holds beside the weights that transformers reads back with it. */
+const TOKENIZER_FILES = [
+  'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'vocab.txt',
+  'tokenizer.model', 'added_tokens.json', 'generation_config.json',
+];
+
+/** The merged folder is a complete model: its tokenizer files come along (unchanged). */
+function copyTokenizerFiles(fromDir: string, outDir: string): void {
+  for (const f of TOKENIZER_FILES) {
+    const src = join(fromDir, f);
+    if (existsSync(src)) copyFileSync(src, join(outDir, f));
+  }
+}
 
 function adapterDirOf(runDir: string): string {
   const inside = join(runDir, RUN_FILES.adapterDir);
@@ -41,6 +55,7 @@ export async function mergeRuns(runDirs: string[], outDir: string): Promise<Merg
       mergedLayers += mergeTraining(model);
     }
     const format = exportModel(model, outDir);
+    if (format === 'hf') copyTokenizerFiles(config.model.path, outDir);
     return { outDir, format, mergedLayers };
   } finally {
     model.dispose();
