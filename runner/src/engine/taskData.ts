@@ -10,6 +10,7 @@ import { balancedLimit, preprocessImages, selectClasses, splitHoldout, type Imag
 import { loadMnist, mnistDigitsDir } from '../data/mnist';
 import { configDir } from '../io/npmPackage';
 import type { Model } from '../models/model';
+import { loadSpamAssassin, SPAM_ASSASSIN_PACKAGE } from '../data/spamAssassin';
 import { ByteTokenizer, balancedTextLimit, readJsonl, readTextCorpus, selectTextClasses, splitTextHoldout, type TextDataset } from '../data/text';
 import type { ImageExamples, TaskData, TokenExamples } from './batches';
 import { Rng } from './rng';
@@ -159,7 +160,10 @@ export function loadTextClassificationTask(config: ResolvedRunConfig, model: Mod
   const length = sequenceLength(model, config);
   const seed = config.training.seed;
   const read = (path: string): TextDataset => readJsonl(path, { textField: d.text.field, labelField: d.text.labelField, labelNames: d.labelNames });
-  let train = read(requirePath(d.path, 'JSONL file of labelled texts'));
+  // SpamAssassin: the bodies, cut well past what maxLength tokens can hold (e-mails run long).
+  let train = d.dataset === 'spam-assassin'
+    ? loadSpamAssassin({ dir: d.path, maxChars: 16 * length })
+    : read(requirePath(d.path, 'JSONL file of labelled texts'));
   let evalSet = d.evalPath ? read(d.evalPath) : undefined;
   if (d.classes) {
     train = selectTextClasses(train, d.classes);
@@ -179,7 +183,7 @@ export function loadTextClassificationTask(config: ResolvedRunConfig, model: Mod
   };
   return {
     train: encode(train), eval: encode(evalSet), labelNames: d.labelNames ?? train.labelNames,
-    description: `${d.path}: ${train.n} training and ${evalSet.n} evaluation texts, ${length} byte tokens each`,
+    description: `${d.dataset === 'spam-assassin' ? `SpamAssassin e-mails (npm ${SPAM_ASSASSIN_PACKAGE})` : d.path}: ${train.n} training and ${evalSet.n} evaluation texts, ${length} byte tokens each`,
   };
 }
 
