@@ -177,6 +177,8 @@ export function loadTextClassificationTask(config: ResolvedRunConfig, model: Mod
   if (d.trainLimit !== undefined && d.trainLimit < train.n) train = balancedTextLimit(train, d.trainLimit, Rng.derive(seed, 'train-limit'));
   if (d.evalLimit !== undefined && d.evalLimit < evalSet.n) evalSet = balancedTextLimit(evalSet, d.evalLimit, Rng.derive(seed, 'eval-limit'));
   const tok = new ByteTokenizer();
+  // The model masks (and reads the last real token by) the pad id of the tokenizer in use.
+  model.padTokenId = tok.padId;
   const encode = (ds: TextDataset): TokenExamples => {
     const e = tok.encodeBatch(ds.texts, length);
     return { kind: 'tokens', n: ds.n, length, ids: e.ids, mask: Uint8Array.from(e.attentionMask), labels: ds.labels };

@@ -51,11 +51,6 @@ export class BertModel extends Model {
   private readonly pooler: AdaptableLayer;
   private readonly classifier: AdaptableLayer;
   private readonly sizes: ReturnType<typeof bertSizes>;
-  /**
-   * The id whose tokens are padding (masked out of attention; RoBERTa numbers positions
-   * after it): config.json's pad_token_id, unless the tokenizer in use pads with another.
-   */
-  padTokenId: number;
   /** Tensors the checkpoint lacked, initialised fresh (the new head). */
   readonly initialised: string[];
 
@@ -108,7 +103,8 @@ export class BertModel extends Model {
     const { d, heads, roberta } = this.sizes;
     const maxLength = roberta ? this.sizes.positions - this.sizes.pad - 1 : this.sizes.positions;
     if (t > maxLength) throw new SpruftError('DATA_INVALID', `sequences of ${t} tokens exceed the model's ${maxLength} positions; lower data.text.maxLength`);
-    const pad = this.padTokenId;
+    // Padding tokens are masked out of attention; RoBERTa's position offset stays config.json's padding_idx.
+    const pad = this.padTokenId ?? this.sizes.pad;
     const keyBias = tf.tidy(() => keyBiasOf(tf.notEqual(ids, pad)));
     // Position ids from the token ids alone (they are still there when backward re-runs this).
     const positionIds = (): Tensor => {

@@ -60,6 +60,7 @@ export class LlamaModel extends Model {
     const spec = llamaSpec(c, `${sourcePath}/config.json`);
     const { raw } = checkedWeights(spec, weights, where);
     this.window = z.window;
+    if (typeof c.pad_token_id === 'number') this.padTokenId = c.pad_token_id;
     this.input = { kind: 'tokens', vocabSize: z.vocab, maxLength: z.positions };
     const specs = new Map(spec.layers.map((l) => [l.name, l]));
     const noInit = (): Float32Array => { throw new Error('internal: no optional Llama layer'); };
@@ -116,7 +117,7 @@ export class LlamaModel extends Model {
   /** Hidden state of each sequence's last real (non-padding) token: [B, T, d] -> [B, d]. */
   private lastTokens(h: Tensor, ids: Tensor): Tensor {
     const [b, t, d] = h.shape as number[];
-    const pad = typeof this.config.pad_token_id === 'number' ? this.config.pad_token_id : 256;
+    const pad = this.padTokenId ?? 256;
     return customOp(
       [h],
       (save) => {

@@ -140,6 +140,13 @@ export abstract class Model {
   labelNames: string[] | undefined;
 
   /**
+   * The token id that pads a batch (text models that read padded batches: attention masks,
+   * the last real token). Set from config.json's pad_token_id; the data side sets the id of
+   * the tokenizer it encodes with, when that differs.
+   */
+  padTokenId: number | undefined;
+
+  /**
    * How each weight was stored in the folder it came from (F32, F16, BF16), by file name;
    * an export writes each weight back so. Unset for models built in memory.
    */

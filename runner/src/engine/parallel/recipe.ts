@@ -14,7 +14,7 @@ import { Rng } from '../rng';
 import { tf } from '../tf';
 
 export type ModelRecipe =
-  | { kind: 'hf'; name: string; sourcePath: string; config: Record<string, unknown>; weights: RawWeights }
+  | { kind: 'hf'; name: string; sourcePath: string; config: Record<string, unknown>; weights: RawWeights; padTokenId?: number }
   | { kind: 'tfjs-layers'; path: string; from?: string; options: KerasOptions; numLabels?: number; weights: RawWeights };
 
 /** Every frozen weight by file name, in file layout (as an export writes them). */
@@ -36,7 +36,7 @@ export function recipeOf(model: Model, from?: string): ModelRecipe {
   if (model instanceof KerasGraphModel) {
     return { kind: 'tfjs-layers', path: model.sourcePath, from, options: model.options, numLabels: model.numLabels, weights };
   }
-  if (model.format === 'hf') return { kind: 'hf', name: model.name, sourcePath: model.sourcePath, config: model.exportConfig(), weights };
+  if (model.format === 'hf') return { kind: 'hf', name: model.name, sourcePath: model.sourcePath, config: model.exportConfig(), weights, padTokenId: model.padTokenId };
   throw new SpruftError('UNSUPPORTED', `data-parallel training does not know how to copy a ${model.architecture} model into a worker; set training.workers: 1`);
 }
 
@@ -59,7 +59,11 @@ function assignWeights(model: Model, weights: RawWeights): void {
 
 /** Build rank 0's model in this thread (its backend must be started). */
 export function buildModel(r: ModelRecipe): Model {
-  if (r.kind === 'hf') return buildHfModel(r.name, r.sourcePath, r.config, r.weights);
+  if (r.kind === 'hf') {
+    const model = buildHfModel(r.name, r.sourcePath, r.config, r.weights);
+    if (r.padTokenId !== undefined) model.padTokenId = r.padTokenId;
+    return model;
+  }
   const model = loadModel(r.path, { format: 'tfjs-layers', cutAt: r.options.cutAt, numLabels: r.numLabels ?? r.options.numLabels, seed: r.options.seed, from: r.from });
   // A head replaced after loading: its size is what matters, its values come next.
   if (r.numLabels !== undefined && model.numLabels !== r.numLabels) model.replaceHead(r.numLabels, new Rng(0));
