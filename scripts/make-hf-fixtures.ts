@@ -29,6 +29,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadSpamAssassin } from '../runner/src/data/spamAssassin';
 import { writeHfFolder } from '../runner/src/io/hfFolder';
+import { basicTokens } from './wordpiece';
 import type { SafetensorsFloatDtype } from '../runner/src/io/safetensors';
 import { initFromSpec } from '../runner/src/models/init';
 import { languageModelSpec } from '../runner/src/models/specs';
@@ -219,26 +220,6 @@ function mistralTokenizer(maxLength: number): Files {
 }
 
 // ---------------------------------------------------------------- WordPiece (BERT, uncased)
-
-const isPunct = (ch: string): boolean => /[!-/:-@[-`{-~]/.test(ch) || /\p{P}/u.test(ch);
-
-/** BERT's basic tokenization: lowercase, strip accents, split on whitespace and punctuation. */
-function basicTokens(text: string): string[] {
-  const clean = text.toLowerCase().normalize('NFD').replace(/\p{Mn}/gu, '');
-  const out: string[] = [];
-  for (const word of clean.split(/\s+/)) {
-    let cur = '';
-    for (const ch of word) {
-      if (isPunct(ch)) {
-        if (cur) out.push(cur);
-        out.push(ch);
-        cur = '';
-      } else cur += ch;
-    }
-    if (cur) out.push(cur);
-  }
-  return out;
-}
 
 function bertTokenizer(maxLength: number, words = 1500): Files {
   const counts = new Map<string, number>();
