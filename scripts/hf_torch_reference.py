@@ -9,7 +9,7 @@ used by their transformers names and layouts (GPT-2's Conv1D as [in, out]).
 
 Prints {"logits": [...]} (flattened, row-major), or one such object per job in a list
 (one process for several models: importing torch is the slow part). Architectures: gpt2, bert, roberta,
-llama, mistral, qwen2. Debian's python3-torch; transformers itself is not packaged there.
+llama, mistral, qwen2, vit (pixels [B, H, W, C] instead of ids). Debian's python3-torch; transformers itself is not packaged there.
 """
 import json
 import math
@@ -161,19 +161,40 @@ def llama(c, w, ids):
     return rms(h, 'model.norm') @ head.T
 
 
-def run(folder, ids):
+def vit(c, w, pixels):
+    """ViTForImageClassification on pixels [B, H, W, C] (channels last, as the runner feeds them)."""
+    x = pixels.permute(0, 3, 1, 2)
+    d, heads, eps = c['hidden_size'], c['num_attention_heads'], c.get('layer_norm_eps', 1e-12)
+    p = 'vit.embeddings.patch_embeddings.projection'
+    patches = F.conv2d(x, w[p + '.weight'], w[p + '.bias'], stride=c['patch_size']).flatten(2).transpose(1, 2)
+    b = patches.shape[0]
+    h = torch.cat([w['vit.embeddings.cls_token'].expand(b, 1, d), patches], 1) + w['vit.embeddings.position_embeddings']
+    ln = lambda t, n: F.layer_norm(t, (d,), w[n + '.weight'], w[n + '.bias'], eps)
+    lin = lambda t, n: t @ w[n + '.weight'].T + w[n + '.bias']
+    everything = torch.ones(1, 1, h.shape[1], h.shape[1], dtype=torch.bool)
+    for layer in range(c['num_hidden_layers']):
+        e = 'vit.encoder.layer.%d' % layer
+        n = ln(h, e + '.layernorm_before')
+        a = attention(lin(n, e + '.attention.attention.query'), lin(n, e + '.attention.attention.key'), lin(n, e + '.attention.attention.value'), heads, heads, everything)
+        h = h + lin(a, e + '.attention.output.dense')
+        h = h + lin(F.gelu(lin(ln(h, e + '.layernorm_after'), e + '.intermediate.dense')), e + '.output.dense')
+    return lin(ln(h, 'vit.layernorm')[:, 0], 'classifier')
+
+
+def run(folder, ids=None, pixels=None):
     with open(os.path.join(folder, 'config.json')) as f:
         c = json.load(f)
     w = read_folder(folder)
-    forward = {'gpt2': gpt2, 'bert': bert, 'roberta': bert, 'llama': llama, 'mistral': llama, 'qwen2': llama}[c['model_type']]
+    forward = {'gpt2': gpt2, 'bert': bert, 'roberta': bert, 'llama': llama, 'mistral': llama, 'qwen2': llama, 'vit': vit}[c['model_type']]
+    inputs = torch.tensor(pixels, dtype=torch.float64) if pixels is not None else torch.tensor(ids, dtype=torch.long)
     with torch.no_grad():
-        logits = forward(c, w, torch.tensor(ids, dtype=torch.long))
+        logits = forward(c, w, inputs)
     return {'logits': logits.reshape(-1).tolist()}
 
 
 def main():
     if sys.argv[1] == '-':
-        print(json.dumps([run(job['folder'], job['ids']) for job in json.load(sys.stdin)]))
+        print(json.dumps([run(job['folder'], job.get('ids'), job.get('pixels')) for job in json.load(sys.stdin)]))
     else:
         print(json.dumps(run(sys.argv[1], json.loads(sys.argv[2]))))
 
