@@ -207,6 +207,12 @@ describe('HF language architectures', () => {
       const attn = inspected.layers.find((l) => l.name === 'transformer.h.0.attn.c_attn')!;
       assert.deepEqual([attn.shape, attn.dOut, attn.dIn, attn.attention], [[24, 8], 24, 8, true]);
       assert.equal(inspected.layers.find((l) => l.name === 'lm_head')?.head, true);
+      // Only tensors the checkpoint holds are listed besides the layers (no absent optional score head).
+      const qwen = join(dir, 'qwen2-header');
+      writeHfFolder(qwen, { config: CASES[3].config, tensors: weightsOf(CASES[3], 7) });
+      const q = inspectModelHeader(qwen);
+      assert.deepEqual(q.layers.filter((l) => l.kind === 'embedding' || l.kind === 'other').map((l) => l.name), ['model.embed_tokens.weight']);
+      assert.equal(q.layers.find((l) => l.name === 'model.layers.0.self_attn.q_proj')?.params, 8 * 8 + 8, 'q_proj with its bias');
       writeHfFolder(folder, { config: { ...c.config, n_embd: 16 }, tensors: weightsOf(c, 7) });
       expectInvalid(() => inspectModelHeader(folder), /transformer\.h\.0\.attn\.c_attn\.weight' has shape \[8, 24\], expected \[16, 48\]/, /and 20 more/);
     });

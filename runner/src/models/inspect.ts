@@ -43,9 +43,10 @@ export function inspectModelHeader(path: string, options: { format?: ModelFormat
       // The architecture's own declaration: names, kinds and engine shapes (GPT-2's
       // transposed Conv1D included), checked against the header like a load would.
       const floats = header.tensors.filter((t) => t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16');
-      checkWeights(spec, new Map(floats.map((t) => [t.name, t.shape])), header.files.length === 1 ? header.files[0] : path);
+      const { fileNames } = checkWeights(spec, new Map(floats.map((t) => [t.name, t.shape])), header.files.length === 1 ? header.files[0] : path);
       const layerWeights = new Set(spec.layers.flatMap((l) => [`${l.name}.weight`, `${l.name}.bias`]));
-      const others = [...expectedTensors(spec)].filter(([n]) => !layerWeights.has(n)).map(([name, e]) => ({
+      // The other tensors the checkpoint holds (embeddings...), by the names the model gives them.
+      const others = [...expectedTensors(spec)].filter(([n]) => !layerWeights.has(n) && fileNames.has(n)).map(([name, e]) => ({
         name, kind: (/embed|wte|wpe/.test(name) ? 'embedding' : 'other') as 'embedding' | 'other', shape: e.shape, params: e.shape.reduce((a, b) => a * b, 1),
       }));
       return { name: basename(path), architecture: spec.modelType, format: 'hf', params: header.parameterCount, layers: [...specLayers(spec), ...others] };
