@@ -1,7 +1,8 @@
 /**
- * The instruction-tuning example as a user runs it, briefly: `spruft train` on
- * examples/instruct.spruft.yaml (one step per method) reports multiple choice per task
- * before and after tuning; `spruft eval <run> --tasks` scores a task on the frozen model
+ * The instruction-tuning examples as a user runs them, briefly: `spruft train` on
+ * examples/instruct.spruft.yaml (llama-tiny, byte tokenizer) and
+ * examples/gpt2-instruct.spruft.yaml (GPT-2 in HF layout, fp16, GPT-2's BPE), one step per
+ * method, reports multiple choice per task before and after tuning; `spruft eval <run> --tasks` scores a task on the frozen model
  * and the adapted one; a model folder without a tokenizer is a located error.
  */
 import assert from 'node:assert/strict';
@@ -54,7 +55,7 @@ function checkTrained(result: RunResult): void {
   assert.deepEqual(result.before, result.compared![0].before);
 }
 
-describe('instruction tuning and multiple choice (examples/instruct.spruft.yaml)', () => {
+describe('instruction tuning and multiple choice (examples/instruct.spruft.yaml, examples/gpt2-instruct.spruft.yaml)', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'spruft-instruct-'));
     trained = trainBriefly('instruct');
@@ -62,6 +63,10 @@ describe('instruction tuning and multiple choice (examples/instruct.spruft.yaml)
 
   it('train --json: metrics.multipleChoice[task] = {acc, accNorm, n} after each method, and before tuning', () => {
     checkTrained(trained);
+  });
+
+  it('the GPT-2 example (models/gpt2-tiny, GPT-2\'s tokenizer) trains and scores the same way', () => {
+    checkTrained(trainBriefly('gpt2-instruct'));
   });
 
   it('eval <run> --tasks: the frozen model and the adapted one side by side, as train scored them', () => {
