@@ -22,6 +22,23 @@ export interface BackendInfo {
   threads?: number;
   /** Kernels the project registered on this backend (missing or slow ones). */
   projectKernels: string[];
+  /**
+   * The native BLAS under the wasm backend's matrix products (native/, optional): whether
+   * it runs, and what was loaded or why not. Absent on other backends.
+   */
+  native?: NativeBlasInfo;
+}
+
+export interface NativeBlasInfo {
+  loaded: boolean;
+  /** What was loaded (library, threads), or why nothing was. */
+  why: string;
+  /** OpenBLAS's build line, when loaded. */
+  library?: string;
+  /** Threads each native product uses. */
+  threads?: number;
+  /** The kernels that run natively (e.g. BatchMatMul, _FusedMatMul). */
+  kernels: string[];
 }
 
 export type MethodName = 'spruft' | 'lora' | 'full' | 'head';
