@@ -262,9 +262,34 @@ def serve(peer):
         sys.stdout.flush()
 
 
+def self_check():
+    """The peer's SPruFT function against float64 finite differences (gradcheck) and
+    against the selected rows of the equivalent masked full update W + M W_f."""
+    torch.manual_seed(0)
+    dt = torch.float64
+    x = torch.randn(2, 5, 7, dtype=dt, requires_grad=True)
+    w = torch.randn(6, 7, dtype=dt)
+    wf = torch.randn(3, 7, dtype=dt, requires_grad=True)
+    rows = torch.tensor([0, 2, 5])
+    gradcheck = torch.autograd.gradcheck(lambda x_, wf_: RowAdapterFn.apply(x_, w, wf_, rows), (x, wf))
+    g = torch.randn(2, 5, 6, dtype=dt)
+    y = RowAdapterFn.apply(x, w, wf, rows)
+    (y * g).sum().backward()
+    merged = w.clone().index_add(0, rows, wf.detach()).requires_grad_()
+    xd = x.detach().clone().requires_grad_()
+    y_full = F.linear(xd, merged)
+    (y_full * g).sum().backward()
+    print(json.dumps({
+        "gradcheck": bool(gradcheck),
+        "forwardDiff": (y - y_full).abs().max().item(),
+        "wfGradDiff": (wf.grad - merged.grad[rows]).abs().max().item(),
+        "xGradDiff": (x.grad - xd.grad).abs().max().item(),
+    }))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", required=True, help="the decoder's config.json fields, as JSON")
+    ap.add_argument("--config", help="the decoder's config.json fields, as JSON")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--steps", type=int, default=5)
@@ -275,7 +300,13 @@ def main():
     ap.add_argument("--lora-dropout", type=float, default=0.1)
     ap.add_argument("--methods", default="spruft,lora,spruft-fa,lora-fa,full")
     ap.add_argument("--serve", action="store_true", help="answer the bench's commands on stdin (JSON lines)")
+    ap.add_argument("--check", action="store_true", help="check the SPruFT function's gradients and exit")
     a = ap.parse_args()
+    if a.check:
+        self_check()
+        return
+    if a.config is None:
+        ap.error("--config is required")
     peer = Peer(a)
     if a.serve:
         serve(peer)
