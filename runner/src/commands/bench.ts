@@ -20,7 +20,7 @@ step per method (default 8 for speed, 0 turns the profiled step off).`;
 function intOption(v: unknown, name: string, min = 1): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new SpruftError('CONFIG_INVALID', `--${name} must be a positive integer (got "${String(v)}")`);
+  if (!Number.isInteger(n) || n < min) throw new SpruftError('CONFIG_INVALID', `--${name} must be a ${min > 0 ? 'positive' : 'non-negative'} integer (got "${String(v)}")`);
   return n;
 }
 

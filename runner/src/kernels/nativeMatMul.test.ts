@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { tf } from '../engine/tf';
 import { initBackend } from '../engine/backend';
 import { wasmHeapBytes } from './backendMemory';
-import { assertClose, backendInstance, randomTensor, runKernel, startBackends, toHost } from './kernelTesting';
+import { assertClose, backendInstance, randomTensor, runKernel, startBackends, toHost, type HostTensor } from './kernelTesting';
 import { nativeBlas, nativeBlasStatus } from './nativeBlas';
 import { nativeBatchMatMulKernel, nativeFusedMatMulKernel } from './nativeMatMul';
 import { batchMatMulKernel } from './batchMatMul';
@@ -85,7 +85,7 @@ describe('native BLAS BatchMatMul', { skip }, () => {
         // Scaled so that relu6's upper clip is reached too.
         for (let k = 0; k < a.values.length; k++) a.values[k] *= 4;
         const b = randomTensor(sb, 7 * i + 2);
-        const inputs = sbias ? { a, b, bias: randomTensor(sbias, 7 * i + 3) } : { a, b };
+        const inputs: Record<string, HostTensor> = sbias ? { a, b, bias: randomTensor(sbias, 7 * i + 3) } : { a, b };
         const attrs = { transposeA: ta, transposeB: tb, activation, leakyreluAlpha: 0.3 };
         const want = runKernel('cpu', ref.kernelFunc, inputs, attrs);
         assertClose(runKernel('wasm', nativeFusedMatMulKernel, inputs, attrs), want, 1e-4, `[${sa}] x [${sb}] ${ta} ${tb} bias [${sbias}] ${activation}`);

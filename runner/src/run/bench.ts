@@ -146,6 +146,7 @@ function closestPair(methods: BenchMethodResult[]): { spruft: BenchMethodResult;
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
+  if (o.peer && o.model !== 'decoder') throw new SpruftError('CONFIG_INVALID', `--peer torch runs the decoder only (got --model ${o.model})`);
   const backend = await ensureBackend(o.backend);
   const log = o.onLog ?? (() => undefined);
   const gemmGflops = gemmRate();
@@ -157,7 +158,6 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const workers = o.workers ?? 1;
   let peer: TorchPeer | undefined;
   if (o.peer === 'torch') {
-    if (o.model !== 'decoder') throw new SpruftError('CONFIG_INVALID', `--peer torch runs the decoder only (got --model ${o.model})`);
     const lora = setup.base.lora ?? {};
     peer = TorchPeer.start({
       config: DECODER_SHAPE, batch: setup.batchSize, sequence: setup.batchInfo.sequence ?? 128, threads: availableParallelism(),
