@@ -14,7 +14,7 @@ import { initBackend } from '../runner/src/engine/backend';
 import type { tf } from '../runner/src/engine/tf';
 import { backendMemory, sizeOf, type TensorInfo } from '../runner/src/kernels/backendMemory';
 import { batchMatMulKernel } from '../runner/src/kernels/batchMatMul';
-import { assertClose, backendInstance, randomTensor } from '../runner/src/kernels/kernelTesting';
+import { assertClose, backendInstance, randomTensor, type HostTensor } from '../runner/src/kernels/kernelTesting';
 import { nativeBlas, nativeBlasStatus } from '../runner/src/kernels/nativeBlas';
 import { nativeBatchMatMulKernel } from '../runner/src/kernels/nativeMatMul';
 
@@ -34,7 +34,7 @@ const CASES: Array<[string, number[], number[], boolean, boolean]> = [
   ['attention dV = P^T dO', [32, 128, 128], [32, 128, 64], true, false],
 ];
 
-function toWasm(h: { shape: number[]; values: Float32Array }): TensorInfo {
+function toWasm(h: HostTensor): TensorInfo {
   const backend = backendInstance('wasm');
   return { dataId: backend.write(h.values, h.shape, 'float32'), shape: h.shape, dtype: 'float32' };
 }

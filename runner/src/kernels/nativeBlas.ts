@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
 /** The addon's exports (native/src/blas.c documents each). */
 export interface NativeBlasAddon {
@@ -82,7 +83,9 @@ function load(): { addon?: NativeBlasAddon; status: NativeBlasStatus } {
     // enough for back-to-back products. Read once, when the library loads.
     process.env.OPENBLAS_THREAD_TIMEOUT ??= '10';
     const addon = createRequire(__filename)(path) as NativeBlasAddon;
-    addon.setThreads(defaultBlasThreads());
+    // OpenBLAS's thread count is one per process: the main thread sets it (a pool of
+    // data-parallel ranks divides the cores among them, engine/parallel/pool.ts).
+    if (isMainThread) addon.setThreads(defaultBlasThreads());
     const info = addon.info();
     return {
       addon,
