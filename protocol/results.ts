@@ -195,6 +195,8 @@ export interface BenchMethodResult {
   cores: number;
   /** With `--peer torch`: the peer's median step (ms) for the same method, its steps alternating with ours. */
   peerStepMs?: number;
+  /** With `--peer torch`: the median over the timed steps of our step over the peer's step right after it. */
+  stepOverPeer?: number;
   /** One more step, profiled kernel by kernel (rank 0's thread): the kernels that took most time. */
   kernels?: BenchKernelProfile;
 }
@@ -239,7 +241,7 @@ export interface BenchResult {
     /** The step ratios in GEMM work (`stepGemmGflop`), free of the machine's drift between methods. */
     stepSpruftOverLoraAtEqualGemm: number;
     stepSpruftOverFullAtEqualGemm: number;
-    /** With `--peer torch`: per variant, our median step over the peer's (steps alternating). */
+    /** With `--peer torch`: per variant, `methods[].stepOverPeer` (our step over the peer's, pairwise median). */
     stepOverPeer?: Record<string, number>;
   };
   peer?: BenchPeer;

@@ -40,13 +40,13 @@ export function formatBench(r: BenchResult): string {
   ];
   for (const m of r.methods) {
     const b = m.mem;
-    lines.push(`${m.variant.padEnd(18)}${m.trainableParams.toLocaleString('en').padStart(12)}${[b.total, b.params, b.grads, b.optimizer, b.cache, b.dropout, b.other].map((x) => formatBytes(x).padStart(11)).join('')}${m.stepMs.toFixed(0).padStart(10)}${m.gemmGflops.toFixed(1).padStart(7)}${`${(100 * m.mfu).toFixed(1)}%`.padStart(8)}${m.cores.toFixed(2).padStart(7)}${m.peerStepMs !== undefined ? `${m.peerStepMs.toFixed(0).padStart(10)}${(m.stepMs / m.peerStepMs).toFixed(2).padStart(9)}` : ''}`);
+    lines.push(`${m.variant.padEnd(18)}${m.trainableParams.toLocaleString('en').padStart(12)}${[b.total, b.params, b.grads, b.optimizer, b.cache, b.dropout, b.other].map((x) => formatBytes(x).padStart(11)).join('')}${m.stepMs.toFixed(0).padStart(10)}${m.gemmGflops.toFixed(1).padStart(7)}${`${(100 * m.mfu).toFixed(1)}%`.padStart(8)}${m.cores.toFixed(2).padStart(7)}${m.peerStepMs !== undefined ? `${m.peerStepMs.toFixed(0).padStart(10)}${(m.stepOverPeer ?? NaN).toFixed(2).padStart(9)}` : ''}`);
   }
   lines.push('');
   lines.push('(GEMM: GFLOP/s timed around the method\'s steps; MFU = model FLOPs per step / (step time x that rate), median over steps)');
   lines.push(`mem(SPruFT)/mem(LoRA) = ${r.ratios.memSpruftOverLora.toFixed(3)}   step(SPruFT)/step(LoRA) = ${r.ratios.stepSpruftOverLora.toFixed(3)}   step(SPruFT)/step(full) = ${r.ratios.stepSpruftOverFull.toFixed(3)}   (${r.pairs.spruft} vs ${r.pairs.lora})`);
   lines.push(`at equal GEMM rate (each step time x the GEMM rate around it): step(SPruFT)/step(LoRA) = ${r.ratios.stepSpruftOverLoraAtEqualGemm.toFixed(3)}   step(SPruFT)/step(full) = ${r.ratios.stepSpruftOverFullAtEqualGemm.toFixed(3)}`);
-  if (r.peer) lines.push('(torch ms: the PyTorch peer\'s median step, its steps alternating with ours; x torch = our step / its step)');
+  if (r.peer) lines.push('(torch ms: the PyTorch peer\'s median step, its steps alternating with ours; x torch = median over the steps of our step / its step right after)');
   for (const m of r.methods) {
     if (!m.kernels) continue;
     lines.push('', `${m.variant}: one profiled step ${m.kernels.totalMs.toFixed(0)} ms, of which outside kernels ${m.kernels.outsideMs.toFixed(0)} ms; top kernels (own time):`);

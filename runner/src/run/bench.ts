@@ -242,6 +242,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
           peakTrain: memory.peakTrain, peakInference: memory.peakInference, stepMs,
           mfu: flopsPerStep / (stepGemmGflop * 1e9), gemmGflops: stepGemm, stepGemmGflop, flopsPerStep, cores,
           peerStepMs: peer ? median(peerTimes) : undefined,
+          // Each of our steps over the peer's step right after it: the pairs share the
+          // machine's load of the moment, which a ratio of medians would not.
+          stepOverPeer: peer ? median(times.map((t, i) => t / peerTimes[i])) : undefined,
           kernels: profile ? { totalMs: profile.totalMs, outsideMs: profile.outsideMs, top: profile.kernels.slice(0, topKernels) } : undefined,
         };
         methods.push(result);
@@ -265,7 +268,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         // one method's steps and the next's cancels out.
         stepSpruftOverLoraAtEqualGemm: pair.spruft.stepGemmGflop / pair.lora.stepGemmGflop,
         stepSpruftOverFullAtEqualGemm: full ? pair.spruft.stepGemmGflop / full.stepGemmGflop : NaN,
-        stepOverPeer: peer ? Object.fromEntries(methods.map((m) => [m.variant, m.stepMs / (m.peerStepMs ?? NaN)])) : undefined,
+        stepOverPeer: peer ? Object.fromEntries(methods.map((m) => [m.variant, m.stepOverPeer ?? NaN])) : undefined,
       },
       peer: peerInfo,
       pairs: { spruft: pair.spruft.variant, lora: pair.lora.variant, full: full?.variant },
