@@ -89,7 +89,7 @@ function load(): { addon?: NativeBlasAddon; status: NativeBlasStatus } {
     const info = addon.info();
     return {
       addon,
-      status: { loaded: true, why: `native BLAS: ${info.config.split(' ')[0]} ${info.config.split(' ')[1] ?? ''} (${info.corename}), ${info.threads} threads per product`.replace(/\s+\(/, ' ('), path, library: info.config, threads: info.threads },
+      status: { loaded: true, why: `native BLAS: ${info.config.split(' ').slice(0, 2).join(' ')} (${info.corename}), ${info.threads} threads per product`, path, library: info.config, threads: info.threads },
     };
   } catch (err) {
     const message = err instanceof Error ? err.message.split('\n')[0] : String(err);

@@ -109,9 +109,3 @@ export const nativeFusedMatMulKernel: tf.KernelFunc = (args) => {
     bias != null ? sizeOf(bias.shape) : 0, activation, Number(attrs.leakyreluAlpha ?? 0.2));
   return out;
 };
-
-/** Exposed for the kernel benchmark: the in-place product on any backend memory. */
-export function nativeProduct(mem: BackendMemory, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo | null {
-  const blas = nativeBlas();
-  return blas == null ? null : product(blas, mem, a, b, transposeA, transposeB);
-}
