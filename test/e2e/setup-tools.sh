@@ -26,13 +26,15 @@ command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 # OpenBLAS (and the C toolchain) for the runner's optional native BLAS addon (native/).
 dpkg -s libopenblas-dev >/dev/null 2>&1 || need_apt+=(libopenblas-dev)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+# Debian's PyTorch: the adapter tests apply scripts/python/apply_spruft_adapter.py with it.
+dpkg -s python3-torch >/dev/null 2>&1 || need_apt+=(python3-torch)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 else
-  say "Debian packages present (dataset-fashion-mnist, chromium, ripgrep, libkrb5-dev, pkg-config, unzip, libopenblas-dev)"
+  say "Debian packages present (dataset-fashion-mnist, chromium, ripgrep, libkrb5-dev, pkg-config, unzip, libopenblas-dev, python3-torch)"
 fi
 # npm install built the addon if OpenBLAS was there already; else build it now.
 if [ -f "$ROOT/native/build/Release/spruft_blas.node" ]; then
