@@ -35,7 +35,7 @@ import type { Model } from '../models/model';
 import { ensureBackend } from './session';
 import { TorchPeer } from './peer';
 import { profileKernels } from '../kernels/kernelProfile';
-import { availableParallelism } from 'node:os';
+import { defaultBlasThreads } from '../kernels/nativeBlas';
 
 export const DECODER_SHAPE: LlamaConfig = {
   model_type: 'llama', vocab_size: 2048, hidden_size: 512, intermediate_size: 1376, num_hidden_layers: 4,
@@ -160,7 +160,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   if (o.peer === 'torch') {
     const lora = setup.base.lora ?? {};
     peer = TorchPeer.start({
-      config: DECODER_SHAPE, batch: setup.batchSize, sequence: setup.batchInfo.sequence ?? 128, threads: availableParallelism(),
+      config: DECODER_SHAPE, batch: setup.batchSize, sequence: setup.batchInfo.sequence ?? 128, threads: defaultBlasThreads(),
       spruftRank: setup.base.spruft?.rank ?? 32, loraRank: lora.rank ?? 16, loraAlpha: lora.alpha ?? 16, loraDropout: lora.dropout ?? 0.1,
     });
   }
