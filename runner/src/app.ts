@@ -41,6 +41,7 @@ export interface StartedRun<T> {
 }
 
 export { startEvaluate, startScore, startTrain } from './run/session';
+export { predictRun } from './run/predict';
 export { mergeRuns };
 
 /** Merge one run's adapter into its base model and export it in the base's format. */

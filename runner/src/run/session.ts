@@ -71,14 +71,14 @@ function newRunDir(c: ResolvedRunConfig): string {
   return dir;
 }
 
-function readResolved(runDir: string): ResolvedRunConfig {
+export function readResolved(runDir: string): ResolvedRunConfig {
   const path = join(runDir, RUN_FILES.config);
   if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', `not a run folder (no ${RUN_FILES.config})`, runDir);
   return JSON.parse(readFileSync(path, 'utf8')) as ResolvedRunConfig;
 }
 
 /** The model and data of a run, the head sized to the task's labels. */
-function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): { model: Model; data: TaskData } {
+export function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): { model: Model; data: TaskData } {
   const model = loadModel(c.model.path, { format: c.model.format, cutAt: c.model.cutAt, seed: c.training.seed, from: configDir(c) });
   const data = loadTaskData(c, model);
   log?.('info', data.description);
