@@ -55,7 +55,9 @@ export function applyRunMessage(snapshot: DashboardSnapshot, message: RunMessage
     case 'labelAccuracy':
       return withMethod(snapshot, message.event.method, (view) => ({ ...view, labelAccuracy: message.event }));
     case 'finished': {
-      let next: DashboardSnapshot = { ...snapshot, status: message.event.status };
+      const { error } = message.event;
+      let next: DashboardSnapshot = { ...snapshot, status: message.event.status, kind: snapshot.kind ?? message.event.kind };
+      if (error) next.error = { message: error.message, code: error.code, ...(error.where ? { where: error.where } : {}), ...(activeMethod(snapshot) ? { method: activeMethod(snapshot) } : {}) };
       const result = message.event.result;
       if (isRunResult(result)) {
         for (const [method, methodResult] of resultsByMethod(result)) {
@@ -65,6 +67,16 @@ export function applyRunMessage(snapshot: DashboardSnapshot, message: RunMessage
       return next;
     }
   }
+}
+
+/** The method of the latest progress event: the one running when a run ends early. */
+function activeMethod(snapshot: DashboardSnapshot): MethodName | undefined {
+  let latest: ProgressEvent | undefined;
+  for (const view of snapshot.methods) {
+    const last = view.progress[view.progress.length - 1];
+    if (last && (!latest || last.elapsedMs >= latest.elapsedMs)) latest = last;
+  }
+  return latest?.method;
 }
 
 /** Reads one file of a run folder, by path relative to the folder; undefined when absent. */
@@ -156,9 +168,14 @@ export function snapshotFromRunFolder(
     if (files.metrics) for (const [method, r] of resultsByMethod(files.metrics)) results.set(method, r);
   }
   for (const [method, result] of results) view(method, runDir).result = result;
-  const config = parseJson<{ name?: string }>(read(RUN_FILES.config));
+  const config = parseJson<{ name?: string; method?: MethodName; compare?: MethodName[] }>(read(RUN_FILES.config));
   const name = config?.name ?? runDir.split(/[\\/]/).filter(Boolean).pop() ?? runId;
   // The main method first, then the compared ones in the order they were found.
   const methods = [...views.values()];
-  return { runId, name, runDir, status: main.status.status, methods };
+  const snapshot: DashboardSnapshot = { runId, name, runDir, status: main.status.status, methods };
+  if (config?.method) snapshot.plannedMethods = [config.method, ...(config.compare ?? [])];
+  // The first folder that says why it stopped (a compared method can fail after the main one completed).
+  const stopped = folders.find(({ files }) => files.status?.error !== undefined);
+  if (stopped?.files.status?.error) snapshot.error = { message: stopped.files.status.error, method: stopped.files.status.method };
+  return snapshot;
 }

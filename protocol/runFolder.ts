@@ -51,6 +51,16 @@ export interface MethodView {
   result?: RunResult;
 }
 
+/** Why a run did not complete: run/finished's error live, status.json's `error` reopened. */
+export interface RunError {
+  message: string;
+  /** The engine's error code (live runs; status.json keeps only the message). */
+  code?: string;
+  where?: string;
+  /** The method that was running when it happened (compared runs). */
+  method?: MethodName;
+}
+
 /** Everything the dashboard draws, live or reopened from a run folder. */
 export interface DashboardSnapshot {
   runId: string;
@@ -58,4 +68,10 @@ export interface DashboardSnapshot {
   runDir: string;
   status: RunStatusFile['status'];
   methods: MethodView[];
+  /** Set once a run failed or was cancelled, when the runner or the folder says why. */
+  error?: RunError;
+  /** `score`: importance only, so the dashboard shows no training views. Unknown for old folders. */
+  kind?: 'score' | 'train' | 'evaluate';
+  /** The methods the run trains one after another (the config's method, then `compare`). */
+  plannedMethods?: MethodName[];
 }

@@ -73,10 +73,11 @@ export class MemoryBars {
       options: {
         scales: {
           x: { stacked: true, grid: { display: false } },
-          y: { stacked: true, title: { display: true, text: 'MiB (peak)' }, ticks: { callback: (v) => `${Number(v).toLocaleString()}` } },
+          y: { stacked: true, title: { display: true, text: 'training peak' }, ticks: { callback: (v) => formatBytes(Number(v) * MIB) } },
         },
         plugins: {
-          legend: { display: true, position: 'right' },
+          // Below the bars: at the editor's side width a legend on the right squeezes them away.
+          legend: { display: true, position: 'bottom', labels: { boxWidth: 14 } },
           tooltip: {
             callbacks: {
               label: (item: TooltipItem<'bar'>) => `${item.dataset.label}: ${formatBytes((item.raw as number) * MIB)}`,
