@@ -20,6 +20,7 @@ import type { RunResult } from '../../../protocol/results';
 import type { DashboardSnapshot } from '../../../protocol/runFolder';
 import { ContextKey } from '../commandIds';
 import { describeError, type RunnerClient } from '../runner/runnerClient';
+import { isRunFolder, plannedMethodsOf, readRunFolder } from '../dashboard/runFolderReader';
 
 export type RunKind = FinishedEvent['kind'];
 
@@ -93,7 +94,8 @@ export class RunSessions implements vscode.Disposable {
           : await this.client.request(EvaluateRequest, request.params);
     let resolve!: (e: FinishedEvent) => void;
     const finished = new Promise<FinishedEvent>((r) => (resolve = r));
-    const snapshot: DashboardSnapshot = { runId: started.runId, name: label, runDir: started.runDir ?? '', status: 'running', methods: [] };
+    const snapshot = startingSnapshot(request, started.runId, started.runDir, label);
+    if (snapshot.plannedMethods) plannedMethods = Math.max(plannedMethods, snapshot.plannedMethods.length);
     this.active = { runId: started.runId, runDir: started.runDir, kind: request.kind, label, snapshot, finished, plannedMethods, resolve };
     this.output.info(`run ${started.runId} started: ${label}${started.runDir ? ` -> ${started.runDir}` : ''}`);
     void vscode.commands.executeCommand('setContext', ContextKey.runActive, true);
@@ -161,6 +163,27 @@ export class RunSessions implements vscode.Disposable {
   dispose(): void {
     for (const d of this.disposables.splice(0)) d.dispose();
   }
+}
+
+/**
+ * The snapshot a live run starts from. A resumed run starts from its folder (the curves
+ * go on from where they stopped) under its new run id; a new one from nothing. Either way
+ * the methods it will train come from the run.spruft.json the runner has written by now.
+ */
+function startingSnapshot(request: StartRequest, runId: string, runDir: string | undefined, label: string): DashboardSnapshot {
+  const fresh: DashboardSnapshot = { runId, name: label, runDir: runDir ?? '', status: 'running', methods: [], kind: request.kind };
+  if (!runDir) return fresh;
+  let base = fresh;
+  if (request.kind === 'train' && request.params.resumeDir && isRunFolder(runDir)) {
+    try {
+      const { error: _previousError, ...folder } = readRunFolder(runDir);
+      base = { ...folder, runId, name: label, status: 'running', kind: 'train' };
+    } catch {
+      base = fresh;
+    }
+  }
+  const planned = request.kind === 'train' ? plannedMethodsOf(runDir) : undefined;
+  return planned ? { ...base, plannedMethods: planned } : base;
 }
 
 /** "completed: spruft 81.2% · lora 79.9%" for the end-of-run message. */
