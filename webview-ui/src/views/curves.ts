@@ -3,10 +3,10 @@
  * (loss on the left axis, learning rate dashed on the right). Long runs are thinned by
  * chart.js's decimation (LTTB), so thousands of steps stay cheap to draw.
  */
-import type { ChartDataset, TooltipItem } from 'chart.js';
+import type { Chart, ChartDataset, TooltipItem } from 'chart.js';
 import type { MethodView } from '../../../protocol/runFolder';
-import { ChartSlot, recordDrawn } from '../charts';
-import { formatLoss, formatRate } from '../../../protocol/format';
+import { ChartSlot, legendEntriesCut, recordDrawn } from '../charts';
+import { formatLoss, formatRate, formatScore } from '../../../protocol/format';
 import { withAlpha, type ThemeColours } from '../theme';
 
 type Point = { x: number; y: number };
@@ -61,10 +61,11 @@ export class Curves {
       options: {
         parsing: false,
         normalized: true,
-        interaction: { mode: 'nearest', axis: 'x', intersect: false },
+        // Every line at the step under the pointer: loss and learning rate of each method.
+        interaction: { mode: 'index', intersect: false },
         scales: {
           x: { type: 'linear', title: { display: true, text: 'optimizer step' } },
-          loss: { type: 'linear', position: 'left', title: { display: true, text: 'training loss' }, ticks: { callback: (v) => formatLoss(Number(v)) } },
+          loss: { type: 'linear', position: 'left', title: { display: true, text: 'training loss' }, ticks: { callback: (v) => formatScore(Number(v)) } },
           lr: { type: 'linear', position: 'right', title: { display: true, text: 'learning rate' }, grid: { drawOnChartArea: false }, ticks: { callback: (v) => formatRate(Number(v)) } },
         },
         plugins: {
@@ -85,6 +86,6 @@ export class Curves {
     });
     const last = series.flatMap((s) => s.loss.slice(-1).map((p) => `${s.view.method} loss ${formatLoss(p.y)} at step ${p.x}`));
     this.caption.textContent = last.join(' · ');
-    recordDrawn(this.figure, { lines: chart.data.datasets.length, points: series.reduce((n, s) => n + s.loss.length, 0) });
+    recordDrawn(this.figure, { lines: chart.data.datasets.length, points: series.reduce((n, s) => n + s.loss.length, 0), legendCut: legendEntriesCut(chart as unknown as Chart) });
   }
 }

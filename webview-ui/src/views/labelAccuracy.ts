@@ -4,10 +4,10 @@
  * min, Q1, median, Q3 and max of every method. Horizontal bars keep 200 label names readable
  * (the box scrolls).
  */
-import type { ChartDataset, TooltipItem } from 'chart.js';
+import type { Chart, ChartDataset, TooltipItem } from 'chart.js';
 import type { LabelAccuracyEvent } from '../../../protocol/rpc';
 import type { MethodView } from '../../../protocol/runFolder';
-import { ChartSlot, recordDrawn } from '../charts';
+import { ChartSlot, legendEntriesCut, recordDrawn } from '../charts';
 import { formatPercent } from '../../../protocol/format';
 import { withAlpha, type ThemeColours } from '../theme';
 
@@ -99,7 +99,7 @@ export class LabelAccuracy {
     });
     this.caption.textContent =
       `${labels.length} labels, worst first · ${evaluated.map((v) => `${v.method} ${formatPercent(v.labelAccuracy.accuracy)}`).join(' · ')}`;
-    recordDrawn(this.figure, { labels: chart.scales.y?.ticks.length ?? 0, bars: drawnBars, worst: labels[0]!, quartileLines: quartileLines.length });
+    recordDrawn(this.figure, { labels: chart.scales.y?.ticks.length ?? 0, bars: drawnBars, worst: labels[0]!, quartileLines: quartileLines.length, legendCut: legendEntriesCut(chart as unknown as Chart) });
     this.figure.setAttribute('aria-label', this.caption.textContent);
   }
 

@@ -8,7 +8,8 @@
 import type { TooltipItem } from 'chart.js';
 import { peakStack, type MemoryBreakdown } from '../../../protocol/results';
 import type { MethodView } from '../../../protocol/runFolder';
-import { ChartSlot, recordDrawn } from '../charts';
+import type { Chart } from 'chart.js';
+import { ChartSlot, legendEntriesCut, recordDrawn } from '../charts';
 import { formatBytes, formatCount, formatDuration, formatPercent } from '../../../protocol/format';
 import type { ThemeColours } from '../theme';
 
@@ -101,7 +102,7 @@ export class MemoryBars {
       if (chart.isDatasetVisible(i)) bars += chart.getDatasetMeta(i).data.filter((el) => Math.abs((el as unknown as { height: number }).height) > 0).length;
     });
     this.caption.textContent = `${measured.length} method${measured.length > 1 ? 's' : ''} measured · bar: the training peak by component · label: the paper's "mem" (peak training minus peak inference)`;
-    recordDrawn(this.figure, { methods: chart.data.labels?.length ?? 0, bars });
+    recordDrawn(this.figure, { methods: chart.data.labels?.length ?? 0, bars, legendCut: legendEntriesCut(chart as unknown as Chart) });
     this.figure.setAttribute('aria-label', measured.map((v) => `${v.method}: mem ${formatBytes(v.memory!.measurement.breakdown.total)}`).join('; '));
   }
 
