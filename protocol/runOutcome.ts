@@ -86,7 +86,7 @@ export interface RunOutcome {
   title: string;
   /** The error as the runner gave it (failed runs). */
   reason?: string;
-  /** Where it stopped: "lora: training, step 40 of 120". */
+  /** The last progress report: "lora: training, step 40 of 120, after 12 s". */
   where?: string;
   /** What to do next, in a sentence. */
   advice: string;
@@ -129,7 +129,8 @@ export function describeOutcome(snapshot: DashboardSnapshot): RunOutcome | undef
   const where = whereItStopped(snapshot, error?.method);
   const at = where ? { where } : {};
   if (status === 'cancelled') {
-    return { title: 'Cancelled', ...at, advice: 'Stopped on request; the checkpoint is kept. Resume continues from it, bit for bit.', action: 'resume' };
+    // The runner's message names the step it stopped after; progress is reported a few times a second, so the last report may be a little earlier.
+    return { title: 'Cancelled', ...(error ? { reason: error.message } : {}), ...at, advice: 'Stopped on request; the checkpoint is kept. Resume continues from it, bit for bit.', action: 'resume' };
   }
   if (status === 'interrupted') {
     return {

@@ -14,6 +14,7 @@
  */
 import {
   CodeActionKind,
+  CodeLensRefreshRequest,
   DiagnosticSeverity,
   DidChangeConfigurationNotification,
   ProposedFeatures,
@@ -97,7 +98,7 @@ async function validate(document: TextDocument): Promise<void> {
     await connection.sendDiagnostics({ uri, version, diagnostics: analysis.diagnostics.map(toDiagnostic) });
     // The estimate came or changed: the editor asks for the lenses again.
     if (JSON.stringify(before?.map((e) => e.peakBytes)) !== JSON.stringify(analysis.estimates.map((e) => e.peakBytes)) && canRefreshLenses) {
-      void connection.languages.codeLens.refresh().catch(() => undefined);
+      void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined);
     }
   } catch (err) {
     log(`checking ${uri} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

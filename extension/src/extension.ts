@@ -51,9 +51,18 @@ export function activate(context: vscode.ExtensionContext): SpruftExtensionApi {
     dashboards,
     configProblems,
     runsView,
-    // A run refused for its config: its findings leave the Problems panel once the file changes.
+    // A run refused for its config: its findings leave the Problems panel once the file
+    // changes, or once the language server (which checks open files) reports them itself.
     vscode.workspace.onDidChangeTextDocument((e) => {
       if (e.contentChanges.length && configProblems.has(e.document.uri)) configProblems.delete(e.document.uri);
+    }),
+    vscode.languages.onDidChangeDiagnostics((e) => {
+      for (const uri of e.uris) {
+        const ours = configProblems.get(uri);
+        if (!ours?.length) continue;
+        const theirs = vscode.languages.getDiagnostics(uri).filter((d) => d.source === 'spruft');
+        if (ours.every((o) => theirs.some((t) => t.message === o.message && t.range.start.line === o.range.start.line))) configProblems.delete(uri);
+      }
     }),
     new RunnerStatusBar(runner, runs),
     ...registerCommands(ctx),

@@ -272,7 +272,7 @@ describe('dashboard page in Chromium', () => {
     await outcome.waitFor({ state: 'visible' });
     assert.equal(await page.locator('[data-view="outcome-title"]').innerText(), 'Failed');
     assert.equal(await page.locator('[data-view="outcome-reason"]').innerText(), 'label 11 is out of range (train-labels.idx)');
-    assert.match(await page.locator('[data-view="outcome-where"]').innerText(), /^Stopped at spruft: training, step \d+ of 60, after/);
+    assert.match(await page.locator('[data-view="outcome-where"]').innerText(), /^Last progress report: spruft: training, step \d+ of 60, after/);
     assert.match(await page.locator('[data-view="outcome-advice"]').innerText(), /Fix or replace the file/);
     assert.equal(await page.locator('[data-action="resume"]').isVisible(), false, 'a data error is not fixed by resuming');
     assert.equal(await page.locator('[data-action="open-config"]').isVisible(), true);

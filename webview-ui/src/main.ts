@@ -105,7 +105,7 @@ function renderOutcome(s: DashboardSnapshot): void {
   banner.title.textContent = outcome.title;
   banner.reason.textContent = outcome.reason ?? '';
   banner.reason.hidden = !outcome.reason;
-  banner.where.textContent = outcome.where ? `Stopped at ${outcome.where}.` : '';
+  banner.where.textContent = outcome.where ? `Last progress report: ${outcome.where}.` : '';
   banner.where.hidden = !outcome.where;
   banner.advice.textContent = outcome.advice;
   // Resume needs the run's folder and checkpoint; a failed config check has neither.
