@@ -8,13 +8,13 @@
  * Pure functions over the contract types: no vscode, Node or DOM imports. File access is
  * the caller's (`RunFolderReader`), so this module never touches a disk.
  */
-import type { FinishedEvent, LabelAccuracyEvent, MemoryEvent, SelectionEvent } from './rpc';
+import type { EvaluationEvent, FinishedEvent, LabelAccuracyEvent, MemoryEvent, SelectionEvent } from './rpc';
 import type { MethodName, ProgressEvent, RunResult } from './results';
 import { RUN_FILES, type DashboardSnapshot, type MethodView, type RunStatusFile } from './runFolder';
 import type { HostToWebview } from './webview';
 
 /** The messages that change a snapshot while a run goes. */
-export type RunMessage = Extract<HostToWebview, { type: 'progress' | 'selection' | 'memory' | 'labelAccuracy' | 'finished' }>;
+export type RunMessage = Extract<HostToWebview, { type: 'progress' | 'selection' | 'memory' | 'labelAccuracy' | 'evaluation' | 'finished' }>;
 
 export function emptySnapshot(runId: string, name: string, runDir: string, method: MethodName): DashboardSnapshot {
   return { runId, name, runDir, status: 'running', methods: [{ method, runDir, progress: [] }] };
@@ -54,6 +54,8 @@ export function applyRunMessage(snapshot: DashboardSnapshot, message: RunMessage
       return withMethod(snapshot, message.event.method, (view) => ({ ...view, memory: message.event }));
     case 'labelAccuracy':
       return withMethod(snapshot, message.event.method, (view) => ({ ...view, labelAccuracy: message.event }));
+    case 'evaluation':
+      return withMethod(snapshot, message.event.method, (view) => ({ ...view, evaluations: [...(view.evaluations ?? []), message.event] }));
     case 'finished': {
       const { error } = message.event;
       let next: DashboardSnapshot = { ...snapshot, status: message.event.status, kind: snapshot.kind ?? message.event.kind };
@@ -93,15 +95,20 @@ function parseJson<T>(text: string | undefined): T | undefined {
   }
 }
 
-/** progress.jsonl: one event a line; a last line cut short by a killed run is skipped. */
-export function parseProgressLines(text: string | undefined): ProgressEvent[] {
+/** A JSONL file of events; a last line cut short by a killed run is skipped. */
+function parseJsonLines<T>(text: string | undefined): T[] {
   if (!text) return [];
-  const events: ProgressEvent[] = [];
+  const events: T[] = [];
   for (const line of text.split('\n')) {
-    const event = parseJson<ProgressEvent>(line.trim() || undefined);
+    const event = parseJson<T>(line.trim() || undefined);
     if (event) events.push(event);
   }
   return events;
+}
+
+/** progress.jsonl: one event a line; a last line cut short by a killed run is skipped. */
+export function parseProgressLines(text: string | undefined): ProgressEvent[] {
+  return parseJsonLines<ProgressEvent>(text);
 }
 
 function asArray<T>(value: T | T[] | undefined): T[] {
@@ -115,6 +122,7 @@ interface FolderFiles {
   selection: SelectionEvent[];
   memory: MemoryEvent[];
   labels: LabelAccuracyEvent[];
+  evaluations: EvaluationEvent[];
 }
 
 function readFolderFiles(read: RunFolderReader, prefix: string): FolderFiles {
@@ -125,6 +133,7 @@ function readFolderFiles(read: RunFolderReader, prefix: string): FolderFiles {
     selection: asArray(parseJson<SelectionEvent | SelectionEvent[]>(read(prefix + RUN_FILES.selection))),
     memory: asArray(parseJson<MemoryEvent | MemoryEvent[]>(read(prefix + RUN_FILES.memory))),
     labels: asArray(parseJson<LabelAccuracyEvent | LabelAccuracyEvent[]>(read(prefix + RUN_FILES.labels))),
+    evaluations: parseJsonLines<EvaluationEvent>(read(prefix + RUN_FILES.evaluations)),
   };
 }
 
@@ -165,6 +174,10 @@ export function snapshotFromRunFolder(
     for (const s of files.selection) view(s.method, dir).selection = s;
     for (const m of files.memory) view(m.method, dir).memory = m;
     for (const l of files.labels) view(l.method, dir).labelAccuracy = l;
+    for (const e of files.evaluations) {
+      const v = view(e.method, dir);
+      v.evaluations = [...(v.evaluations ?? []), e];
+    }
     if (files.metrics) for (const [method, r] of resultsByMethod(files.metrics)) results.set(method, r);
   }
   for (const [method, result] of results) view(method, runDir).result = result;

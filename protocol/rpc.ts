@@ -257,6 +257,22 @@ export interface LabelAccuracyEvent {
 /** Runner -> client, after each evaluation: accuracy per label and its spread. */
 export const LabelAccuracyNotification = new NotificationType<LabelAccuracyEvent>('run/labelAccuracy');
 
+export interface EvaluationEvent {
+  runId: string;
+  method: MethodName;
+  /** Optimizer steps done when it was evaluated (the last one: after training). */
+  step: number;
+  totalSteps: number;
+  loss: number;
+  /** Classification. */
+  accuracy?: number;
+  /** Causal LM. */
+  perplexity?: number;
+}
+
+/** Runner -> client, after each evaluation of a method: every `training.evalEvery` steps and once training ends. */
+export const EvaluationNotification = new NotificationType<EvaluationEvent>('run/evaluation');
+
 export type RunStatus = 'completed' | 'cancelled' | 'failed';
 
 export interface FinishedEvent {

@@ -11,10 +11,11 @@
  *   <runDir>/selection.json        SelectionEvent (spruft)
  *   <runDir>/memory.json           MemoryEvent[] (one per method measured)
  *   <runDir>/labels.json           LabelAccuracyEvent[]
+ *   <runDir>/evaluations.jsonl     one EvaluationEvent per line (every training.evalEvery steps and at the end)
  *   <runDir>/checkpoint/           resumable state (adapter, optimizer, schedule, data order, RNG)
  *   <runDir>/compare/<method>/     the same files for each compared method
  */
-import type { FinishedEvent, LabelAccuracyEvent, MemoryEvent, SelectionEvent } from './rpc';
+import type { EvaluationEvent, FinishedEvent, LabelAccuracyEvent, MemoryEvent, SelectionEvent } from './rpc';
 import type { MethodName, ProgressEvent, RunResult } from './results';
 
 export const RUN_FILES = {
@@ -26,6 +27,7 @@ export const RUN_FILES = {
   selection: 'selection.json',
   memory: 'memory.json',
   labels: 'labels.json',
+  evaluations: 'evaluations.jsonl',
   checkpointDir: 'checkpoint',
   compareDir: 'compare',
 } as const;
@@ -48,6 +50,8 @@ export interface MethodView {
   selection?: SelectionEvent;
   memory?: MemoryEvent;
   labelAccuracy?: LabelAccuracyEvent;
+  /** Evaluation loss (and accuracy or perplexity) over the run, by step. */
+  evaluations?: EvaluationEvent[];
   result?: RunResult;
 }
 

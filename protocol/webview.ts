@@ -4,7 +4,7 @@
  * webview posts `ready` first; the host sends nothing before it. Requests from the
  * webview carry a `requestId` that the host's `reply` echoes.
  */
-import type { FinishedEvent, LabelAccuracyEvent, MemoryEvent, PredictInput, PredictResult, SelectionEvent } from './rpc';
+import type { EvaluationEvent, FinishedEvent, LabelAccuracyEvent, MemoryEvent, PredictInput, PredictResult, SelectionEvent } from './rpc';
 import type { ProgressEvent } from './results';
 import type { DashboardSnapshot } from './runFolder';
 
@@ -14,6 +14,7 @@ export type HostToWebview =
   | { type: 'selection'; event: SelectionEvent }
   | { type: 'memory'; event: MemoryEvent }
   | { type: 'labelAccuracy'; event: LabelAccuracyEvent }
+  | { type: 'evaluation'; event: EvaluationEvent }
   | { type: 'finished'; event: FinishedEvent }
   | { type: 'reply'; requestId: number; ok: boolean; error?: string }
   /** Whether the run can be tried (it holds an adapter) and on what task; `focus` scrolls to it. */

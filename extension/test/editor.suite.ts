@@ -114,6 +114,7 @@ describe('SPruFT Studio in the editor', () => {
     assert.ok(withSelection && withSelection.selection!.layers.length > 0, 'selected rows per layer');
     assert.ok(snapshot.methods.every((m) => m.memory), 'memory of every method');
     assert.ok(snapshot.methods.some((m) => m.labelAccuracy && m.labelAccuracy.labels.length >= 2), 'per-label accuracy');
+    assert.deepEqual(snapshot.methods.map((m) => m.evaluations?.map((e) => e.step)), [[6, 12], [6, 12]], 'evaluation over the run (training.evalEvery: 6)');
   });
 
   it('compares SPruFT with LoRA side by side: both methods measured and evaluated', async () => {

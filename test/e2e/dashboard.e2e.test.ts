@@ -236,14 +236,21 @@ describe('dashboard page in Chromium', () => {
 
   it('fits the editor\'s side column: nothing cut, legends inside their charts, tooltips formatted, quartiles of every method', async () => {
     const messages = syntheticRun();
+    const runId = messages[0]!.type === 'snapshot' ? messages[0]!.snapshot.runId : '';
+    // Evaluations every 20 steps (training.evalEvery), before the run's end.
+    const evaluations: HostToWebview[] = (['spruft', 'lora'] as const).flatMap((method, m) =>
+      [20, 40, 60].map((step, i) => ({ type: 'evaluation' as const, event: { runId, method, step, totalSteps: 60, loss: 1.2 - 0.3 * i - 0.05 * m, accuracy: 0.55 + 0.1 * i - 0.02 * m } })),
+    );
     // A dashboard opened beside a config starts near half a 1000 px editor.
     const page = await openDashboard(browser, undefined, { width: 520, height: 900 });
-    await feed(page, messages);
+    await feed(page, [...messages.slice(0, -1), ...evaluations, messages[messages.length - 1]!]);
     await page.locator('[data-view="status"][data-status="completed"]').waitFor();
     await page.waitForFunction(() => document.querySelector('figure[data-view="labels"]')?.getAttribute('data-drawn-labels') === '10');
     const overflow = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
     assert.ok(overflow.scroll <= overflow.client, `no sideways scrolling at 520 px (${overflow.scroll} > ${overflow.client})`);
-    for (const view of ['memory', 'curves', 'labels']) {
+    assert.equal(await drawn(page, 'evaluation', 'lines'), '4', 'evaluation loss and accuracy of both methods');
+    assert.equal(await drawn(page, 'evaluation', 'points'), '6');
+    for (const view of ['memory', 'curves', 'labels', 'evaluation']) {
       assert.equal(await drawn(page, view, 'legend-cut'), '0', `${view}: every legend entry inside the chart`);
     }
     assert.equal(await drawn(page, 'labels', 'quartile-lines'), '6', 'Q1, median and Q3 of both methods');

@@ -80,6 +80,8 @@ describe('packaged extension in code-server', () => {
       assert.ok((await drawn('memory', 'bars')) >= 2 * 4, 'stacked components');
       assert.equal(await drawn('labels', 'bars'), 2 * TINY_MODEL.labels, 'per-label accuracy bars of both methods');
       assert.equal(await dashboard.locator('table[data-view="label-table"] tbody tr').count(), 2, 'min/Q1/median/Q3/max of both');
+      assert.equal(await drawn('evaluation', 'points'), 2 * 2, 'evaluation loss at steps 6 and 12 of both methods');
+      assert.equal(await drawn('memory', 'legend-cut'), 0, 'the memory legend fits the side column');
       await page.screenshot({ path: artifactPath('editor-dashboard.png') });
 
       // The Runs view in the SPruFT sidebar lists it, with status and accuracy.

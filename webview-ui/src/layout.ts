@@ -51,6 +51,7 @@ export interface DashboardLayout {
   memory: ChartFigure & { table: HTMLTableElement };
   labels: ChartFigure & { table: HTMLTableElement };
   curves: ChartFigure;
+  evaluation: ChartFigure;
 }
 
 export interface OutcomeBanner {
@@ -102,6 +103,7 @@ export function buildLayout(): DashboardLayout {
   const labelTable = table('label-table', ['method', 'accuracy', 'min', 'Q1', 'median', 'Q3', 'max']);
   labels.figure.after(labelTable);
   const curves = chartFigure('curves', 'Training loss and learning rate');
+  const evaluation = chartFigure('evaluation', 'Evaluation over the run');
   return {
     title,
     status,
@@ -116,5 +118,6 @@ export function buildLayout(): DashboardLayout {
     memory: { ...memory, table: memoryTable },
     labels: { ...labels, table: labelTable },
     curves,
+    evaluation,
   };
 }

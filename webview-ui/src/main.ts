@@ -13,6 +13,7 @@ import { applyThemeDefaults } from './charts';
 import { buildLayout } from './layout';
 import { readTheme, type ThemeColours } from './theme';
 import { Curves } from './views/curves';
+import { EvaluationCurves } from './views/evaluation';
 import { LabelAccuracy } from './views/labelAccuracy';
 import { MemoryBars } from './views/memoryBars';
 import { ProgressView } from './views/progress';
@@ -36,7 +37,8 @@ const selection = new SelectionHeatmap(layout.selection.figure, layout.selection
 const memory = new MemoryBars(layout.memory.figure, layout.memory.canvas, layout.memory.table, layout.memory.caption);
 const labels = new LabelAccuracy(layout.labels.figure, layout.labels.box, layout.labels.canvas, layout.labels.table, layout.labels.caption);
 const curves = new Curves(layout.curves.figure, layout.curves.canvas, layout.curves.caption);
-const charts = [selection, memory, labels, curves];
+const evaluation = new EvaluationCurves(layout.evaluation.figure, layout.evaluation.canvas, layout.evaluation.caption);
+const charts = [selection, memory, labels, curves, evaluation];
 const predictions = new Map<number, (answer: { result?: PredictResult; error?: string }) => void>();
 const playground = new Playground((input) => {
   const requestId = nextRequestId++;
@@ -63,12 +65,14 @@ function render(): void {
   layout.stop.hidden = !isLive(snapshot.status);
   progress.render(snapshot);
   renderOutcome(snapshot);
+  // Sections first: a chart drawn into a hidden section has no size to lay its legend out in.
+  showSections(snapshot);
   const spruftSelection = snapshot.methods.find((m) => m.selection)?.selection;
   selection.render(spruftSelection, theme);
   memory.render(snapshot.methods, theme);
   labels.render(snapshot.methods, theme);
   curves.render(snapshot.methods, theme);
-  showSections(snapshot);
+  evaluation.render(snapshot.methods, theme);
   document.body.dataset.renders = String(++renders);
 }
 
@@ -86,14 +90,17 @@ function showSections(s: DashboardSnapshot): void {
     memory: s.methods.some((m) => m.memory),
     labels: s.methods.some((m) => m.labelAccuracy),
     curves: s.methods.some((m) => m.progress.some((p) => p.phase === 'training' && (p.loss !== undefined || p.lr !== undefined))),
+    // Only with data: how often a run evaluates is the config's (training.evalEvery).
+    evaluation: s.methods.some((m) => (m.evaluations?.length ?? 0) > 0),
   };
   const expected = {
     selection: live && (planned.length === 0 || planned.includes('spruft')),
     memory: live && trains,
     labels: live && trains,
     curves: live && trains,
+    evaluation: false,
   };
-  for (const key of ['selection', 'memory', 'labels', 'curves'] as const) layout[key].section.hidden = !(has[key] || expected[key]);
+  for (const key of ['selection', 'memory', 'labels', 'curves', 'evaluation'] as const) layout[key].section.hidden = !(has[key] || expected[key]);
 }
 
 function renderOutcome(s: DashboardSnapshot): void {
@@ -147,6 +154,7 @@ function handle(message: HostToWebview): void {
     case 'selection':
     case 'memory':
     case 'labelAccuracy':
+    case 'evaluation':
     case 'finished':
       // The host sends a snapshot before any run message; one arriving earlier is dropped.
       if (!snapshot) return;

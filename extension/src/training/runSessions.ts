@@ -66,6 +66,7 @@ export class RunSessions implements vscode.Disposable {
       client.onSelection((event) => this.accept({ type: 'selection', event })),
       client.onMemory((event) => this.accept({ type: 'memory', event })),
       client.onLabelAccuracy((event) => this.accept({ type: 'labelAccuracy', event })),
+      client.onEvaluation((event) => this.accept({ type: 'evaluation', event })),
       client.onFinished((event) => this.accept({ type: 'finished', event })),
       // A runner that dies mid-run sends no run/finished: end the run here, as failed.
       client.onDidChangeState((state) => {

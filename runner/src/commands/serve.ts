@@ -29,6 +29,7 @@ import {
   CancelRequest,
   CheckConfigRequest,
   EvaluateRequest,
+  EvaluationNotification,
   FinishedNotification,
   InitializeRequest,
   InspectModelRequest,
@@ -381,6 +382,7 @@ export class RunnerServer {
       onSelection: (e) => notify(SelectionNotification, e),
       onMemory: (e) => notify(MemoryNotification, e),
       onLabelAccuracy: (e) => notify(LabelAccuracyNotification, e),
+      onEvaluation: (e) => notify(EvaluationNotification, e),
       onLog: (level, message) => send(() => this.log(level, message)),
     };
     let started: StartedRun<T>;

@@ -6,7 +6,7 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { snapshotFromRunFolder } from '../../../protocol/dashboardSnapshot';
-import type { LabelAccuracyEvent, MemoryEvent, SelectionEvent } from '../../../protocol/rpc';
+import type { EvaluationEvent, LabelAccuracyEvent, MemoryEvent, SelectionEvent } from '../../../protocol/rpc';
 import type { MethodName, ProgressEvent, RunResult } from '../../../protocol/results';
 import { RUN_FILES, type DashboardSnapshot, type RunStatusFile } from '../../../protocol/runFolder';
 import { SpruftError } from '../errors';
@@ -48,6 +48,11 @@ export class MethodFolder {
 
   writeMemory(e: MemoryEvent): void {
     writeJson(join(this.dir, RUN_FILES.memory), [e]);
+  }
+
+  appendEvaluation(e: EvaluationEvent): void {
+    mkdirSync(this.dir, { recursive: true });
+    appendFileSync(join(this.dir, RUN_FILES.evaluations), JSON.stringify(e) + '\n');
   }
 
   writeLabels(e: LabelAccuracyEvent): void {
