@@ -131,11 +131,11 @@ function overridesFromSettings(extra: RunOverrides = {}): RunOverrides | undefin
   return Object.keys(overrides).length ? overrides : undefined;
 }
 
-async function startRun(ctx: CommandContext, request: StartRequest, label: string, plannedMethods = 1): Promise<StartedRunInfo | undefined> {
+async function startRun(ctx: CommandContext, request: StartRequest, label: string): Promise<StartedRunInfo | undefined> {
   const configUri = request.kind !== 'evaluate' && request.params.configPath ? vscode.Uri.file(request.params.configPath) : undefined;
   if (configUri) ctx.configProblems.delete(configUri);
   try {
-    const run = await ctx.runs.start(request, label, plannedMethods);
+    const run = await ctx.runs.start(request, label);
     if (request.kind !== 'evaluate' && settings.openDashboardOnRun()) ctx.dashboards.showLive(run);
     void run.finished.then(async (event) => {
       // The dashboard says why at length; the toast says what happened in a line.
@@ -228,7 +228,7 @@ export async function compareWithLora(ctx: CommandContext, arg?: unknown): Promi
   const uri = await pickConfig(arg);
   if (!uri) return undefined;
   const params: RunParams = { configPath: uri.fsPath, overrides: overridesFromSettings({ method: 'spruft', compare: ['lora'] }) };
-  return startRun(ctx, { kind: 'train', params }, `SPruFT vs LoRA ${configName(uri)}`, 2);
+  return startRun(ctx, { kind: 'train', params }, `SPruFT vs LoRA ${configName(uri)}`);
 }
 
 /** "SPruFT: Stop run": the runner stops after the current step; the run folder stays consistent. */
@@ -364,7 +364,7 @@ export async function resumeRun(ctx: CommandContext, arg?: unknown): Promise<Sta
     return undefined;
   }
   const params: RunParams = { configPath: '', resumeDir: runDir, overrides: overridesFromSettings() };
-  return startRun(ctx, { kind: 'train', params }, `resume ${basename(runDir)}`, plannedMethodsOf(runDir)?.length ?? 1);
+  return startRun(ctx, { kind: 'train', params }, `resume ${basename(runDir)}`);
 }
 
 /** "SPruFT: Re-run": the config a run came from, with the same methods, into a new folder. */
@@ -382,7 +382,7 @@ export async function rerun(ctx: CommandContext, arg?: unknown): Promise<Started
   const uri = vscode.Uri.file(source);
   const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
   if (open?.isDirty) await open.save();
-  return startRun(ctx, { kind: 'train', params: { configPath: source, overrides } }, `re-run ${configName(uri)}`, planned?.length ?? 1);
+  return startRun(ctx, { kind: 'train', params: { configPath: source, overrides } }, `re-run ${configName(uri)}`);
 }
 
 /** "SPruFT: Reveal run folder": in the Explorer when it is in the workspace, else in the OS. */
