@@ -91,6 +91,33 @@ describe('playground predictions', () => {
     await assert.rejects(predictRun({ runDir: dir, input: { kind: 'example', index: 0 } }), /no adapter in this run folder/);
   });
 
+  it('classifies a typed text and an evaluation text with a decoder given a head', async () => {
+    const path = join(dir, 'reviews.spruft.yaml');
+    writeFileSync(path, [
+      `model: { path: ${JSON.stringify(join(repo, 'models/llama-tiny'))} }`,
+      'task: text-classification',
+      `data: { dataset: jsonl, path: ${JSON.stringify(join(repo, 'examples/data/reviews.jsonl'))}, evalFraction: 0.25, labelNames: [negative, positive], text: { maxLength: 32 } }`,
+      'method: spruft',
+      'spruft: { rank: 2, importance: { metric: l2 } }',
+      'targets: { include: ["*.mlp.*"] }',
+      'training: { batchSize: 4, maxSteps: 1, lr: 0.01, seed: 3 }',
+      'backend: wasm',
+      'output: { dir: ./runs, name: reviews }',
+      '',
+    ].join('\n'));
+    const run = await (await startTrain({ configPath: path }, {})).done;
+    const tensorsBefore = tf.memory().numTensors;
+    const typed = await predictRun({ runDir: run.runDir, input: { kind: 'text', text: 'A warm, funny film.' } });
+    const example = await predictRun({ runDir: run.runDir, input: { kind: 'example', index: 0 } });
+    assert.equal(tf.memory().numTensors, tensorsBefore);
+    assert.equal(typed.input.text, 'A warm, funny film.');
+    for (const side of [typed.base, typed.tuned, example.base, example.tuned]) {
+      assert.deepEqual(side.top!.map((t) => t.label).sort(), ['negative', 'positive'], 'both labels, ranked');
+    }
+    assert.ok(['negative', 'positive'].includes(example.input.label!), 'the example\'s true label');
+    assert.ok(example.input.text && example.input.text.length > 0, 'the example\'s text');
+  });
+
   it('continues a prompt greedily with a decoder, base and fine-tuned', async () => {
     const path = join(dir, 'lm.spruft.yaml');
     writeFileSync(path, [
