@@ -24,7 +24,7 @@ const repo = join(__dirname, '..', '..', '..');
 /** Softmax of the model's logits on evaluation image `index`, in float64. */
 async function probabilities(modelPath: string, runDir: string, index: number): Promise<Map<string, number>> {
   const config = { ...readResolved(runDir), model: { ...readResolved(runDir).model, path: modelPath } };
-  const { model, data } = prepare(config, undefined);
+  const { model, data } = await prepare(config, undefined);
   try {
     const ex = data.eval as ImageExamples;
     const per = ex.shape[0] * ex.shape[1] * ex.shape[2];

@@ -112,7 +112,7 @@ export async function predictRun(params: PredictParams): Promise<PredictResult> 
   if (input.kind === 'text' && input.text.length > MAX_TEXT_CHARS) throw new SpruftError('CONFIG_INVALID', `the text is ${input.text.length} characters; at most ${MAX_TEXT_CHARS}`);
   const config = readResolved(runDir);
   await ensureBackend(config.backend);
-  const { model, data } = prepare(config, undefined);
+  const { model, data } = await prepare(config, undefined);
   const answer = async (): Promise<{ result: ModelAnswer; shown: PredictResult['input'] }> => {
     const ex = data.eval;
     if (config.task === 'causal-lm') {
