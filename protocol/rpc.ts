@@ -173,7 +173,9 @@ export type PredictInput =
   /** The run's evaluation example #index (an image, a text, or a passage whose start is the prompt). */
   | { kind: 'example'; index: number }
   /** A text to classify (text-classification) or a prompt to continue (causal-lm). */
-  | { kind: 'text'; text: string };
+  | { kind: 'text'; text: string }
+  /** An image file (JPEG, PNG, WebP) to classify, brought to the model's input as the run's images were. */
+  | { kind: 'image'; path: string };
 
 export interface PredictParams {
   /** A run folder that holds an adapter. */

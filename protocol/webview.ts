@@ -28,6 +28,7 @@ export type RunAction = 'resume' | 'rerun' | 'showLog' | 'openConfig';
 export type WebviewToHost =
   | { type: 'ready' }
   | { type: 'runAction'; requestId: number; action: RunAction }
+  /** An `image` input with an empty path: the host asks the person for the file first. */
   | { type: 'predict'; requestId: number; input: PredictInput }
   | { type: 'stopRun'; requestId: number; runId: string }
   | { type: 'openRunFolder'; requestId: number }

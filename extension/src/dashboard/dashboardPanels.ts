@@ -187,8 +187,13 @@ export class DashboardPanels implements vscode.Disposable, vscode.WebviewPanelSe
     this.predictor = predictor;
   }
 
-  predict(runDir: string, input: PredictInput): Promise<PredictResult> {
-    if (!runDir || !this.predictor) return Promise.reject(new Error('This run cannot be tried here.'));
+  async predict(runDir: string, input: PredictInput): Promise<PredictResult> {
+    if (!runDir || !this.predictor) throw new Error('This run cannot be tried here.');
+    if (input.kind === 'image' && !input.path) {
+      const picked = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Try this image', filters: { Images: ['png', 'jpg', 'jpeg', 'webp'] } });
+      if (!picked?.[0]) throw new Error('No image chosen.');
+      return this.predictor(runDir, { kind: 'image', path: picked[0].fsPath });
+    }
     return this.predictor(runDir, input);
   }
 

@@ -269,7 +269,8 @@ function predictParams(params: unknown): PredictParams {
   const options = { ...(number('topK') ? { topK: number('topK') } : {}), ...(number('maxNewTokens') ? { maxNewTokens: number('maxNewTokens') } : {}) };
   if (input.kind === 'example' && Number.isInteger(input.index) && (input.index as number) >= 0) return { runDir, input: { kind: 'example', index: input.index as number }, ...options };
   if (input.kind === 'text' && typeof input.text === 'string') return { runDir, input: { kind: 'text', text: input.text }, ...options };
-  throw invalidParams('"input" must be {"kind": "example", "index": n >= 0} or {"kind": "text", "text": "..."}.');
+  if (input.kind === 'image' && typeof input.path === 'string' && input.path) return { runDir, input: { kind: 'image', path: input.path }, ...options };
+  throw invalidParams('"input" must be {"kind": "example", "index": n >= 0}, {"kind": "text", "text": "..."} or {"kind": "image", "path": "..."}.');
 }
 
 function busyError(why: string): ResponseError<RunnerErrorData> {

@@ -2,13 +2,15 @@
  * The playground's predictions (`model/predict`): the fine-tuned answer equals the answer
  * of the merged model (W[idx] += W_f written out by `spruft merge`, the equivalent full
  * update, a separate code path), the base answer that of the unchanged model; a decoder
- * continues a prompt greedily within the bytes asked for. No tensor is left behind.
+ * continues a prompt greedily within the bytes asked for; an image file is read like the
+ * run's own image files and answers as its pixels do. No tensor is left behind.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
 import { mergeRun, startTrain } from '../app';
 import type { ImageExamples } from '../engine/batches';
 import { tf } from '../engine/tf';
@@ -86,6 +88,18 @@ describe('playground predictions', () => {
     for (const t of answer.tuned.top!) assert.ok(Math.abs(t.probability - expectTuned.get(t.label)!) < 1e-5, `tuned ${t.label}: ${t.probability} vs merged ${expectTuned.get(t.label)}`);
     for (const t of answer.base.top!) assert.ok(Math.abs(t.probability - expectBase.get(t.label)!) < 1e-6, `base ${t.label}`);
     assert.ok(answer.tuned.top!.some((t) => Math.abs(t.probability - expectBase.get(t.label)!) > 1e-4), 'fine-tuning changed the answer');
+
+    // The same digit as an image file (8-bit PNG of the model's own 8x8 input): read like the run's image files.
+    const png = join(dir, 'digit.png');
+    const prepared = await prepare(readResolved(run.runDir), undefined);
+    prepared.model.dispose();
+    const ex = prepared.data.eval as ImageExamples;
+    const gray = Buffer.from(Array.from(ex.inputs.subarray(7 * 64, 8 * 64), (v) => Math.round(v * 255)));
+    await sharp(gray, { raw: { width: 8, height: 8, channels: 1 } }).png().toFile(png);
+    const fromFile = await predictRun({ runDir: run.runDir, input: { kind: 'image', path: png }, topK: 10 });
+    assert.equal(tf.memory().numTensors, tensorsBefore);
+    for (const t of fromFile.tuned.top!) assert.ok(Math.abs(t.probability - expectTuned.get(t.label)!) < 0.01, `image file ${t.label}: ${t.probability} vs ${expectTuned.get(t.label)} (8-bit pixels)`);
+    await assert.rejects(predictRun({ runDir: run.runDir, input: { kind: 'image', path: join(dir, 'missing.png') } }), /cannot read this image/);
 
     await assert.rejects(predictRun({ runDir: run.runDir, input: { kind: 'example', index: 40 } }), /example 40 does not exist: the evaluation data has 40/);
     await assert.rejects(predictRun({ runDir: dir, input: { kind: 'example', index: 0 } }), /no adapter in this run folder/);

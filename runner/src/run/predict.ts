@@ -14,7 +14,8 @@ import type { LabelScore, ModelAnswer, PredictParams, PredictResult } from '../.
 import { RUN_FILES } from '../../../protocol/runFolder';
 import { SpruftError } from '../errors';
 import { applyAdapter } from '../engine/adapterIO';
-import type { Examples, ImageExamples, TokenExamples } from '../engine/batches';
+import { imageValues, prepareExamples, type Examples, type ImageExamples, type TokenExamples } from '../engine/batches';
+import { decodeImage } from '../data/imageDecode';
 import { detachMethod } from '../engine/methods';
 import { tf } from '../engine/tf';
 import { ByteTokenizer } from '../data/text';
@@ -33,11 +34,9 @@ function sequenceLength(model: Model, config: ResolvedRunConfig): number {
   return Math.min(config.data.text.maxLength, model.input.maxLength);
 }
 
-/** An image example as a person sees it: each channel's range stretched to 0..255. */
-function imageForDisplay(ex: ImageExamples, index: number): NonNullable<PredictResult['input']['image']> {
-  const [height, width, channels] = ex.shape;
-  const per = height * width * channels;
-  const values = ex.inputs.subarray(index * per, (index + 1) * per);
+/** An image as the model sees it, for a person: each value's range stretched to 0..255. */
+function imageForDisplay(shape: [number, number, number], values: Float32Array): NonNullable<PredictResult['input']['image']> {
+  const [height, width, channels] = shape;
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of values) {
@@ -124,24 +123,39 @@ export async function predictRun(params: PredictParams): Promise<PredictResult> 
         const encoded = new ByteTokenizer({ addEos: false }).encode(input.text, Math.max(2, new TextEncoder().encode(input.text).length + 1));
         prompt = Array.from(encoded.ids.subarray(0, encoded.length));
         shown = { text: input.text };
-      } else {
+      } else if (input.kind === 'example') {
         // The first half of an evaluation passage is the prompt.
         const i = exampleIndex(ex, input.index);
         const row = Array.from(ex.ids.subarray(i * ex.length, (i + 1) * ex.length)).filter((_, p) => ex.mask[i * ex.length + p] === 1);
         prompt = row.slice(0, Math.max(2, Math.floor(row.length / 2)));
         shown = { text: new ByteTokenizer().decode(prompt), index: i };
+      } else {
+        throw new SpruftError('CONFIG_INVALID', 'a language model takes a prompt, not an image');
       }
       return { result: await continueText(model, prompt, length, maxNew), shown };
     }
     const labelNames = data.labelNames ?? [];
+    if (input.kind === 'image') {
+      if (ex.kind !== 'images') throw new SpruftError('CONFIG_INVALID', `a ${config.task} model takes text, not an image`);
+      const [height, width, channels] = ex.shape;
+      // The same decoding, resizing and normalization as the run's own image files.
+      const values = await decodeImage({ path: input.path }, { height, width, channels: channels as 1 | 3, normalize: config.data.image.normalize, fit: config.data.image.fit });
+      const x = tf.tensor(values, [1, ...ex.shape]);
+      try {
+        return { result: await classify(model, x, labelNames, topK), shown: { image: imageForDisplay(ex.shape, values) } };
+      } finally {
+        x.dispose();
+      }
+    }
     if (input.kind === 'example') {
       const i = exampleIndex(ex, input.index);
       const label = labelNames[(ex as ImageExamples | TokenExamples).labels![i]!];
       if (ex.kind === 'images') {
-        const per = ex.shape[0] * ex.shape[1] * ex.shape[2];
-        const x = tf.tensor(ex.inputs.slice(i * per, (i + 1) * per), [1, ...ex.shape]);
+        await prepareExamples(ex, [i]);
+        const values = imageValues(ex, i).slice();
+        const x = tf.tensor(values, [1, ...ex.shape]);
         try {
-          return { result: await classify(model, x, labelNames, topK), shown: { image: imageForDisplay(ex, i), ...(label ? { label } : {}), index: i } };
+          return { result: await classify(model, x, labelNames, topK), shown: { image: imageForDisplay(ex.shape, values), ...(label ? { label } : {}), index: i } };
         } finally {
           x.dispose();
         }
@@ -154,7 +168,7 @@ export async function predictRun(params: PredictParams): Promise<PredictResult> 
         x.dispose();
       }
     }
-    if (ex.kind !== 'tokens') throw new SpruftError('CONFIG_INVALID', 'an image model takes images: pick an evaluation example');
+    if (ex.kind !== 'tokens') throw new SpruftError('CONFIG_INVALID', 'an image model takes images: pick an evaluation example or an image file');
     const length = sequenceLength(model, config);
     const x = tf.tensor2d(new ByteTokenizer().encode(input.text, length).ids, [1, length], 'int32');
     try {

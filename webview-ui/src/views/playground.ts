@@ -1,6 +1,7 @@
 /**
  * "Try the fine-tuned model": one input through the base model and the fine-tuned one,
- * side by side. Image tasks pick an evaluation example (its picture and true label shown);
+ * side by side. Image tasks pick an evaluation example (its picture and true label shown)
+ * or an image file;
  * text classification takes a text or an example; a decoder takes a prompt (or the start
  * of an evaluation passage) and shows each model's greedy continuation. The runner does
  * the work (`model/predict`); this view asks through the host and draws the answer.
@@ -21,6 +22,7 @@ export class Playground {
   private readonly runExample = el('button', { type: 'button', class: 'secondary', 'data-action': 'predict-example' }, 'Show example');
   private readonly next = el('button', { type: 'button', class: 'secondary', 'data-action': 'next-example' }, 'Next');
   private readonly random = el('button', { type: 'button', class: 'secondary', 'data-action': 'random-example' }, 'Random');
+  private readonly imageFile = el('button', { type: 'button', class: 'secondary', 'data-action': 'predict-image' }, 'Image file…');
   private readonly shown = el('div', { class: 'playground-input', 'data-view': 'playground-input' });
   private readonly answers = el('div', { class: 'playground-answers', 'data-view': 'playground-answers' });
   private readonly status = el('p', { class: 'message', role: 'status', 'data-view': 'playground-status' });
@@ -30,10 +32,12 @@ export class Playground {
 
   constructor(private readonly ask: Ask) {
     this.textRow = el('div', { class: 'row' }, this.text, this.runText);
-    const exampleRow = el('div', { class: 'row' }, el('label', {}, 'Evaluation example ', this.index), this.runExample, this.next, this.random);
+    const exampleRow = el('div', { class: 'row' }, el('label', {}, 'Evaluation example ', this.index), this.runExample, this.next, this.random, this.imageFile);
     this.section = el('section', { 'data-section': 'playground', class: 'playground' }, el('h2', {}, 'Try the fine-tuned model'), this.caption, this.textRow, exampleRow, this.status, this.shown, this.answers);
     this.section.hidden = true;
     this.runText.addEventListener('click', () => void this.predict({ kind: 'text', text: this.text.value }));
+    // The host asks for the file (a webview cannot hand over a path).
+    this.imageFile.addEventListener('click', () => void this.predict({ kind: 'image', path: '' }));
     this.runExample.addEventListener('click', () => void this.predict({ kind: 'example', index: Number(this.index.value) || 0 }));
     this.next.addEventListener('click', () => {
       this.index.value = String(this.examples ? (Number(this.index.value) + 1) % this.examples : Number(this.index.value) + 1);
@@ -50,13 +54,14 @@ export class Playground {
     this.section.hidden = !available;
     this.task = task;
     this.textRow.hidden = task === 'image-classification';
+    this.imageFile.hidden = task !== 'image-classification';
     this.text.placeholder = task === 'causal-lm' ? 'A prompt: both models continue it, greedily' : 'A text to classify';
     this.runText.textContent = task === 'causal-lm' ? 'Continue' : 'Classify';
     this.caption.textContent =
       task === 'causal-lm'
         ? 'A prompt through the base model and the fine-tuned one: each adds the bytes it finds most likely, one at a time.'
         : task === 'image-classification'
-          ? 'An image of the evaluation data through the base model and the fine-tuned one: the labels each ranks first.'
+          ? 'An image of the evaluation data, or an image file, through the base model and the fine-tuned one: the labels each ranks first.'
           : 'A text through the base model and the fine-tuned one: the labels each ranks first.';
   }
 
