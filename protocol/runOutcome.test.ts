@@ -60,6 +60,8 @@ describe('why a run ended early', () => {
     const s = snapshotFromRunFolder('/runs/quick', (p) => files[p], [])!;
     assert.deepEqual(s.plannedMethods, ['spruft', 'lora']);
     assert.equal(s.error?.message, 'run r cancelled at step 40');
+    const fromCli = describeOutcome({ ...s, error: { message: 'run cancelled after step 41 of 100; resume with spruft train --resume' } })!;
+    assert.equal(fromCli.reason, 'run cancelled after step 41 of 100', 'the Resume button replaces the CLI hint');
     const outcome = describeOutcome(s)!;
     assert.equal(outcome.title, 'Cancelled');
     assert.equal(outcome.action, 'resume');

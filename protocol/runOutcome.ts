@@ -130,7 +130,9 @@ export function describeOutcome(snapshot: DashboardSnapshot): RunOutcome | undef
   const at = where ? { where } : {};
   if (status === 'cancelled') {
     // The runner's message names the step it stopped after; progress is reported a few times a second, so the last report may be a little earlier.
-    return { title: 'Cancelled', ...(error ? { reason: error.message } : {}), ...at, advice: 'Stopped on request; the checkpoint is kept. Resume continues from it, bit for bit.', action: 'resume' };
+    // The CLI's hint ("resume with spruft train --resume") is the Resume button here.
+    const reason = error?.message.replace(/;\s*resume with spruft train --resume\s*$/, '');
+    return { title: 'Cancelled', ...(reason ? { reason } : {}), ...at, advice: 'Stopped on request; the checkpoint is kept. Resume continues from it, bit for bit.', action: 'resume' };
   }
   if (status === 'interrupted') {
     return {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
+import { runSpruft } from '../../../test/fixtures/spruftCli';
 import { mergeRun, startTrain } from '../app';
 import type { ImageExamples } from '../engine/batches';
 import { tf } from '../engine/tf';
@@ -100,6 +101,18 @@ describe('playground predictions', () => {
     assert.equal(tf.memory().numTensors, tensorsBefore);
     for (const t of fromFile.tuned.top!) assert.ok(Math.abs(t.probability - expectTuned.get(t.label)!) < 0.01, `image file ${t.label}: ${t.probability} vs ${expectTuned.get(t.label)} (8-bit pixels)`);
     await assert.rejects(predictRun({ runDir: run.runDir, input: { kind: 'image', path: join(dir, 'missing.png') } }), /cannot read this image/);
+
+    // The same from a terminal: `spruft predict`.
+    const cli = runSpruft(dir, ['predict', run.runDir, '--example', '7', '--top', '10', '--json']);
+    assert.equal(cli.status, 0, cli.stderr);
+    const printed = JSON.parse(cli.stdout) as typeof answer;
+    assert.deepEqual(printed.tuned, answer.tuned);
+    assert.deepEqual(printed.base, answer.base);
+    const text = runSpruft(dir, ['predict', run.runDir, '--example', '7']);
+    assert.match(text.stdout, /^image-classification, example 7, true label \w+\n  base {8}\w+ \d+\.\d%.*\n  fine-tuned {2}\w+ \d+\.\d%.* \(spruft\)\n$/);
+    const wrong = runSpruft(dir, ['predict', run.runDir, '--example', '1', '--text', 'x']);
+    assert.notEqual(wrong.status, 0);
+    assert.match(wrong.stderr, /give one run folder and one of --example, --text, --image/);
 
     await assert.rejects(predictRun({ runDir: run.runDir, input: { kind: 'example', index: 40 } }), /example 40 does not exist: the evaluation data has 40/);
     await assert.rejects(predictRun({ runDir: dir, input: { kind: 'example', index: 0 } }), /no adapter in this run folder/);
