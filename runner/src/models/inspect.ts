@@ -8,6 +8,7 @@ import type { InspectResult, LayerKind } from '../../../protocol/results';
 import { readHfHeader } from '../io/hfFolder';
 import { readLayersModelJson } from '../io/tfjsLayers';
 import { isAttentionLayer } from '../config/targets';
+import { checkConfigAgainstWeights } from './configShapes';
 import { detectFormat } from './format';
 
 /** Classifier / LM head names of the supported HF architectures. */
@@ -36,6 +37,7 @@ export function inspectModelHeader(path: string, options: { format?: ModelFormat
   const format = detectFormat(path, options.format);
   if (format === 'hf') {
     const header = readHfHeader(path);
+    checkConfigAgainstWeights(header.config, new Map(header.tensors.map((t) => [t.name, t.shape])), path);
     const names = new Set(header.tensors.map((t) => t.name));
     const layers: InspectResult['layers'] = [];
     for (const t of header.tensors) {
