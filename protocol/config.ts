@@ -65,6 +65,7 @@ export const TASKS = ['image-classification', 'text-classification', 'causal-lm'
 export const METHODS = ['spruft', 'lora', 'full', 'head'] as const;
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;
 export const CLASS_AGGREGATIONS = ['quantile-mean', 'max', 'mean'] as const;
+export const CLASS_SCORES = ['appendix-a', 'eq-6'] as const;
 export const DATASETS = ['mnist', 'fashion-mnist', 'idx', 'jsonl', 'text'] as const;
 export const MODEL_FORMATS = ['auto', 'hf', 'tfjs-layers'] as const;
 export const OPTIMIZERS = ['adam', 'adamw'] as const;
@@ -249,6 +250,15 @@ export const ImportanceSchema = section(
         mean: 'Mean over classes: the standard Taylor importance (4.2.1).',
       },
     ),
+    classScore: literals(
+      CLASS_SCORES,
+      '`qm-taylor`: the per-class score eta_i^t before eq. 7 combines the classes. Default: `appendix-a`.',
+      'appendix-a',
+      {
+        'appendix-a': 'sum_j |mean_{x in D^t} dL/dw_ij * w_ij|: the absolute value per weight, as appendix A derives the Taylor importance the paper runs.',
+        'eq-6': '|w_i^T grad L(D^t)| = |sum_j mean_{x in D^t} dL/dw_ij * w_ij|: eq. 6 as printed, one absolute value per row.',
+      },
+    ),
     perturbations: doc(Type.Integer({ minimum: 1, default: 5 }), '`zo-taylor`: SPSA perturbations n per calibration set (paper 4.2.2: n = 5). Default: 5.'),
     calibrationSets: doc(
       Type.Integer({ minimum: 1, default: 16 }),
@@ -282,7 +292,10 @@ export const SpruftSchema = section(
       Type.Boolean({ default: false }),
       'Parameter-dependency groups (paper appendix B, C.2): rows and the dependent input columns of connected layers are tuned together, with the ratio halved. The paper finds it does not help (C.2). Default: false.',
     ),
-    trainBias: doc(Type.Boolean({ default: true }), `Also tune the selected rows' bias entries. Default: true. ${ENGINE}`),
+    trainBias: doc(
+      Type.Boolean({ default: false }),
+      `Also tune the selected rows' bias entries. The paper tunes W_f only (eq. 5: W_s = M W_f, biases frozen). Default: false. ${ENGINE}`,
+    ),
     selectionFrom: doc(
       Type.String({ minLength: 1 }),
       `Reuse the rows stored in an earlier run folder's \`adapter_config.json\` (score once, train many); no scoring happens. Default: score now. ${ENGINE}`,
@@ -462,6 +475,7 @@ export type Task = (typeof TASKS)[number];
 export type Method = (typeof METHODS)[number];
 export type ImportanceMetric = (typeof METRICS)[number];
 export type ClassAggregation = (typeof CLASS_AGGREGATIONS)[number];
+export type ClassScore = (typeof CLASS_SCORES)[number];
 export type Dataset = (typeof DATASETS)[number];
 export type ModelFormat = (typeof MODEL_FORMATS)[number];
 export type Optimizer = (typeof OPTIMIZERS)[number];
@@ -500,6 +514,7 @@ export interface ResolvedRunConfig {
       metric: ImportanceMetric;
       calibrationBatches: number;
       classAggregation: ClassAggregation;
+      classScore: ClassScore;
       perturbations: number;
       calibrationSets: number;
       epsilon: number;
@@ -604,13 +619,14 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
         metric: imp.metric ?? 'l2',
         calibrationBatches: imp.calibrationBatches ?? 8,
         classAggregation: imp.classAggregation ?? 'quantile-mean',
+        classScore: imp.classScore ?? 'appendix-a',
         perturbations: imp.perturbations ?? 5,
         calibrationSets: imp.calibrationSets ?? 16,
         epsilon: imp.epsilon ?? 1e-3,
         seed: imp.seed ?? seed,
       },
       dependency: sp.dependency ?? false,
-      trainBias: sp.trainBias ?? true,
+      trainBias: sp.trainBias ?? false,
       selectionFrom: abs(sp.selectionFrom),
     },
     lora: {

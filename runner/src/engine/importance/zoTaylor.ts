@@ -218,6 +218,8 @@ function perturbedLoss(
 export interface ZoProjections {
   /** layer name -> theta_i^T g^_i per neuron (signed), the mean over all n k estimates. */
   rows: Map<string, Float64Array>;
+  /** layer name -> per neuron, the mean over the n k estimates of (theta_i^T g^_i)^2 (for the standard error). */
+  rowSquares: Map<string, Float64Array>;
   /** layer name -> the same per dependent input column. */
   columns: Map<string, Float64Array>;
   /** n k: the estimates averaged. */
@@ -234,6 +236,7 @@ export async function zoProjections(ctx: ImportanceContext): Promise<ZoProjectio
   const { perturbations: n, epsilon: eps, seed } = ctx.options;
   const columnNames = new Set((ctx.columnLayers ?? []).filter(hasColumns).map((l) => l.name));
   const rows = new Map(ctx.layers.map((l) => [l.name, new Float64Array(l.dOut)]));
+  const rowSquares = new Map(ctx.layers.map((l) => [l.name, new Float64Array(l.dOut)]));
   const columns = new Map(ctx.layers.filter((l) => columnNames.has(l.name)).map((l) => [l.name, new Float64Array(columnCount(l))]));
   let estimates = 0;
   let set = 0;
@@ -248,7 +251,12 @@ export async function zoProjections(ctx: ImportanceContext): Promise<ZoProjectio
       const proj = (plus - minus) / (2 * eps);
       for (const [name, d] of dots) {
         const acc = rows.get(name)!;
-        for (let i = 0; i < acc.length; i++) acc[i] += proj * d.rows[i];
+        const sq = rowSquares.get(name)!;
+        for (let i = 0; i < acc.length; i++) {
+          const e = proj * d.rows[i];
+          acc[i] += e;
+          sq[i] += e * e;
+        }
         const cAcc = columns.get(name);
         if (cAcc && d.columns) for (let i = 0; i < cAcc.length; i++) cAcc[i] += proj * d.columns[i];
       }
@@ -258,16 +266,43 @@ export async function zoProjections(ctx: ImportanceContext): Promise<ZoProjectio
     set += 1;
   }
   if (estimates === 0) throw new SpruftError('DATA_INVALID', 'zo-taylor: no calibration set (the training data is empty)');
-  for (const acc of [...rows.values(), ...columns.values()]) for (let i = 0; i < acc.length; i++) acc[i] /= estimates;
-  return { rows, columns, estimates };
+  for (const acc of [...rows.values(), ...rowSquares.values(), ...columns.values()]) for (let i = 0; i < acc.length; i++) acc[i] /= estimates;
+  return { rows, rowSquares, columns, estimates };
+}
+
+/**
+ * Signal-to-noise of one layer's estimate: per row, |mean| over the standard error of the
+ * mean of the N = n k estimates theta_i^T g^_i (sample variance, N - 1), then the median
+ * over the layer's rows. Below 1, a typical row's score is within one standard error of
+ * zero: its rank is mostly noise (paper 4.2.2, eq. 9). NaN with a single estimate.
+ */
+export function layerSnr(mean: Float64Array, meanSquare: Float64Array, estimates: number): number {
+  if (estimates < 2 || mean.length === 0) return NaN;
+  const ratios = Array.from(mean, (m, i) => {
+    const variance = Math.max(0, (meanSquare[i] - m * m) * estimates / (estimates - 1));
+    const se = Math.sqrt(variance / estimates);
+    return se === 0 ? (m === 0 ? 0 : Infinity) : Math.abs(m) / se;
+  }).sort((a, b) => a - b);
+  const mid = ratios.length >> 1;
+  return ratios.length % 2 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
 }
 
 const magnitude = (v: Float64Array): Float32Array => Float32Array.from(v, Math.abs);
 
 export const zoTaylorImportance: ImportanceMetric = async (ctx) => {
   const p = await zoProjections(ctx);
+  const snr = new Map([...p.rows].map(([name, v]) => [name, layerSnr(v, p.rowSquares.get(name)!, p.estimates)]));
+  const low = [...snr].filter(([, s]) => !(s >= 1));
+  const { perturbations: n, calibrationSets: k } = ctx.options;
+  const warnings = low.length === 0 ? [] : [
+    `zo-taylor: the estimate is below its noise (SNR < 1: median |mean| / standard error over the n k = ${p.estimates} estimates) in ${low.length} of ${snr.size} layers ` +
+    `(${low.slice(0, 4).map(([name, s]) => `${name} ${s.toFixed(2)}`).join(', ')}${low.length > 4 ? ', ...' : ''}); ` +
+    `its rows are ranked mostly by noise: raise spruft.importance.perturbations (now ${n}) or calibrationSets (now ${k}) (paper 4.2.2)`,
+  ];
   return {
     rows: new Map([...p.rows].map(([name, v]) => [name, magnitude(v)])),
     columns: new Map([...p.columns].map(([name, v]) => [name, magnitude(v)])),
+    snr,
+    warnings,
   };
 };
