@@ -344,6 +344,15 @@ export const TrainingSchema = section(
       adamw: 'Adam with decoupled weight decay (`weightDecay`).',
     }),
     lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama). Default: 1e-4.', { 'x-aliases': ['learningRate', 'learning_rate'] }),
+    methodLr: section(
+      {
+        spruft: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `spruft` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+        lora: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `lora` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+        full: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `full` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+        head: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `head` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+      },
+      'Per-method peak learning rates overriding `lr`, for comparisons where each method runs at its own tuned rate (paper 5.3: SPruFT 2e-5 and LoRA 1e-4 on Llama). Default: `lr` for every method.',
+    ),
     minLr: doc(Type.Number({ minimum: 0, default: 1e-9 }), 'Floor of the `cosine` schedule (paper 5.3: 1e-9). Default: 1e-9.'),
     schedule: literals(SCHEDULES, 'Learning-rate schedule. Default: `cosine` (paper 5.3).', 'cosine', {
       cosine: 'Cosine annealing from `lr` to `minLr` (paper 5.3, image models).',
@@ -529,6 +538,8 @@ export interface ResolvedRunConfig {
   training: {
     optimizer: Optimizer;
     lr: number;
+    /** Per-method overrides of `lr` (absent: `lr`). */
+    methodLr: Partial<Record<Method, number>>;
     minLr: number;
     schedule: Schedule;
     warmup: number;
@@ -638,6 +649,7 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
     training: {
       optimizer: t.optimizer ?? 'adam',
       lr: t.lr ?? 1e-4,
+      methodLr: { ...(t.methodLr ?? {}) },
       minLr: t.minLr ?? 1e-9,
       schedule: t.schedule ?? 'cosine',
       warmup: t.warmup ?? 0,
@@ -658,4 +670,10 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
     backend: file.backend ?? 'auto',
     output: { dir: abs(file.output?.dir ?? 'runs')!, name: file.output?.name },
   };
+}
+
+/** The config one method trains with: `training.lr` replaced by its `training.methodLr` entry, if any. */
+export function configForMethod(config: ResolvedRunConfig, method: Method): ResolvedRunConfig {
+  const lr = config.training.methodLr[method];
+  return lr === undefined ? config : { ...config, training: { ...config.training, lr } };
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { ResolvedRunConfig } from '../../../protocol/config';
+import { configForMethod, type ResolvedRunConfig } from '../../../protocol/config';
 import type { RunOverrides } from '../../../protocol/rpc';
 import type { BackendChoice, BackendInfo, LayerSelection, MemoryMeasurement, MethodName, RunResult, ScoreResult } from '../../../protocol/results';
 import { RUN_FILES, type RunStatusFile } from '../../../protocol/runFolder';
@@ -164,7 +164,7 @@ async function selectionFor(ctx: MethodRunContext, folder: MethodFolder): Promis
 }
 
 async function runMethod(ctx: MethodRunContext, method: MethodName, folder: MethodFolder): Promise<RunResult> {
-  const c = ctx.config;
+  const c = configForMethod(ctx.config, method);
   const previous = folder.readStatus();
   if (ctx.resume && previous?.status === 'completed') {
     const done = folder.readMetrics();

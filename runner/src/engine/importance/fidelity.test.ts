@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { configForMethod } from '../../../../protocol/config';
 import { SpruftError } from '../../errors';
 import type { ImageExamples } from '../batches';
 import { assertClose, useBackend } from '../ops/testing';
@@ -128,5 +129,12 @@ describe('importance as the paper defines it', () => {
     assert.equal(runConfig({}).spruft.trainBias, false);
     assert.equal(runConfig({ spruft: { trainBias: true } }).spruft.trainBias, true);
     assert.equal(runConfig({}).spruft.importance.classScore, 'appendix-a');
+  });
+
+  it('each method of a comparison can train at its own rate (training.methodLr), the others at training.lr', () => {
+    const c = runConfig({ training: { lr: 1e-3, methodLr: { full: 1e-4 } } });
+    assert.equal(configForMethod(c, 'full').training.lr, 1e-4);
+    assert.equal(configForMethod(c, 'lora').training.lr, 1e-3);
+    assert.equal(configForMethod(c, 'lora'), c, 'no override: the same config');
   });
 });
