@@ -261,8 +261,8 @@ export const ImportanceSchema = section(
     ),
     perturbations: doc(Type.Integer({ minimum: 1, default: 5 }), '`zo-taylor`: SPSA perturbations n per calibration set (paper 4.2.2: n = 5). Default: 5.'),
     calibrationSets: doc(
-      Type.Integer({ minimum: 1, default: 16 }),
-      '`zo-taylor`: calibration sets k; the variance of the estimate shrinks like 1/(nk) (paper 4.2.2, property 4.2; the paper uses k = 256). Default: 16.',
+      Type.Integer({ minimum: 1, default: 64 }),
+      '`zo-taylor`: calibration sets k, which partition the first k x batchSize training examples (at most one set per example); the variance of the estimate shrinks like 1/(nk) (paper 4.2.2, property 4.2; the paper uses n = 5, k = 256). `spruft score --json` reports the resulting signal-to-noise per layer (`layers[].snr`) and warns below 1 (docs/fidelity.md). Default: 64.',
     ),
     epsilon: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-3 }), '`zo-taylor`: SPSA perturbation scale epsilon (paper definition 4.1). Default: 1e-3.'),
     seed: doc(
@@ -632,7 +632,7 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
         classAggregation: imp.classAggregation ?? 'quantile-mean',
         classScore: imp.classScore ?? 'appendix-a',
         perturbations: imp.perturbations ?? 5,
-        calibrationSets: imp.calibrationSets ?? 16,
+        calibrationSets: imp.calibrationSets ?? 64,
         epsilon: imp.epsilon ?? 1e-3,
         seed: imp.seed ?? seed,
       },

@@ -25,7 +25,7 @@
  *   nice -n 10 npx tsx scripts/experiments/fidelity-image.ts --datasets fashion
  *   npx tsx scripts/experiments/fidelity-image.ts --report --write docs/fidelity.md
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -48,6 +48,8 @@ const { values } = parseArgs({
   options: {
     datasets: { type: 'string', default: 'mnist,fashion' },
     phases: { type: 'string', default: 'sweep,seeds,extras' },
+    /** Sweep and seed only these variants (several processes can share the work: runs in progress are locked). */
+    variants: { type: 'string', default: 'spruft-taylor,spruft-random,lora,full,head' },
     seeds: { type: 'string', default: '5' },
     epochs: { type: 'string', default: '3' },
     'train-limit': { type: 'string', default: '800' },
@@ -197,11 +199,39 @@ async function prepare(dataset: string): Promise<Prepared> {
   return p;
 }
 
+const alive = (pid: number): boolean => {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+};
+
+/**
+ * Run `s` unless its JSON exists; a run another process has locked (`<key>.lock` holding
+ * its pid) is waited for, and taken over if that process is gone.
+ */
 async function run(s: Spec): Promise<RunRecord> {
   mkdirSync(runsDir, { recursive: true });
   const key = keyOf(s);
   const file = join(runsDir, `${key}.json`);
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
+  const lock = join(runsDir, `${key}.lock`);
+  for (;;) {
+    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
+    try {
+      closeSync(openSync(lock, 'wx'));
+      writeFileSync(lock, String(process.pid));
+      break;
+    } catch {
+      const owner = Number(readFileSync(lock, 'utf8') || '0');
+      if (owner && !alive(owner)) { rmSync(lock, { force: true }); continue; }
+      await new Promise((r) => setTimeout(r, 10_000));
+    }
+  }
+  try {
+    return await runUnlocked(s, key, file);
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+async function runUnlocked(s: Spec, key: string, file: string): Promise<RunRecord> {
   const p = await prepare(s.dataset);
   const { model, data } = p;
   const loraRank = s.loraRank ?? p.loraRank;
@@ -270,25 +300,28 @@ function chosenRate(records: RunRecord[], dataset: string, variant: VariantKey):
 async function experiment(): Promise<void> {
   await initBackend('wasm');
   const phases = values.phases!.split(',');
+  const mine = VARIANTS.filter((v) => values.variants!.split(',').includes(v));
   for (const dataset of values.datasets!.split(',')) {
     const rates = new Map<VariantKey, number>();
-    if (phases.includes('sweep') || phases.includes('seeds') || phases.includes('extras')) {
-      for (const v of VARIANTS) rates.set(v, await sweep(dataset, v));
+    if (phases.includes('sweep') || phases.includes('seeds')) {
+      for (const v of mine) rates.set(v, await sweep(dataset, v));
       process.stderr.write(`${dataset}: rates ${JSON.stringify(Object.fromEntries(rates))}\n`);
     }
     if (phases.includes('seeds')) {
       for (let seed = 1; seed < SEEDS; seed++) {
-        for (const v of VARIANTS) await run({ dataset, variant: v, lr: rates.get(v)!, seed, epochs: EPOCHS, phase: 'seeds' });
+        for (const v of mine) await run({ dataset, variant: v, lr: rates.get(v)!, seed, epochs: EPOCHS, phase: 'seeds' });
       }
     }
     if (phases.includes('extras') && dataset === 'mnist') {
+      // The other processes' sweeps: waited for (locks), run here if nobody runs them.
+      for (const v of ['spruft-taylor', 'lora'] as const) if (!rates.has(v)) rates.set(v, await sweep(dataset, v));
       const t = rates.get('spruft-taylor')!;
       // The main job's differences, one at a time, at SPruFT's chosen rate (seed 0).
       await run({ dataset, variant: 'spruft-taylor', lr: t, seed: 0, epochs: EPOCHS, trainBias: true, phase: 'extras' });
       await run({ dataset, variant: 'spruft-taylor', lr: t, seed: 0, epochs: EPOCHS, depthwise: true, phase: 'extras' });
       await run({ dataset, variant: 'lora', lr: rates.get('lora')!, seed: 0, epochs: EPOCHS, loraRank: 8, phase: 'extras' });
       // Twice the steps at the chosen rates: have the methods converged?
-      for (const v of ['spruft-taylor', 'lora', 'full'] as const) await run({ dataset, variant: v, lr: rates.get(v)!, seed: 0, epochs: 2 * EPOCHS, phase: 'extras' });
+      for (const v of ['spruft-taylor', 'lora'] as const) await run({ dataset, variant: v, lr: rates.get(v)!, seed: 0, epochs: 2 * EPOCHS, phase: 'extras' });
     }
   }
   for (const p of prepared.values()) p.model.dispose();

@@ -63,10 +63,15 @@ export async function scoreRows(model: Model, config: ResolvedRunConfig, train: 
   const layers = targetLayers(model.layers, config.targets);
   const groups = config.spruft.dependency ? targetGroups(model, layers) : [];
   const plan = new BatchPlan(train.n, config.training.batchSize, options.seed);
-  // zo-taylor: k calibration sets that partition the data (4.2.2); the gradient metrics:
-  // calibrationBatches batches of one epoch.
+  // zo-taylor: k calibration sets that partition the data (4.2.2), at most one per
+  // example; the gradient metrics: calibrationBatches batches of one epoch.
+  const warnings: string[] = [];
+  const k = Math.min(options.calibrationSets, train.n);
+  if (options.metric === 'zo-taylor' && k < options.calibrationSets) {
+    warnings.push(`zo-taylor: spruft.importance.calibrationSets is ${options.calibrationSets} but the training data has ${train.n} examples: ${k} sets of one example each (the sets partition the data, paper 4.2.2)`);
+  }
   const sets = options.metric === 'zo-taylor'
-    ? calibrationPartition(train.n, options.calibrationSets, config.training.batchSize, options.seed)
+    ? calibrationPartition(train.n, k, config.training.batchSize, options.seed)
     : Array.from({ length: Math.min(options.calibrationBatches, plan.perEpoch) }, (_, m) => plan.indices(m));
   const batches = function* () {
     for (const set of sets) {
@@ -101,5 +106,5 @@ export async function scoreRows(model: Model, config: ResolvedRunConfig, train: 
   }
   const byName = new Map(layers.map((l) => [l.name, l]));
   const trainableParams = result.reduce((sum, l) => sum + l.rows.length * l.dIn + (l.columns ? l.columns.length * columnSize(byName.get(l.name)!) : 0), 0);
-  return { metric: options.metric, layers: result, peakBytes: scoringPeak, ms: performance.now() - started, scores, trainableParams, warnings: scores.warnings ?? [] };
+  return { metric: options.metric, layers: result, peakBytes: scoringPeak, ms: performance.now() - started, scores, trainableParams, warnings: [...warnings, ...(scores.warnings ?? [])] };
 }

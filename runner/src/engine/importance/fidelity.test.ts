@@ -45,28 +45,35 @@ describe('importance as the paper defines it', () => {
     assert.throws(() => calibrationPartition(5, 6, 4, 0), (e: unknown) => e instanceof SpruftError && e.code === 'CONFIG_INVALID' && /calibrationSets \(6\) exceeds the 5 training examples/.test(e.message));
   });
 
-  it('layerSnr: per row |mean| / standard error of the estimates, the median over rows', () => {
-    // Two estimates per row: row 0 [1, 3] (mean 2, sd sqrt 2, se 1: SNR 2), row 1 [-1, 1] (SNR 0).
-    const est = [[1, -1, 10], [3, 1, 12]];
+  it('layerSnr: the root mean square over rows of |mean| / standard error, net of what noise alone gives', () => {
+    // Five estimates per row. Row 0: [1, 2, 3, 4, 5]: mean 3, sample variance 2.5, se sqrt(0.5), t^2 = 18.
+    // Row 1: [-2, -1, 0, 1, 2]: t^2 = 0. Noise alone: E[t^2] = (5 - 1) / (5 - 3) = 2. SNR = sqrt((18 + 0) / 2 - 2) = sqrt 7.
+    const est = [[1, -2], [2, -1], [3, 0], [4, 1], [5, 2]];
     const n = est.length;
-    const mean = Float64Array.from([0, 1, 2], (i) => est.reduce((s, e) => s + e[i], 0) / n);
-    const sq = Float64Array.from([0, 1, 2], (i) => est.reduce((s, e) => s + e[i] ** 2, 0) / n);
-    // Row 2: [10, 12]: mean 11, sd sqrt 2, se 1: SNR 11. Median of (2, 0, 11) = 2.
-    assert.ok(Math.abs(layerSnr(mean, sq, n) - 2) < 1e-9, `${layerSnr(mean, sq, n)}`);
-    assert.ok(Number.isNaN(layerSnr(mean, sq, 1)), 'one estimate has no standard error');
+    const mean = Float64Array.from([0, 1], (i) => est.reduce((s, e) => s + e[i], 0) / n);
+    const sq = Float64Array.from([0, 1], (i) => est.reduce((s, e) => s + e[i] ** 2, 0) / n);
+    assert.ok(Math.abs(layerSnr(mean, sq, n) - Math.sqrt(7)) < 1e-9, `${layerSnr(mean, sq, n)}`);
+    // Pure noise: about 0 (clipped at 0), never the 0.67 that the median of |t| would give.
+    const rng = new Rng(9);
+    const N = 50;
+    const noise = Array.from({ length: N }, () => Array.from({ length: 400 }, () => rng.normal()));
+    const m0 = Float64Array.from({ length: 400 }, (_, i) => noise.reduce((s, e) => s + e[i], 0) / N);
+    const s0 = Float64Array.from({ length: 400 }, (_, i) => noise.reduce((s, e) => s + e[i] ** 2, 0) / N);
+    assert.ok(layerSnr(m0, s0, N) < 0.35, `noise: ${layerSnr(m0, s0, N)}`);
+    assert.ok(Number.isNaN(layerSnr(mean, sq, 3)), 'three estimates: no noise level');
   });
 
   it('zo-taylor reports each layer\'s SNR from its n k estimates, and warns when it is below 1', async () => {
     const { model, data } = task(31, Array.from({ length: 32 }, (_, i) => i % 3));
     const base = { targets: { layerTypes: ['linear' as const] }, training: { batchSize: 8 } };
-    const config = runConfig({ ...base, spruft: { importance: { metric: 'zo-taylor', perturbations: 3, calibrationSets: 2, seed: 4 } } });
+    const config = runConfig({ ...base, spruft: { importance: { metric: 'zo-taylor', perturbations: 4, calibrationSets: 2, seed: 4 } } });
     const before = tf.memory().numTensors;
     const p = await zoProjections(importanceContext(model, config, data));
     const s = await zoTaylorImportance(importanceContext(model, config, data));
     assert.equal(tf.memory().numTensors, before, 'leaked tensors');
-    assert.equal(p.estimates, 6);
+    assert.equal(p.estimates, 8);
     for (const [name, v] of p.rows) {
-      assert.equal(s.snr!.get(name), layerSnr(v, p.rowSquares.get(name)!, 6), name);
+      assert.equal(s.snr!.get(name), layerSnr(v, p.rowSquares.get(name)!, 8), name);
       // Mean squares are at least the squared means (Jensen): a real second moment.
       v.forEach((m, i) => assert.ok(p.rowSquares.get(name)![i] >= m * m - 1e-12));
     }
@@ -118,10 +125,11 @@ describe('importance as the paper defines it', () => {
     model.dispose();
   });
 
-  it('scoring zo-taylor with more calibration sets than examples is refused with the key named', async () => {
+  it('zo-taylor with more calibration sets than examples: one set per example, said in a warning', async () => {
     const { model, data } = task(34, [0, 1, 2, 0, 1]);
-    const config = runConfig({ targets: { layerTypes: ['linear'] }, training: { batchSize: 2 }, spruft: { rank: 1, importance: { metric: 'zo-taylor', calibrationSets: 8 } } });
-    await assert.rejects(scoreRows(model, config, data), /spruft\.importance\.calibrationSets \(8\) exceeds the 5 training examples/);
+    const config = runConfig({ targets: { layerTypes: ['linear'] }, training: { batchSize: 2 }, spruft: { rank: 1, importance: { metric: 'zo-taylor', perturbations: 1, calibrationSets: 8 } } });
+    const scored = await scoreRows(model, config, data);
+    assert.match(scored.warnings[0], /calibrationSets is 8 but the training data has 5 examples: 5 sets of one example each/);
     model.dispose();
   });
 

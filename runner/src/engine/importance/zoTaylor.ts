@@ -271,20 +271,28 @@ export async function zoProjections(ctx: ImportanceContext): Promise<ZoProjectio
 }
 
 /**
- * Signal-to-noise of one layer's estimate: per row, |mean| over the standard error of the
- * mean of the N = n k estimates theta_i^T g^_i (sample variance, N - 1), then the median
- * over the layer's rows. Below 1, a typical row's score is within one standard error of
- * zero: its rank is mostly noise (paper 4.2.2, eq. 9). NaN with a single estimate.
+ * Signal-to-noise of one layer's estimate. Per row, t_i = |mean| / standard error of the
+ * mean of the N = n k estimates theta_i^T g^_i (sample variance, N - 1). Noise alone gives
+ * E[t_i^2] = (N - 1) / (N - 3) (Student's t with N - 1 degrees of freedom), and a true value
+ * mu_i adds (mu_i / se_i)^2, so sqrt(mean_i t_i^2 - (N - 1) / (N - 3)) estimates the root
+ * mean square over the layer's rows of mu_i / se_i: how many standard errors the scores
+ * stand from zero. Below 1 the rows' ranking is mostly noise (paper 4.2.2, eq. 9). (The
+ * median of t_i would not do: where most rows carry no signal it stays at the median of
+ * |Z|, 0.67, whatever N.) NaN with 3 estimates or fewer.
  */
 export function layerSnr(mean: Float64Array, meanSquare: Float64Array, estimates: number): number {
-  if (estimates < 2 || mean.length === 0) return NaN;
-  const ratios = Array.from(mean, (m, i) => {
-    const variance = Math.max(0, (meanSquare[i] - m * m) * estimates / (estimates - 1));
-    const se = Math.sqrt(variance / estimates);
-    return se === 0 ? (m === 0 ? 0 : Infinity) : Math.abs(m) / se;
-  }).sort((a, b) => a - b);
-  const mid = ratios.length >> 1;
-  return ratios.length % 2 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
+  const N = estimates;
+  if (N <= 3 || mean.length === 0) return NaN;
+  let sum = 0;
+  let rows = 0;
+  mean.forEach((m, i) => {
+    const variance = Math.max(0, (meanSquare[i] - m * m) * N / (N - 1));
+    if (variance === 0) return;
+    sum += (m * m) / (variance / N);
+    rows += 1;
+  });
+  if (rows === 0) return 0;
+  return Math.sqrt(Math.max(0, sum / rows - (N - 1) / (N - 3)));
 }
 
 const magnitude = (v: Float64Array): Float32Array => Float32Array.from(v, Math.abs);
@@ -295,7 +303,7 @@ export const zoTaylorImportance: ImportanceMetric = async (ctx) => {
   const low = [...snr].filter(([, s]) => !(s >= 1));
   const { perturbations: n, calibrationSets: k } = ctx.options;
   const warnings = low.length === 0 ? [] : [
-    `zo-taylor: the estimate is below its noise (SNR < 1: median |mean| / standard error over the n k = ${p.estimates} estimates) in ${low.length} of ${snr.size} layers ` +
+    `zo-taylor: the estimate is below its noise (SNR < 1: root mean square over rows of |mean| / standard error, net of noise, over the n k = ${p.estimates} estimates) in ${low.length} of ${snr.size} layers ` +
     `(${low.slice(0, 4).map(([name, s]) => `${name} ${s.toFixed(2)}`).join(', ')}${low.length > 4 ? ', ...' : ''}); ` +
     `its rows are ranked mostly by noise: raise spruft.importance.perturbations (now ${n}) or calibrationSets (now ${k}) (paper 4.2.2)`,
   ];
