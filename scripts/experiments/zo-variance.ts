@@ -315,7 +315,7 @@ function reportText(saved: Saved): string {
       `The mean of n k estimates uses k = min(n k, ${K}) sets and n = n k / k perturbations each. Overlap: |top-${R} of zo-taylor ∩ top-${R} of the reference| / ${R}, mean over layers, then over up to 8 disjoint groups of estimates (95% t interval where there are several); ` +
       `random rows overlap ${random.toFixed(3)} in expectation. Variance ratio: per row, the variance of the group means across disjoint groups over the variance of single estimates, median over rows (shown where there are at least 4 groups).`,
     '',
-    '| n k | groups | variance ratio | 1/(n k) | overlap with exact \\|theta^T g\\| | overlap with taylor | SNR (`spruft score`'s, median over layers) |',
+    '| n k | groups | variance ratio | 1/(n k) | overlap with exact \\|theta^T g\\| | overlap with taylor | SNR as spruft score reports it (median over layers) |',
     '|---:|---:|---:|---:|---|---|---:|',
   ];
   const fmt = (xs: number[]) => {
