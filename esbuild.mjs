@@ -39,7 +39,8 @@ const nodeCommon = {
   format: 'cjs',
   target: 'node20',
   // Optional peers a user installs for the `tensorflow` backend: required at run time.
-  external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+  // sharp (image decoding) loads its native libvips binary from its own package: required at run time.
+  external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'sharp'],
 };
 
 /** Rewrites the run-config JSON Schema whenever the language server (which embeds the schema) builds. */

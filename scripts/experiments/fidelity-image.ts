@@ -173,7 +173,7 @@ async function prepare(dataset: string): Promise<Prepared> {
   if (have) return have;
   const c = runConfig({ dataset, variant: 'head', lr: 1e-3, seed: 0, epochs: 1, phase: 'prepare' }, 8);
   const model = loadModel(c.model.path, { format: c.model.format, cutAt: c.model.cutAt, seed: 0 });
-  const data = loadTaskData(c, model);
+  const data = await loadTaskData(c, model);
   process.stderr.write(`${data.description}\n`);
   const { val, test } = halves(data.eval as ImageExamples);
   model.replaceHead(data.labelNames!.length, Rng.derive(0, 'head-init'));

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   for (const d of DATASETS) {
     const c = config(d.data, 'qm-taylor', 'appendix-a');
     const model = loadModel(c.model.path, { format: c.model.format, cutAt: c.model.cutAt, seed: 0 });
-    const data = loadTaskData(c, model);
+    const data = await loadTaskData(c, model);
     model.replaceHead(data.labelNames!.length, Rng.derive(0, 'head-init'));
     model.labelNames = data.labelNames;
     const runs: Record<string, Scored> = {

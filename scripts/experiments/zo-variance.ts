@@ -96,7 +96,7 @@ async function setup() {
   writeFileSync(corpus, Array.from({ length: 25 }, (_, i) => readFileSync(join(moby, `data/chapter_${111 + i}.txt`), 'utf8')).join('\n\n'));
   const c = config(corpus);
   const model = loadModel(c.model.path, { format: c.model.format, seed: 0 });
-  const data = loadTaskData(c, model);
+  const data = await loadTaskData(c, model);
   const layers = targetLayers(model.layers, c.targets);
   const sets = calibrationPartition(data.train.n, K, B, 0);
   const setBatches = (ms: number[]) => function* () {

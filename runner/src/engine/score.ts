@@ -8,7 +8,7 @@ import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { LayerSelection } from '../../../protocol/results';
 import { SpruftError } from '../errors';
 import type { Model } from '../models/model';
-import { disposeBatch, makeBatch, BatchPlan, type Examples } from './batches';
+import { disposeBatch, makeBatch, residentBatches, BatchPlan, type Examples } from './batches';
 import { columnLayersOf, targetGroups } from './dependency/groups';
 import { chooseWithDependencies } from './dependency/select';
 import { importanceMetric } from './importance';
@@ -72,10 +72,11 @@ export async function scoreRows(model: Model, config: ResolvedRunConfig, train: 
   }
   const sets = options.metric === 'zo-taylor'
     ? calibrationPartition(train.n, k, config.training.batchSize, options.seed)
-    : Array.from({ length: Math.min(options.calibrationBatches, plan.perEpoch) }, (_, m) => plan.indices(m));
+    : Array.from({ length: Math.min(options.calibrationBatches, plan.perEpoch) }, (_, m) => Int32Array.from(plan.indices(m)));
+  const calibration = await residentBatches(train, sets);
   const batches = function* () {
-    for (const set of sets) {
-      const batch = makeBatch(train, set);
+    for (const set of calibration.batches) {
+      const batch = makeBatch(calibration.examples, set);
       try {
         yield batch;
       } finally {
