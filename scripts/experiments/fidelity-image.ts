@@ -320,8 +320,9 @@ async function experiment(): Promise<void> {
       await run({ dataset, variant: 'spruft-taylor', lr: t, seed: 0, epochs: EPOCHS, trainBias: true, phase: 'extras' });
       await run({ dataset, variant: 'spruft-taylor', lr: t, seed: 0, epochs: EPOCHS, depthwise: true, phase: 'extras' });
       await run({ dataset, variant: 'lora', lr: rates.get('lora')!, seed: 0, epochs: EPOCHS, loraRank: 8, phase: 'extras' });
-      // Twice the steps at SPruFT's chosen rate: has it converged? (LoRA's and full's doubled runs did not fit the budget.)
+      // Twice the steps at SPruFT's and LoRA's chosen rates: have they converged? (Full's doubled run did not fit the budget.)
       await run({ dataset, variant: 'spruft-taylor', lr: rates.get('spruft-taylor')!, seed: 0, epochs: 2 * EPOCHS, phase: 'extras' });
+      await run({ dataset, variant: 'lora', lr: rates.get('lora')!, seed: 0, epochs: 2 * EPOCHS, phase: 'extras' });
     }
   }
   for (const p of prepared.values()) p.model.dispose();
