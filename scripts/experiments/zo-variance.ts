@@ -247,7 +247,7 @@ function analyse(saved: Saved): { points: Point[]; random: number; total: number
 }
 
 function svg(points: Point[], random: number, l2Exact: number): string {
-  const W = 760; const H = 320; const pw = 320; const top = 20; const ph = 240;
+  const W = 800; const H = 320; const pw = 320; const top = 20; const ph = 240;
   const lx = (nk: number, x0: number) => x0 + (pw * Math.log2(nk)) / Math.log2(points.at(-1)!.nk);
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`, `<rect width="${W}" height="${H}" fill="white"/>`];
   const axes = (x0: number, title: string, yLabel: string) => {
