@@ -65,6 +65,7 @@ export const TASKS = ['image-classification', 'text-classification', 'causal-lm'
 export const METHODS = ['spruft', 'lora', 'full', 'head'] as const;
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;
 export const CLASS_AGGREGATIONS = ['quantile-mean', 'max', 'mean'] as const;
+export const CLASS_SCORES = ['appendix-a', 'eq-6'] as const;
 export const DATASETS = ['mnist', 'fashion-mnist', 'idx', 'jsonl', 'text', 'image-folder', 'csv', 'tsv', 'parquet', 'spam-assassin'] as const;
 export const DATA_ERROR_POLICIES = ['error', 'skip'] as const;
 export const IMAGE_FITS = ['crop', 'stretch'] as const;
@@ -322,10 +323,19 @@ export const ImportanceSchema = section(
         mean: 'Mean over classes: the standard Taylor importance (4.2.1).',
       },
     ),
+    classScore: literals(
+      CLASS_SCORES,
+      '`qm-taylor`: the per-class score eta_i^t before eq. 7 combines the classes. Default: `appendix-a`.',
+      'appendix-a',
+      {
+        'appendix-a': 'sum_j |mean_{x in D^t} dL/dw_ij * w_ij|: the absolute value per weight, as appendix A derives the Taylor importance the paper runs.',
+        'eq-6': '|w_i^T grad L(D^t)| = |sum_j mean_{x in D^t} dL/dw_ij * w_ij|: eq. 6 as printed, one absolute value per row.',
+      },
+    ),
     perturbations: doc(Type.Integer({ minimum: 1, default: 5 }), '`zo-taylor`: SPSA perturbations n per calibration set (paper 4.2.2: n = 5). Default: 5.'),
     calibrationSets: doc(
-      Type.Integer({ minimum: 1, default: 16 }),
-      '`zo-taylor`: calibration sets k; the variance of the estimate shrinks like 1/(nk) (paper 4.2.2, property 4.2; the paper uses k = 256). Default: 16.',
+      Type.Integer({ minimum: 1, default: 64 }),
+      '`zo-taylor`: calibration sets k, which partition the first k x batchSize training examples (at most one set per example); the variance of the estimate shrinks like 1/(nk) (paper 4.2.2, property 4.2; the paper uses n = 5, k = 256). `spruft score --json` reports the resulting signal-to-noise per layer (`layers[].snr`) and warns below 1 (docs/fidelity.md). Default: 64.',
     ),
     epsilon: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-3 }), '`zo-taylor`: SPSA perturbation scale epsilon (paper definition 4.1). Default: 1e-3.'),
     seed: doc(
@@ -355,15 +365,14 @@ export const SpruftSchema = section(
       Type.Boolean({ default: false }),
       'Parameter-dependency groups (paper appendix B, C.2): rows and the dependent input columns of connected layers are tuned together, with the ratio halved. The paper finds it does not help (C.2). Default: false.',
     ),
-    trainBias: doc(Type.Boolean({ default: true }), `Also tune the selected rows' bias entries. Default: true. ${ENGINE}`),
+    trainBias: doc(
+      Type.Boolean({ default: false }),
+      `Also tune the selected rows' bias entries. The paper tunes W_f only (eq. 5: W_s = M W_f, biases frozen). Default: false. ${ENGINE}`,
+    ),
     selectionFrom: doc(
       Type.String({ minLength: 1 }),
       `Reuse the rows stored in an earlier run folder's \`adapter_config.json\` (score once, train many); no scoring happens. Default: score now. ${ENGINE}`,
       { 'x-completion': 'path' },
-    ),
-    lr: doc(
-      Type.Number({ exclusiveMinimum: 0 }),
-      'Peak learning rate of SPruFT, over `training.lr` (paper 5.3: 2e-5 for Llama, while LoRA takes 1e-4). Default: `training.lr`; for instruction tuning (`data.format: alpaca | chat`) 2e-5.',
     ),
   },
   'SPruFT options (paper 4.1): train an r x d_in matrix W_f for the top-r rows of each layer, y = f(W, x) + scatter(f(W_f, x)) (eq. 5). Default: 5% of the rows of each targeted layer, scored by `l2`.',
@@ -382,10 +391,6 @@ export const LoraSchema = section(
       Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.1 }),
       'Dropout on the adapter input (paper 5.3: 0.1); its masks cost memory (section 3, table 1). Default: 0.1.',
       { 'x-aliases': ['lora_dropout'] },
-    ),
-    lr: doc(
-      Type.Number({ exclusiveMinimum: 0 }),
-      'Peak learning rate of LoRA, over `training.lr` (paper 5.3: 1e-4 for Llama). Default: `training.lr`; for instruction tuning (`data.format: alpaca | chat`) 1e-4.',
     ),
   },
   'LoRA options (Hu et al.; paper eq. 3-4), as in PEFT: A random, B zero. Used when `method` or `compare` names `lora`. Default: r = 8, alpha = 16, dropout 0.1.',
@@ -411,7 +416,16 @@ export const TrainingSchema = section(
       adam: 'Adam (Kingma & Ba), as in the paper (5.3).',
       adamw: 'Adam with decoupled weight decay (`weightDecay`).',
     }),
-    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `spruft.lr` and `lora.lr` override it per method. Default: 1e-4. Instruction tuning (`data.format: alpaca | chat`): SPruFT 2e-5, LoRA 1e-4.', { 'x-aliases': ['learningRate', 'learning_rate'] }),
+    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `methodLr` overrides it per method. Default: 1e-4. Instruction tuning (`data.format: alpaca | chat`) without `lr`: SPruFT 2e-5, LoRA 1e-4 (`methodLr`).', { 'x-aliases': ['learningRate', 'learning_rate'] }),
+    methodLr: section(
+      {
+        spruft: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `spruft` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+        lora: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `lora` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+        full: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `full` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+        head: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `head` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+      },
+      'Per-method peak learning rates overriding `lr`, for comparisons where each method runs at its own tuned rate (paper 5.3: SPruFT 2e-5 and LoRA 1e-4 on Llama). Default: `lr` for every method; for instruction tuning (`data.format: alpaca | chat`) without `lr`, SPruFT 2e-5 and LoRA 1e-4.',
+    ),
     minLr: doc(Type.Number({ minimum: 0, default: 1e-9 }), 'Floor of the `cosine` schedule (paper 5.3: 1e-9). Default: 1e-9.'),
     schedule: literals(SCHEDULES, 'Learning-rate schedule. Default: `cosine` (paper 5.3, image models); `linear` for instruction tuning (5.3, Llama).', 'cosine', {
       cosine: 'Cosine annealing from `lr` to `minLr` (paper 5.3, image models).',
@@ -438,6 +452,11 @@ export const TrainingSchema = section(
       `Seed of data order, initialisation, dropout and random selection; same seed and backend, same result. Default: 0. ${ENGINE}`,
     ),
     checkpointEvery: doc(Type.Integer({ minimum: 1, default: 100 }), `Write a resumable checkpoint every this many optimizer steps. Default: 100. ${ENGINE}`),
+    evalEvery: doc(
+      Type.Integer({ minimum: 1 }),
+      `Also evaluate every this many optimizer steps (on \`data.evalLimit\` examples), so the dashboard draws evaluation loss and accuracy over the run. Default: only once training ends. ${ENGINE}`,
+      { 'x-aliases': ['eval_steps', 'evalSteps'] },
+    ),
     workers: doc(
       Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
       `Data-parallel worker threads, each with its own backend, splitting each batch. Default: 1. ${ENGINE}`,
@@ -555,6 +574,7 @@ export type Task = (typeof TASKS)[number];
 export type Method = (typeof METHODS)[number];
 export type ImportanceMetric = (typeof METRICS)[number];
 export type ClassAggregation = (typeof CLASS_AGGREGATIONS)[number];
+export type ClassScore = (typeof CLASS_SCORES)[number];
 export type Dataset = (typeof DATASETS)[number];
 export type ModelFormat = (typeof MODEL_FORMATS)[number];
 export type Optimizer = (typeof OPTIMIZERS)[number];
@@ -603,6 +623,7 @@ export interface ResolvedRunConfig {
       metric: ImportanceMetric;
       calibrationBatches: number;
       classAggregation: ClassAggregation;
+      classScore: ClassScore;
       perturbations: number;
       calibrationSets: number;
       epsilon: number;
@@ -611,14 +632,14 @@ export interface ResolvedRunConfig {
     dependency: boolean;
     trainBias: boolean;
     selectionFrom?: string;
-    /** Over `training.lr` (absent: `training.lr`). */
-    lr?: number;
   };
-  lora: { rank: number; alpha: number; dropout: number; lr?: number };
+  lora: { rank: number; alpha: number; dropout: number };
   head: { train: boolean; replace: boolean };
   training: {
     optimizer: Optimizer;
     lr: number;
+    /** Per-method overrides of `lr` (absent: `lr`). */
+    methodLr: Partial<Record<Method, number>>;
     minLr: number;
     schedule: Schedule;
     warmup: number;
@@ -634,19 +655,13 @@ export interface ResolvedRunConfig {
     evalBatchSize: number;
     seed: number;
     checkpointEvery: number;
+    evalEvery?: number;
     workers: number;
   };
   backend: Backend;
   output: { dir: string; name?: string };
   /** Multiple-choice task files (absolute paths, or `name=path`), scored before and after tuning. */
   evaluation?: { tasks: string[]; limit?: number };
-}
-
-/** The peak learning rate a method trains with: its own (`spruft.lr`, `lora.lr`) or `training.lr`. */
-export function methodLr(config: Pick<ResolvedRunConfig, 'spruft' | 'lora' | 'training'>, method: Method): number {
-  if (method === 'spruft') return config.spruft.lr ?? config.training.lr;
-  if (method === 'lora') return config.lora.lr ?? config.training.lr;
-  return config.training.lr;
 }
 
 /** Default SPruFT ratio when neither rank nor ratio is given (paper 5.2: 5%). */
@@ -737,26 +752,30 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
         metric: imp.metric ?? 'l2',
         calibrationBatches: imp.calibrationBatches ?? 8,
         classAggregation: imp.classAggregation ?? 'quantile-mean',
+        classScore: imp.classScore ?? 'appendix-a',
         perturbations: imp.perturbations ?? 5,
-        calibrationSets: imp.calibrationSets ?? 16,
+        calibrationSets: imp.calibrationSets ?? 64,
         epsilon: imp.epsilon ?? 1e-3,
         seed: imp.seed ?? seed,
       },
       dependency: sp.dependency ?? false,
-      trainBias: sp.trainBias ?? true,
+      trainBias: sp.trainBias ?? false,
       selectionFrom: abs(sp.selectionFrom),
-      lr: sp.lr ?? (instruct && t.lr === undefined ? INSTRUCTION_DEFAULTS.spruftLr : undefined),
     },
     lora: {
       rank: file.lora?.rank ?? 8,
       alpha: file.lora?.alpha ?? 16,
       dropout: file.lora?.dropout ?? 0.1,
-      lr: file.lora?.lr ?? (instruct && t.lr === undefined ? INSTRUCTION_DEFAULTS.loraLr : undefined),
     },
     head: { train: file.head?.train ?? true, replace: file.head?.replace ?? true },
     training: {
       optimizer: t.optimizer ?? 'adam',
       lr: t.lr ?? 1e-4,
+      // Instruction tuning without a training.lr: the paper's Llama rates (5.3) per method.
+      methodLr: {
+        ...(instruct && t.lr === undefined ? { spruft: INSTRUCTION_DEFAULTS.spruftLr, lora: INSTRUCTION_DEFAULTS.loraLr } : {}),
+        ...(t.methodLr ?? {}),
+      },
       minLr: t.minLr ?? 1e-9,
       schedule: t.schedule ?? (instruct ? INSTRUCTION_DEFAULTS.schedule : 'cosine'),
       warmup: t.warmup ?? (instruct ? INSTRUCTION_DEFAULTS.warmup : 0),
@@ -772,10 +791,17 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       evalBatchSize: t.evalBatchSize ?? 128,
       seed,
       checkpointEvery: t.checkpointEvery ?? 100,
+      ...(t.evalEvery !== undefined ? { evalEvery: t.evalEvery } : {}),
       workers: t.workers ?? 1,
     },
     backend: file.backend ?? 'auto',
     output: { dir: abs(file.output?.dir ?? 'runs')!, name: file.output?.name },
     ...(file.evaluation?.tasks ? { evaluation: { tasks: file.evaluation.tasks.map(taskSpec), limit: file.evaluation.limit } } : {}),
   };
+}
+
+/** The config one method trains with: `training.lr` replaced by its `training.methodLr` entry, if any. */
+export function configForMethod(config: ResolvedRunConfig, method: Method): ResolvedRunConfig {
+  const lr = config.training.methodLr[method];
+  return lr === undefined ? config : { ...config, training: { ...config.training, lr } };
 }

@@ -167,7 +167,7 @@ describe('language server over stdio', () => {
       { code: 'dataset-task-mismatch', range: rangeOf(text, 'text'), message: '`data.dataset: text` does not fit `task: image-classification`; that task reads `mnist`, `fashion-mnist`, `idx`, `image-folder`, `csv`, `tsv`, `jsonl` or `parquet`.' },
       { code: 'too-few-items', range: rangeOf(text, '[1]'), message: '`data.classes` needs at least 2 entries (it has 1).' },
       { code: 'invalid-value', range: rangeOf(text, 'sprut'), message: '`method` must be one of `spruft`, `lora`, `full` or `head`, not `sprut`. Did you mean `spruft`?' },
-      { code: 'unknown-key', range: rangeOf(text, 'lr:', 'lr'), message: 'Unknown key `lr` at the top level: it belongs in `spruft`, `lora` or `training`; move it there.' },
+      { code: 'unknown-key', range: rangeOf(text, 'lr:', 'lr'), message: 'Unknown key `lr` at the top level: it belongs in `training`; move it there.' },
       { code: 'mutually-exclusive', range: rangeOf(text, 'ratio'), message: '`spruft.rank` and `spruft.ratio` exclude each other. Use either `rank` or `ratio`, not both.' },
       { code: 'unknown-key', range: rangeOf(text, 'learning_rate'), message: 'Unknown key `learning_rate` in `training`: it is called `lr` here.' },
       { code: 'type', range: rangeOf(text, '"32"'), message: '`training.batchSize` must be a number, not the string "32": remove the quotes.' },
@@ -207,6 +207,20 @@ describe('language server over stdio', () => {
     const withDefaults = await client.open(other.uri, other.text);
     assert.ok(!withDefaults.some((d) => d.code === 'memory-estimate'), 'settings are read per document');
     assert.equal(withDefaults.length, diagnostics.length - 1);
+  });
+
+  it('shows the estimated training memory of each method above `method:`', async () => {
+    const text = `model:\n  path: tiny-llama\ntask: causal-lm\ndata: {dataset: text, path: corpus.txt}\nmethod: spruft\ncompare: [lora]\nspruft: {rank: 4}\n`;
+    const { uri } = doc('lens.spruft.yaml', text);
+    await client.open(uri, text);
+    const lenses = await client.codeLenses(uri);
+    assert.equal(lenses.length, 1);
+    assert.equal(lenses[0]!.range.start.line, 4, 'on the method line');
+    assert.match(lenses[0]!.command!.title, /^\$\(dashboard\) Estimated training memory: spruft \d+(\.\d+)? (B|KiB|MiB) \([\d.]+k? trainable\) · lora \d+(\.\d+)? (B|KiB|MiB) \([\d.]+k? trainable\)$/);
+    // A config whose model cannot be read has no estimate, so no lens.
+    const broken = doc('lens-broken.spruft.yaml', text.replace('tiny-llama', 'no-such-model'));
+    await client.open(broken.uri, broken.text);
+    assert.deepEqual(await client.codeLenses(broken.uri), []);
   });
 
   it('reports task mismatches, syntax errors and a missing cut layer', async () => {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { writeGpt2TokenizerFolder } from '../data/tokenizers/vocabFiles';
-import { methodLr } from '../../../protocol/config';
+import { configForMethod, type Method, type ResolvedRunConfig } from '../../../protocol/config';
 import { makeFixtureModels } from '../../../test/fixtures/models/makeFixtureModels';
 import { formatConfigDiagnostic, loadRunConfig } from './load';
 
@@ -28,13 +28,14 @@ async function check(name: string, text: string): Promise<{ lines: string[]; loa
 }
 
 test('instruction tuning takes the paper\'s Llama settings (5.3) unless the file says otherwise', async () => {
+  const methodLr = (c: ResolvedRunConfig, m: Method): number => configForMethod(c, m).training.lr;
   const { lines, loaded } = await check('a.spruft.yaml', 'model: { path: tiny-llama }\ntask: causal-lm\ndata: { dataset: jsonl, format: alpaca, path: alpaca.jsonl }\ncompare: [lora]\nevaluation: { tasks: [arc.jsonl, "arc_easy=arc.jsonl"] }\n');
   assert.deepEqual(lines, []);
   const c = loaded.resolved!;
   assert.deepEqual([methodLr(c, 'spruft'), methodLr(c, 'lora'), c.training.schedule, c.training.warmup, c.training.linearDecayTo], [2e-5, 1e-4, 'linear', 0.03, 0.01]);
   assert.deepEqual([c.lora.alpha, c.lora.dropout], [16, 0.1]);
   assert.deepEqual(c.evaluation!.tasks, [join(dir, 'arc.jsonl'), `arc_easy=${join(dir, 'arc.jsonl')}`]);
-  const own = (await check('b.spruft.yaml', 'model: { path: tiny-llama }\ntask: causal-lm\ndata: { dataset: jsonl, format: alpaca, path: alpaca.jsonl }\ntraining: { lr: 3e-4, schedule: cosine }\nlora: { lr: 5e-4 }\n')).loaded.resolved!;
+  const own = (await check('b.spruft.yaml', 'model: { path: tiny-llama }\ntask: causal-lm\ndata: { dataset: jsonl, format: alpaca, path: alpaca.jsonl }\ntraining: { lr: 3e-4, schedule: cosine, methodLr: { lora: 5e-4 } }\n')).loaded.resolved!;
   assert.deepEqual([methodLr(own, 'spruft'), methodLr(own, 'lora'), own.training.schedule], [3e-4, 5e-4, 'cosine']);
   const plain = (await check('c.spruft.yaml', 'model: { path: tiny-llama }\ntask: causal-lm\ndata: { dataset: text, path: alpaca.jsonl }\n')).loaded.resolved!;
   assert.deepEqual([methodLr(plain, 'spruft'), plain.training.schedule, plain.training.warmup], [1e-4, 'cosine', 0]);

@@ -5,8 +5,8 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { methodLr, type ResolvedRunConfig } from '../../../protocol/config';
-import type { RunOverrides } from '../../../protocol/rpc';
+import { configForMethod, type ResolvedRunConfig } from '../../../protocol/config';
+import type { EvaluationEvent, RunOverrides } from '../../../protocol/rpc';
 import type { BackendChoice, BackendInfo, LanguageModelMetrics, LayerSelection, MemoryMeasurement, MethodName, MultipleChoiceScore, RunResult, ScoreResult } from '../../../protocol/results';
 import { RUN_FILES, type RunStatusFile } from '../../../protocol/runFolder';
 import type { RunHooks, RunRequest, StartedRun } from '../app';
@@ -111,7 +111,7 @@ interface McSuite {
 }
 
 /** The model and data of a run, the head sized to the task's labels. */
-async function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): Promise<{ model: Model; data: TaskData; mc?: McSuite }> {
+export async function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): Promise<{ model: Model; data: TaskData; mc?: McSuite }> {
   const model = loadModel(c.model.path, { format: c.model.format, cutAt: c.model.cutAt, seed: c.training.seed, from: configDir(c) });
   const data = await loadTaskData(c, model);
   log?.('info', data.description);
@@ -229,11 +229,12 @@ async function selectionFor(ctx: MethodRunContext, folder: MethodFolder): Promis
   ctx.hooks.onProgress?.({ runId: ctx.runId, method: 'spruft', phase: 'scoring', step: 0, totalSteps: 0, epoch: 0, totalEpochs: 0, elapsedMs: 0 });
   const scored = await scoreRows(ctx.model, c, ctx.data.train);
   ctx.hooks.onLog?.('info', `scored ${scored.layers.length} layers with ${scored.metric} in ${(scored.ms / 1000).toFixed(1)} s`);
+  for (const w of scored.warnings) ctx.hooks.onLog?.('warn', w);
   return { layers: scored.layers, metric: scored.metric };
 }
 
 async function runMethod(ctx: MethodRunContext, method: MethodName, folder: MethodFolder, primary: boolean): Promise<RunResult> {
-  const c = ctx.config;
+  const c = configForMethod(ctx.config, method);
   // The main method's own status is in the run's status.json (`methods`); a compared one's in its folder.
   const previous = primary ? ctx.keeper.methods[method] : folder.readStatus()?.status;
   if (ctx.resume && previous === 'completed') {
@@ -261,8 +262,7 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
   try {
     let mem: MemoryMeasurement | undefined;
     const outcome = await trainLoop({
-      // Each method at its own peak learning rate (paper 5.3: SPruFT 2e-5, LoRA 1e-4 on Llama).
-      model: ctx.model, attached, train: ctx.data.train, config: { ...c, training: { ...c.training, lr: methodLr(c, method) } }, runId: ctx.runId, method,
+      model: ctx.model, attached, train: ctx.data.train, config: c, runId: ctx.runId, method,
       checkpointDir: folder.checkpointDir,
       resume: ctx.resume && hasCheckpoint(folder.checkpointDir),
       inferencePeak: ctx.memM,
@@ -270,6 +270,12 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
       onProgress: (e) => {
         folder.appendProgress(e);
         ctx.hooks.onProgress?.(e);
+      },
+      evalEvery: c.training.evalEvery,
+      onEvaluate: async (step, totalSteps) => {
+        const event = evaluationEvent(ctx.runId, method, step, totalSteps, await evaluate(ctx.model, c, ctx.data));
+        folder.appendEvaluation(event);
+        ctx.hooks.onEvaluation?.(event);
       },
       onMemory: (m) => {
         mem = m;
@@ -282,6 +288,9 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
       runId: ctx.runId, method, phase: 'evaluating', step: outcome.steps, totalSteps: outcome.steps, epoch: 0, totalEpochs: 0, elapsedMs: outcome.trainMs,
     });
     const metrics = await evaluate(ctx.model, c, ctx.data, ctx.mc, ctx.hooks.onLog);
+    const finalEvaluation = evaluationEvent(ctx.runId, method, outcome.steps, outcome.steps, metrics);
+    folder.appendEvaluation(finalEvaluation);
+    ctx.hooks.onEvaluation?.(finalEvaluation);
     if ('perLabel' in metrics) {
       const event = { runId: ctx.runId, method, labels: metrics.labels, perLabel: metrics.perLabel, perLabelStats: metrics.perLabelStats, accuracy: metrics.accuracy };
       folder.writeLabels(event);
@@ -302,6 +311,15 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
   } finally {
     detachMethod(ctx.model);
   }
+}
+
+/** The point an evaluation adds to the dashboard's "evaluation over the run". */
+function evaluationEvent(runId: string, method: MethodName, step: number, totalSteps: number, metrics: RunResult['metrics']): EvaluationEvent {
+  return {
+    runId, method, step, totalSteps, loss: metrics.loss,
+    ...(metrics.accuracy !== undefined ? { accuracy: metrics.accuracy } : {}),
+    ...('perplexity' in metrics ? { perplexity: metrics.perplexity } : {}),
+  };
 }
 
 let runCounter = 0;
@@ -405,9 +423,13 @@ export async function startScore(req: RunRequest, hooks: RunHooks): Promise<Star
       const memM = await inferencePeak(model, data, config.training.batchSize);
       const scored = await scoreRows(model, config, data.train);
       hooks.onSelection?.({ runId, method: 'spruft', metric: scored.metric, layers: scored.layers });
-      const layers = scored.layers.map((l) => ({ ...l, rowScores: Array.from(scored.scores.rows.get(l.name) ?? []) }));
+      const snr = scored.scores.snr;
+      const layers = scored.layers.map((l) => ({
+        ...l, rowScores: Array.from(scored.scores.rows.get(l.name) ?? []), ...(snr?.has(l.name) ? { snr: snr.get(l.name) } : {}),
+      }));
+      for (const w of scored.warnings) hooks.onLog?.('warn', w);
       return {
-        backend: info, metric: scored.metric, layers,
+        backend: info, metric: scored.metric, layers, warnings: scored.warnings,
         trainableParams: scored.trainableParams,
         peakBytes: scored.peakBytes, inferencePeakBytes: memM, ms: scored.ms,
       };
