@@ -72,6 +72,7 @@ export const SCHEDULES = ['cosine', 'linear', 'constant'] as const;
 export const NORMALIZATIONS = ['unit', 'minus-one', 'imagenet'] as const;
 export const BUDGETS = ['per-layer', 'global'] as const;
 export const LAYER_TYPES = ['linear', 'conv2d', 'norm'] as const;
+export const CHECKPOINTING = ['none', 'blocks'] as const;
 
 /** The datasets each task can read (what the engine's loaders support). */
 export const TASK_DATASETS: { readonly [T in (typeof TASKS)[number]]: readonly (typeof DATASETS)[number][] } = {
@@ -356,6 +357,10 @@ export const TrainingSchema = section(
       Type.Integer({ minimum: 0, default: 0 }),
       `Seed of data order, initialisation, dropout and random selection; same seed and backend, same result. Default: 0. ${ENGINE}`,
     ),
+    checkpointing: literals(CHECKPOINTING, `Activation checkpointing: keep less for backward and recompute it. Default: \`none\`. ${ENGINE}`, 'none', {
+      none: 'Backward uses what the forward pass kept (every op keeps what its gradient needs).',
+      blocks: 'Keep only each transformer block\'s input; recompute the block (its frozen-path activations, its dropout masks from the same seed) during backward. Same gradients, less memory (the activation cache of all blocks but one), about one more forward pass of time.',
+    }),
     checkpointEvery: doc(Type.Integer({ minimum: 1, default: 100 }), `Write a resumable checkpoint every this many optimizer steps. Default: 100. ${ENGINE}`),
     workers: doc(
       Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
@@ -466,6 +471,7 @@ export type Dataset = (typeof DATASETS)[number];
 export type ModelFormat = (typeof MODEL_FORMATS)[number];
 export type Optimizer = (typeof OPTIMIZERS)[number];
 export type Schedule = (typeof SCHEDULES)[number];
+export type Checkpointing = (typeof CHECKPOINTING)[number];
 export type Normalization = (typeof NORMALIZATIONS)[number];
 export type Budget = (typeof BUDGETS)[number];
 export type LayerType = (typeof LAYER_TYPES)[number];
@@ -528,6 +534,7 @@ export interface ResolvedRunConfig {
     gradAccumulation: number;
     evalBatchSize: number;
     seed: number;
+    checkpointing: Checkpointing;
     checkpointEvery: number;
     workers: number;
   };
@@ -636,6 +643,7 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       gradAccumulation: t.gradAccumulation ?? 1,
       evalBatchSize: t.evalBatchSize ?? 128,
       seed,
+      checkpointing: t.checkpointing ?? 'none',
       checkpointEvery: t.checkpointEvery ?? 100,
       workers: t.workers ?? 1,
     },

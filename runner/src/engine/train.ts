@@ -118,11 +118,11 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
       if (o.pool && o.pool.ranks !== t.workers) throw new SpruftError('INTERNAL', `the worker pool has ${o.pool.ranks} ranks but training.workers is ${t.workers}`);
       pool = o.pool ?? await WorkerPool.start({ ranks: t.workers, model: o.model, from: configDir(o.config) });
       await pool.attach(methodSpecOf(o.model, o.attached, o.config));
-      parallel = new DataParallelStep(pool, runner, o.model, o.attached, o.train);
+      parallel = new DataParallelStep(pool, runner, o.model, o.attached, o.train, t.checkpointing === 'blocks');
     }
     while (step < totalSteps) {
       const lr = learningRate(t, step, totalSteps);
-      const ctx: ForwardContext = { training: true, dropoutRng, dropoutMaskBytes: 0 };
+      const ctx: ForwardContext = { training: true, dropoutRng, dropoutMaskBytes: 0, checkpointBlocks: t.checkpointing === 'blocks' };
       const indicesAt = (k: number) => plan.indices(step * t.gradAccumulation + k);
       const batchAt = (k: number) => makeBatch(o.train, indicesAt(k));
       const measure = memory === undefined && o.inferencePeak !== undefined && step === 0;
