@@ -57,7 +57,7 @@ describe('spruft bench', () => {
 
   it('refuses bad options with what was wrong', () => {
     const cases: Array<[string[], RegExp]> = [
-      [['bench', 'memory', '--model', 'resnet'], /--model must be decoder or vision \(got "resnet"\)/],
+      [['bench', 'memory', '--model', 'resnet'], /--model must be decoder, decoder-125m, vision \(got "resnet"\)/],
       [['bench', 'speed', '--batch', '0'], /--batch must be a positive integer \(got "0"\)/],
       [['bench', 'memory', '--batch', '2', '--workers', '3'], /--workers 3 exceeds the batch of 2/],
       [['bench', 'memory', '--backend', 'cuda'], /--backend must be one of/],

@@ -2,10 +2,13 @@
  * A model's layer list from its headers alone (config + tensor shapes; no weight is
  * read): what the language server uses for completion and checks, and `spruft inspect`.
  */
-import { basename } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { ModelFormat } from '../../../protocol/config';
 import type { InspectResult, LayerKind } from '../../../protocol/results';
-import { readHfHeader } from '../io/hfFolder';
+import { readHfConfig, readHfHeader } from '../io/hfFolder';
+import { SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME } from '../io/safetensors';
+import { tensorsFromConfig, transformerShapeOf } from './configShapes';
 import { readLayersModelJson } from '../io/tfjsLayers';
 import { isAttentionLayer } from '../config/targets';
 import { detectFormat } from './format';
@@ -24,9 +27,54 @@ function hfLayerKind(name: string, shape: number[], names: Set<string>, modelTyp
   return undefined;
 }
 
+/** Whether an HF folder holds weights (a safetensors file or a sharded index). */
+function hasSafetensors(dir: string): boolean {
+  return existsSync(join(dir, SAFETENSORS_SINGLE_NAME)) || existsSync(join(dir, SAFETENSORS_INDEX_NAME));
+}
+
 const KERAS_KINDS: Record<string, LayerKind> = {
   Conv2D: 'conv2d', DepthwiseConv2D: 'depthwise-conv2d', BatchNormalization: 'batchnorm', Dense: 'linear',
 };
+
+/**
+ * The layer list of an HF model from config.json alone (configShapes.ts): no weight
+ * file is read or needed. `fromConfigOnly` says so.
+ */
+export function inspectConfig(name: string, config: Record<string, unknown>, where: string): InspectResult {
+  return { ...inspectHfTensors(name, config, tensorsFromConfig(config, where), where), fromConfigOnly: true };
+}
+
+function inspectHfTensors(
+  name: string, config: Record<string, unknown>, tensors: ReadonlyArray<{ name: string; shape: number[] }>, where: string, parameterCount?: number,
+): InspectResult {
+  const names = new Set(tensors.map((t) => t.name));
+  const layers: InspectResult['layers'] = [];
+  for (const t of tensors) {
+    if (!t.name.endsWith('.weight')) continue;
+    const kind = hfLayerKind(t.name, t.shape, names, config.model_type);
+    const layerName = t.name.slice(0, -'.weight'.length);
+    const params = t.shape.reduce((a, b) => a * b, 1);
+    if (!kind) {
+      layers.push({ name: t.name, kind: /embed/.test(t.name) ? 'embedding' : 'other', shape: t.shape, params });
+      continue;
+    }
+    const dOut = t.shape[0];
+    const bias = names.has(`${layerName}.bias`);
+    layers.push({
+      name: layerName, kind, shape: t.shape, params: params + (bias ? dOut : 0), dOut, dIn: params / dOut,
+      attention: isAttentionLayer(layerName), head: HEAD_NAMES.has(layerName),
+    });
+  }
+  const transformer = transformerShapeOf(config, where);
+  return {
+    name,
+    architecture: String(config.model_type ?? 'unknown'),
+    format: 'hf',
+    params: parameterCount ?? tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0),
+    layers,
+    ...(transformer ? { transformer } : {}),
+  };
+}
 
 /**
  * The layer list of a model from its headers only: shapes from the safetensors header
@@ -35,32 +83,13 @@ const KERAS_KINDS: Record<string, LayerKind> = {
 export function inspectModelHeader(path: string, options: { format?: ModelFormat; cutAt?: string; from?: string } = {}): InspectResult {
   const format = detectFormat(path, options.format);
   if (format === 'hf') {
-    const header = readHfHeader(path);
-    const names = new Set(header.tensors.map((t) => t.name));
-    const layers: InspectResult['layers'] = [];
-    for (const t of header.tensors) {
-      if (!t.name.endsWith('.weight')) continue;
-      const kind = hfLayerKind(t.name, t.shape, names, header.config.model_type);
-      const name = t.name.slice(0, -'.weight'.length);
-      const params = t.shape.reduce((a, b) => a * b, 1);
-      if (!kind) {
-        layers.push({ name: t.name, kind: /embed/.test(t.name) ? 'embedding' : 'other', shape: t.shape, params });
-        continue;
-      }
-      const dOut = t.shape[0];
-      const bias = header.tensors.find((b) => b.name === `${name}.bias`);
-      layers.push({
-        name, kind, shape: t.shape, params: params + (bias ? dOut : 0), dOut, dIn: params / dOut,
-        attention: isAttentionLayer(name), head: HEAD_NAMES.has(name),
-      });
+    // Weights present: their header. Only config.json: the layout it implies (planning a
+    // run on a model that is not here; its weights are never needed for that).
+    if (hasSafetensors(path)) {
+      const header = readHfHeader(path);
+      return inspectHfTensors(basename(path), header.config, header.tensors, join(path, 'config.json'), header.parameterCount);
     }
-    return {
-      name: basename(path),
-      architecture: String(header.config.model_type ?? 'unknown'),
-      format: 'hf',
-      params: header.parameterCount,
-      layers,
-    };
+    return inspectConfig(basename(path), readHfConfig(path), join(path, 'config.json'));
   }
   const { source, modelJson, topology } = readLayersModelJson(path, { from: options.from });
   const specs = new Map(modelJson.weightsManifest.flatMap((g) => g.weights.map((w) => [w.name, w] as const)));
