@@ -126,16 +126,20 @@ export function estimateTrainingMemory(
   };
 }
 
-/** How a block's attention keeps what its backward needs. */
-export type AttentionKind =
-  /** The probabilities, heads x tokens per token (this engine; PyTorch's eager attention). */
-  | 'eager'
-  /** Fused / memory-efficient kernels (PyTorch SDPA, FlashAttention): only q, k, v, output and log-sum-exp. */
-  | 'fused';
+/**
+ * Whose bookkeeping the estimate follows.
+ *  engine   this runner: attention keeps the rotated q, k, v and the probabilities
+ *           (heads x tokens per token); the loss keeps the softmax (vocabulary per token).
+ *  pytorch  Hugging Face transformers on PyTorch, as the paper ran (5.3): SDPA's
+ *           memory-efficient attention keeps q, k, v, its output and a log-sum-exp per
+ *           head (no tokens x tokens term), and the model returns the float32 logits
+ *           while the loss keeps its log-softmax (two vocabulary-wide vectors per token).
+ */
+export type EstimateProfile = 'engine' | 'pytorch';
 
 export interface TransformerEstimateOptions {
-  /** Default `eager`: what this engine keeps. */
-  attention?: AttentionKind;
+  /** Default `engine`. */
+  profile?: EstimateProfile;
 }
 
 type Adapt = 'frozen' | 'rows' | 'lora' | 'full';
@@ -177,7 +181,7 @@ interface BlockCache {
  * What one block keeps per token for backward, following the ops' `save` lists
  * (engine/ops/: rmsNorm/layerNorm, linear, attention, activations, elementwise).
  */
-function blockCache(s: TransformerShape, tokens: number, adapts: Map<string, Adapt[]>, gradIn: boolean, lora: { rank: number; dropout: number }, attention: AttentionKind): BlockCache {
+function blockCache(s: TransformerShape, tokens: number, adapts: Map<string, Adapt[]>, gradIn: boolean, lora: { rank: number; dropout: number }, profile: EstimateProfile): BlockCache {
   const d = s.hidden;
   const I = s.intermediate;
   const f = 4;
@@ -212,9 +216,9 @@ function blockCache(s: TransformerShape, tokens: number, adapts: Map<string, Ada
   linears('qkv', d);
   const gAttn = g1 || adapted('qkv');
   // Rotated q, k and v with their heads repeated to all heads (grouped heads included);
-  // eager attention adds the probabilities (heads x tokens per token), fused kernels a
-  // log-sum-exp per head.
-  if (gAttn) bytes += f * (3 * d + (attention === 'eager' ? s.heads * tokens : s.heads));
+  // the engine adds the probabilities (heads x tokens per token), PyTorch's SDPA its
+  // output and a log-sum-exp per head.
+  if (gAttn) bytes += f * (3 * d + (profile === 'engine' ? s.heads * tokens : d + s.heads));
   linears('o', d);
   const gMid = gradIn || gAttn || adapted('o');
   norm('norm2', gMid);
@@ -240,7 +244,7 @@ function estimateTransformer(
   targets: readonly InspectedLayer[],
   options: TransformerEstimateOptions,
 ): TrainingMemoryEstimate {
-  const attention = options.attention ?? 'eager';
+  const profile = options.profile ?? 'engine';
   const perExample = s.kind === 'decoder' ? config.data.text.maxLength : (s.positions ?? 1);
   const batch = config.training.batchSize;
   const tokens = batch * perExample;
@@ -286,7 +290,7 @@ function estimateTransformer(
   let masks = 0;
   let recompute = 0;
   for (const adapts of perBlock) {
-    const b = blockCache(s, perExample, adapts, gradIn, loraShape, attention);
+    const b = blockCache(s, perExample, adapts, gradIn, loraShape, profile);
     const any = gradIn || b.gradOut;
     if (checkpointed) {
       // Only the block's input; in backward one block's cache and masks at a time.
@@ -299,9 +303,10 @@ function estimateTransformer(
     gradIn = b.gradOut;
   }
   if (gradIn) {
-    // The final norm; a decoder's loss keeps the softmax over the vocabulary per token.
+    // The final norm; a decoder's loss keeps the softmax over the vocabulary per token
+    // (PyTorch: the logits the model returns and the loss's log-softmax).
     cache += tokens * f * (s.hidden + 1);
-    if (s.kind === 'decoder') cache += tokens * f * (s.vocab ?? 0);
+    if (s.kind === 'decoder') cache += tokens * f * (s.vocab ?? 0) * (profile === 'pytorch' ? 2 : 1);
   }
   // A trained classifier keeps its input (one token per example).
   if (trainsHead || method === 'head' || method === 'full') cache += batch * f * s.hidden;
@@ -318,7 +323,7 @@ function estimateTransformer(
   const modelBytes = model.params * f;
   // Inference's own working set: one block's intermediates, or the logits.
   const d = s.hidden;
-  const blockWork = tokens * f * (8 * d + (s.gatedMlp ? 4 : 2) * s.intermediate + (attention === 'eager' ? 2 * s.heads * perExample : 0));
+  const blockWork = tokens * f * (8 * d + (s.gatedMlp ? 4 : 2) * s.intermediate + (profile === 'engine' ? 2 * s.heads * perExample : 0));
   const inferenceBytes = Math.max(blockWork, s.kind === 'decoder' ? tokens * f * (s.vocab ?? 0) : 0);
   return {
     estimated: true,
