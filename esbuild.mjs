@@ -39,7 +39,7 @@ const nodeCommon = {
   format: 'cjs',
   target: 'node20',
   // Optional peers a user installs for the `tensorflow` backend: required at run time.
-  external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+  external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-backend-webgpu'],
 };
 
 /** Rewrites the run-config JSON Schema whenever the language server (which embeds the schema) builds. */

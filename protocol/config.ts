@@ -60,7 +60,7 @@ function section<P extends TProperties, R extends keyof P & string = never>(
 
 const ENGINE = 'Engine option (not in the paper).';
 
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export const TASKS = ['image-classification', 'text-classification', 'causal-lm'] as const;
 export const METHODS = ['spruft', 'lora', 'full', 'head'] as const;
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;
@@ -411,8 +411,9 @@ export const RunConfigSchema = section(
     head: HeadSchema,
     training: TrainingSchema,
     backend: literals(BACKENDS, `TensorFlow.js backend; every result records which one ran. Default: \`auto\`. ${ENGINE}`, 'auto', {
-      auto: 'The best backend that loads: `tensorflow`, else `wasm`, else `cpu`.',
+      auto: 'The best backend that loads: `tensorflow`, else `webgpu` (when installed and a GPU answers), else `wasm`, else `cpu`.',
       tensorflow: 'Native TensorFlow through `@tensorflow/tfjs-node-gpu` or `@tensorflow/tfjs-node` (optional installs).',
+      webgpu: 'A GPU through WebGPU: `@tensorflow/tfjs-backend-webgpu` on Dawn for Node (npm `webgpu`), both optional installs; needs a GPU with Vulkan, Metal or D3D12 drivers.',
       wasm: 'WebAssembly: ships with the extension, works everywhere, offline.',
       cpu: 'Plain JavaScript: slow, always there.',
     }),
