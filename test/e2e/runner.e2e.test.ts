@@ -160,9 +160,13 @@ describe('spruft serve, spawned, with the real engine', () => {
     assert.match(busy.message, new RegExp(started.runId));
 
     const finished = nextNotification<FinishedEvent>(runner, FinishedNotification.method, (e) => e.runId === started.runId);
+    assert.deepEqual(await runner.client.sendRequest(CancelRequest, { runId: started.runId }), { cancelled: true });
+    // The runner writes notifications and responses to one ordered stream, so the progress
+    // received before the cancel's response is every step it had reported when it took the
+    // cancel; a loaded machine may deliver it late, so this, not the last step seen when the
+    // request was sent, is what "within a step" is measured from.
     const before = ofRun<ProgressEvent>(runner, ProgressNotification.method, started.runId).filter((p) => p.phase === 'training');
     const lastStepBefore = before[before.length - 1]!.step;
-    assert.deepEqual(await runner.client.sendRequest(CancelRequest, { runId: started.runId }), { cancelled: true });
     const end = await finished;
     assert.equal(end.status, 'cancelled');
     assert.equal(end.error?.code, 'RUN_CANCELLED');
