@@ -72,14 +72,14 @@ describe('spruft bench', () => {
     assert.equal(result.ratios.memSpruftOverLoraCheckpointed, by.get('spruft r=32 ckpt')!.mem.total / by.get('lora r=16 ckpt')!.mem.total);
   });
 
-  it('decoder-125m: says from its estimate, before trying, which variants do not fit', () => {
+  it('decoder-125m: says from its estimate, before building or trying anything, which variants do not fit', () => {
     const r = spruft('bench', 'memory', '--model', 'decoder-125m', '--batch', '8', '--seq', '1024', '--steps', '1', '--json');
     assert.notEqual(r.status, 0);
     assert.equal(r.stdout, '');
     for (const v of ['spruft', 'lora', 'spruft FA', 'lora FA', 'full']) {
       assert.match(r.stderr, new RegExp(`\\n${v}: estimated peak [\\d.]+ GB .* exceeds the 4 GiB the wasm backend can address: not run`), v);
     }
-    assert.match(r.stderr, /bench needs a spruft and a lora variant that ran \(skipped: spruft, lora, spruft FA, lora FA, full\)/);
+    assert.match(r.stderr, /bench needs a spruft and a lora variant that fit \(skipped: spruft, lora, spruft FA, lora FA, full\); lower --batch or --seq/);
   });
 
   it('refuses bad options with what was wrong', () => {

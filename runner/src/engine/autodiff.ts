@@ -7,7 +7,8 @@
  *  - during backward, a node's saved tensors and its output gradient are released as
  *    soon as the node has run, so memory falls as backward proceeds.
  * Memory accounting (paper C.3) is therefore about what a method needs, not about the
- * framework's bookkeeping. Ops written with `op()` also work under tfjs's tape (then
+ * framework's bookkeeping. `checkpoint` trades memory for time: a region (a transformer
+ * block) keeps only its input and is recomputed in backward. Ops written with `op()` also work under tfjs's tape (then
  * they become one tf.customGrad node), so the importance metrics may use either.
  */
 import { liveBufferBytes } from './memory';

@@ -104,7 +104,8 @@ function decoderSetup(o: BenchOptions, layout: LlamaConfig, defaults: { batch: n
   const t = o.sequence ?? defaults.sequence;
   if (t > c.max_position_embeddings) throw new SpruftError('CONFIG_INVALID', `--seq ${t} exceeds the decoder's ${c.max_position_embeddings} positions`);
   const name = layout === DECODER_SHAPE ? 'llama-bench (random weights)' : 'llama-125m-bench (random weights)';
-  const model = new LlamaModel(name, '', c, initLlama(c, 0));
+  // Built on first use: after the memory estimate has said which variants fit.
+  let model: LlamaModel | undefined;
   const rng = new Rng(1);
   const ids = Int32Array.from({ length: b * t }, () => rng.int(c.vocab_size));
   const examples: Examples = { kind: 'tokens', n: b, length: t, ids, mask: new Uint8Array(b * t).fill(1) };
@@ -117,7 +118,11 @@ function decoderSetup(o: BenchOptions, layout: LlamaConfig, defaults: { batch: n
   variants.push({ method: 'full', freezeAttention: false, file: {} });
   const shape = { layers: c.num_hidden_layers, hidden: c.hidden_size, intermediate: c.intermediate_size, heads: c.num_attention_heads, vocab: c.vocab_size };
   return {
-    model, examples, batchSize: b, variants, base, shape,
+    get model(): Model {
+      model ??= new LlamaModel(name, '', c, initLlama(c, 0));
+      return model;
+    },
+    examples, batchSize: b, variants, base, shape,
     attention: { blocks: c.num_hidden_layers, batch: b, length: t, width: c.hidden_size },
     batchInfo: { size: b, sequence: t },
     inspected: inspectConfig(name, { ...c }, 'bench'),
@@ -186,8 +191,31 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     : o.model === 'decoder-125m' ? decoderSetup(o, DECODER_125M_SHAPE, { batch: 2, sequence: 128 })
     : o.model === 'vision' ? visionSetup(o) : undefined;
   if (!setup) throw new SpruftError('CONFIG_INVALID', `--model must be ${BENCH_MODELS.join(', ')} (got "${o.model}")`);
+  // Each variant's estimated peak (config/memoryEstimate.ts) against what the backend can
+  // address: what does not fit is said before anything is built or run.
   const limit = memoryLimit(backend.name);
   const skipped: NonNullable<BenchResult['skipped']> = [];
+  const planned: Array<{ v: Variant; config: ResolvedRunConfig }> = [];
+  for (const v of withCheckpointing(setup.variants, o.checkpointing, setup.inspected?.transformer !== undefined)) {
+    const config = resolve(setup.base, v, setup.batchSize, setup.batchInfo.sequence);
+    if (setup.inspected) {
+      const targets = selectTargetLayers(setup.inspected, config.targets).layers;
+      const estimate = estimateTrainingMemory(setup.inspected, config, v.method, targets);
+      const name = `${v.method}${v.freezeAttention ? ' FA' : ''}${v.checkpointing === 'blocks' ? ' ckpt' : ''}`;
+      log(`${name}: estimated peak ${formatBytes(estimate.peakBytes)} (limit: ${limit.what})`);
+      if (estimate.peakBytes > limit.bytes) {
+        const b = estimate.breakdown;
+        const reason = `estimated peak ${formatBytes(estimate.peakBytes)} (weights ${formatBytes(estimate.modelBytes)}, trainable state ${formatBytes(b.params + b.grads + b.optimizer)}, activations ${formatBytes(b.cache + b.dropout + b.other + estimate.inferenceBytes)}) exceeds ${limit.what}: not run`;
+        log(`${name}: ${reason}`);
+        skipped.push({ variant: name, estimatedPeakBytes: estimate.peakBytes, limitBytes: limit.bytes, reason });
+        continue;
+      }
+    }
+    planned.push({ v, config });
+  }
+  if (!planned.some((p) => p.v.method === 'spruft') || !planned.some((p) => p.v.method === 'lora')) {
+    throw new SpruftError('CONFIG_INVALID', `bench needs a spruft and a lora variant that fit (skipped: ${skipped.map((k) => k.variant).join(', ')}); lower --batch or --seq`);
+  }
   const { model, examples } = setup;
   const workers = o.workers ?? 1;
   const all = Int32Array.from({ length: setup.batchSize }, (_, i) => i);
@@ -210,21 +238,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     for (const b of new Set([probeBatch, shareBatch])) tf.dispose([b.x, b.labels, b.targets, b.weights].filter((t): t is tf.Tensor => t !== undefined));
     const steps = o.steps ?? (o.kind === 'speed' ? 5 : 2);
     const methods: BenchMethodResult[] = [];
-    for (const v of withCheckpointing(setup.variants, o.checkpointing, setup.inspected?.transformer !== undefined)) {
-      const config = resolve(setup.base, v, setup.batchSize, setup.batchInfo.sequence);
-      if (setup.inspected) {
-        // Said before trying (config/memoryEstimate.ts), not found out by running out of memory.
-        const targets = selectTargetLayers(setup.inspected, config.targets).layers;
-        const estimate = estimateTrainingMemory(setup.inspected, config, v.method, targets);
-        const name = `${v.method}${v.freezeAttention ? ' FA' : ''}${v.checkpointing === 'blocks' ? ' ckpt' : ''}`;
-        log(`${name}: estimated peak ${formatBytes(estimate.peakBytes)} (limit: ${limit.what})`);
-        if (estimate.peakBytes > limit.bytes) {
-          const reason = `estimated peak ${formatBytes(estimate.peakBytes)} (weights ${formatBytes(estimate.modelBytes)}, trainable state ${formatBytes(estimate.breakdown.params + estimate.breakdown.grads + estimate.breakdown.optimizer)}, activations ${formatBytes(estimate.breakdown.cache + estimate.breakdown.dropout + estimate.breakdown.other + estimate.inferenceBytes)}) exceeds ${limit.what}: not run`;
-          log(`${name}: ${reason}`);
-          skipped.push({ variant: name, estimatedPeakBytes: estimate.peakBytes, limitBytes: limit.bytes, reason });
-          continue;
-        }
-      }
+    for (const { v, config } of planned) {
       const selection = v.method === 'spruft' ? (await scoreRows(model, config, examples)).layers : undefined;
       const attached = attachMethod(model, { method: v.method, config, selection, trainHead: setup.base.task !== 'causal-lm', seed: 0 });
       const runner = new StepRunner(model, attached, { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 });
@@ -282,7 +296,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const plain = closestPair(methods, 'none');
     const checkpointed = closestPair(methods, 'blocks');
     const pair = plain ?? checkpointed;
-    if (!pair) throw new SpruftError('INTERNAL', `bench needs a spruft and a lora variant that ran${skipped.length ? ` (skipped: ${skipped.map((k) => k.variant).join(', ')})` : ''}`);
+    if (!pair) throw new SpruftError('INTERNAL', 'bench needs a spruft and a lora variant with the same checkpointing');
     const full = methods.find((m) => m.method === 'full' && m.checkpointing === pair.spruft.checkpointing);
     return {
       kind: o.kind, backend,
