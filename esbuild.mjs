@@ -39,7 +39,9 @@ const nodeCommon = {
   format: 'cjs',
   target: 'node20',
   // Optional peers a user installs for the `tensorflow` backend: required at run time.
-  external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-backend-webgpu'],
+  // sharp (image decoding) loads its native libvips binary from its own package: required at run time.
+  // webgpu (Dawn's binaries) and tfjs's WebGPU backend are optional installs, loaded only by backend: webgpu.
+  external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'sharp', 'webgpu', '@tensorflow/tfjs-backend-webgpu'],
 };
 
 /** Rewrites the run-config JSON Schema whenever the language server (which embeds the schema) builds. */

@@ -1,17 +1,23 @@
 /**
  * Every example config passes `spruft check` with no finding at all: not an error, not
- * a warning. The ones that name models/llama-tiny and models/vit-fashion-tiny need those
- * folders in the repository.
+ * a warning (informations, such as the data's shape, are fine). The ones that name
+ * models/llama-tiny and models/vit-fashion-tiny need those folders in the repository;
+ * image-folder's folder of images is written by scripts/write-image-folder.ts when missing.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { formatConfigDiagnostic, loadRunConfig } from '../runner/src/config/load';
+import { DEFAULT_DIGITS_FOLDER, writeDigitFolder } from '../scripts/write-image-folder';
 
 const examples = readdirSync(__dirname).filter((name) => /\.spruft\.(ya?ml|json)$/.test(name)).sort();
 
 describe('example configs', () => {
+  before(async () => {
+    if (!existsSync(DEFAULT_DIGITS_FOLDER)) await writeDigitFolder();
+  });
+
   it('has one for each task the engine supports', async () => {
     const tasks = new Set<string>();
     for (const name of examples) {
@@ -24,9 +30,17 @@ describe('example configs', () => {
   for (const name of examples) {
     it(`${name} passes spruft check`, async () => {
       const loaded = await loadRunConfig(join(__dirname, name));
-      assert.deepEqual(loaded.diagnostics.map((d) => formatConfigDiagnostic(`examples/${name}`, d)), []);
+      assert.deepEqual(loaded.diagnostics.filter((d) => d.severity !== 'information').map((d) => formatConfigDiagnostic(`examples/${name}`, d)), []);
       assert.ok(loaded.model, 'the model was read');
       assert.ok(loaded.estimates.length > 0, 'a memory estimate was made');
     });
   }
+
+  it('the data shape of the user\'s own data is reported before a run', async () => {
+    const folder = await loadRunConfig(join(__dirname, 'image-folder.spruft.yaml'));
+    const shape = folder.diagnostics.find((d) => d.code === 'data-shape');
+    assert.match(shape?.message ?? '', /^digits-folder: 600 images in 10 classes: eight 60 \(10%\), five 60 \(10%\).*; largest\/smallest class 1\.0\.$/);
+    const csv = await loadRunConfig(join(__dirname, 'text-csv.spruft.yaml'));
+    assert.match(csv.diagnostics.find((d) => d.code === 'data-shape')?.message ?? '', /^reviews\.csv: 40 examples in 2 classes: negative \d+ \(\d+%\), positive \d+/);
+  });
 });

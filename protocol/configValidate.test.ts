@@ -173,7 +173,7 @@ describe('checking a run config', () => {
       '  formatt: hf', //                          unknown key, near `format`
       'task: image-classification',
       'data:',
-      '  dataset: jsonl', //                       does not fit the task
+      '  dataset: text', //                        does not fit the task
       '  classes: [1]', //                         too few items
       'method: sprut', //                          enum with did-you-mean
       'lr: 0.1', //                                key of another section
@@ -203,7 +203,7 @@ describe('checking a run config', () => {
       assert.equal(d.message, message);
     };
     expect('unknown-key', at(text, 'formatt'), 'Unknown key `formatt` in `model`. Did you mean `format`?');
-    expect('dataset-task-mismatch', at(text, 'jsonl'), '`data.dataset: jsonl` does not fit `task: image-classification`; that task reads `mnist`, `fashion-mnist` or `idx`.');
+    expect('dataset-task-mismatch', at(text, 'text'), '`data.dataset: text` does not fit `task: image-classification`; that task reads `mnist`, `fashion-mnist`, `idx`, `image-folder`, `csv`, `tsv`, `jsonl` or `parquet`.');
     expect('too-few-items', at(text, '[1]'), '`data.classes` needs at least 2 entries (it has 1).');
     expect('invalid-value', at(text, 'sprut'), '`method` must be one of `spruft`, `lora`, `full` or `head`, not `sprut`. Did you mean `spruft`?');
     expect('unknown-key', at(text, 'lr'), 'Unknown key `lr` at the top level: it belongs in `training`; move it there.');
@@ -218,7 +218,7 @@ describe('checking a run config', () => {
     expect('type', at(text, '"*.mlp.*"'), '`targets.include` must be a list (e.g. `[*]` or `- item` lines), not the string "*.mlp.*".');
     expect('invalid-value', at(text, 'my run'), '`output.name`: `my run` is not allowed here. Use only letters, digits, `.`, `_` and `-`.');
     const errors = diagnostics.filter((d) => d.severity === 'error');
-    expect('missing-key', at(text, 'data'), 'Missing `data.path`: the dataset `jsonl` is read from a file or folder that you name. Add `path:` under `data`.');
+    expect('missing-key', at(text, 'data'), 'Missing `data.path`: the dataset `text` is read from a file or folder that you name. Add `path:` under `data`.');
     assert.equal(errors.length, 16, JSON.stringify(errors.map((d) => d.code)));
     assert.deepEqual(
       diagnostics.map((d) => d.range.start.line),

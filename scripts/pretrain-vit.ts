@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     method: 'full',
     training: { optimizer: 'adamw', lr: 2e-3, weightDecay: 0.05, schedule: 'cosine', minLr: 1e-5, warmup: 0.05, epochs: Number(values.epochs), batchSize: 64, seed },
   }, { baseDir: process.cwd(), resolvePath: (b, p) => resolve(b, p) });
-  const data = loadTaskData(run, model);
+  const data = await loadTaskData(run, model);
   model.labelNames = data.labelNames;
   process.stderr.write(`${data.description}\nbackend: ${backend.name}\n`);
   const attached = attachMethod(model, { method: 'full', config: run, trainHead: true, seed });

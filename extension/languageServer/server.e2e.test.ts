@@ -74,7 +74,7 @@ const SCHEMA_MISTAKES = [
   '  formatt: hf',
   'task: image-classification',
   'data:',
-  '  dataset: jsonl',
+  '  dataset: text',
   '  classes: [1]',
   'method: sprut',
   'lr: 0.1',
@@ -163,8 +163,8 @@ describe('language server over stdio', () => {
     const diagnostics = await client.open(uri, text);
     assertDiagnostics(diagnostics, [
       { code: 'unknown-key', range: rangeOf(text, 'formatt'), message: 'Unknown key `formatt` in `model`. Did you mean `format`?', severity: ERROR },
-      { code: 'missing-key', range: rangeOf(text, 'data:', 'data'), message: 'Missing `data.path`: the dataset `jsonl` is read from a file or folder that you name. Add `path:` under `data`.' },
-      { code: 'dataset-task-mismatch', range: rangeOf(text, 'jsonl'), message: '`data.dataset: jsonl` does not fit `task: image-classification`; that task reads `mnist`, `fashion-mnist` or `idx`.' },
+      { code: 'missing-key', range: rangeOf(text, 'data:', 'data'), message: 'Missing `data.path`: the dataset `text` is read from a file or folder that you name. Add `path:` under `data`.' },
+      { code: 'dataset-task-mismatch', range: rangeOf(text, 'text'), message: '`data.dataset: text` does not fit `task: image-classification`; that task reads `mnist`, `fashion-mnist`, `idx`, `image-folder`, `csv`, `tsv`, `jsonl` or `parquet`.' },
       { code: 'too-few-items', range: rangeOf(text, '[1]'), message: '`data.classes` needs at least 2 entries (it has 1).' },
       { code: 'invalid-value', range: rangeOf(text, 'sprut'), message: '`method` must be one of `spruft`, `lora`, `full` or `head`, not `sprut`. Did you mean `spruft`?' },
       { code: 'unknown-key', range: rangeOf(text, 'lr:', 'lr'), message: 'Unknown key `lr` at the top level: it belongs in `training`; move it there.' },

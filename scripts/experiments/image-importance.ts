@@ -151,10 +151,10 @@ function runConfig(b: Backbone, d: (typeof DATASETS)[number], v: Variant | undef
 }
 
 /** Model and data once per (backbone, dataset): the data subset is fixed (seed 0) for every seed and method. */
-function prepare(b: Backbone, d: (typeof DATASETS)[number]): { model: Model; data: TaskData } {
+async function prepare(b: Backbone, d: (typeof DATASETS)[number]): Promise<{ model: Model; data: TaskData }> {
   const c = runConfig(b, d, undefined, 0);
   const model = loadModel(c.model.path, { format: c.model.format, cutAt: c.model.cutAt, seed: 0 });
-  const data = loadTaskData(c, model);
+  const data = await loadTaskData(c, model);
   process.stderr.write(`${data.description}\n`);
   return { model, data };
 }
@@ -252,7 +252,7 @@ async function main(): Promise<void> {
       continue;
     }
     for (const d of datasets) {
-      const { model, data } = prepare(b, d);
+      const { model, data } = await prepare(b, d);
       try {
         for (let seed = 0; seed < seeds; seed++) {
           for (const v of VARIANTS.filter((x) => !values.variants || values.variants.split(',').includes(x.label))) {

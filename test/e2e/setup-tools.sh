@@ -23,6 +23,8 @@ command -v rg >/dev/null 2>&1 || need_apt+=(ripgrep)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
+# Debian's PyTorch: the adapter tests apply scripts/python/apply_spruft_adapter.py with it.
+dpkg -s python3-torch >/dev/null 2>&1 || need_apt+=(python3-torch)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -13,6 +13,7 @@ import { findEntry, nearestNames, rangeOfPath, type ConfigPath, type ParsedRunCo
 import type { ConfigDiagnostic, ConfigFix } from '../../../protocol/diagnostics';
 import type { InspectResult } from '../../../protocol/results';
 import { RUN_FILES } from '../../../protocol/runFolder';
+import { describeDataShape, hasDataShape, readDataShape } from '../data/dataShape';
 import { errorMessage, SpruftError } from '../errors';
 import { estimateTrainingMemory, formatBytes, type TrainingMemoryEstimate } from './memoryEstimate';
 import { isAdaptableKind, selectTargetLayers, suggestPatterns, type InspectedLayer, type TargetSelection } from './targets';
@@ -143,6 +144,10 @@ function hasField(record: Record<string, unknown>, field: string): boolean {
 async function checkDataFile(f: Findings, config: ResolvedRunConfig, path: ConfigPath, file: string): Promise<void> {
   const { dataset } = config.data;
   const kind = await kindOf(file);
+  if (hasDataShape(config) && kind) {
+    await checkDataShape(f, config, path, file);
+    return;
+  }
   if (dataset === 'jsonl' && kind === 'file') {
     const { record, error } = await firstJsonRecord(file);
     if (error || !record) {
@@ -177,6 +182,31 @@ async function checkDataFile(f: Findings, config: ResolvedRunConfig, path: Confi
     const names = await readdir(file);
     if (!names.some((n) => n.endsWith('.txt'))) f.add('error', 'data-invalid', path, `\`${file}\` holds no \`.txt\` file; give a text file or a folder of them.`);
   }
+}
+
+/**
+ * The user's own data: its shape as an information on the path (examples, classes,
+ * balance), and what a run would refuse (errors, the first few) or skip (one warning).
+ */
+async function checkDataShape(f: Findings, config: ResolvedRunConfig, path: ConfigPath, file: string): Promise<void> {
+  let shape;
+  try {
+    shape = await readDataShape(config, file);
+  } catch (err) {
+    f.add('error', 'data-invalid', path, errorMessage(err));
+    return;
+  }
+  if (!shape) return;
+  const what = config.task === 'image-classification' ? 'image' : 'example';
+  f.add('information', 'data-shape', path, `${basename(file)}: ${describeDataShape(shape, what)}.`);
+  if (shape.issues.length === 0) return;
+  if (config.data.onError === 'skip') {
+    const first = shape.issues[0];
+    f.add('warning', 'data-skipped', path, `${shape.issues.length} bad example${shape.issues.length === 1 ? '' : 's'} or class${shape.issues.length === 1 ? '' : 'es'} will be skipped (data.onError: skip); first: ${first.where}: ${first.message}`);
+    return;
+  }
+  for (const issue of shape.issues.slice(0, 3)) f.add('error', 'data-invalid', path, `${issue.where}: ${issue.message}`);
+  if (shape.issues.length > 3) f.add('error', 'data-invalid', path, `${shape.issues.length - 3} more problem${shape.issues.length === 4 ? '' : 's'} in the data; set data.onError: skip to leave bad examples out and count them.`);
 }
 
 async function checkPaths(f: Findings, config: ResolvedRunConfig, baseDir: string): Promise<void> {

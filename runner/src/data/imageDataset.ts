@@ -139,6 +139,17 @@ export interface PreprocessOptions {
   normalize?: Normalization;
 }
 
+/** [0, 1] pixels -> the normalization's scale, in place (`imagenet`: RGB, channels last). */
+export function normalizePixels(images: Float32Array, normalize: Normalization): void {
+  if (normalize === 'minus-one') {
+    for (let i = 0; i < images.length; i++) images[i] = images[i] * 2 - 1;
+  } else if (normalize === 'imagenet') {
+    for (let i = 0; i < images.length; i += 3) {
+      for (let c = 0; c < 3; c++) images[i + c] = (images[i + c] - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+    }
+  }
+}
+
 /** Resize, convert channels, normalize — in that order. Returns a new dataset. */
 export function preprocessImages(ds: ImageDataset, options: PreprocessOptions): ImageDataset {
   if (ds.normalization && ds.normalization !== 'unit') {
@@ -171,12 +182,6 @@ export function preprocessImages(ds: ImageDataset, options: PreprocessOptions): 
     images = new Float32Array(pixels);
     for (let p = 0, i = 0; p < pixels; p++, i += 3) images[p] = 0.299 * resized[i] + 0.587 * resized[i + 1] + 0.114 * resized[i + 2];
   }
-  if (normalize === 'minus-one') {
-    for (let i = 0; i < images.length; i++) images[i] = images[i] * 2 - 1;
-  } else if (normalize === 'imagenet') {
-    for (let i = 0; i < images.length; i += 3) {
-      for (let c = 0; c < 3; c++) images[i + c] = (images[i + c] - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
-    }
-  }
+  normalizePixels(images, normalize);
   return { ...ds, height: outH, width: outW, channels: outC, images, normalization: normalize };
 }

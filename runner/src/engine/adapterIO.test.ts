@@ -165,7 +165,7 @@ describe('adapters', () => {
     assert.throws(() => applyAdapter(adapterDir, other), (e: unknown) => e instanceof SpruftError && e.code === 'ADAPTER_INVALID' && /another base model/.test(e.message));
     const configPath = join(adapterDir, ADAPTER_CONFIG_FILE);
     const original = readFileSync(configPath, 'utf8');
-    writeFileSync(configPath, original.replace('"version": 1', '"version": 99'));
+    writeFileSync(configPath, original.replace('"version": 2', '"version": 99'));
     assert.throws(() => applyAdapter(adapterDir, model), /version 99 is not supported/);
     const withMissing = JSON.parse(original);
     withMissing.layers[0].name = 'mlp.layers.9';

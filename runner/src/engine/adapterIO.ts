@@ -7,8 +7,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ADAPTER_CONFIG_FILE, ADAPTER_FORMAT, ADAPTER_VERSION, ADAPTER_WEIGHTS_FILE, adapterTensorName,
-  type AdapterConfig, type AdapterLayer,
+  ADAPTER_CONFIG_FILE, ADAPTER_FORMAT, ADAPTER_RECORD_FILE, ADAPTER_VERSION, ADAPTER_VERSIONS_READ, ADAPTER_WEIGHTS_FILE, adapterTensorName,
+  type AdapterConfig, type AdapterLayer, type PeftLoraConfig,
 } from '../../../protocol/adapter';
 import type { ResolvedRunConfig } from '../../../protocol/config';
 import { SpruftError } from '../errors';
@@ -17,7 +17,7 @@ import { writeHfFolder } from '../io/hfFolder';
 import { readSafetensors, serializeSafetensors, type SafetensorsTensor } from '../io/safetensors';
 import { writeLayersModel } from '../io/tfjsLayers';
 import type { AdaptableLayer } from '../models/layer';
-import { toFileLayout, toEngineLayout, type Model } from '../models/model';
+import { toFileLayout, toEngineLayout, type FileLayout, type Model, type WeightEntry } from '../models/model';
 import type { AttachedMethod } from './methods';
 import { addInputChannels } from './ops/columnConv2d';
 import { addColumns } from './ops/columnLinear';
@@ -28,13 +28,29 @@ import { addRows } from './ops/linear';
 import { Rng } from './rng';
 import { tf, type Tensor } from './tf';
 
-/** Engine layout of W_f -> the file's "rows first" layout, and back. */
-function rowsToFile(layer: AdaptableLayer, t: Tensor): Tensor {
-  if (layer.kind === 'conv2d') return tf.transpose(t, [3, 0, 1, 2]);
-  if (layer.kind === 'depthwise-conv2d') return tf.transpose(t, [2, 0, 1, 3]);
-  return t;
+/** The model-file entry of a layer's tensor (its name and layout in the base's files). */
+function entryOf(model: Model, t: Tensor | undefined): WeightEntry | undefined {
+  return t ? model.weightEntries().find((e) => e.get() === t) : undefined;
 }
 
+/** The engine axis of a layer's weight that indexes rows (output features / channels), and input features. */
+function engineRowAxis(layer: AdaptableLayer): number {
+  return layer.kind === 'conv2d' ? 3 : layer.kind === 'depthwise-conv2d' ? 2 : 0;
+}
+
+function engineColumnAxis(layer: AdaptableLayer): number {
+  return layer.kind === 'conv2d' ? 2 : 1;
+}
+
+/** Where engine axis `axis` of a rank-`rank` tensor lands in the file layout (toFileLayout is the one truth). */
+function fileAxis(axis: number, rank: number, layout: FileLayout): number {
+  return tf.tidy(() => dims(toFileLayout(tf.zeros(Array.from({ length: rank }, (_, i) => (i === axis ? 2 : 1))), layout)).indexOf(2));
+}
+
+/**
+ * Version 1 stored conv W_f "rows first" ([r, kh, kw, c_in]) whatever the base's layout;
+ * read back only. Version 2 stores every adapter tensor in the base tensor's own layout.
+ */
 function rowsFromFile(layer: AdaptableLayer, t: Tensor): Tensor {
   if (layer.kind === 'conv2d') return tf.transpose(t, [1, 2, 3, 0]);
   if (layer.kind === 'depthwise-conv2d') return tf.transpose(t, [1, 2, 0, 3]);
@@ -84,9 +100,19 @@ export function writeAdapter(dir: string, model: Model, attached: AttachedMethod
   tf.tidy(() => {
     for (const l of attached.adaptedLayers) {
       const t = l.training;
+      const base = entryOf(model, l.weight);
+      const layout = base?.layout ?? 'same';
       const entry: AdapterLayer = { name: l.name, kind: l.kind, weightShape: dims(l.weight), tensors: {} };
+      if (base) {
+        entry.weightName = base.fileName;
+        entry.fileShape = dims(toFileLayout(l.weight, layout));
+        const bias = entryOf(model, l.bias);
+        if (bias) entry.biasName = bias.fileName;
+      }
       if (t.kind === 'rows') {
-        const wf = rowsToFile(l, t.wf);
+        // W_f has the engine layout of W with its row axis cut to r; in the file, the base's layout.
+        const wf = toFileLayout(t.wf, layout);
+        entry.rowAxis = fileAxis(engineRowAxis(l), dims(l.weight).length, layout);
         tensors.set(adapterTensorName.spruftRows(l.name), f32(wf));
         entry.tensors[adapterTensorName.spruftRows(l.name)] = dims(wf);
         if (t.bf) {
@@ -96,8 +122,9 @@ export function writeAdapter(dir: string, model: Model, attached: AttachedMethod
         entry.rows = t.rows;
         entry.scores = t.scores;
         if (t.columns) {
-          // Appendix B's W_f,dep: linear [d_out, c]; conv [c_out, kh, kw, c] (output first, like W_f's rows).
-          const wdep = rowsToFile(l, t.columns.wdep);
+          // Appendix B's W_f,dep: the base's layout with its input axis cut to c.
+          const wdep = toFileLayout(t.columns.wdep, layout);
+          entry.columnAxis = fileAxis(engineColumnAxis(l), dims(l.weight).length, layout);
           tensors.set(adapterTensorName.spruftDependency(l.name), f32(wdep));
           entry.tensors[adapterTensorName.spruftDependency(l.name)] = dims(wdep);
           entry.columns = t.columns.columns;
@@ -118,7 +145,9 @@ export function writeAdapter(dir: string, model: Model, attached: AttachedMethod
       }
       layers.push(entry);
     }
-    for (const h of headEntries(model)) tensors.set(h.fileName, f32(toFileLayout(h.tensor, h.layout)));
+    // LoRA: the head as PEFT's `modules_to_save` restores it.
+    const headName = (fileName: string): string => (attached.method === 'lora' ? adapterTensorName.peftSaved(fileName) : fileName);
+    for (const h of headEntries(model)) tensors.set(headName(h.fileName), f32(toFileLayout(h.tensor, h.layout)));
     // `full` also trains the embeddings (their trained values live in the entries now).
     if (attached.method === 'full') for (const e of model.extraWeights()) tensors.set(e.fileName, f32(toFileLayout(e.get(), e.layout)));
   });
@@ -137,26 +166,46 @@ export function writeAdapter(dir: string, model: Model, attached: AttachedMethod
     ratio: method === 'spruft' ? c.spruft.ratio : undefined,
     freezeAttention: c.targets.freezeAttention,
     layers,
-    fullTensors: [...headEntries(model).map((h) => h.fileName), ...(method === 'full' ? model.extraWeights().map((e) => e.fileName) : [])],
+    fullTensors: [...headEntries(model).map((h) => (method === 'lora' ? adapterTensorName.peftSaved(h.fileName) : h.fileName)), ...(method === 'full' ? model.extraWeights().map((e) => e.fileName) : [])],
     training: { ...c.training },
     createdAt: new Date().toISOString(),
-    ...(method === 'lora'
-      ? {
-          peft_type: 'LORA' as const, r: c.lora.rank, lora_alpha: c.lora.alpha, lora_dropout: c.lora.dropout,
-          target_modules: layers.map((l) => l.name), bias: 'none' as const, fan_in_fan_out: false,
-          modules_to_save: model.head ? [model.head.name] : [], base_model_name_or_path: model.sourcePath, inference_mode: true,
-        }
-      : {}),
   };
+  const json = (v: unknown): string[] => [JSON.stringify(v, null, 2) + '\n'];
+  const peft = method === 'lora' ? peftLoraConfig(model, attached, c, layers) : undefined;
+  if (peft) Object.assign(config, peft);
   writeFolderAtomic(dir, [
     { name: ADAPTER_WEIGHTS_FILE, chunks: () => [serializeSafetensors(tensors, { format: 'pt' })] },
-    { name: ADAPTER_CONFIG_FILE, chunks: () => [JSON.stringify(config, null, 2) + '\n'] },
+    // LoRA: adapter_config.json is PEFT's alone (older PEFT refuses unknown keys); this format's record beside it.
+    { name: ADAPTER_CONFIG_FILE, chunks: () => json(peft ?? config) },
+    ...(peft ? [{ name: ADAPTER_RECORD_FILE, chunks: () => json(config) }] : []),
   ]);
   return config;
 }
 
+/**
+ * PEFT's LoraConfig for this adapter (what `PeftModel.from_pretrained` reads): `r` the
+ * configured rank, `rank_pattern` the layers where it was capped at d_out, the head in
+ * `modules_to_save`.
+ */
+function peftLoraConfig(model: Model, attached: AttachedMethod, c: ResolvedRunConfig, layers: AdapterLayer[]): PeftLoraConfig {
+  const rankPattern: Record<string, number> = {};
+  for (const l of attached.adaptedLayers) {
+    if (l.training.kind === 'lora') {
+      const r = dims(l.training.b)[l.kind === 'linear' ? 1 : 0];
+      if (r !== c.lora.rank) rankPattern[l.name] = r;
+    }
+  }
+  return {
+    peft_type: 'LORA', task_type: null, r: c.lora.rank, lora_alpha: c.lora.alpha, lora_dropout: c.lora.dropout,
+    target_modules: layers.map((l) => l.name), rank_pattern: rankPattern, bias: 'none', fan_in_fan_out: false,
+    modules_to_save: model.head && headEntries(model).length > 0 ? [model.head.name] : null,
+    base_model_name_or_path: model.sourcePath, inference_mode: true, init_lora_weights: true,
+  };
+}
+
 export function readAdapterConfig(dir: string): AdapterConfig {
-  const path = join(dir, ADAPTER_CONFIG_FILE);
+  const record = join(dir, ADAPTER_RECORD_FILE);
+  const path = existsSync(record) ? record : join(dir, ADAPTER_CONFIG_FILE);
   if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', `no ${ADAPTER_CONFIG_FILE}: this folder holds no adapter`, dir);
   let config: AdapterConfig;
   try {
@@ -165,8 +214,8 @@ export function readAdapterConfig(dir: string): AdapterConfig {
     throw new SpruftError('ADAPTER_INVALID', `not valid JSON (${(err as Error).message})`, path);
   }
   if (config.format !== ADAPTER_FORMAT) throw new SpruftError('ADAPTER_INVALID', `"format" is ${JSON.stringify(config.format)}, expected "${ADAPTER_FORMAT}"`, path);
-  if (config.version !== ADAPTER_VERSION) {
-    throw new SpruftError('ADAPTER_INVALID', `adapter version ${String(config.version)} is not supported; this runner reads version ${ADAPTER_VERSION}`, path);
+  if (!ADAPTER_VERSIONS_READ.includes(config.version)) {
+    throw new SpruftError('ADAPTER_INVALID', `adapter version ${String(config.version)} is not supported; this runner reads versions ${ADAPTER_VERSIONS_READ.join(' and ')}`, path);
   }
   return config;
 }
@@ -211,12 +260,14 @@ export function applyAdapter(dir: string, model: Model, o: ApplyOptions = {}): A
       throw new SpruftError('ADAPTER_INVALID', `layer "${spec.name}" has shape [${dims(layer.weight)}] here but [${spec.weightShape}] in the adapter`, dir);
     }
     layer.resetTraining();
+    const layout = entryOf(model, layer.weight)?.layout ?? 'same';
+    const fromFile = (t: Tensor): Tensor => (config.version === 1 ? rowsFromFile(layer, t) : toEngineLayout(t, layout));
     if (config.method === 'spruft') {
       const rows = spec.rows ?? [];
-      const wf = tf.tidy(() => rowsFromFile(layer, tensor(adapterTensorName.spruftRows(spec.name))));
+      const wf = tf.tidy(() => fromFile(tensor(adapterTensorName.spruftRows(spec.name))));
       const biasName = adapterTensorName.spruftBias(spec.name);
       const columns = spec.columns && spec.columns.length > 0 ? spec.columns : undefined;
-      const wdep = columns ? tf.tidy(() => rowsFromFile(layer, tensor(adapterTensorName.spruftDependency(spec.name)))) : undefined;
+      const wdep = columns ? tf.tidy(() => fromFile(tensor(adapterTensorName.spruftDependency(spec.name)))) : undefined;
       layer.training = {
         kind: 'rows', rows, rowsTensor: tf.tensor1d(rows, 'int32'),
         wf: frozenVariable(wf), bf: file.tensors.has(biasName) ? frozenVariable(tensor(biasName)) : undefined, scores: spec.scores,
@@ -224,7 +275,9 @@ export function applyAdapter(dir: string, model: Model, o: ApplyOptions = {}): A
       };
     } else if (config.method === 'lora') {
       const [a, b] = tf.tidy(() => loraFromFile(layer, tensor(adapterTensorName.loraA(spec.name)), tensor(adapterTensorName.loraB(spec.name))));
-      layer.training = { kind: 'lora', a: frozenVariable(a), b: frozenVariable(b), scale: (config.lora_alpha ?? 16) / (config.r ?? 8), dropout: 0 };
+      // The rank of this layer (capped at d_out, PEFT's rank_pattern), not the configured r.
+      const rank = dims(a)[layer.kind === 'linear' ? 0 : 3];
+      layer.training = { kind: 'lora', a: frozenVariable(a), b: frozenVariable(b), scale: (config.lora_alpha ?? 16) / rank, dropout: 0 };
     } else if (config.method === 'full') {
       layer.training = {
         kind: 'full', w: frozenVariable(tensor(`${spec.name}.weight`)),
@@ -241,9 +294,10 @@ export function applyAdapter(dir: string, model: Model, o: ApplyOptions = {}): A
       head = model.head!;
     }
     const current = head;
+    const stored = (fileName: string): string => (config.method === 'lora' && config.version > 1 ? adapterTensorName.peftSaved(fileName) : fileName);
     for (const e of model.weightEntries().filter((w) => w.get() === current.weight || w.get() === current.bias)) {
-      if (!config.fullTensors.includes(e.fileName)) continue;
-      const value = tf.tidy(() => toEngineLayout(tensor(e.fileName), e.layout));
+      if (!config.fullTensors.includes(stored(e.fileName))) continue;
+      const value = tf.tidy(() => toEngineLayout(tensor(stored(e.fileName)), e.layout));
       if (e.get() === current.weight) {
         current.weight.dispose();
         current.weight = value;
@@ -314,7 +368,8 @@ export function exportModel(model: Model, outDir: string): 'hf' | 'tfjs-layers' 
   for (const e of model.weightEntries()) {
     const t = tf.tidy(() => toFileLayout(e.get(), e.layout));
     weights.set(e.fileName, { shape: dims(t), data: t.dataSync() as Float32Array });
-    t.dispose();
+    // A 'same' layout hands back the model's own tensor: the model keeps it.
+    if (t !== e.get()) t.dispose();
   }
   if (model.format === 'hf') writeHfFolder(outDir, { config: model.exportConfig(), tensors: weights });
   else writeLayersModel(outDir, { modelTopology: model.exportConfig(), weights });

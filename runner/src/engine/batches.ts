@@ -7,13 +7,33 @@
 import { Rng } from './rng';
 import { tf, type Tensor } from './tf';
 
+/** Images decoded on demand (data/imageFolder.ts's ImageStore): `prepare` a batch, then `get` its images. */
+export interface ImageSource {
+  get(i: number): Float32Array;
+  prepare(indices: ArrayLike<number>): Promise<void>;
+}
+
 /** Images (NHWC, preprocessed) with integer labels. */
 export interface ImageExamples {
   kind: 'images';
   n: number;
   shape: [number, number, number];
+  /** Every image, n x H x W x C; empty when `source` decodes them on demand. */
   inputs: Float32Array;
   labels: Int32Array;
+  source?: ImageSource;
+}
+
+/** Example `i`'s pixels (H x W x C), from memory or, once prepared, from the source's cache. */
+export function imageValues(ex: ImageExamples, i: number): Float32Array {
+  if (ex.source) return ex.source.get(i);
+  const per = ex.shape[0] * ex.shape[1] * ex.shape[2];
+  return ex.inputs.subarray(i * per, (i + 1) * per);
+}
+
+/** Make the examples at `indices` ready for `makeBatch` (decodes lazily read images; else nothing). */
+export async function prepareExamples(ex: Examples, indices: ArrayLike<number>): Promise<void> {
+  if (ex.kind === 'images' && ex.source) await ex.source.prepare(indices);
 }
 
 /** Token sequences; `labels` for text classification, next tokens otherwise. */
@@ -60,7 +80,7 @@ export function makeBatch(ex: Examples, indices: Int32Array): Batch {
     const x = new Float32Array(b * per);
     const y = new Int32Array(b);
     indices.forEach((idx, i) => {
-      x.set(ex.inputs.subarray(idx * per, (idx + 1) * per), i * per);
+      x.set(imageValues(ex, idx), i * per);
       y[i] = ex.labels[idx];
     });
     return { size: b, x: tf.tensor(x, [b, ...ex.shape]), labels: tf.tensor1d(y, 'int32'), indices };
@@ -91,6 +111,31 @@ export function disposeBatch(batch: Batch): void {
   tf.dispose([batch.x, ...(batch.labels ? [batch.labels] : []), ...(batch.targets ? [batch.targets] : []), ...(batch.weights ? [batch.weights] : [])]);
 }
 
+/**
+ * The examples of several batches, in memory (what scoring reads: its calibration batches
+ * are walked more than once). Lazily read images are decoded batch by batch and copied
+ * out; in-memory examples are returned as they are.
+ */
+export async function residentBatches(ex: Examples, batches: Int32Array[]): Promise<{ examples: Examples; batches: Int32Array[] }> {
+  if (ex.kind !== 'images' || !ex.source) return { examples: ex, batches };
+  const per = ex.shape[0] * ex.shape[1] * ex.shape[2];
+  const total = batches.reduce((s, b) => s + b.length, 0);
+  const inputs = new Float32Array(total * per);
+  const labels = new Int32Array(total);
+  const local: Int32Array[] = [];
+  let at = 0;
+  for (const b of batches) {
+    await ex.source.prepare(b);
+    local.push(Int32Array.from(b, (idx, k) => {
+      inputs.set(ex.source!.get(idx), (at + k) * per);
+      labels[at + k] = ex.labels[idx];
+      return at + k;
+    }));
+    at += b.length;
+  }
+  return { examples: { kind: 'images', n: total, shape: ex.shape, inputs, labels }, batches: local };
+}
+
 /** Training order: micro-batch `m` (global, from 0) -> its example indices. */
 export class BatchPlan {
   readonly perEpoch: number;
@@ -116,10 +161,19 @@ export class BatchPlan {
   }
 }
 
-/** Evaluation batches in data order. */
-export function* sequentialBatches(ex: Examples, batchSize: number, limit = ex.n): Generator<Batch> {
+/**
+ * Evaluation batches in data order. Lazily read images are decoded a batch ahead: the
+ * next batch decodes (in sharp's thread pool) while the caller works on this one.
+ */
+export async function* sequentialBatches(ex: Examples, batchSize: number, limit = ex.n): AsyncGenerator<Batch> {
+  const range = (start: number): Int32Array => Int32Array.from({ length: Math.min(limit, start + batchSize) - start }, (_, i) => start + i);
+  let ready = limit > 0 ? prepareExamples(ex, range(0)) : undefined;
   for (let start = 0; start < limit; start += batchSize) {
-    const end = Math.min(limit, start + batchSize);
-    yield makeBatch(ex, Int32Array.from({ length: end - start }, (_, i) => start + i));
+    await ready;
+    const next = start + batchSize < limit ? prepareExamples(ex, range(start + batchSize)) : undefined;
+    // Handled when awaited on the next turn; this keeps a failure from counting as unhandled meanwhile.
+    next?.catch(() => undefined);
+    ready = next;
+    yield makeBatch(ex, range(start));
   }
 }

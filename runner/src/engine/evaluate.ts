@@ -36,7 +36,7 @@ export async function evaluateClassifier(model: Model, ex: Examples, o: EvalOpti
   let lossSum = 0;
   let count = 0;
   const n = Math.min(ex.n, o.limit ?? ex.n);
-  for (const batch of sequentialBatches(ex, o.batchSize, n)) {
+  for await (const batch of sequentialBatches(ex, o.batchSize, n)) {
     const [nll, pred] = tf.tidy(() => {
       const logits = model.forward(batch.x, inferenceContext());
       const logp = tf.logSoftmax(logits);
@@ -78,7 +78,7 @@ async function sequenceLogLikelihoods(model: Model, ex: TokenExamples, batchSize
   const ll = new Float64Array(limit);
   const tokens = new Float64Array(limit);
   let offset = 0;
-  for (const batch of sequentialBatches(ex, batchSize, limit)) {
+  for await (const batch of sequentialBatches(ex, batchSize, limit)) {
     const [sums, counts] = tf.tidy(() => {
       const logits = model.forward(batch.x, inferenceContext());
       const v = logits.shape[logits.rank - 1];

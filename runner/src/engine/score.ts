@@ -7,7 +7,7 @@
 import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { LayerSelection } from '../../../protocol/results';
 import type { Model } from '../models/model';
-import { disposeBatch, makeBatch, BatchPlan, type Examples } from './batches';
+import { disposeBatch, makeBatch, residentBatches, BatchPlan, type Examples } from './batches';
 import { columnLayersOf, targetGroups } from './dependency/groups';
 import { chooseWithDependencies } from './dependency/select';
 import { importanceMetric } from './importance';
@@ -37,9 +37,10 @@ export async function scoreRows(model: Model, config: ResolvedRunConfig, train: 
   // zo-taylor: one batch per calibration set (k of them, later epochs' orders when k
   // exceeds one epoch); the gradient metrics: calibrationBatches batches of one epoch.
   const count = options.metric === 'zo-taylor' ? options.calibrationSets : Math.min(options.calibrationBatches, plan.perEpoch);
+  const calibration = await residentBatches(train, Array.from({ length: count }, (_, m) => Int32Array.from(plan.indices(m))));
   const batches = function* () {
     for (let m = 0; m < count; m++) {
-      const batch = makeBatch(train, plan.indices(m));
+      const batch = makeBatch(calibration.examples, calibration.batches[m]);
       try {
         yield batch;
       } finally {

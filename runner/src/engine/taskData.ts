@@ -3,14 +3,19 @@
  * read the dataset, keep the chosen classes, take balanced limits (seeded), and bring
  * images to the model's input (size, channels, normalization).
  */
-import type { ResolvedRunConfig } from '../../../protocol/config';
+import { IMAGE_FILE_DATASETS, type ResolvedRunConfig } from '../../../protocol/config';
 import { SpruftError } from '../errors';
 import { loadFashionMnist } from '../data/fashionMnist';
 import { balancedLimit, preprocessImages, selectClasses, splitHoldout, type ImageDataset } from '../data/imageDataset';
+import { ImageCache, ImageStore, verifyImages } from '../data/imageDecode';
+import { listImageFolder, subsetRefs, type ImageInputShape, type ImageRefSet } from '../data/imageFolder';
+import { balancedIndices, selectLabelIndices, stratifiedSplitIndices } from '../data/sampling';
+import { DataIssues, checkNoEmptyClass, classBalance, readLabelledTable, tableFormatOf } from '../data/tabular';
 import { loadMnist, mnistDigitsDir } from '../data/mnist';
 import { configDir } from '../io/npmPackage';
 import type { Model } from '../models/model';
 import { ByteTokenizer, balancedTextLimit, readJsonl, readTextCorpus, selectTextClasses, splitTextHoldout, type TextDataset } from '../data/text';
+import { statSync } from 'node:fs';
 import type { ImageExamples, TaskData, TokenExamples } from './batches';
 import { Rng } from './rng';
 
@@ -46,8 +51,81 @@ function readImageSplits(config: ResolvedRunConfig): { train: ImageDataset; eval
   }
 }
 
-export function loadImageTask(config: ResolvedRunConfig, model: Model): TaskData {
+/** An image folder or a manifest table (path or bytes + label) -> image refs. */
+async function readImageRefs(config: ResolvedRunConfig, path: string, issues: DataIssues): Promise<ImageRefSet> {
   const d = config.data;
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    throw new SpruftError('FILE_NOT_FOUND', 'image data not found; check data.path', path);
+  }
+  if (isDir) {
+    if (d.dataset !== 'image-folder') throw new SpruftError('CONFIG_INVALID', `dataset ${d.dataset} reads a table file, but data.path is a folder; use dataset: image-folder`, path);
+    return listImageFolder(path, { labelNames: d.labelNames, issues });
+  }
+  const table = await readLabelledTable(path, {
+    format: tableFormatOf(path, d.dataset === 'image-folder' ? undefined : d.dataset),
+    columns: { image: d.columns.image, label: d.columns.label }, needs: ['image'], labelNames: d.labelNames, onError: d.onError,
+  });
+  table.issues.items.forEach((i) => issues.items.push(i));
+  return { refs: table.images!, where: table.where, labels: table.labels, labelNames: table.labelNames };
+}
+
+/**
+ * Image files as a task: read the refs, keep the chosen classes, split or read the
+ * evaluation set, take balanced limits (seeded), then decode every image once to check it
+ * (unreadable ones stop the run, or are skipped and counted), and hand the engine
+ * examples that decode on demand through one bounded cache.
+ */
+async function loadImageFileTask(config: ResolvedRunConfig, model: Model): Promise<TaskData> {
+  const d = config.data;
+  const seed = config.training.seed;
+  const issues = new DataIssues(d.onError);
+  let train = await readImageRefs(config, requirePath(d.path, 'image folder or manifest table'), issues);
+  let evalSet = d.evalPath ? await readImageRefs(config, d.evalPath, issues) : undefined;
+  if (evalSet && evalSet.labelNames.join('\n') !== train.labelNames.join('\n')) {
+    throw new SpruftError('DATA_INVALID', `the evaluation data's classes (${evalSet.labelNames.join(', ')}) differ from the training data's (${train.labelNames.join(', ')}); list data.labelNames to fix one order`, d.evalPath);
+  }
+  if (d.classes) {
+    const pick = (set: ImageRefSet): ImageRefSet => {
+      const sel = selectLabelIndices(set.labels, set.labelNames, d.classes!);
+      return subsetRefs(set, sel.indices, sel.labels, sel.labelNames);
+    };
+    train = pick(train);
+    if (evalSet) evalSet = pick(evalSet);
+  }
+  if (!evalSet) {
+    const split = stratifiedSplitIndices(train.labels, train.labelNames.length, d.evalFraction, Rng.derive(seed, 'eval-split'));
+    evalSet = subsetRefs(train, split.holdout);
+    train = subsetRefs(train, split.train);
+  }
+  const limit = (set: ImageRefSet, n: number | undefined, name: string): ImageRefSet =>
+    n !== undefined && n < set.refs.length ? subsetRefs(set, balancedIndices(set.labels, set.labelNames.length, n, Rng.derive(seed, name))) : set;
+  train = limit(train, d.trainLimit, 'train-limit');
+  evalSet = limit(evalSet, d.evalLimit, 'eval-limit');
+  const size = imageSize(model, config);
+  const channels = (model.input.kind === 'image' ? model.input.channels : d.image.channels) as 1 | 3;
+  const shape: ImageInputShape = { height: size, width: size, channels, normalize: d.image.normalize, fit: d.image.fit };
+  train = subsetRefs(train, await verifyImages(train, shape, issues));
+  evalSet = subsetRefs(evalSet, await verifyImages(evalSet, shape, issues));
+  checkNoEmptyClass(train.labels, train.labelNames, d.path!, issues);
+  if (train.refs.length === 0 || evalSet.refs.length === 0) throw new SpruftError('DATA_INVALID', `no readable ${train.refs.length === 0 ? 'training' : 'evaluation'} image left`, d.path);
+  const cache = new ImageCache(d.image.cacheMiB * 1024 * 1024);
+  const examples = (set: ImageRefSet): ImageExamples => ({
+    kind: 'images', n: set.refs.length, shape: [size, size, channels], inputs: new Float32Array(0), labels: set.labels, source: new ImageStore(set, shape, cache),
+  });
+  const balance = classBalance(train.labels, train.labelNames).map((c) => `${c.label} ${c.count}`).join(', ');
+  const skipped = issues.summary('example');
+  return {
+    train: examples(train), eval: examples(evalSet), labelNames: train.labelNames,
+    description: `${d.path}: ${train.refs.length} training and ${evalSet.refs.length} evaluation images at ${size}x${size}x${channels}, decoded lazily (cache ${d.image.cacheMiB} MiB); classes: ${balance}${skipped ? `; ${skipped}` : ''}`,
+  };
+}
+
+export async function loadImageTask(config: ResolvedRunConfig, model: Model): Promise<TaskData> {
+  const d = config.data;
+  if (IMAGE_FILE_DATASETS.includes(d.dataset)) return loadImageFileTask(config, model);
   const seed = config.training.seed;
   const splits = readImageSplits(config);
   let train = splits.train;
@@ -154,13 +232,35 @@ export function loadLanguageModelTask(config: ResolvedRunConfig, model: Model): 
   };
 }
 
-export function loadTextClassificationTask(config: ResolvedRunConfig, model: Model): TaskData {
+/**
+ * Labelled texts from a CSV, TSV, JSONL or Parquet table through `data.columns` (tabular.ts).
+ * A text pair is joined with a blank line for the byte tokenizer.
+ */
+async function readTextTable(config: ResolvedRunConfig, path: string): Promise<TextDataset & { skipped: string }> {
+  const d = config.data;
+  const table = await readLabelledTable(path, {
+    format: tableFormatOf(path, d.dataset), columns: d.columns, needs: d.columns.textPair ? ['text', 'textPair'] : ['text'],
+    labelNames: d.labelNames, onError: d.onError,
+  });
+  checkNoEmptyClass(table.labels, table.labelNames, path, table.issues);
+  const texts = table.textPairs ? table.texts!.map((t, i) => `${t}\n\n${table.textPairs![i]}`) : table.texts!;
+  return { n: texts.length, texts, labels: table.labels, labelNames: table.labelNames, skipped: table.issues.summary('row') };
+}
+
+export async function loadTextClassificationTask(config: ResolvedRunConfig, model: Model): Promise<TaskData> {
   const d = config.data;
   const length = sequenceLength(model, config);
   const seed = config.training.seed;
-  const read = (path: string): TextDataset => readJsonl(path, { textField: d.text.field, labelField: d.text.labelField, labelNames: d.labelNames });
-  let train = read(requirePath(d.path, 'JSONL file of labelled texts'));
-  let evalSet = d.evalPath ? read(d.evalPath) : undefined;
+  const skipped: string[] = [];
+  const read = async (path: string): Promise<TextDataset> => {
+    // JSONL keeps its own reader unless columns beyond text and label are mapped.
+    if (d.dataset === 'jsonl' && !d.columns.textPair && d.onError === 'error') return readJsonl(path, { textField: d.columns.text, labelField: d.columns.label, labelNames: d.labelNames });
+    const t = await readTextTable(config, path);
+    if (t.skipped) skipped.push(t.skipped);
+    return t;
+  };
+  let train = await read(requirePath(d.path, 'table of labelled texts (CSV, TSV, JSONL or Parquet)'));
+  let evalSet = d.evalPath ? await read(d.evalPath) : undefined;
   if (d.classes) {
     train = selectTextClasses(train, d.classes);
     if (evalSet) evalSet = selectTextClasses(evalSet, d.classes);
@@ -179,11 +279,11 @@ export function loadTextClassificationTask(config: ResolvedRunConfig, model: Mod
   };
   return {
     train: encode(train), eval: encode(evalSet), labelNames: d.labelNames ?? train.labelNames,
-    description: `${d.path}: ${train.n} training and ${evalSet.n} evaluation texts, ${length} byte tokens each`,
+    description: `${d.path}: ${train.n} training and ${evalSet.n} evaluation texts, ${length} byte tokens each${skipped.length ? `; ${skipped.join('; ')}` : ''}`,
   };
 }
 
-export function loadTaskData(config: ResolvedRunConfig, model: Model): TaskData {
+export async function loadTaskData(config: ResolvedRunConfig, model: Model): Promise<TaskData> {
   switch (config.task) {
     case 'image-classification':
       return loadImageTask(config, model);

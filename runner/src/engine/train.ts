@@ -11,7 +11,7 @@ import { SpruftError } from '../errors';
 import { configDir } from '../io/npmPackage';
 import type { ForwardContext } from '../models/layer';
 import type { Model } from '../models/model';
-import { BatchPlan, makeBatch, type Examples } from './batches';
+import { BatchPlan, makeBatch, prepareExamples, type Examples } from './batches';
 import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint';
 import type { AttachedMethod } from './methods';
 import { Rng } from './rng';
@@ -120,7 +120,14 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
       await pool.attach(methodSpecOf(o.model, o.attached, o.config));
       parallel = new DataParallelStep(pool, runner, o.model, o.attached, o.train, t.checkpointing === 'blocks');
     }
+    // Lazily read images: the examples of step s + 1 decode (off the main thread) while step s trains.
+    const stepExamples = (s: number): number[] => Array.from({ length: t.gradAccumulation }, (_, k) => [...plan.indices(s * t.gradAccumulation + k)]).flat();
+    let prepared: Promise<void> | undefined;
     while (step < totalSteps) {
+      await (prepared ?? prepareExamples(o.train, stepExamples(step)));
+      prepared = step + 1 < totalSteps ? prepareExamples(o.train, stepExamples(step + 1)) : undefined;
+      // Awaited at the top of the next step; this only keeps a failure meanwhile from counting as unhandled.
+      prepared?.catch(() => undefined);
       const lr = learningRate(t, step, totalSteps);
       const ctx: ForwardContext = { training: true, dropoutRng, dropoutMaskBytes: 0, checkpointBlocks: t.checkpointing === 'blocks' };
       const indicesAt = (k: number) => plan.indices(step * t.gradAccumulation + k);

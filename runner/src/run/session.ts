@@ -14,7 +14,7 @@ import { loadRunConfig, RunConfigError } from '../config/load';
 import { SpruftError } from '../errors';
 import { applyAdapter, readAdapterConfig, writeAdapter } from '../engine/adapterIO';
 import { initBackend } from '../engine/backend';
-import { disposeBatch, makeBatch, type TaskData } from '../engine/batches';
+import { disposeBatch, makeBatch, prepareExamples, type TaskData } from '../engine/batches';
 import { hasCheckpoint, readCheckpoint } from '../engine/checkpoint';
 import { evaluateClassifier, evaluateLanguageModel } from '../engine/evaluate';
 import { peakBytes } from '../engine/memory';
@@ -78,9 +78,9 @@ function readResolved(runDir: string): ResolvedRunConfig {
 }
 
 /** The model and data of a run, the head sized to the task's labels. */
-function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): { model: Model; data: TaskData } {
+async function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): Promise<{ model: Model; data: TaskData }> {
   const model = loadModel(c.model.path, { format: c.model.format, cutAt: c.model.cutAt, seed: c.training.seed, from: configDir(c) });
-  const data = loadTaskData(c, model);
+  const data = await loadTaskData(c, model);
   log?.('info', data.description);
   if (isClassification(c) && data.labelNames) {
     const labels = data.labelNames.length;
@@ -97,7 +97,9 @@ function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): { model: Model; 
 
 /** mem_M (paper C.3): peak of inference with the frozen model on one training batch. */
 async function inferencePeak(model: Model, data: TaskData, batchSize: number): Promise<number> {
-  const batch = makeBatch(data.train, Int32Array.from({ length: Math.min(batchSize, data.train.n) }, (_, i) => i));
+  const indices = Int32Array.from({ length: Math.min(batchSize, data.train.n) }, (_, i) => i);
+  await prepareExamples(data.train, indices);
+  const batch = makeBatch(data.train, indices);
   try {
     return await peakBytes(() => {
       tf.tidy(() => model.forward(batch.x, inferenceContext()));
@@ -247,7 +249,7 @@ export async function startTrain(req: RunRequest, hooks: RunHooks): Promise<Star
   if (workers > 1) hooks.onLog?.('info', `data-parallel: ${workers} ranks (this thread and ${workers - 1} worker thread(s), each with its own ${info.name} backend and a share of every batch); memory figures are rank 0's`);
   const done = (async (): Promise<RunResult> => {
     hooks.onProgress?.({ runId, method: config.method, phase: 'loading', step: 0, totalSteps: 0, epoch: 0, totalEpochs: 0, elapsedMs: 0 });
-    const { model, data } = prepare(config, hooks.onLog);
+    const { model, data } = await prepare(config, hooks.onLog);
     try {
       const ctx: MethodRunContext = {
         runId, config, model, data, backend: info, hooks, resume,
@@ -278,7 +280,7 @@ export async function startScore(req: RunRequest, hooks: RunHooks): Promise<Star
   const info = await ensureBackend(config.backend);
   const runId = `score-${config.name}#${++runCounter}`;
   const done = (async (): Promise<ScoreResult> => {
-    const { model, data } = prepare(config, hooks.onLog);
+    const { model, data } = await prepare(config, hooks.onLog);
     try {
       const memM = await inferencePeak(model, data, config.training.batchSize);
       const scored = await scoreRows(model, config, data.train);
@@ -303,7 +305,7 @@ export async function startEvaluate(target: string, hooks: RunHooks): Promise<St
   const info = await ensureBackend(config.backend);
   const runId = `eval-${config.name}#${++runCounter}`;
   const done = (async (): Promise<RunResult> => {
-    const { model, data } = prepare(config, hooks.onLog);
+    const { model, data } = await prepare(config, hooks.onLog);
     try {
       let method: MethodName = 'head';
       let trainable = 0;

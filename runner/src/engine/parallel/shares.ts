@@ -6,7 +6,7 @@
  *   L = sum_r (W_r / W) L_r   and   grad L = sum_r (W_r / W) grad L_r,
  * which is what rank 0 combines (up to float rounding), in rank order.
  */
-import type { Examples } from '../batches';
+import { imageValues, type Examples } from '../batches';
 
 /**
  * Rank r's contiguous share [start, end) of a micro-batch of `size` examples among
@@ -45,7 +45,7 @@ export function takeShare(ex: Examples, indices: Int32Array): Examples {
   if (ex.kind === 'images') {
     const per = ex.shape[0] * ex.shape[1] * ex.shape[2];
     const inputs = new Float32Array(n * per);
-    indices.forEach((idx, i) => inputs.set(ex.inputs.subarray(idx * per, (idx + 1) * per), i * per));
+    indices.forEach((idx, i) => inputs.set(imageValues(ex, idx), i * per));
     return { kind: 'images', n, shape: ex.shape, inputs, labels: Int32Array.from(indices, (idx) => ex.labels[idx]) };
   }
   const t = ex.length;
