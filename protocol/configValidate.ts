@@ -917,6 +917,10 @@ const taskIs = (...tasks: string[]) => (view: ConfigView): string | undefined =>
   return task && tasks.includes(task) ? `\`task\` is \`${task}\`` : undefined;
 };
 
+/** `training.epochs` above this is a warning; above MAX_EPOCHS an error (a run that cannot finish). */
+const MAX_SENSIBLE_EPOCHS = 1000;
+const MAX_EPOCHS = 100_000;
+
 /** Keys that do nothing given other keys: said as warnings, so a setting is never silently dropped. */
 const IGNORED_RULES: IgnoredRule[] = [
   { path: ['lora'], reason: notTrained('lora') },
@@ -1035,6 +1039,30 @@ function crossChecks(parsed: ParsedRunConfig, view: ConfigView, out: ConfigDiagn
       message: `\`training.lr\` is ${lr}, far above fine-tuning rates (paper 5.3: 1e-4 for image models, 2e-5 for SPruFT on Llama); training will likely diverge.`,
       range: at(['training', 'lr']),
       path: ['training', 'lr'],
+    });
+  }
+
+  // Values the schema allows but no run could finish (or that would exhaust memory first).
+  const epochs = view.raw(['training', 'epochs']);
+  if (typeof epochs === 'number' && epochs > MAX_SENSIBLE_EPOCHS) {
+    out.push({
+      severity: epochs > MAX_EPOCHS ? 'error' : 'warning',
+      code: 'unusual-value',
+      message: `\`training.epochs\` is ${epochs}: ${epochs > MAX_EPOCHS ? `more than the ${MAX_EPOCHS.toLocaleString('en')} passes a run accepts` : 'far more passes than fine-tuning takes (paper 5.3 and C.1: 5 epochs)'}; set \`training.maxSteps\` to bound a run by steps.`,
+      range: at(['training', 'epochs']),
+      path: ['training', 'epochs'],
+    });
+  }
+
+  // The schema's pattern lets `.` and `..` through; either would put the run folder outside output.dir.
+  const outputName = view.raw(['output', 'name']);
+  if (outputName === '.' || outputName === '..') {
+    out.push({
+      severity: 'error',
+      code: 'invalid-value',
+      message: `\`output.name\` is \`${outputName}\`: it names a folder inside \`output.dir\`, so it cannot be \`.\` or \`..\`. Use a name such as \`my-run\`.`,
+      range: at(['output', 'name']),
+      path: ['output', 'name'],
     });
   }
 

@@ -10,7 +10,7 @@
  */
 import type { FinishedEvent, LabelAccuracyEvent, MemoryEvent, SelectionEvent } from './rpc';
 import type { MethodName, ProgressEvent, RunResult } from './results';
-import { RUN_FILES, type DashboardSnapshot, type MethodView, type RunStatusFile } from './runFolder';
+import { RUN_FILES, runStateOf, type DashboardSnapshot, type MethodView, type OwnerProbe, type RunStatusFile } from './runFolder';
 import type { HostToWebview } from './webview';
 
 /** The messages that change a snapshot while a run goes. */
@@ -125,6 +125,8 @@ export function snapshotFromRunFolder(
   runDir: string,
   read: RunFolderReader,
   comparedMethods: string[],
+  /** Asks whether the run's owner still runs; with it, a dead owner's run shows `interrupted` (runStateOf). */
+  probe?: OwnerProbe,
 ): DashboardSnapshot | undefined {
   const main = readFolderFiles(read, '');
   if (!main.status) return undefined;
@@ -160,5 +162,5 @@ export function snapshotFromRunFolder(
   const name = config?.name ?? runDir.split(/[\\/]/).filter(Boolean).pop() ?? runId;
   // The main method first, then the compared ones in the order they were found.
   const methods = [...views.values()];
-  return { runId, name, runDir, status: main.status.status, methods };
+  return { runId, name, runDir, status: runStateOf(main.status, probe), methods };
 }

@@ -149,6 +149,8 @@ export const CancelRequest = new RequestType<CancelParams, CancelResult, RunnerE
 export interface MergeParams {
   runDir: string;
   outDir: string;
+  /** Write even where the output is, holds or lies inside the base model's folder (refused otherwise). */
+  force?: boolean;
 }
 
 export interface MergeResult {

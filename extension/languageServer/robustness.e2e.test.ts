@@ -1,9 +1,11 @@
 /**
- * Bad input to the language server: a 5 MB file, binary junk, 10,000-deep nesting. Each
+ * Bad input to the language server: a 5 MB file, binary junk, 10,000-deep nesting, paths to
+ * /dev/zero and a FIFO. Each
  * is answered within a second (diagnostics, completion, hover, symbols) and the server
  * keeps serving the next document.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +73,22 @@ describe('language server on bad input', () => {
     let indented = '';
     for (let i = 0; i < 600; i++) indented += `${' '.repeat(i)}k${i}:\n`;
     await survives('indent.spruft.yaml', indented, 'unknown-key');
+  });
+
+  it('answers at once on a model or data path that is a device or a FIFO, reading nothing of it', { skip: process.platform !== 'linux' && 'needs /dev/zero and mkfifo' }, async () => {
+    // Before: /dev/zero as model.json read until memory ran out, a FIFO blocked for ever.
+    const fifo = join(dir, 'pipe');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+    const cases: Array<[string, string, RegExp]> = [
+      ['zero.spruft.yaml', 'model: {path: /dev/zero}\ntask: causal-lm\ndata: {dataset: text, path: c.txt}\n', /character device, not a regular file/],
+      ['fifo-model.spruft.yaml', `model: {path: ${JSON.stringify(fifo)}}\ntask: causal-lm\ndata: {dataset: text, path: c.txt}\n`, /FIFO \(named pipe\), not a regular file/],
+      ['fifo-data.spruft.yaml', `model: {path: m}\ntask: text-classification\ndata: {dataset: jsonl, path: ${JSON.stringify(fifo)}}\n`, /FIFO \(named pipe\), not a regular file/],
+    ];
+    for (const [name, text, expected] of cases) {
+      const diagnostics = await within(`${name}: diagnostics`, 2000, () => client.open(uriOf(join(dir, name)), text));
+      assert.ok(diagnostics.some((d) => expected.test(String(d.message))), `${name}: ${JSON.stringify(diagnostics.map((d) => d.message))}`);
+    }
+    assert.ok(client.alive);
   });
 
   it('still serves a good document afterwards', async () => {

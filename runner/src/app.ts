@@ -44,8 +44,8 @@ export { startEvaluate, startScore, startTrain } from './run/session';
 export { mergeRuns };
 
 /** Merge one run's adapter into its base model and export it in the base's format. */
-export async function mergeRun(runDir: string, outDir: string): Promise<MergeResult> {
-  return mergeRuns([runDir], outDir);
+export async function mergeRun(runDir: string, outDir: string, force = false): Promise<MergeResult> {
+  return mergeRuns([runDir], outDir, { force });
 }
 
 /** Layers, shapes and parameter counts from the model's headers (no weights read). */

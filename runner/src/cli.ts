@@ -14,6 +14,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   score: { summary: 'importance scores and selected rows per layer', load: () => import('./commands/score') },
   train: { summary: 'score, train, evaluate; writes the run folder (--resume to continue)', load: () => import('./commands/train') },
   eval: { summary: 'metrics of a run folder (per-label accuracy included)', load: () => import('./commands/eval') },
+  runs: { summary: 'run folders with their status (interrupted runs included) and results', load: () => import('./commands/runs') },
   merge: { summary: 'merge adapters into the base model and export it', load: () => import('./commands/merge') },
   bench: { summary: 'memory|speed: methods side by side in one process', load: () => import('./commands/bench') },
   serve: { summary: 'JSON-RPC 2.0 server on stdio for the editor (logs on stderr)', load: () => import('./commands/serve') },
@@ -47,8 +48,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    const code = err instanceof SpruftError ? err.code : 'INTERNAL';
-    process.stderr.write(`spruft: ${code === 'INTERNAL' && err instanceof Error && err.stack ? err.stack : errorMessage(err)}\n`);
+    // No raw stack (TensorFlow.js's included) reaches a person unless asked for.
+    const known = err instanceof SpruftError;
+    const debug = process.env.SPRUFT_DEBUG === '1';
+    const detail = debug && err instanceof Error && err.stack ? err.stack : errorMessage(err);
+    process.stderr.write(`spruft: ${known ? detail : `internal error: ${detail}${debug ? '' : '\n(run again with SPRUFT_DEBUG=1 for the stack trace, and report it)'}`}\n`);
     process.exitCode = 1;
   },
 );

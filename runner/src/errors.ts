@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'SAFETENSORS_INVALID'
   | 'DATA_INVALID'
   | 'ADAPTER_INVALID'
+  /** A run folder's file is corrupt or points outside the folder. */
+  | 'RUN_FOLDER_INVALID'
   | 'BACKEND_UNAVAILABLE'
   | 'UNSUPPORTED'
   | 'RUN_CANCELLED'

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { snapshotFromRunFolder } from '../../../protocol/dashboardSnapshot';
 import { RUN_FILES, type DashboardSnapshot } from '../../../protocol/runFolder';
+import { probeRunOwner } from '../../../runner/src/run/owner';
 
 export class NotARunFolderError extends Error {
   constructor(dir: string) {
@@ -28,7 +29,8 @@ export function readRunFolder(runDir: string): DashboardSnapshot {
   };
   const compareRoot = join(runDir, RUN_FILES.compareDir);
   const compared = existsSync(compareRoot) ? readdirSync(compareRoot).filter((name) => statSync(join(compareRoot, name)).isDirectory()).sort() : [];
-  const snapshot = snapshotFromRunFolder(runDir, read, compared);
+  // With the owner probe, a run whose runner was killed or crashed reads `interrupted`.
+  const snapshot = snapshotFromRunFolder(runDir, read, compared, probeRunOwner);
   if (!snapshot) throw new NotARunFolderError(runDir);
   return snapshot;
 }

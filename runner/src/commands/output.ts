@@ -127,13 +127,23 @@ export function formatRunReport(result: RunResult): string {
   return lines.join('\n');
 }
 
-/** Abort on Ctrl-C: the run stops after its current step and leaves a checkpoint. */
+/**
+ * Abort on Ctrl-C, SIGTERM or SIGHUP (a closed terminal): the run stops after its current
+ * step, leaves a checkpoint and is recorded `cancelled`. A second signal kills at once
+ * (the run then reads `interrupted`).
+ */
 export function interruptSignal(): AbortSignal {
   const controller = new AbortController();
-  process.once('SIGINT', () => {
-    process.stderr.write('\nstopping after the current step (Ctrl-C again to kill)...\n');
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    try {
+      process.stderr.write(`\nstopping after the current step (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to kill)...\n`);
+    } catch {
+      // A closed terminal (SIGHUP) cannot be written to; stop all the same.
+    }
     controller.abort();
-    process.once('SIGINT', () => process.exit(130));
-  });
+  };
+  for (const s of signals) process.on(s, stop);
   return controller.signal;
 }

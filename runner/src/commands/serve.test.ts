@@ -281,6 +281,22 @@ describe('spruft serve (in-process double)', () => {
     assert.equal(unknown.code, ErrorCodes.MethodNotFound);
   });
 
+  it('initialize cannot switch the backend under a live run: busy; the same backend is answered', async () => {
+    await h.client.sendRequest(InitializeRequest, { clientName: 'test', clientVersion: '0', backend: 'cpu' });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    h.app.stepGate = () => gate;
+    const started = await h.client.sendRequest(TrainRequest, { configPath: '/cfg/a.spruft.yaml', overrides: { maxSteps: 3 } });
+    const end = finished(h, started.runId);
+    const refused = await rejection(h.client.sendRequest(InitializeRequest, { clientName: 'test', clientVersion: '0', backend: 'wasm' }));
+    assert.equal(refused.code, RunnerErrorCode.busy);
+    assert.match(refused.message, /cannot switch to wasm until the run ends/);
+    assert.equal((await h.client.sendRequest(InitializeRequest, { clientName: 'test', clientVersion: '0', backend: 'cpu' })).backend.name, 'cpu', 'the running backend is answered');
+    release();
+    assert.equal((await end).status, 'completed');
+    assert.equal((await h.client.sendRequest(InitializeRequest, { clientName: 'test', clientVersion: '0', backend: 'wasm' })).backend.requested, 'wasm', 'after the run, it may switch');
+  });
+
   it('shutdown stops a running run before it answers', async () => {
     const started = await h.client.sendRequest(TrainRequest, { configPath: '/cfg/a.spruft.yaml', overrides: { maxSteps: 10_000 } });
     const end = finished(h, started.runId);
@@ -359,6 +375,45 @@ describe('spruft serve: malformed input', () => {
     const ok = await next();
     assert.equal(ok.id, 5);
     assert.deepEqual(ok.result, { diagnostics: [] }, 'still serving after six malformed messages');
+    toServer.end();
+    await closed;
+  });
+
+  it('recovers at the next header after bad framing, a wrong Content-Length included', { timeout: 10_000 }, async () => {
+    const toServer = new PassThrough();
+    const fromServer = new PassThrough();
+    const { closed } = serve(toServer, fromServer, new FakeApp());
+    const next = frames(fromServer);
+    const check = (id: number) => frame(`{"jsonrpc":"2.0","id":${id},"method":"run/check","params":{"configPath":"/x/ok.spruft.yaml"}}`);
+    const answered = async (id: number, label: string) => {
+      const error = await next();
+      assert.equal(error.id, null, label);
+      assert.equal(error.error?.code, ErrorCodes.ParseError, label);
+      const ok = await next();
+      assert.equal(ok.id, id, `${label}: the next request is answered`);
+      assert.deepEqual(ok.result, { diagnostics: [] }, label);
+    };
+    const body = '{"jsonrpc":"2.0","id":99,"method":"run/check","params":{"configPath":"/x/lost.spruft.yaml"}}';
+
+    // A length longer than the body: the next message used to be swallowed as its tail.
+    toServer.write(`Content-Length: 500\r\n\r\n${body}` + check(1));
+    await answered(1, 'length too long');
+    // A length shorter than the body: the rest used to be read as a header.
+    toServer.write(`Content-Length: 10\r\n\r\n${body}` + check(2));
+    await answered(2, 'length too short');
+    toServer.write(`Content-Type: application/json\r\n\r\n${body}` + check(3));
+    await answered(3, 'no Content-Length');
+    toServer.write(`Content-Length: lots\r\n\r\n${body}` + check(4));
+    await answered(4, 'not a number');
+    toServer.write(`garbage line\r\n\r\n${body}` + check(5));
+    await answered(5, 'not a header');
+    toServer.write(body + check(6));
+    await answered(6, 'no header at all');
+    // A frame split across writes still reads whole.
+    const split = check(7);
+    toServer.write(split.slice(0, 20));
+    toServer.write(split.slice(20));
+    assert.equal((await next()).id, 7);
     toServer.end();
     await closed;
   });

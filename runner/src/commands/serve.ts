@@ -8,14 +8,16 @@
  * while one runs is answered with the `busy` error; `run/cancel` aborts the run's
  * signal, which the engine honours within one step. Malformed input (bad framing,
  * invalid JSON, messages that are no JSON-RPC message, wrong params, unknown methods)
- * is answered with JSON-RPC errors; the server keeps serving.
+ * is answered with JSON-RPC errors; the server keeps serving, reading on from the next
+ * Content-Length header. When the client goes away (stdin ends, even mid-message), the run
+ * in progress is cancelled (status `cancelled`, checkpoint kept) and the process exits.
  */
 import {
+  AbstractMessageReader,
   Disposable,
   ErrorCodes,
   Message,
   ResponseError,
-  StreamMessageReader,
   StreamMessageWriter,
   createMessageConnection,
   type DataCallback,
@@ -69,7 +71,7 @@ export interface RunnerApp {
   startTrain(req: RunRequest, hooks: RunHooks): Promise<StartedRun<RunResult>>;
   startScore(req: RunRequest, hooks: RunHooks): Promise<StartedRun<ScoreResult>>;
   startEvaluate(target: string, hooks: RunHooks): Promise<StartedRun<RunResult>>;
-  mergeRun(runDir: string, outDir: string): Promise<MergeResult>;
+  mergeRun(runDir: string, outDir: string, force?: boolean): Promise<MergeResult>;
 }
 
 type Level = LogEvent['level'];
@@ -88,17 +90,16 @@ class MalformedMessage extends Error {
   }
 }
 
-const jsonDecoder = {
-  name: 'application/json',
-  async decode(buffer: Uint8Array, options: { charset: string }): Promise<Message> {
-    const text = new TextDecoder(options.charset).decode(buffer);
-    try {
-      return JSON.parse(text) as Message;
-    } catch (err) {
-      throw new MalformedMessage(ErrorCodes.ParseError, `Parse error: the message is not valid JSON (${errorMessage(err)}).`);
-    }
-  },
-};
+/** Longest header block and message the server accepts (a run/check may carry a 16 MiB config text). */
+const MAX_HEADER_BYTES = 8 * 1024;
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+const HEADER_START = /content-length[ \t]*:/i;
+/**
+ * A Content-Length header inside what should be a message body: raw CR LF cannot occur
+ * inside a JSON string and `Content-Length:` is no JSON token, so a body holding this is
+ * never valid JSON; its declared length was wrong and the next message starts here.
+ */
+const HEADER_IN_BODY = /content-length[ \t]*:[ \t]*\d+\r\n(?:[^\r\n:]+:[^\r\n]*\r\n)*\r\n/i;
 
 function idOf(value: unknown): number | string | null {
   if (typeof value !== 'object' || value === null || !('id' in value)) return null;
@@ -107,53 +108,147 @@ function idOf(value: unknown): number | string | null {
 }
 
 /**
- * The stdio reader with a gate in front of the connection: bad framing and invalid JSON
- * (which vscode-jsonrpc would only log) and JSON that is no JSON-RPC message (which it
- * would drop) are reported to `onMalformed`, so the server can answer with an error.
+ * The stdio reader: Content-Length framing (as LSP), checked. Bad framing, invalid JSON
+ * and JSON that is no JSON-RPC message are reported to `onMalformed` (the server answers
+ * each with a JSON-RPC error), and reading recovers at the next `Content-Length` header,
+ * so that one malformed frame (a wrong length included) does not leave every later request
+ * unanswered. Input that ends in the middle of a message is logged and closes the reader
+ * (and so the server), rather than leaving the process waiting for ever.
  */
-export class CheckedMessageReader implements MessageReader {
-  private readonly inner: StreamMessageReader;
+export class CheckedMessageReader extends AbstractMessageReader implements MessageReader {
+  private buffer = Buffer.alloc(0);
+  /** Discarding input up to the next header after a malformed frame. */
+  private skipping = false;
+  private closed = false;
+  private callback: DataCallback | undefined;
 
   constructor(
-    input: NodeJS.ReadableStream,
+    private readonly input: NodeJS.ReadableStream,
     private readonly onMalformed: (error: MalformedMessage) => void,
+    private readonly log: (level: Level, message: string) => void = () => undefined,
   ) {
-    this.inner = new StreamMessageReader(input, { contentTypeDecoder: jsonDecoder });
-  }
-
-  get onError() {
-    return this.inner.onError;
-  }
-  get onClose() {
-    return this.inner.onClose;
-  }
-  get onPartialMessage() {
-    return this.inner.onPartialMessage;
+    super();
   }
 
   listen(callback: DataCallback): Disposable {
-    const errors = this.inner.onError((error) => {
-      this.onMalformed(error instanceof MalformedMessage ? error : new MalformedMessage(ErrorCodes.ParseError, `Parse error: ${error.message.split('\n')[0]}`));
-    });
-    const listening = this.inner.listen((message: Message) => {
-      if (Array.isArray(message)) {
-        this.onMalformed(new MalformedMessage(ErrorCodes.InvalidRequest, 'Invalid Request: batches are not supported; send one message at a time.'));
-      } else if (typeof message !== 'object' || message === null || (message as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
-        this.onMalformed(new MalformedMessage(ErrorCodes.InvalidRequest, 'Invalid Request: expected a JSON-RPC 2.0 object with "jsonrpc": "2.0".', idOf(message)));
-      } else if (!Message.isRequest(message) && !Message.isNotification(message) && !Message.isResponse(message)) {
-        this.onMalformed(new MalformedMessage(ErrorCodes.InvalidRequest, 'Invalid Request: a request needs a string "method" and a number or string "id".', idOf(message)));
-      } else {
-        callback(message);
-      }
-    });
+    this.callback = callback;
+    const onData = (chunk: Buffer | string): void => {
+      this.buffer = Buffer.concat([this.buffer, typeof chunk === 'string' ? Buffer.from(chunk) : chunk]);
+      this.drain();
+    };
+    const onEnd = (): void => this.end();
+    const onError = (error: Error): void => this.fireError(error);
+    this.input.on('data', onData);
+    this.input.on('end', onEnd);
+    this.input.on('close', onEnd);
+    this.input.on('error', onError);
     return Disposable.create(() => {
-      errors.dispose();
-      listening.dispose();
+      this.input.off('data', onData);
+      this.input.off('end', onEnd);
+      this.input.off('close', onEnd);
+      this.input.off('error', onError);
     });
   }
 
-  dispose(): void {
-    this.inner.dispose();
+  private end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const pending = this.skipping ? '' : this.buffer.toString('latin1').trim();
+    if (pending) {
+      const header = /content-length[ \t]*:[ \t]*(\d+)\r\n(?:[^\r\n]*\r\n)*?\r\n/i.exec(pending);
+      const got = header ? Buffer.byteLength(pending, 'latin1') - header[0].length - header.index : 0;
+      this.log('error', `the input ended in the middle of a message${header ? ` (${got} of ${header[1]} bytes)` : ' (no complete header)'}; the client went away: stopping`);
+    }
+    this.fireClose();
+  }
+
+  /** Report a malformed frame and skip to the next header at or after `from`. */
+  private malformed(message: string, from: number): void {
+    this.onMalformed(new MalformedMessage(ErrorCodes.ParseError, `Parse error: ${message}; reading resumes at the next Content-Length header.`));
+    this.buffer = this.buffer.subarray(Math.min(from, this.buffer.length));
+    this.skipping = true;
+  }
+
+  private drain(): void {
+    while (this.buffer.length > 0) {
+      // Line breaks between messages are tolerated.
+      let blank = 0;
+      while (blank < this.buffer.length && (this.buffer[blank] === 0x0d || this.buffer[blank] === 0x0a)) blank++;
+      if (blank > 0) {
+        this.buffer = this.buffer.subarray(blank);
+        continue;
+      }
+      if (this.skipping) {
+        const text = this.buffer.toString('latin1');
+        const at = text.search(HEADER_START);
+        if (at < 0) {
+          // Keep a tail that may be the start of a header cut in two.
+          this.buffer = this.buffer.subarray(Math.max(0, this.buffer.length - 16));
+          return;
+        }
+        this.buffer = this.buffer.subarray(at);
+        this.skipping = false;
+      }
+      const headerEnd = this.buffer.indexOf('\r\n\r\n');
+      if (headerEnd < 0) {
+        if (this.buffer.length > MAX_HEADER_BYTES) this.malformed(`no end of header within ${MAX_HEADER_BYTES} bytes (a header is "Content-Length: <n>\\r\\n\\r\\n")`, 1);
+        // A header starts with a name; JSON sent without a header (or other junk) cannot.
+        else if (!/^[A-Za-z]/.test(this.buffer.toString('latin1', 0, 1))) this.malformed('expected a "Content-Length: <n>" header before the message', 1);
+        return;
+      }
+      const lines = this.buffer.subarray(0, headerEnd).toString('latin1').split('\r\n');
+      let length: number | undefined;
+      let problem: string | undefined;
+      for (const line of lines) {
+        const colon = line.indexOf(':');
+        if (colon <= 0 || !/^[A-Za-z][A-Za-z0-9-]*$/.test(line.slice(0, colon).trim())) {
+          problem = `the header line ${JSON.stringify(line.slice(0, 40))} is not "Name: value"`;
+          break;
+        }
+        if (line.slice(0, colon).trim().toLowerCase() === 'content-length') {
+          const value = line.slice(colon + 1).trim();
+          length = /^\d+$/.test(value) ? Number(value) : NaN;
+          if (!Number.isSafeInteger(length) || length > MAX_MESSAGE_BYTES) problem = `Content-Length ${JSON.stringify(value)} is not a length of at most ${MAX_MESSAGE_BYTES} bytes`;
+        }
+      }
+      if (!problem && length === undefined) problem = 'the header has no Content-Length';
+      if (problem) {
+        // From the next header on, wherever it is (the block may have swallowed its start).
+        this.malformed(problem, 1);
+        continue;
+      }
+      const bodyStart = headerEnd + 4;
+      const available = this.buffer.subarray(bodyStart, bodyStart + length!);
+      const next = HEADER_IN_BODY.exec(available.toString('latin1'));
+      if (next) {
+        this.malformed(`a message ended before its Content-Length of ${length} bytes (a new header came after ${next.index} bytes)`, bodyStart + next.index);
+        continue;
+      }
+      if (available.length < length!) return;
+      this.buffer = this.buffer.subarray(bodyStart + length!);
+      this.deliver(available);
+    }
+  }
+
+  private deliver(body: Buffer): void {
+    let message: unknown;
+    try {
+      message = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    } catch (err) {
+      this.onMalformed(new MalformedMessage(ErrorCodes.ParseError, `Parse error: the message is not valid JSON (${errorMessage(err)}).`));
+      // Its length may have been wrong too: whatever follows is read from the next header on.
+      this.skipping = true;
+      return;
+    }
+    if (Array.isArray(message)) {
+      this.onMalformed(new MalformedMessage(ErrorCodes.InvalidRequest, 'Invalid Request: batches are not supported; send one message at a time.'));
+    } else if (typeof message !== 'object' || message === null || (message as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
+      this.onMalformed(new MalformedMessage(ErrorCodes.InvalidRequest, 'Invalid Request: expected a JSON-RPC 2.0 object with "jsonrpc": "2.0".', idOf(message)));
+    } else if (!Message.isRequest(message as Message) && !Message.isNotification(message as Message) && !Message.isResponse(message as Message)) {
+      this.onMalformed(new MalformedMessage(ErrorCodes.InvalidRequest, 'Invalid Request: a request needs a string "method" and a number or string "id".', idOf(message)));
+    } else {
+      this.callback?.(message as Message);
+    }
   }
 }
 
@@ -166,6 +261,7 @@ const errorCodeOf: Record<string, number> = {
   SAFETENSORS_INVALID: RunnerErrorCode.invalidInput,
   DATA_INVALID: RunnerErrorCode.invalidInput,
   ADAPTER_INVALID: RunnerErrorCode.invalidInput,
+  RUN_FOLDER_INVALID: RunnerErrorCode.invalidInput,
   BACKEND_UNAVAILABLE: RunnerErrorCode.backendUnavailable,
   RUN_BUSY: RunnerErrorCode.busy,
 };
@@ -268,6 +364,8 @@ export interface ServerOptions {
 
 export class RunnerServer {
   private active: ActiveRun | undefined;
+  /** The backend the last initialize started (runs may start another through their config). */
+  private backend: BackendInfo | undefined;
   /** Runs that ended, so a late `run/cancel` gets `cancelled: false`, not an error. */
   private readonly finishedRuns = new Set<string>();
   private shuttingDown = false;
@@ -280,8 +378,25 @@ export class RunnerServer {
 
   log(level: Level, message: string): void {
     this.options.writeLog?.(`[${level}] ${message}`);
-    this.connection.sendNotification(LogNotification, { level, message }).catch(() => undefined);
+    this.notify(LogNotification.method, { level, message });
   }
+
+  /**
+   * Send a notification, whatever the connection's state: once the client has gone,
+   * vscode-jsonrpc throws synchronously, which inside a run's hooks would fail the run
+   * (recorded `failed`) instead of letting the close cancel it.
+   */
+  notify(method: string, payload: unknown): void {
+    if (this.connectionClosed) return;
+    try {
+      this.connection.sendNotification(method, payload).catch(() => undefined);
+    } catch {
+      // The connection closed between the check and the send.
+    }
+  }
+
+  /** The client went away: nothing more is sent; the run in progress is cancelled by `shutdown`. */
+  connectionClosed = false;
 
   /** Register every handler of protocol/rpc.ts; call before `connection.listen()`. */
   register(): void {
@@ -301,7 +416,9 @@ export class RunnerServer {
       }),
     );
     c.onRequest(CancelRequest, (params) => this.handle(async () => this.cancel(requiredString(params, 'runId'))));
-    c.onRequest(MergeRequest, (params) => this.handle(() => this.app.mergeRun(requiredString(params, 'runDir'), requiredString(params, 'outDir'))));
+    c.onRequest(MergeRequest, (params) =>
+      this.handle(() => this.app.mergeRun(requiredString(params, 'runDir'), requiredString(params, 'outDir'), record(params).force === true)),
+    );
     c.onNotification((method) => this.log('warn', `ignored unknown notification "${method}"`));
   }
 
@@ -318,7 +435,15 @@ export class RunnerServer {
 
   private async initialize(params: unknown): Promise<InitializeResult> {
     const backend = backendParam(record(params ?? {}).backend, 'backend') ?? 'auto';
-    const info = await this.app.initRunner(backend);
+    // Switching the backend under a live run would move its tensors' home mid-step.
+    if (this.active && !(backend === 'auto' || backend === this.backend?.name)) {
+      const which = this.active.runId ? `run ${this.active.runId}` : 'a run that is starting';
+      throw new ResponseError(RunnerErrorCode.busy, `The runner is busy with ${which} on the ${this.backend?.name ?? 'current'} backend; it cannot switch to ${backend} until the run ends (or is stopped with run/cancel).`, {
+        code: 'RUN_BUSY',
+      });
+    }
+    const info = this.active && this.backend ? this.backend : await this.app.initRunner(backend);
+    this.backend = info;
     const { version_core: tfjsVersion } = await import('@tensorflow/tfjs-core');
     this.log('info', `runner ${runnerVersion} ready: ${info.name} backend (${info.reason})`);
     return { protocolVersion: PROTOCOL_VERSION, runnerVersion, tfjsVersion, nodeVersion: process.versions.node, backend: info };
@@ -346,8 +471,7 @@ export class RunnerServer {
     const held: Array<() => void> = [];
     let holding = true;
     const send = (emit: () => void) => (holding ? held.push(emit) : emit());
-    const notify = <P>(type: { method: string }, payload: P) =>
-      send(() => void this.connection.sendNotification(type.method, payload).catch(() => undefined));
+    const notify = <P>(type: { method: string }, payload: P) => send(() => this.notify(type.method, payload));
     const hooks: RunHooks = {
       signal: slot.controller.signal,
       onProgress: (e) => notify(ProgressNotification, e),
@@ -372,7 +496,7 @@ export class RunnerServer {
         if (this.active === slot) this.active = undefined;
         const finished: FinishedEvent = { runId: started.runId, kind, runDir: started.runDir, ...event };
         this.log(event.status === 'failed' ? 'error' : 'info', `run ${started.runId} ${event.status}${event.error ? `: ${event.error.message}` : ''}`);
-        void this.connection.sendNotification(FinishedNotification, finished).catch(() => undefined);
+        this.notify(FinishedNotification.method, finished);
         settle();
       });
     };
@@ -415,6 +539,10 @@ export class RunnerServer {
     throw new ResponseError(RunnerErrorCode.noSuchRun, `No run with id "${runId}" is going or has run in this runner.`, { code: 'NO_SUCH_RUN' });
   }
 
+  get running(): boolean {
+    return this.active !== undefined;
+  }
+
   /** Stop what runs and wait (bounded) for its folder to be left consistent. */
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
@@ -443,7 +571,7 @@ export function serve(input: NodeJS.ReadableStream, output: NodeJS.WritableStrea
   const writer = new StreamMessageWriter(output);
   let server: RunnerServer | undefined;
   const log = (level: Level, message: string) => (server ? server.log(level, message) : options.writeLog?.(`[${level}] ${message}`));
-  const reader = new CheckedMessageReader(input, (error) => replyMalformed(writer, error, log));
+  const reader = new CheckedMessageReader(input, (error) => replyMalformed(writer, error, log), log);
   const connection = createMessageConnection(reader, writer, {
     error: (m) => log('error', m),
     warn: (m) => log('warn', m),
@@ -454,6 +582,10 @@ export function serve(input: NodeJS.ReadableStream, output: NodeJS.WritableStrea
   server.register();
   const closed = new Promise<void>((resolve) => {
     connection.onClose(async () => {
+      // The client went away (or its input ended): cancel the run in progress, which
+      // stops after its current step with a checkpoint and status `cancelled`.
+      server!.connectionClosed = true;
+      if (server!.running) options.writeLog?.('[info] the client closed the connection: cancelling the run in progress');
       await server!.shutdown();
       connection.dispose();
       resolve();
@@ -481,6 +613,8 @@ export async function run(args: string[]): Promise<number> {
   process.on('unhandledRejection', (reason) => writeLog(`[error] unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
   const { closed } = serve(process.stdin, process.stdout, app, { writeLog });
   await closed;
+  // Nothing is left to serve: exit even if a worker thread or a timer would keep node alive.
+  setTimeout(() => process.exit(0), 500).unref();
   return 0;
 }
 

@@ -5,7 +5,7 @@
  * the language server and each run call this one function, so that they agree, and no
  * run starts on a file that `spruft check` rejects.
  */
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { resolveRunConfig, type ResolvedRunConfig, type RunConfigFile } from '../../../protocol/config';
@@ -13,6 +13,7 @@ import { checkRunConfigText, configSyntaxOf, capDiagnostics, type ParsedRunConfi
 import type { ConfigDiagnostic } from '../../../protocol/diagnostics';
 import type { InspectResult } from '../../../protocol/results';
 import { SpruftError } from '../errors';
+import { READ_LIMITS, readTextFile } from '../io/regularFile';
 import type { TrainingMemoryEstimate } from './memoryEstimate';
 import { readModelLayers } from './modelInspector';
 import { semanticChecks, type ModelInspector } from './semantic';
@@ -44,27 +45,15 @@ export interface LoadedRunConfig {
   estimates: TrainingMemoryEstimate[];
 }
 
-/** Decode file bytes: UTF-8 only (a BOM is dropped); anything else is reported as not text. */
-function decode(bytes: Uint8Array): string | undefined {
-  try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    return undefined;
-  }
-}
-
+/**
+ * The file's text: a regular file only (a FIFO or /dev/zero would read without end), at
+ * most READ_LIMITS.configBytes, UTF-8 only (a BOM is dropped); bytes that are not UTF-8
+ * are an error naming the file and the offset.
+ */
 async function readConfigText(path: string): Promise<string> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new SpruftError('FILE_NOT_FOUND', 'run config not found; give the path of a *.spruft.yaml file', path);
-    if (code === 'EISDIR') throw new SpruftError('CONFIG_INVALID', 'this is a folder; give the path of a *.spruft.yaml file', path);
-    throw err;
-  }
-  // Undecodable bytes become a NUL, which the parser reports as "not a text file".
-  return decode(bytes) ?? '\u0000';
+  if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', 'run config not found; give the path of a *.spruft.yaml file', path);
+  const text = readTextFile(path, 'run config', 'CONFIG_INVALID', READ_LIMITS.configBytes);
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /**

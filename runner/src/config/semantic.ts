@@ -15,6 +15,7 @@ import type { InspectResult } from '../../../protocol/results';
 import { RUN_FILES } from '../../../protocol/runFolder';
 import { describeDataShape, hasDataShape, readDataShape } from '../data/dataShape';
 import { errorMessage, SpruftError } from '../errors';
+import { fileKindOf } from '../io/regularFile';
 import { estimateTrainingMemory, formatBytes, type TrainingMemoryEstimate } from './memoryEstimate';
 import { isAdaptableKind, selectTargetLayers, suggestPatterns, type InspectedLayer, type TargetSelection } from './targets';
 
@@ -48,10 +49,11 @@ export function modelPathFrom(path: string, baseDir: string): string {
   return path.startsWith('npm:') || isAbsolute(path) ? path : resolve(baseDir, path);
 }
 
-async function kindOf(path: string): Promise<'file' | 'dir' | undefined> {
+/** 'special': a FIFO, a device or a socket, which no reader may open (it could read without end). */
+async function kindOf(path: string): Promise<'file' | 'dir' | 'special' | undefined> {
   try {
     const s = await stat(path);
-    return s.isDirectory() ? 'dir' : 'file';
+    return s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'special';
   } catch {
     return undefined;
   }
@@ -144,6 +146,10 @@ function hasField(record: Record<string, unknown>, field: string): boolean {
 async function checkDataFile(f: Findings, config: ResolvedRunConfig, path: ConfigPath, file: string): Promise<void> {
   const { dataset } = config.data;
   const kind = await kindOf(file);
+  if (kind === 'special') {
+    f.add('error', 'data-invalid', path, `\`${file}\` is ${fileKindOf(await stat(file))}, not a regular file; give a data file or folder.`);
+    return;
+  }
   if (hasDataShape(config) && kind) {
     await checkDataShape(f, config, path, file);
     return;

@@ -4,7 +4,8 @@
  * then each dimension as a big-endian uint32, then the values, big-endian, row-major.
  * Files may be gzip-compressed (recognized by their magic bytes, not their name).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readRegularFile } from '../io/regularFile';
 import { gunzipSync } from 'node:zlib';
 import { SpruftError } from '../errors';
 
@@ -83,7 +84,7 @@ export function parseIdx(bytes: Uint8Array, where: string): IdxArray {
 /** Read an IDX file, gzip-compressed or not. */
 export function readIdx(path: string): IdxArray {
   if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', 'IDX file not found', path);
-  let bytes: Uint8Array = readFileSync(path);
+  let bytes: Uint8Array = readRegularFile(path, 'IDX file', 'DATA_INVALID');
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
       bytes = gunzipSync(bytes);

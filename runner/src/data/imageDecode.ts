@@ -14,6 +14,10 @@ import { SpruftError } from '../errors';
 import { normalizePixels } from './imageDataset';
 import type { ImageInputShape, ImageRefSet } from './imageFolder';
 import type { DataIssues, ImageRef } from './tabular';
+import { readRegularFile } from '../io/regularFile';
+
+/** Larger image files are refused rather than decoded (a 16k x 16k PNG is well below this). */
+const IMAGE_FILE_BYTES = 512 * 1024 * 1024;
 
 type Sharp = typeof sharpFunction;
 let sharpModule: Sharp | undefined;
@@ -41,10 +45,11 @@ function describe(ref: ImageRef): string {
  * ITU-R 601 luma), 8 bits, then scaled to [0, 1] and normalized. Fails with the file named.
  */
 export async function decodeImage(ref: ImageRef, shape: ImageInputShape): Promise<Float32Array> {
-  const input = 'path' in ref ? ref.path : Buffer.from(ref.bytes.buffer, ref.bytes.byteOffset, ref.bytes.byteLength);
   let data: Buffer;
   let channels: number;
   try {
+    // A path is read here, bounded, as a regular file only (a FIFO named x.png would stall the decoder).
+    const input = 'path' in ref ? readRegularFile(ref.path, 'image', 'DATA_INVALID', IMAGE_FILE_BYTES) : Buffer.from(ref.bytes.buffer, ref.bytes.byteOffset, ref.bytes.byteLength);
     let pipeline = sharp()(input, { failOn: 'warning' })
       .rotate()
       .resize(shape.width, shape.height, { fit: shape.fit === 'crop' ? 'cover' : 'fill' })

@@ -4,7 +4,8 @@
  * digits in all (863 to 1,127 per class). The files are read directly: the package's own
  * API draws random sets with Math.random, which would make runs irreproducible.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { READ_LIMITS, readTextFile } from '../io/regularFile';
 import { join } from 'node:path';
 import { Rng } from '../engine/rng';
 import { SpruftError } from '../errors';
@@ -28,8 +29,9 @@ function readDigitFile(path: string): Float32Array {
   if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', 'MNIST digit file not found (expected 0.json ... 9.json)', path);
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    json = JSON.parse(readTextFile(path, 'MNIST digit file', 'DATA_INVALID', READ_LIMITS.documentBytes));
   } catch (err) {
+    if (err instanceof SpruftError) throw err;
     throw new SpruftError('DATA_INVALID', `not valid JSON (${err instanceof Error ? err.message : String(err)}); reinstall the mnist package`, path);
   }
   const data = (json as { data?: unknown } | null)?.data;

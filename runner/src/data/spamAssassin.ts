@@ -4,7 +4,8 @@
  * easy-ham-2, hard-ham-1 (ham) and spam-1, spam-2 (spam); 6,046 messages, 4,150 ham and
  * 1,896 spam. Files are read directly (the package's own API is not used).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readRegularFile } from '../io/regularFile';
 import { join } from 'node:path';
 import { SpruftError } from '../errors';
 import { findPackageRoot } from '../io/npmPackage';
@@ -60,7 +61,7 @@ export function loadSpamAssassin(options: SpamAssassinOptions = {}): SpamAssassi
     }
     const files = readdirSync(folder).filter((f) => f.endsWith('.txt')).sort();
     for (const f of files) {
-      const message = readFileSync(join(folder, f), 'utf8');
+      const message = readRegularFile(join(folder, f), 'message file', 'DATA_INVALID').toString('utf8');
       let text = options.part === 'full' ? message : emailBody(message);
       if (options.maxChars !== undefined) text = text.slice(0, options.maxChars);
       texts.push(text);

@@ -9,7 +9,8 @@
  * label list, a row that does not parse gives a `DataIssue` naming the file and row; the
  * read fails on the first one, or (`onError: 'skip'`) drops the row and counts it.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
+import { statRegularFile } from '../io/regularFile';
 import { dirname, extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse as parseCsv } from 'csv-parse';
@@ -76,7 +77,8 @@ export function getField(obj: Record<string, unknown>, path: string): unknown {
 
 function requireFile(path: string): void {
   if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', 'data file not found; check data.path', path);
-  if (!statSync(path).isFile()) throw new SpruftError('DATA_INVALID', 'expected a file (CSV, TSV, JSONL or Parquet), found a folder', path);
+  // A FIFO or a device would stream without end: regular files only (io/regularFile).
+  statRegularFile(path, 'data file (CSV, TSV, JSONL or Parquet)', 'DATA_INVALID');
 }
 
 async function* csvRows(path: string, delimiter: ',' | '\t', issues: DataIssues): AsyncGenerator<TableRow> {

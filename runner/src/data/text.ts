@@ -3,7 +3,8 @@
  * project's transformers use (no vocabulary file to ship or get wrong: ids 0..255 are the
  * UTF-8 bytes, then PAD, BOS, EOS).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { READ_LIMITS, readRegularFile, readTextFile } from '../io/regularFile';
 import { extname, join } from 'node:path';
 import type { Rng } from '../engine/rng';
 import { SpruftError } from '../errors';
@@ -47,7 +48,7 @@ export function readJsonl(path: string, options: JsonlOptions = {}): TextDataset
   if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', 'JSONL file not found; check data.path', path);
   const textField = options.textField ?? 'text';
   const labelField = options.labelField === undefined ? 'label' : options.labelField;
-  let content = readFileSync(path, 'utf8');
+  let content = readTextFile(path, 'JSONL file', 'DATA_INVALID', READ_LIMITS.wholeFileBytes);
   if (content.charCodeAt(0) === 0xfeff) content = content.slice(1);
   const lines = content.split('\n');
   const texts: string[] = [];
@@ -143,7 +144,7 @@ export function readTextCorpus(paths: string | string[], options: CorpusOptions 
   }
   const docs: string[] = [];
   for (const f of files) {
-    let text = readFileSync(f, 'utf8').replace(/\r\n?/g, '\n');
+    let text = readRegularFile(f, 'text file', 'DATA_INVALID').toString('utf8').replace(/\r\n?/g, '\n');
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     const parts = unit === 'file' ? [text] : unit === 'line' ? text.split('\n') : text.split(/\n[ \t]*\n/);
     for (const part of parts) {

@@ -4,7 +4,8 @@
  * the frozen weights (SPruFT: W[idx] += W_f; LoRA: W += (alpha/r) B A), and export the
  * merged model in its input format.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readJsonFile } from '../io/jsonText';
 import { join } from 'node:path';
 import {
   ADAPTER_CONFIG_FILE, ADAPTER_FORMAT, ADAPTER_RECORD_FILE, ADAPTER_VERSION, ADAPTER_VERSIONS_READ, ADAPTER_WEIGHTS_FILE, adapterTensorName,
@@ -207,17 +208,27 @@ export function readAdapterConfig(dir: string): AdapterConfig {
   const record = join(dir, ADAPTER_RECORD_FILE);
   const path = existsSync(record) ? record : join(dir, ADAPTER_CONFIG_FILE);
   if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', `no ${ADAPTER_CONFIG_FILE}: this folder holds no adapter`, dir);
-  let config: AdapterConfig;
-  try {
-    config = JSON.parse(readFileSync(path, 'utf8')) as AdapterConfig;
-  } catch (err) {
-    throw new SpruftError('ADAPTER_INVALID', `not valid JSON (${(err as Error).message})`, path);
-  }
+  const config = readJsonFile(path, 'ADAPTER_INVALID', ADAPTER_CONFIG_FILE) as AdapterConfig;
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new SpruftError('ADAPTER_INVALID', 'must hold a JSON object', path);
   if (config.format !== ADAPTER_FORMAT) throw new SpruftError('ADAPTER_INVALID', `"format" is ${JSON.stringify(config.format)}, expected "${ADAPTER_FORMAT}"`, path);
   if (!ADAPTER_VERSIONS_READ.includes(config.version)) {
     throw new SpruftError('ADAPTER_INVALID', `adapter version ${String(config.version)} is not supported; this runner reads versions ${ADAPTER_VERSIONS_READ.join(' and ')}`, path);
   }
+  if (typeof config.baseModel?.fingerprint !== 'string' || !Array.isArray(config.layers) || !Array.isArray(config.fullTensors)) {
+    throw new SpruftError('ADAPTER_INVALID', 'needs "baseModel.fingerprint", "layers" and "fullTensors"; the file is corrupt or was edited', path);
+  }
   return config;
+}
+
+/**
+ * Why an adapter does not fit a base, naming both: the base it was trained on (path and
+ * content hash, as adapter_config.json records them) and the model given now.
+ */
+export function baseMismatchMessage(recorded: AdapterConfig['baseModel'], path: string, fingerprint: string): string {
+  const name = (p: string): string => p || '(unnamed model)';
+  return `the adapter was trained on another base model: it records ${name(recorded.path)} with content hash ${recorded.fingerprint.slice(0, 12)}, `
+    + `but ${name(path)} has content hash ${fingerprint.slice(0, 12)} (another model, or a merged model written over the base?). `
+    + 'Restore the base model the run used, or train again on this one';
 }
 
 /** A non-trainable variable holding `t` (which is released). */
@@ -242,7 +253,7 @@ export function applyAdapter(dir: string, model: Model, o: ApplyOptions = {}): A
   const config = readAdapterConfig(dir);
   const fp = model.fingerprint();
   if (config.baseModel.fingerprint !== fp) {
-    const message = `the adapter was trained on another base model (fingerprint ${config.baseModel.fingerprint.slice(0, 12)}, this model ${fp.slice(0, 12)})`;
+    const message = baseMismatchMessage(config.baseModel, model.sourcePath, fp);
     if (o.strict !== false) throw new SpruftError('ADAPTER_INVALID', message, dir);
     o.onWarning?.(message);
   }

@@ -6,10 +6,11 @@
  * renamed); `checkpoint/latest.json` then points at it (one atomic file write). A kill
  * at any moment leaves the previous checkpoint or the new one, never a mix.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpruftError } from '../errors';
-import { writeFileAtomic, writeFolderAtomic } from '../io/atomicWrite';
+import { removeStaleTemps, writeFileAtomic, writeFolderAtomic } from '../io/atomicWrite';
+import { readJsonFile } from '../io/jsonText';
 import { readSafetensors, serializeSafetensors, type SafetensorsTensor } from '../io/safetensors';
 import type { Adam } from './optimizer';
 import type { RngState } from './rng';
@@ -76,14 +77,49 @@ export function hasCheckpoint(root: string): boolean {
   return existsSync(join(root, 'latest.json'));
 }
 
+/** The folder latest.json names: only a `step-<n>` folder inside `root` (never a path out of it). */
+function latestDir(root: string): string {
+  const pointerPath = join(root, 'latest.json');
+  const pointer = readJsonFile(pointerPath, 'RUN_FOLDER_INVALID', 'checkpoint/latest.json') as { dir?: unknown } | null;
+  const name = pointer?.dir;
+  if (typeof name !== 'string' || !STEP_DIR.test(name)) {
+    throw new SpruftError('RUN_FOLDER_INVALID', `"dir" must name a step-<n> folder inside checkpoint/, not ${JSON.stringify(name)}; the file is corrupt or was edited (delete checkpoint/ to start the method over)`, pointerPath);
+  }
+  const dir = join(root, name);
+  if (!existsSync(dir)) throw new SpruftError('RUN_FOLDER_INVALID', `names ${name}, which is missing; the checkpoint is incomplete (delete checkpoint/ to start the method over)`, pointerPath);
+  return dir;
+}
+
+const STEP_DIR = /^step-\d+$/;
+
+/**
+ * Before a resume (under the run's lock): remove the temporaries of a checkpoint write that
+ * was killed, and step folders that latest.json no longer names. Returns what was removed.
+ */
+export function removeStaleCheckpointFiles(root: string): string[] {
+  if (!existsSync(root)) return [];
+  const removed = removeStaleTemps(root);
+  if (!hasCheckpoint(root)) return removed;
+  const keep = latestDir(root);
+  for (const name of readdirSync(root)) {
+    if (STEP_DIR.test(name) && join(root, name) !== keep) {
+      rmSync(join(root, name), { recursive: true, force: true });
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
 export function readCheckpoint(root: string): LoadedCheckpoint {
   const pointerPath = join(root, 'latest.json');
   if (!existsSync(pointerPath)) {
     throw new SpruftError('FILE_NOT_FOUND', 'no checkpoint to resume from (checkpoint/latest.json is missing); the run stopped before its first checkpoint', root);
   }
-  const pointer = JSON.parse(readFileSync(pointerPath, 'utf8')) as { dir: string };
-  const dir = join(root, pointer.dir);
-  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as CheckpointState;
+  const dir = latestDir(root);
+  const state = readJsonFile(join(dir, 'state.json'), 'RUN_FOLDER_INVALID', 'checkpoint state.json') as CheckpointState;
+  if (typeof state !== 'object' || state === null || !Number.isInteger(state.step) || !Number.isInteger(state.microBatch)) {
+    throw new SpruftError('RUN_FOLDER_INVALID', 'needs integer "step" and "microBatch"; the checkpoint is corrupt (delete checkpoint/ to start the method over)', join(dir, 'state.json'));
+  }
   if (state.version !== CHECKPOINT_VERSION) {
     throw new SpruftError('ADAPTER_INVALID', `checkpoint version ${state.version} is not supported (this runner reads version ${CHECKPOINT_VERSION})`, dir);
   }

@@ -10,6 +10,7 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
+  readdirSync,
   renameSync,
   rmSync,
   statSync,
@@ -29,6 +30,27 @@ function tempName(dir: string, name: string, kind: string): string {
   // writing the same destination at the same time each keep their own temp file).
   tempCounter += 1;
   return join(dir, `.${name}.${kind}-${process.pid}-${Date.now().toString(36)}-${tempCounter}`);
+}
+
+/** Whether a folder entry is a temporary file or folder left by a write that was killed. */
+export function isAtomicTemp(name: string): boolean {
+  return /^\..+\.(tmp|tmpdir)-\d+-[0-9a-z]+-\d+$/.test(name);
+}
+
+/**
+ * Remove the temporaries a killed writer left in `dir` (not recursive). Call only while
+ * no other process writes there (a run folder under its lock). Returns the names removed.
+ */
+export function removeStaleTemps(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const stale = names.filter(isAtomicTemp);
+  for (const name of stale) rmSync(join(dir, name), { recursive: true, force: true });
+  return stale;
 }
 
 function writeAll(fd: number, chunk: Chunk): void {

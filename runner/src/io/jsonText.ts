@@ -6,8 +6,8 @@
  * `JSON.parse` does the real parsing of JSON (fast); when it fails, a small strict scanner
  * re-reads the text to find where, because V8's messages do not always give a position.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import { SpruftError, type ErrorCode } from '../errors';
+import { READ_LIMITS, readTextFile } from './regularFile';
 
 export interface TextPosition {
   offset: number;
@@ -428,10 +428,7 @@ export function parseJsonText(text: string, path: string, code: ErrorCode, what 
 
 /** Read and parse a JSON file; a missing file is FILE_NOT_FOUND, bad JSON is `code`. */
 export function readJsonFile(path: string, code: ErrorCode, what = 'file'): unknown {
-  if (!existsSync(path) || !statSync(path).isFile()) {
-    throw new SpruftError('FILE_NOT_FOUND', `${what} not found`, path);
-  }
-  return parseJsonText(readFileSync(path, 'utf8'), path, code, what);
+  return parseJsonText(readTextFile(path, what, code, READ_LIMITS.documentBytes), path, code, what);
 }
 
 /**

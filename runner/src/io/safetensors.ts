@@ -18,7 +18,7 @@
  * by name; `__metadata__` first; compact JSON; header padded with spaces to a multiple of 8.
  * Metadata keys are sorted (the reference's order is a hash map's, i.e. arbitrary).
  */
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { SpruftError } from '../errors';
 import { writeFileAtomic, writeFolderAtomic, type Chunk, type FolderFile } from './atomicWrite';
@@ -29,6 +29,7 @@ import {
   float32ToFloat16,
 } from './float16';
 import { readJsonFile } from './jsonText';
+import { openRegularFile } from './regularFile';
 
 export type SafetensorsFloatDtype = 'F32' | 'F16' | 'BF16';
 export type SafetensorsIntDtype = 'I32' | 'I64';
@@ -127,9 +128,8 @@ function readExactly(fd: number, length: number, position: number): Buffer {
 }
 
 function openForReading(path: string, what: string): number {
-  if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', `${what} not found`, path);
-  if (statSync(path).isDirectory()) throw new SpruftError('FILE_NOT_FOUND', `${what} expected, but this is a folder`, path);
-  return openSync(path, 'r');
+  // Regular files only: /dev/zero or a FIFO named as a checkpoint would read without end.
+  return openRegularFile(path, what, 'SAFETENSORS_INVALID').fd;
 }
 
 /** Parse and validate a header given its JSON bytes and the file's size. */

@@ -11,13 +11,14 @@
  *
  * Graph models (`format: "graph-model"`, frozen, batch norm folded) are not trainable here.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { SpruftError } from '../errors';
 import { writeFolderAtomic } from './atomicWrite';
 import { float16BitsToFloat32 } from './float16';
 import { findPackageRoot } from './npmPackage';
-import { parseJsLiteral, parseJsonText, positionAt } from './jsonText';
+import { parseJsLiteral, parseJsonText, positionAt, readJsonFile } from './jsonText';
+import { isRegularFile, READ_LIMITS, readRegularFile, readTextFile } from './regularFile';
 
 // ---------------------------------------------------------------- types of model.json
 
@@ -108,7 +109,7 @@ const MODEL_FILES = ['model.json', 'model.min.js', 'model.js'];
 function modelFileIn(dir: string): string | undefined {
   for (const f of MODEL_FILES) {
     const p = join(dir, f);
-    if (existsSync(p) && statSync(p).isFile()) return p;
+    if (isRegularFile(p)) return p;
   }
   return undefined;
 }
@@ -139,7 +140,7 @@ export function resolveModelSource(spec: string, options: { from?: string } = {}
     if (!root) {
       throw new SpruftError('FILE_NOT_FOUND', `npm package ${name} is not installed; run \`npm install ${name}\` in the project (or give a model.json path)`, spec);
     }
-    const pkgJson = parseJsonText(readFileSync(join(root, 'package.json'), 'utf8'), join(root, 'package.json'), 'MODEL_INVALID') as { version?: unknown };
+    const pkgJson = readJsonFile(join(root, 'package.json'), 'MODEL_INVALID', 'package.json') as { version?: unknown };
     const pkg = { name, version: typeof pkgJson.version === 'string' ? pkgJson.version : 'unknown', root };
     const candidates = [inner, join('dist', 'models', inner), join('models', inner)].map((c) => join(root, c));
     for (const c of candidates) {
@@ -377,8 +378,7 @@ export function checkLayerWeightShapes(topology: LayersTopology, specs: Map<stri
 
 function readModelDocument(source: ModelSource): { modelJson: LayersModelJson; topology: LayersTopology } {
   const path = source.modelFile;
-  if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', 'model file not found', path);
-  const text = readFileSync(path, 'utf8');
+  const text = readTextFile(path, source.kind === 'js-bundle' ? 'model file' : 'model.json', 'MODEL_INVALID', READ_LIMITS.documentBytes);
   const value = source.kind === 'js-bundle' ? extractExportedLiteral(text, path) : parseJsonText(text, path, 'MODEL_INVALID', 'model.json');
   return parseLayersModelJson(value, path);
 }
@@ -395,15 +395,15 @@ function shardBytes(source: ModelSource, path: string): Uint8Array {
     throw new SpruftError('MODEL_INVALID', `weightsManifest path ${JSON.stringify(path)} points outside the model folder`, source.modelFile);
   }
   const base = join(source.dir, rel);
-  const file = [base, `${base}.min.js`, `${base}.js`].find((f) => existsSync(f) && statSync(f).isFile());
+  const file = [base, `${base}.min.js`, `${base}.js`].find(isRegularFile);
   if (!file) {
     throw new SpruftError('FILE_NOT_FOUND', `weight shard '${path}' listed in ${basename(source.modelFile)} is missing; copy all shard files beside it`, base);
   }
   if (!file.endsWith('.js')) {
-    const buf = readFileSync(file);
+    const buf = readRegularFile(file, 'weight shard', 'MODEL_INVALID');
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   }
-  const value = extractExportedLiteral(readFileSync(file, 'utf8'), file);
+  const value = extractExportedLiteral(readTextFile(file, 'weight shard', 'MODEL_INVALID', READ_LIMITS.wholeFileBytes), file);
   if (typeof value !== 'string') throw new SpruftError('MODEL_INVALID', 'a wrapped weight shard must export a base64 string', file);
   return decodeBase64Strict(value, file);
 }

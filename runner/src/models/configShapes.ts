@@ -1,130 +1,291 @@
 /**
- * A model's weights and transformer shape from its `config.json` alone: what a
- * safetensors header would list, derived from the architecture's published layout (the
- * same names and shapes the loaders in this folder read). It lets `spruft check`, the
- * language server and `spruft inspect` plan a run on a model whose weights are not here
- * (a Llama-2-7B config.json is a few hundred bytes; its weights are 27 GB).
+ * config.json against the weights, before any work: each architecture declares the
+ * tensors its config implies (name, and each dimension with the config key it comes
+ * from), and one check compares them with the checkpoint's header. A config that
+ * disagrees with the weights (hidden size, layer count, heads, vocabulary, a transposed
+ * tensor) is MODEL_INVALID naming the key and the tensor, the same in `spruft inspect`,
+ * `spruft check` (and the language server) and `spruft train`, instead of a TensorFlow.js
+ * shape error deep in a forward pass. No TensorFlow.js here (the language server uses it).
+ *
+ * The same declarations lay a model out from config.json alone (`tensorsFromConfig`), so
+ * that `spruft inspect`, `spruft check` and the language server plan a run, and estimate
+ * its memory, for a model whose weights are not here (a Llama-2-7B config.json is a few
+ * hundred bytes, its weights 27 GB).
+ *
+ * To add an architecture: write its ArchitectureShapes and add it to HF_ARCHITECTURE_SHAPES
+ * under its `model_type` (and to transformerShapeOf for the memory estimate).
+ * Architectures without an entry are not checked here.
  */
+import { join } from 'node:path';
 import type { TransformerShape } from '../../../protocol/results';
 import { SpruftError } from '../errors';
 
-export interface ConfigTensor {
+/** One dimension the config implies: its size and where it comes from (`hidden_size`, `num_attention_heads x head_dim`). */
+export interface ExpectedDim {
+  size: number;
+  from: string;
+}
+
+export interface ExpectedTensor {
   name: string;
-  shape: number[];
+  dims: ExpectedDim[];
+  /** Absent is fine (a bias, a tied LM head). */
+  optional?: boolean;
 }
 
-type Config = Record<string, unknown>;
+export type HfConfigObject = Record<string, unknown>;
 
-function int(c: Config, key: string, where: string, fallback?: number): number {
-  const v = c[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw new SpruftError('MODEL_INVALID', `config.json: "${key}" must be a positive integer${v === undefined ? ' (missing)' : ` (got ${JSON.stringify(v)})`}`, where);
+export interface ArchitectureShapes {
+  /** Keys that must be positive integers. */
+  integerKeys: string[];
+  /** Rules between keys; each finding names its key. */
+  keyRules?(c: HfConfigObject): Array<{ key: string; message: string }>;
+  /** The tensors the config implies (given the names present, for optional parts). */
+  tensors(c: HfConfigObject, present: ReadonlySet<string>): ExpectedTensor[];
+  /** Tensor families counted by a key: a tensor with an index at or past the count is an extra layer. */
+  counted?: Array<{ pattern: RegExp; key: string }>;
+}
+
+const num = (c: HfConfigObject, key: string): number => c[key] as number;
+const dim = (c: HfConfigObject, key: string): ExpectedDim => ({ size: num(c, key), from: key });
+
+function headDim(c: HfConfigObject): ExpectedDim {
+  if (typeof c.head_dim === 'number') return { size: c.head_dim, from: 'head_dim' };
+  return { size: num(c, 'hidden_size') / num(c, 'num_attention_heads'), from: 'hidden_size / num_attention_heads' };
+}
+
+const llamaShapes: ArchitectureShapes = {
+  integerKeys: ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'max_position_embeddings'],
+  keyRules(c) {
+    const out: Array<{ key: string; message: string }> = [];
+    const kv = c.num_key_value_heads ?? c.num_attention_heads;
+    if (c.num_key_value_heads !== undefined && !(Number.isInteger(kv) && (kv as number) > 0)) out.push({ key: 'num_key_value_heads', message: `must be a positive integer (got ${JSON.stringify(kv)})` });
+    else if (num(c, 'num_attention_heads') % (kv as number) !== 0) {
+      out.push({ key: 'num_key_value_heads', message: `${String(kv)} does not divide num_attention_heads ${num(c, 'num_attention_heads')}` });
+    }
+    if (c.head_dim === undefined && num(c, 'hidden_size') % num(c, 'num_attention_heads') !== 0) {
+      out.push({ key: 'num_attention_heads', message: `${num(c, 'num_attention_heads')} does not divide hidden_size ${num(c, 'hidden_size')}` });
+    }
+    return out;
+  },
+  tensors(c, present) {
+    const hidden = dim(c, 'hidden_size');
+    const inter = dim(c, 'intermediate_size');
+    const hd = headDim(c);
+    const heads: ExpectedDim = { size: num(c, 'num_attention_heads') * hd.size, from: `num_attention_heads x ${hd.from}` };
+    const kvKey = c.num_key_value_heads !== undefined ? 'num_key_value_heads' : 'num_attention_heads';
+    const kv: ExpectedDim = { size: num(c, kvKey) * hd.size, from: `${kvKey} x ${hd.from}` };
+    const out: ExpectedTensor[] = [{ name: 'model.embed_tokens.weight', dims: [dim(c, 'vocab_size'), hidden] }];
+    for (let i = 0; i < num(c, 'num_hidden_layers'); i++) {
+      const b = `model.layers.${i}`;
+      out.push(
+        { name: `${b}.input_layernorm.weight`, dims: [hidden] },
+        { name: `${b}.self_attn.q_proj.weight`, dims: [heads, hidden] },
+        { name: `${b}.self_attn.k_proj.weight`, dims: [kv, hidden] },
+        { name: `${b}.self_attn.v_proj.weight`, dims: [kv, hidden] },
+        { name: `${b}.self_attn.o_proj.weight`, dims: [hidden, heads] },
+        { name: `${b}.post_attention_layernorm.weight`, dims: [hidden] },
+        { name: `${b}.mlp.gate_proj.weight`, dims: [inter, hidden] },
+        { name: `${b}.mlp.up_proj.weight`, dims: [inter, hidden] },
+        { name: `${b}.mlp.down_proj.weight`, dims: [hidden, inter] },
+      );
+    }
+    out.push({ name: 'model.norm.weight', dims: [hidden] });
+    out.push({ name: 'lm_head.weight', dims: [dim(c, 'vocab_size'), hidden], optional: true });
+    if (!present.has('lm_head.weight') && c.tie_word_embeddings === false) out.push({ name: 'lm_head.weight', dims: [dim(c, 'vocab_size'), hidden] });
+    return out;
+  },
+  counted: [{ pattern: /^model\.layers\.(\d+)\./, key: 'num_hidden_layers' }],
+};
+
+const vitShapes: ArchitectureShapes = {
+  integerKeys: ['hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size', 'image_size', 'patch_size', 'num_channels'],
+  keyRules(c) {
+    const out: Array<{ key: string; message: string }> = [];
+    if (num(c, 'hidden_size') % num(c, 'num_attention_heads') !== 0) out.push({ key: 'num_attention_heads', message: `${num(c, 'num_attention_heads')} does not divide hidden_size ${num(c, 'hidden_size')}` });
+    if (num(c, 'image_size') % num(c, 'patch_size') !== 0) out.push({ key: 'patch_size', message: `${num(c, 'patch_size')} does not divide image_size ${num(c, 'image_size')}` });
+    return out;
+  },
+  tensors(c) {
+    const hidden = dim(c, 'hidden_size');
+    const inter = dim(c, 'intermediate_size');
+    const patch = dim(c, 'patch_size');
+    const patches = (num(c, 'image_size') / num(c, 'patch_size')) ** 2;
+    const p = 'vit.embeddings.patch_embeddings.projection';
+    const out: ExpectedTensor[] = [
+      { name: `${p}.weight`, dims: [hidden, dim(c, 'num_channels'), patch, patch] },
+      { name: `${p}.bias`, dims: [hidden], optional: true },
+      { name: 'vit.embeddings.cls_token', dims: [{ size: 1, from: '1' }, { size: 1, from: '1' }, hidden] },
+      { name: 'vit.embeddings.position_embeddings', dims: [{ size: 1, from: '1' }, { size: patches + 1, from: '(image_size / patch_size)^2 + 1' }, hidden] },
+    ];
+    const linear = (n: string, rows: ExpectedDim, cols: ExpectedDim): ExpectedTensor[] => [
+      { name: `${n}.weight`, dims: [rows, cols] },
+      { name: `${n}.bias`, dims: [rows], optional: true },
+    ];
+    const norm = (n: string): ExpectedTensor[] => [{ name: `${n}.weight`, dims: [hidden] }, { name: `${n}.bias`, dims: [hidden] }];
+    for (let i = 0; i < num(c, 'num_hidden_layers'); i++) {
+      const b = `vit.encoder.layer.${i}`;
+      out.push(
+        ...norm(`${b}.layernorm_before`),
+        ...linear(`${b}.attention.attention.query`, hidden, hidden),
+        ...linear(`${b}.attention.attention.key`, hidden, hidden),
+        ...linear(`${b}.attention.attention.value`, hidden, hidden),
+        ...linear(`${b}.attention.output.dense`, hidden, hidden),
+        ...norm(`${b}.layernorm_after`),
+        ...linear(`${b}.intermediate.dense`, inter, hidden),
+        ...linear(`${b}.output.dense`, hidden, inter),
+      );
+    }
+    out.push(...norm('vit.layernorm'));
+    return out;
+  },
+  counted: [{ pattern: /^vit\.encoder\.layer\.(\d+)\./, key: 'num_hidden_layers' }],
+};
+
+const mlpShapes: ArchitectureShapes = {
+  integerKeys: ['image_size', 'num_channels', 'num_labels'],
+  keyRules(c) {
+    const sizes = c.hidden_sizes;
+    if (!Array.isArray(sizes) || !sizes.every((s) => Number.isInteger(s) && s > 0)) return [{ key: 'hidden_sizes', message: `must be a list of positive layer widths (got ${JSON.stringify(sizes)})` }];
+    return [];
+  },
+  tensors(c) {
+    const sizes = c.hidden_sizes as number[];
+    const out: ExpectedTensor[] = [];
+    let input: ExpectedDim = { size: num(c, 'image_size') ** 2 * num(c, 'num_channels'), from: 'image_size^2 x num_channels' };
+    sizes.forEach((width, i) => {
+      const rows = { size: width, from: `hidden_sizes[${i}]` };
+      out.push({ name: `mlp.layers.${i}.weight`, dims: [rows, input] }, { name: `mlp.layers.${i}.bias`, dims: [rows] });
+      input = rows;
+    });
+    out.push({ name: 'classifier.weight', dims: [dim(c, 'num_labels'), input] }, { name: 'classifier.bias', dims: [dim(c, 'num_labels')] });
+    return out;
+  },
+  counted: [{ pattern: /^mlp\.layers\.(\d+)\./, key: 'hidden_sizes' }],
+};
+
+/** By config.json `model_type`. */
+export const HF_ARCHITECTURE_SHAPES: Record<string, ArchitectureShapes> = {
+  llama: llamaShapes,
+  vit: vitShapes,
+  'spruft-mlp': mlpShapes,
+};
+
+const shapeText = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
+
+/** The config keys an architecture's shapes are built from, each a positive integer, and their rules. */
+function checkConfigKeys(spec: ArchitectureShapes, config: HfConfigObject, configPath: string): void {
+  for (const key of spec.integerKeys) {
+    const v = config[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+      throw new SpruftError('MODEL_INVALID', `"${key}" must be a positive integer (got ${JSON.stringify(v)})`, configPath);
+    }
   }
-  return v;
+  const rule = spec.keyRules?.(config)[0];
+  if (rule) throw new SpruftError('MODEL_INVALID', `"${rule.key}" ${rule.message}`, configPath);
 }
-
-/** Architectures whose weights this module can list from config.json. */
-export const CONFIG_ARCHITECTURES = ['llama', 'vit', 'spruft-mlp'] as const;
 
 /**
- * The transformer shape behind the memory estimate (blocks, widths, heads, tokens per
- * example), or undefined for a model that is no transformer (an MLP).
+ * An optional tensor is part of a config-only layout unless config.json says it is not:
+ * a Llama's LM head with `tie_word_embeddings: true` (HF's LlamaConfig defaults it to
+ * false), a ViT's q/k/v biases with `qkv_bias: false`.
  */
-export function transformerShapeOf(c: Config, where: string): TransformerShape | undefined {
-  const type = c.model_type;
-  if (type === 'llama') {
-    const heads = int(c, 'num_attention_heads', where);
+function impliedByConfig(c: HfConfigObject, name: string): boolean {
+  if (name === 'lm_head.weight') return c.tie_word_embeddings !== true;
+  if (/\.attention\.attention\.(query|key|value)\.bias$/.test(name)) return c.qkv_bias !== false;
+  return true;
+}
+
+/**
+ * Every weight of the model with its shape, as its safetensors would hold them, from
+ * config.json alone (`configPath` names it in errors). A ViT's classifier is the
+ * config's `num_labels` (or `id2label`) wide.
+ */
+export function tensorsFromConfig(config: HfConfigObject, configPath: string): Array<{ name: string; shape: number[] }> {
+  const spec = HF_ARCHITECTURE_SHAPES[String(config.model_type)];
+  if (!spec) {
+    throw new SpruftError('UNSUPPORTED', `model_type "${String(config.model_type)}" is not supported (supported: ${Object.keys(HF_ARCHITECTURE_SHAPES).join(', ')})`, configPath);
+  }
+  checkConfigKeys(spec, config, configPath);
+  const byName = new Map<string, ExpectedTensor>();
+  for (const t of spec.tensors(config, new Set())) {
+    const prev = byName.get(t.name);
+    if (!prev || (prev.optional && !t.optional)) byName.set(t.name, t);
+  }
+  const out = [...byName.values()].filter((t) => !t.optional || impliedByConfig(config, t.name)).map((t) => ({ name: t.name, shape: t.dims.map((d) => d.size) }));
+  if (config.model_type === 'vit') {
+    const labels = typeof config.num_labels === 'number' ? config.num_labels
+      : config.id2label && typeof config.id2label === 'object' ? Object.keys(config.id2label).length : 2;
+    out.push({ name: 'classifier.weight', shape: [labels, num(config, 'hidden_size')] }, { name: 'classifier.bias', shape: [labels] });
+  }
+  return out;
+}
+
+/**
+ * The transformer shape behind the memory estimate (blocks, widths, heads; a decoder's
+ * vocabulary, an image encoder's tokens per example), or undefined for a model that is
+ * no transformer. Assumes `tensorsFromConfig` or the weights check passed.
+ */
+export function transformerShapeOf(c: HfConfigObject): TransformerShape | undefined {
+  if (c.model_type === 'llama') {
+    const heads = num(c, 'num_attention_heads');
     return {
-      kind: 'decoder', blocks: int(c, 'num_hidden_layers', where), hidden: int(c, 'hidden_size', where),
-      intermediate: int(c, 'intermediate_size', where), heads, kvHeads: int(c, 'num_key_value_heads', where, heads),
-      gatedMlp: true, vocab: int(c, 'vocab_size', where),
+      kind: 'decoder', blocks: num(c, 'num_hidden_layers'), hidden: num(c, 'hidden_size'), intermediate: num(c, 'intermediate_size'),
+      heads, kvHeads: typeof c.num_key_value_heads === 'number' ? c.num_key_value_heads : heads, gatedMlp: true, vocab: num(c, 'vocab_size'),
     };
   }
-  if (type === 'vit') {
-    const heads = int(c, 'num_attention_heads', where);
-    const grid = Math.floor(int(c, 'image_size', where) / int(c, 'patch_size', where));
+  if (c.model_type === 'vit') {
+    const heads = num(c, 'num_attention_heads');
+    const grid = Math.floor(num(c, 'image_size') / num(c, 'patch_size'));
     return {
-      kind: 'encoder', blocks: int(c, 'num_hidden_layers', where), hidden: int(c, 'hidden_size', where),
-      intermediate: int(c, 'intermediate_size', where), heads, kvHeads: heads, gatedMlp: false,
-      // The class token and one position per patch.
-      positions: grid * grid + 1,
+      kind: 'encoder', blocks: num(c, 'num_hidden_layers'), hidden: num(c, 'hidden_size'), intermediate: num(c, 'intermediate_size'),
+      heads, kvHeads: heads, gatedMlp: false, positions: grid * grid + 1,
     };
   }
   return undefined;
 }
 
-/** Every weight of the model with its shape, as the model's safetensors would hold them. */
-export function tensorsFromConfig(c: Config, where: string): ConfigTensor[] {
-  const out: ConfigTensor[] = [];
-  const add = (name: string, ...shape: number[]): void => { out.push({ name, shape }); };
-  switch (c.model_type) {
-    case 'llama': {
-      const s = transformerShapeOf(c, where)!;
-      const d = s.hidden;
-      const dh = d / s.heads;
-      if (!Number.isInteger(dh)) throw new SpruftError('MODEL_INVALID', `config.json: hidden_size ${d} is not divisible by num_attention_heads ${s.heads}`, where);
-      add('model.embed_tokens.weight', s.vocab!, d);
-      for (let i = 0; i < s.blocks; i++) {
-        const b = `model.layers.${i}`;
-        add(`${b}.input_layernorm.weight`, d);
-        add(`${b}.self_attn.q_proj.weight`, s.heads * dh, d);
-        add(`${b}.self_attn.k_proj.weight`, s.kvHeads * dh, d);
-        add(`${b}.self_attn.v_proj.weight`, s.kvHeads * dh, d);
-        add(`${b}.self_attn.o_proj.weight`, d, s.heads * dh);
-        add(`${b}.post_attention_layernorm.weight`, d);
-        add(`${b}.mlp.gate_proj.weight`, s.intermediate, d);
-        add(`${b}.mlp.up_proj.weight`, s.intermediate, d);
-        add(`${b}.mlp.down_proj.weight`, d, s.intermediate);
+/**
+ * Compare config.json (`config`) with the tensor shapes of the checkpoint (`shapes`) of
+ * the model folder `dir`. Throws MODEL_INVALID at the first disagreement, naming the
+ * config key and the tensor; does nothing for a `model_type` without declared shapes.
+ */
+export function checkConfigAgainstWeights(config: HfConfigObject, shapes: ReadonlyMap<string, readonly number[]>, dir: string): void {
+  const spec = HF_ARCHITECTURE_SHAPES[String(config.model_type)];
+  if (!spec) return;
+  const configPath = join(dir, 'config.json');
+  checkConfigKeys(spec, config, configPath);
+  const weights = `the weights (${join(dir, 'model.safetensors')})`;
+  for (const counted of spec.counted ?? []) {
+    const value = config[counted.key];
+    const count = Array.isArray(value) ? value.length : (value as number);
+    for (const name of shapes.keys()) {
+      const index = counted.pattern.exec(name)?.[1];
+      if (index !== undefined && Number(index) >= count) {
+        throw new SpruftError('MODEL_INVALID', `"${counted.key}" gives ${count} layers, but ${weights} hold tensor "${name}" of layer ${index}: the config and the weights disagree on the layer count`, configPath);
       }
-      add('model.norm.weight', d);
-      // HF's LlamaConfig defaults tie_word_embeddings to false.
-      if (c.tie_word_embeddings !== true) add('lm_head.weight', s.vocab!, d);
-      return out;
     }
-    case 'vit': {
-      const s = transformerShapeOf(c, where)!;
-      const d = s.hidden;
-      const p = int(c, 'patch_size', where);
-      const bias = c.qkv_bias !== false;
-      add('vit.embeddings.cls_token', 1, 1, d);
-      add('vit.embeddings.position_embeddings', 1, s.positions!, d);
-      add('vit.embeddings.patch_embeddings.projection.weight', d, int(c, 'num_channels', where, 3), p, p);
-      add('vit.embeddings.patch_embeddings.projection.bias', d);
-      const linear = (n: string, dOut: number, dIn: number, withBias = true): void => {
-        add(`${n}.weight`, dOut, dIn);
-        if (withBias) add(`${n}.bias`, dOut);
-      };
-      const norm = (n: string): void => { add(`${n}.weight`, d); add(`${n}.bias`, d); };
-      for (let i = 0; i < s.blocks; i++) {
-        const b = `vit.encoder.layer.${i}`;
-        norm(`${b}.layernorm_before`);
-        for (const q of ['query', 'key', 'value']) linear(`${b}.attention.attention.${q}`, d, d, bias);
-        linear(`${b}.attention.output.dense`, d, d);
-        norm(`${b}.layernorm_after`);
-        linear(`${b}.intermediate.dense`, s.intermediate, d);
-        linear(`${b}.output.dense`, d, s.intermediate);
-      }
-      norm('vit.layernorm');
-      const labels = c.id2label && typeof c.id2label === 'object' ? Object.keys(c.id2label).length : undefined;
-      linear('classifier', int(c, 'num_labels', where, labels ?? 2), d);
-      return out;
+  }
+  const present = new Set(shapes.keys());
+  for (const t of spec.tensors(config, present)) {
+    const actual = shapes.get(t.name);
+    const expected = t.dims.map((d) => d.size);
+    const formula = `[${t.dims.map((d) => (String(d.size) === d.from ? d.from : `${d.from} = ${d.size}`)).join(', ')}]`;
+    if (!actual) {
+      if (t.optional) continue;
+      const keys = [...new Set(t.dims.map((d) => d.from).filter((f) => /^[a-z_]/.test(f)))];
+      throw new SpruftError('MODEL_INVALID', `tensor "${t.name}" (shape ${formula} from config.json) is missing from ${weights}; does config.json${keys.length ? ` (${keys.map((k) => `"${k}"`).join(', ')})` : ''} describe these weights?`, configPath);
     }
-    case 'spruft-mlp': {
-      const hidden = c.hidden_sizes;
-      if (!Array.isArray(hidden) || !hidden.every((h) => Number.isInteger(h) && h > 0)) {
-        throw new SpruftError('MODEL_INVALID', 'config.json: "hidden_sizes" must be a list of layer widths', where);
-      }
-      let dIn = int(c, 'image_size', where) ** 2 * int(c, 'num_channels', where, 1);
-      hidden.forEach((h: number, i) => {
-        add(`mlp.layers.${i}.weight`, h, dIn);
-        add(`mlp.layers.${i}.bias`, h);
-        dIn = h;
-      });
-      add('classifier.weight', int(c, 'num_labels', where), dIn);
-      add('classifier.bias', int(c, 'num_labels', where));
-      return out;
+    if (actual.length === expected.length && actual.every((n, i) => n === expected[i])) continue;
+    if (actual.length === 2 && expected.length === 2 && actual[0] === expected[1] && actual[1] === expected[0]) {
+      throw new SpruftError('MODEL_INVALID', `tensor "${t.name}" is transposed: the weights hold ${shapeText(actual)}, config.json gives ${formula} (out x in, as PyTorch stores linear weights); export the weights in Hugging Face's layout`, configPath);
     }
-    default:
-      throw new SpruftError('UNSUPPORTED', `config.json: model_type "${String(c.model_type)}" is not supported (supported: ${CONFIG_ARCHITECTURES.join(', ')})`, where);
+    const wrong = actual.length === expected.length ? t.dims.filter((d, i) => d.size !== actual[i]) : t.dims;
+    const keys = [...new Set(wrong.map((d) => d.from))];
+    throw new SpruftError(
+      'MODEL_INVALID',
+      `${keys.map((k) => `"${k}"`).join(', ')} disagree${keys.length === 1 ? 's' : ''} with the weights: tensor "${t.name}" has shape ${shapeText(actual)}, config.json gives ${formula}`,
+      configPath,
+    );
   }
 }

@@ -8,9 +8,9 @@ import type { ModelFormat } from '../../../protocol/config';
 import type { InspectResult, LayerKind } from '../../../protocol/results';
 import { readHfConfig, readHfHeader } from '../io/hfFolder';
 import { SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME } from '../io/safetensors';
-import { tensorsFromConfig, transformerShapeOf } from './configShapes';
 import { readLayersModelJson } from '../io/tfjsLayers';
 import { isAttentionLayer } from '../config/targets';
+import { checkConfigAgainstWeights, tensorsFromConfig, transformerShapeOf } from './configShapes';
 import { detectFormat } from './format';
 
 /** Classifier / LM head names of the supported HF architectures. */
@@ -41,11 +41,11 @@ const KERAS_KINDS: Record<string, LayerKind> = {
  * file is read or needed. `fromConfigOnly` says so.
  */
 export function inspectConfig(name: string, config: Record<string, unknown>, where: string): InspectResult {
-  return { ...inspectHfTensors(name, config, tensorsFromConfig(config, where), where), fromConfigOnly: true };
+  return { ...inspectHfTensors(name, config, tensorsFromConfig(config, where)), fromConfigOnly: true };
 }
 
 function inspectHfTensors(
-  name: string, config: Record<string, unknown>, tensors: ReadonlyArray<{ name: string; shape: number[] }>, where: string, parameterCount?: number,
+  name: string, config: Record<string, unknown>, tensors: ReadonlyArray<{ name: string; shape: number[] }>, parameterCount?: number,
 ): InspectResult {
   const names = new Set(tensors.map((t) => t.name));
   const layers: InspectResult['layers'] = [];
@@ -65,7 +65,7 @@ function inspectHfTensors(
       attention: isAttentionLayer(layerName), head: HEAD_NAMES.has(layerName),
     });
   }
-  const transformer = transformerShapeOf(config, where);
+  const transformer = transformerShapeOf(config);
   return {
     name,
     architecture: String(config.model_type ?? 'unknown'),
@@ -83,11 +83,12 @@ function inspectHfTensors(
 export function inspectModelHeader(path: string, options: { format?: ModelFormat; cutAt?: string; from?: string } = {}): InspectResult {
   const format = detectFormat(path, options.format);
   if (format === 'hf') {
-    // Weights present: their header. Only config.json: the layout it implies (planning a
-    // run on a model that is not here; its weights are never needed for that).
+    // Weights present: their header, checked against config.json. Only config.json: the
+    // layout it implies (planning a run on a model that is not here).
     if (hasSafetensors(path)) {
       const header = readHfHeader(path);
-      return inspectHfTensors(basename(path), header.config, header.tensors, join(path, 'config.json'), header.parameterCount);
+      checkConfigAgainstWeights(header.config, new Map(header.tensors.map((t) => [t.name, t.shape])), path);
+      return inspectHfTensors(basename(path), header.config, header.tensors, header.parameterCount);
     }
     return inspectConfig(basename(path), readHfConfig(path), join(path, 'config.json'));
   }

@@ -6,7 +6,8 @@ import { basename, join } from 'node:path';
 import { detectFormat } from './format';
 import type { ModelFormat } from '../../../protocol/config';
 import { SpruftError } from '../errors';
-import { readHfFolder } from '../io/hfFolder';
+import { readHfFolder, readHfHeader } from '../io/hfFolder';
+import { checkConfigAgainstWeights } from './configShapes';
 import { readLayersModel } from '../io/tfjsLayers';
 import { KerasGraphModel } from './keras';
 import { LlamaModel, type LlamaConfig } from './llama';
@@ -33,6 +34,9 @@ export function loadModel(path: string, options: LoadOptions = {}): Model {
     const name = layers.source.package ? `${layers.source.package.name}/${basename(layers.source.dir)}` : basename(layers.source.dir);
     return new KerasGraphModel(name, layers, { cutAt: options.cutAt, numLabels: options.numLabels, seed: options.seed });
   }
+  // config.json against the header's shapes, before a weight is read or a tensor made.
+  const header = readHfHeader(path);
+  checkConfigAgainstWeights(header.config, new Map(header.tensors.map((t) => [t.name, t.shape])), path);
   const hf = readHfFolder(path);
   const raw: RawWeights = new Map([...hf.tensors].map(([n, t]) => [n, { shape: t.shape, data: t.data }]));
   const type = hf.config.model_type;

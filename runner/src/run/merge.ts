@@ -2,29 +2,76 @@
  * `spruft merge`: fold one or more adapters into their base model (SPruFT:
  * W[idx] += W_f; LoRA: W += (alpha/r) B A) and export the merged model in the base
  * model's format. Several adapters must all have been trained on the same base: each
- * is checked against the unmerged base before any is applied.
+ * is checked against the unmerged base (its content hash, recorded in the adapter)
+ * before any is applied. The output may not be, hold or lie inside the base model's
+ * folder unless forced: a merged model written over its base destroys the base, and
+ * every adapter of it then no longer fits.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { MergeResult } from '../../../protocol/rpc';
 import { RUN_FILES } from '../../../protocol/runFolder';
 import { SpruftError } from '../errors';
-import { applyAdapter, exportModel, mergeTraining, readAdapterConfig } from '../engine/adapterIO';
+import { applyAdapter, baseMismatchMessage, exportModel, mergeTraining, readAdapterConfig } from '../engine/adapterIO';
+import { resolveModelSource } from '../io/tfjsLayers';
+import { detectFormat } from '../models/format';
 import { loadModel } from '../models/load';
 import { configDir } from '../io/npmPackage';
-import { ensureBackend } from './session';
+import { ensureBackend, readResolved } from './session';
 
 function adapterDirOf(runDir: string): string {
   const inside = join(runDir, RUN_FILES.adapterDir);
   return existsSync(inside) ? inside : runDir;
 }
 
-export async function mergeRuns(runDirs: string[], outDir: string): Promise<MergeResult> {
+/** The real path of `path`, which may not exist yet: its nearest existing folder's, resolved, plus the rest. */
+function realPathOf(path: string): string {
+  const absolute = resolve(path);
+  let existing = absolute;
+  const rest: string[] = [];
+  while (!existsSync(existing)) {
+    const parent = dirname(existing);
+    if (parent === existing) break;
+    rest.unshift(basename(existing));
+    existing = parent;
+  }
+  return join(realpathSync(existing), ...rest);
+}
+
+/** Whether `inner` is `outer` or lies inside it. */
+function isWithin(inner: string, outer: string): boolean {
+  const rel = relative(outer, inner);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !rel.startsWith(sep) && !/^[a-zA-Z]:/.test(rel));
+}
+
+/** The folder that holds a config's base model files. */
+export function baseModelFolder(config: ResolvedRunConfig): string {
+  const format = detectFormat(config.model.path, config.model.format);
+  if (format === 'hf') return config.model.path;
+  return resolveModelSource(config.model.path, { from: configDir(config) }).dir;
+}
+
+/** Refuse an output that is, holds, or lies inside the base model's folder (unless `force`). */
+export function checkMergeOutput(outDir: string, baseDir: string, force: boolean): void {
+  if (force) return;
+  const out = realPathOf(outDir);
+  const base = realPathOf(baseDir);
+  const relation = out === base ? 'is' : isWithin(out, base) ? 'lies inside' : isWithin(base, out) ? 'holds' : undefined;
+  if (!relation) return;
+  throw new SpruftError(
+    'CONFIG_INVALID',
+    `the output ${relation} the base model's folder ${baseDir}: the merged model would overwrite the base (and every adapter of it would no longer fit). Choose another --out, or add --force to write there anyway`,
+    outDir,
+  );
+}
+
+export async function mergeRuns(runDirs: string[], outDir: string, options: { force?: boolean } = {}): Promise<MergeResult> {
   if (runDirs.length === 0) throw new SpruftError('CONFIG_INVALID', 'name at least one run folder to merge');
-  const configPath = join(runDirs[0], RUN_FILES.config);
-  if (!existsSync(configPath)) throw new SpruftError('FILE_NOT_FOUND', `not a run folder (no ${RUN_FILES.config})`, runDirs[0]);
-  const config = JSON.parse(readFileSync(configPath, 'utf8')) as ResolvedRunConfig;
+  const config = readResolved(runDirs[0]);
+  // Before anything is loaded or written.
+  checkMergeOutput(outDir, baseModelFolder(config), options.force === true);
+  for (const dir of runDirs.slice(1)) checkMergeOutput(outDir, baseModelFolder(readResolved(dir)), options.force === true);
   await ensureBackend(config.backend);
   const model = loadModel(config.model.path, { format: config.model.format, cutAt: config.model.cutAt, seed: config.training.seed, from: configDir(config) });
   try {
@@ -32,7 +79,7 @@ export async function mergeRuns(runDirs: string[], outDir: string): Promise<Merg
     for (const dir of runDirs) {
       const adapter = readAdapterConfig(adapterDirOf(dir));
       if (adapter.baseModel.fingerprint !== base) {
-        throw new SpruftError('ADAPTER_INVALID', `trained on another base model than ${config.model.path} (fingerprints differ); merge adapters of one base only`, dir);
+        throw new SpruftError('ADAPTER_INVALID', `${baseMismatchMessage(adapter.baseModel, config.model.path, base)}; merge adapters of one base only`, dir);
       }
     }
     let mergedLayers = 0;

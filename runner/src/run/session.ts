@@ -3,7 +3,7 @@
  * data, scoring, each method trained and evaluated on the same frozen model in turn
  * (`method` first, then `compare`), adapters and metrics written as they finish.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { RunOverrides } from '../../../protocol/rpc';
@@ -11,11 +11,12 @@ import type { BackendChoice, BackendInfo, LayerSelection, MemoryMeasurement, Met
 import { RUN_FILES, type RunStatusFile } from '../../../protocol/runFolder';
 import type { RunHooks, RunRequest, StartedRun } from '../app';
 import { loadRunConfig, RunConfigError } from '../config/load';
-import { SpruftError } from '../errors';
+import { errorMessage, SpruftError } from '../errors';
+import { removeStaleTemps } from '../io/atomicWrite';
 import { applyAdapter, readAdapterConfig, writeAdapter } from '../engine/adapterIO';
 import { initBackend } from '../engine/backend';
 import { disposeBatch, makeBatch, prepareExamples, type TaskData } from '../engine/batches';
-import { hasCheckpoint, readCheckpoint } from '../engine/checkpoint';
+import { hasCheckpoint, readCheckpoint, removeStaleCheckpointFiles } from '../engine/checkpoint';
 import { evaluateClassifier, evaluateLanguageModel } from '../engine/evaluate';
 import { peakBytes } from '../engine/memory';
 import { attachMethod, detachMethod } from '../engine/methods';
@@ -29,14 +30,25 @@ import { trainLoop } from '../engine/train';
 import { inferenceContext } from '../models/layer';
 import { loadModel } from '../models/load';
 import type { Model } from '../models/model';
-import { MethodFolder, writeJson } from './runFolder';
+import { currentOwner } from './owner';
+import { MethodFolder, readRunFile, readRunState, RunLock, RunStatusKeeper, writeJson } from './runFolder';
 
 let backend: BackendInfo | undefined;
 
 /** Start the backend a run asks for (once per process unless another is asked for). */
 export async function ensureBackend(choice: BackendChoice): Promise<BackendInfo> {
   if (backend && (choice === 'auto' || choice === backend.name)) return backend;
-  backend = await initBackend(choice);
+  // The wasm runtime's glue (emscripten) adds process handlers that rethrow every uncaught
+  // error and unhandled rejection, which kills the process (exit 7) with the glue's source as
+  // its message. The runner handles its own errors (`spruft serve` logs them and keeps
+  // serving), so the handlers the backend adds are removed again.
+  const before = { uncaughtException: process.listeners('uncaughtException'), unhandledRejection: process.listeners('unhandledRejection') };
+  try {
+    backend = await initBackend(choice);
+  } finally {
+    for (const l of process.listeners('uncaughtException')) if (!before.uncaughtException.includes(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection')) if (!before.unhandledRejection.includes(l)) process.removeListener('unhandledRejection', l);
+  }
   return backend;
 }
 
@@ -66,15 +78,28 @@ function timestamp(): string {
 
 function newRunDir(c: ResolvedRunConfig): string {
   const name = c.output.name ?? `${c.name}-${c.method}-${timestamp()}`;
+  // The schema allows only plain names; a run folder never lands outside output.dir.
+  if (name !== basename(name) || name === '.' || name === '..' || name.includes('\\')) {
+    throw new SpruftError('CONFIG_INVALID', `output.name ${JSON.stringify(name)} must be a plain folder name inside output.dir (not . or .., no slashes)`);
+  }
   let dir = join(c.output.dir, name);
   for (let i = 2; existsSync(dir); i++) dir = join(c.output.dir, `${name}-${i}`);
   return dir;
 }
 
-function readResolved(runDir: string): ResolvedRunConfig {
+/** A run folder's resolved config; a corrupt one is named at file:line:col. */
+export function readResolved(runDir: string): ResolvedRunConfig {
   const path = join(runDir, RUN_FILES.config);
   if (!existsSync(path)) throw new SpruftError('FILE_NOT_FOUND', `not a run folder (no ${RUN_FILES.config})`, runDir);
-  return JSON.parse(readFileSync(path, 'utf8')) as ResolvedRunConfig;
+  const c = readRunFile<ResolvedRunConfig>(path, RUN_FILES.config)!;
+  const missing = (['name', 'task', 'method', 'backend'] as const).filter((k) => typeof c[k] !== 'string');
+  if (typeof c.model?.path !== 'string') missing.push('model.path' as never);
+  if (typeof c.training !== 'object' || c.training === null) missing.push('training' as never);
+  if (!Array.isArray(c.compare)) missing.push('compare' as never);
+  if (missing.length) {
+    throw new SpruftError('RUN_FOLDER_INVALID', `lacks ${missing.join(', ')}; the file is corrupt or was edited (start a new run from the config)`, path);
+  }
+  return c;
 }
 
 /** The model and data of a run, the head sized to the task's labels. */
@@ -125,6 +150,21 @@ interface MethodRunContext {
   memM: number;
   fingerprint: string;
   resume: boolean;
+  keeper: RunStatusKeeper;
+}
+
+function endStatusOf(err: unknown): 'cancelled' | 'failed' {
+  return err instanceof SpruftError && err.code === 'RUN_CANCELLED' ? 'cancelled' : 'failed';
+}
+
+/** Before a resume, under the lock: temporaries and step folders a killed write left behind. */
+function removeStaleFiles(runDir: string, methods: MethodName[], primary: MethodName, log: RunHooks['onLog']): void {
+  const removed: string[] = [];
+  for (const method of methods) {
+    const dir = method === primary ? runDir : join(runDir, RUN_FILES.compareDir, method);
+    removed.push(...removeStaleTemps(dir), ...removeStaleCheckpointFiles(join(dir, RUN_FILES.checkpointDir)));
+  }
+  if (removed.length) log?.('info', `removed ${removed.length} stale file(s) a killed run left: ${removed.slice(0, 5).join(', ')}${removed.length > 5 ? ', ...' : ''}`);
 }
 
 async function selectionFor(ctx: MethodRunContext, folder: MethodFolder): Promise<{ layers: LayerSelection[]; metric: string }> {
@@ -164,15 +204,21 @@ async function selectionFor(ctx: MethodRunContext, folder: MethodFolder): Promis
   return { layers: scored.layers, metric: scored.metric };
 }
 
-async function runMethod(ctx: MethodRunContext, method: MethodName, folder: MethodFolder): Promise<RunResult> {
+async function runMethod(ctx: MethodRunContext, method: MethodName, folder: MethodFolder, primary: boolean): Promise<RunResult> {
   const c = ctx.config;
-  const previous = folder.readStatus();
-  if (ctx.resume && previous?.status === 'completed') {
+  // The main method's own status is in the run's status.json (`methods`); a compared one's in its folder.
+  const previous = primary ? ctx.keeper.methods[method] : folder.readStatus()?.status;
+  if (ctx.resume && previous === 'completed') {
     const done = folder.readMetrics();
     if (done) return done;
   }
-  const started: RunStatusFile = { status: 'running', runId: ctx.runId, method, startedAt: new Date().toISOString(), pid: process.pid };
-  folder.writeStatus(started);
+  const owner = currentOwner();
+  const started: RunStatusFile = { status: 'running', runId: ctx.runId, method, startedAt: new Date().toISOString(), pid: owner.pid, owner };
+  const setStatus = (s: RunStatusFile): void => {
+    ctx.keeper.setMethod(method, s.status);
+    if (!primary) folder.writeStatus(s);
+  };
+  setStatus(started);
   let selection: { layers: LayerSelection[]; metric: string } | undefined;
   if (method === 'spruft') {
     selection = await selectionFor(ctx, folder);
@@ -218,11 +264,10 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
       percent: attached.percent, metrics, mem: mem?.breakdown, memory: mem, runDir: folder.dir, trainMs: outcome.trainMs, steps: outcome.steps,
     };
     folder.writeMetrics(result);
-    folder.writeStatus({ ...started, status: 'completed', endedAt: new Date().toISOString() });
+    setStatus({ ...started, status: 'completed', endedAt: new Date().toISOString() });
     return result;
   } catch (err) {
-    const cancelled = err instanceof SpruftError && err.code === 'RUN_CANCELLED';
-    folder.writeStatus({ ...started, status: cancelled ? 'cancelled' : 'failed', endedAt: new Date().toISOString(), error: (err as Error).message });
+    setStatus({ ...started, status: endStatusOf(err), endedAt: new Date().toISOString(), error: errorMessage(err) });
     throw err;
   } finally {
     detachMethod(ctx.model);
@@ -238,41 +283,80 @@ function newRunId(runDir: string): string {
 
 export async function startTrain(req: RunRequest, hooks: RunHooks): Promise<StartedRun<RunResult>> {
   const resume = req.resumeDir !== undefined;
+  if (resume && !existsSync(req.resumeDir!)) throw new SpruftError('FILE_NOT_FOUND', 'run folder not found; give the folder that spruft train printed', req.resumeDir);
   const config = resume ? applyOverrides(readResolved(req.resumeDir!), req.overrides) : await loadConfig(req);
   const runDir = resume ? req.resumeDir! : newRunDir(config);
   mkdirSync(runDir, { recursive: true });
-  if (!resume) writeJson(join(runDir, RUN_FILES.config), config);
-  const runId = newRunId(runDir);
-  const info = await ensureBackend(config.backend);
-  hooks.onLog?.('info', `backend ${info.name} (${info.reason})`);
-  const workers = config.training.workers;
-  if (workers > 1) hooks.onLog?.('info', `data-parallel: ${workers} ranks (this thread and ${workers - 1} worker thread(s), each with its own ${info.name} backend and a share of every batch); memory figures are rank 0's`);
-  const done = (async (): Promise<RunResult> => {
-    hooks.onProgress?.({ runId, method: config.method, phase: 'loading', step: 0, totalSteps: 0, epoch: 0, totalEpochs: 0, elapsedMs: 0 });
-    const { model, data } = await prepare(config, hooks.onLog);
-    try {
-      const ctx: MethodRunContext = {
-        runId, config, model, data, backend: info, hooks, resume,
-        // With training.workers > 1 this thread computes only its share of each batch.
-        memM: await inferencePeak(model, data, rankZeroShare(config.training.batchSize, config.training.workers)),
-        fingerprint: model.fingerprint(),
-      };
-      const results: RunResult[] = [];
-      const methods = [config.method, ...config.compare];
-      for (const [i, method] of methods.entries()) {
-        const folder = new MethodFolder(i === 0 ? runDir : join(runDir, RUN_FILES.compareDir, method), method);
-        results.push(await runMethod(ctx, method, folder));
-      }
-      const [primary, ...compared] = results;
-      const result: RunResult = { ...primary, runDir, ...(compared.length ? { compared } : {}) };
-      new MethodFolder(runDir, config.method).writeMetrics(result);
-      hooks.onProgress?.({ runId, method: config.method, phase: 'done', step: primary.steps ?? 0, totalSteps: primary.steps ?? 0, epoch: 0, totalEpochs: 0, elapsedMs: primary.trainMs ?? 0 });
-      return result;
-    } finally {
-      model.dispose();
+  // From here on this process owns the folder: a second resume of it is refused.
+  const lock = RunLock.acquire(runDir);
+  const methods = [config.method, ...config.compare];
+  const top = new MethodFolder(runDir, config.method);
+  let keeper: RunStatusKeeper | undefined;
+  try {
+    let previousMethods: RunStatusFile['methods'];
+    if (resume) {
+      const previous = top.readStatus();
+      // Runs written before status.json held `methods`: a completed main method shows in `status`.
+      previousMethods = previous?.methods ?? (previous?.status === 'completed' ? { [previous.method]: 'completed' } : undefined);
+      removeStaleFiles(runDir, methods, config.method, hooks.onLog);
+    } else {
+      writeJson(join(runDir, RUN_FILES.config), config);
     }
-  })();
-  return { runId, runDir, done };
+    const runId = newRunId(runDir);
+    keeper = new RunStatusKeeper(top, { runId, method: config.method, methods: previousMethods });
+    keeper.start();
+    const info = await ensureBackend(config.backend);
+    hooks.onLog?.('info', `backend ${info.name} (${info.reason})`);
+    const workers = config.training.workers;
+    if (workers > 1) hooks.onLog?.('info', `data-parallel: ${workers} ranks (this thread and ${workers - 1} worker thread(s), each with its own ${info.name} backend and a share of every batch); memory figures are rank 0's`);
+    const running = keeper;
+    const done = (async (): Promise<RunResult> => {
+      try {
+        hooks.onProgress?.({ runId, method: config.method, phase: 'loading', step: 0, totalSteps: 0, epoch: 0, totalEpochs: 0, elapsedMs: 0 });
+        const result = await trainMethods(runId, runDir, config, methods, { backend: info, hooks, resume, keeper: running });
+        running.finish('completed');
+        return result;
+      } catch (err) {
+        // Stopped (or failed) in any method, the whole run is: a compared method's Ctrl-C included.
+        running.finish(endStatusOf(err), errorMessage(err));
+        throw err;
+      } finally {
+        lock.release();
+      }
+    })();
+    return { runId, runDir, done };
+  } catch (err) {
+    keeper?.finish(endStatusOf(err), errorMessage(err));
+    lock.release();
+    throw err;
+  }
+}
+
+async function trainMethods(
+  runId: string, runDir: string, config: ResolvedRunConfig, methods: MethodName[],
+  o: { backend: BackendInfo; hooks: RunHooks; resume: boolean; keeper: RunStatusKeeper },
+): Promise<RunResult> {
+  const { model, data } = await prepare(config, o.hooks.onLog);
+  try {
+    const ctx: MethodRunContext = {
+      runId, config, model, data, backend: o.backend, hooks: o.hooks, resume: o.resume, keeper: o.keeper,
+      // With training.workers > 1 this thread computes only its share of each batch.
+      memM: await inferencePeak(model, data, rankZeroShare(config.training.batchSize, config.training.workers)),
+      fingerprint: model.fingerprint(),
+    };
+    const results: RunResult[] = [];
+    for (const [i, method] of methods.entries()) {
+      const folder = new MethodFolder(i === 0 ? runDir : join(runDir, RUN_FILES.compareDir, method), method);
+      results.push(await runMethod(ctx, method, folder, i === 0));
+    }
+    const [primary, ...compared] = results;
+    const result: RunResult = { ...primary, runDir, ...(compared.length ? { compared } : {}) };
+    new MethodFolder(runDir, config.method).writeMetrics(result);
+    o.hooks.onProgress?.({ runId, method: config.method, phase: 'done', step: primary.steps ?? 0, totalSteps: primary.steps ?? 0, epoch: 0, totalEpochs: 0, elapsedMs: primary.trainMs ?? 0 });
+    return result;
+  } finally {
+    model.dispose();
+  }
 }
 
 export async function startScore(req: RunRequest, hooks: RunHooks): Promise<StartedRun<ScoreResult>> {
@@ -302,6 +386,17 @@ export async function startScore(req: RunRequest, hooks: RunHooks): Promise<Star
 export async function startEvaluate(target: string, hooks: RunHooks): Promise<StartedRun<RunResult>> {
   const isRun = existsSync(join(target, RUN_FILES.config));
   const config = isRun ? readResolved(target) : await loadConfig({ configPath: target });
+  if (isRun) {
+    const run = readRunState(target);
+    if (!existsSync(join(target, RUN_FILES.adapterDir))) {
+      const resume = `spruft train --resume ${target}`;
+      const why = run?.state === 'running' ? 'it is still running (its first method has not finished)'
+        : run?.state === 'interrupted' ? `it was interrupted (its runner stopped without finishing); resume it with \`${resume}\``
+        : `it ended ${run?.state ?? 'before training'}${run?.status.error ? ` (${run.status.error})` : ''}; resume it with \`${resume}\``;
+      throw new SpruftError('FILE_NOT_FOUND', `this run has no adapter to evaluate yet: ${why}`, target);
+    }
+    if (run && run.state !== 'completed') hooks.onLog?.('warn', `the run is ${run.state}; evaluating the adapter of its first method, which finished`);
+  }
   const info = await ensureBackend(config.backend);
   const runId = `eval-${config.name}#${++runCounter}`;
   const done = (async (): Promise<RunResult> => {
@@ -310,7 +405,9 @@ export async function startEvaluate(target: string, hooks: RunHooks): Promise<St
       let method: MethodName = 'head';
       let trainable = 0;
       if (isRun) {
-        const adapter = applyAdapter(join(target, RUN_FILES.adapterDir), model, { strict: false, onWarning: (m) => hooks.onLog?.('warn', m) });
+        // Strict: an adapter applied to a base whose weights changed (a merge written over
+        // it) would count its rows twice; the message names both bases.
+        const adapter = applyAdapter(join(target, RUN_FILES.adapterDir), model);
         method = adapter.method;
         trainable = model.layers.flatMap((l) => l.trainables()).reduce((s, t) => s + t.variable.size, 0)
           + (adapter.fullTensors.length > 0 && model.head ? model.head.params : 0);

@@ -1,0 +1,109 @@
+/**
+ * A config.json that disagrees with its weights is an error naming the key and the tensor,
+ * the same in inspect (header only), check (the run config's diagnostics) and train (the
+ * model loader), before any TensorFlow.js op: hidden size, layer count (fewer and more),
+ * key/value heads, vocabulary, a transposed tensor, for Llama, ViT and the MLP.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadRunConfig } from '../config/load';
+import { SpruftError } from '../errors';
+import { writeHfFolder } from '../io/hfFolder';
+import { tf } from '../engine/tf';
+import { initLlama, initMlp, initVit } from './init';
+import { inspectModelHeader } from './inspect';
+import type { LlamaConfig } from './llama';
+import { loadModel } from './load';
+import type { RawWeights } from './model';
+import type { VitConfig } from './vit';
+
+let dir: string;
+
+const llama: LlamaConfig = {
+  model_type: 'llama', vocab_size: 32, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2,
+  num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 16, tie_word_embeddings: true,
+};
+const vit: VitConfig = {
+  model_type: 'vit', hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 16,
+  image_size: 8, patch_size: 4, num_channels: 1, num_labels: 3,
+};
+
+function write(name: string, config: Record<string, unknown>, raw: RawWeights, edit?: (t: Map<string, { shape: number[]; data: Float32Array }>) => void): string {
+  const tensors = new Map([...raw].map(([n, t]) => [n, { shape: [...t.shape], data: t.data }]));
+  edit?.(tensors);
+  const path = join(dir, name);
+  writeHfFolder(path, { config, tensors });
+  return path;
+}
+
+/** The same message from inspect, check and the loader train uses. */
+async function refusedEverywhere(path: string, expected: RegExp): Promise<void> {
+  const tensorsBefore = tf.memory().numTensors;
+  for (const [label, read] of [['inspect', () => inspectModelHeader(path)], ['train (loadModel)', () => loadModel(path)]] as const) {
+    assert.throws(read, (e: unknown) => {
+      assert.ok(e instanceof SpruftError && e.code === 'MODEL_INVALID', `${label}: ${String(e)}`);
+      assert.match(e.message, expected, label);
+      assert.equal(e.where, join(path, 'config.json'), `${label}: located at config.json`);
+      return true;
+    });
+  }
+  assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensor was made');
+  const config = join(dir, `${path.split('/').pop()}.spruft.yaml`);
+  writeFileSync(config, `model: { path: ${path} }\ntask: causal-lm\ndata: { dataset: text, path: ${config} }\n`);
+  const loaded = await loadRunConfig(config);
+  const model = loaded.diagnostics.find((d) => d.path.join('.') === 'model.path');
+  assert.ok(model && model.severity === 'error', `check: ${JSON.stringify(loaded.diagnostics.map((d) => d.message))}`);
+  assert.match(model.message, expected, 'check');
+}
+
+describe('config.json against the weights', () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'spruft-config-shapes-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('accepts configs that match (Llama with grouped key/value heads, ViT, MLP)', () => {
+    assert.equal(inspectModelHeader(write('llama-ok', llama, initLlama(llama, 1))).architecture, 'llama');
+    assert.equal(inspectModelHeader(write('vit-ok', vit, initVit(vit, 1))).architecture, 'vit');
+    const mlp = { model_type: 'spruft-mlp' as const, image_size: 4, num_channels: 1, hidden_sizes: [6], num_labels: 3 };
+    assert.equal(inspectModelHeader(write('mlp-ok', mlp, initMlp(mlp, 1))).architecture, 'spruft-mlp');
+  });
+
+  it('names hidden_size when it disagrees', async () => {
+    await refusedEverywhere(write('llama-hidden', { ...llama, hidden_size: 20, num_attention_heads: 4 }, initLlama(llama, 1)),
+      /"hidden_size" disagrees with the weights: tensor "model\.embed_tokens\.weight" has shape \[32, 16\], config\.json gives \[vocab_size = 32, hidden_size = 20\]/);
+  });
+
+  it('names num_hidden_layers when the weights hold fewer or more layers', async () => {
+    await refusedEverywhere(write('llama-more', { ...llama, num_hidden_layers: 3 }, initLlama(llama, 1)),
+      /tensor "model\.layers\.2\.input_layernorm\.weight" .* is missing from the weights .*"hidden_size"/);
+    await refusedEverywhere(write('llama-fewer', { ...llama, num_hidden_layers: 1 }, initLlama(llama, 1)),
+      /"num_hidden_layers" gives 1 layers, but the weights .* hold tensor "model\.layers\.1\.[a-z_.]+" of layer 1/);
+  });
+
+  it('names the heads and the vocabulary', async () => {
+    await refusedEverywhere(write('llama-kv', { ...llama, num_key_value_heads: 4 }, initLlama(llama, 1)),
+      /"num_key_value_heads x hidden_size \/ num_attention_heads" disagrees with the weights: tensor "model\.layers\.0\.self_attn\.k_proj\.weight" has shape \[8, 16\]/);
+    await refusedEverywhere(write('llama-heads', { ...llama, num_attention_heads: 3 }, initLlama(llama, 1)), /"num_key_value_heads" 2 does not divide num_attention_heads 3/);
+    await refusedEverywhere(write('llama-vocab', { ...llama, vocab_size: 50 }, initLlama(llama, 1)), /"vocab_size" disagrees with the weights: tensor "model\.embed_tokens\.weight" has shape \[32, 16\]/);
+  });
+
+  it('says a tensor is transposed', async () => {
+    const path = write('llama-transposed', llama, initLlama(llama, 1), (t) => {
+      const up = t.get('model.layers.1.mlp.up_proj.weight')!;
+      t.set('model.layers.1.mlp.up_proj.weight', { shape: [up.shape[1]!, up.shape[0]!], data: up.data });
+    });
+    await refusedEverywhere(path, /tensor "model\.layers\.1\.mlp\.up_proj\.weight" is transposed: the weights hold \[16, 24\], config\.json gives \[intermediate_size = 24, hidden_size = 16\]/);
+  });
+
+  it('checks ViT and MLP the same way', async () => {
+    await refusedEverywhere(write('vit-patch', { ...vit, patch_size: 2 }, initVit(vit, 1)),
+      /"patch_size" disagrees with the weights: tensor "vit\.embeddings\.patch_embeddings\.projection\.weight" has shape \[8, 1, 4, 4\]/);
+    const mlp = { model_type: 'spruft-mlp' as const, image_size: 4, num_channels: 1, hidden_sizes: [6], num_labels: 3 };
+    await refusedEverywhere(write('mlp-image', { ...mlp, image_size: 5 }, initMlp(mlp, 1)),
+      /"image_size\^2 x num_channels" disagrees with the weights: tensor "mlp\.layers\.0\.weight" has shape \[6, 16\], config\.json gives \[hidden_sizes\[0\] = 6, image_size\^2 x num_channels = 25\]/);
+  });
+});
