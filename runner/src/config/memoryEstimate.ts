@@ -69,7 +69,7 @@ export function estimateTrainingMemory(
   const tokens = config.training.batchSize * positionsPerExample(model, config);
   const weighted = model.layers.filter((l) => (l.dOut ?? 0) > 0 && l.kind !== 'embedding');
   // Header order is not model order, so the head is found by its name.
-  const head = weighted.find((l) => /(^|\.)(classifier|lm_head|head|fc|predictions)$/.test(l.name)) ?? weighted[weighted.length - 1];
+  const head = weighted.find((l) => l.head) ?? weighted.find((l) => /(^|\.)(classifier|lm_head|head|fc|predictions)$/.test(l.name)) ?? weighted[weighted.length - 1];
   let trainable = 0;
   let cacheWidth = 0;
   let dropoutWidth = 0;

@@ -382,7 +382,16 @@ export function exportModel(model: Model, outDir: string): 'hf' | 'tfjs-layers' 
     // A 'same' layout hands back the model's own tensor: the model keeps it.
     if (t !== e.get()) t.dispose();
   }
-  if (model.format === 'hf') writeHfFolder(outDir, { config: model.exportConfig(), tensors: weights });
+  if (model.format === 'hf') {
+    // Each weight in the dtype its source stored it in; new ones (a replaced head) in the
+    // source's most common dtype, which config.json's torch_dtype names.
+    const dtypes = model.storedDtypes;
+    const counts = new Map<string, number>();
+    for (const d of dtypes?.values() ?? []) counts.set(d, (counts.get(d) ?? 0) + 1);
+    const main = ([...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'F32') as 'F32' | 'F16' | 'BF16';
+    const torchDtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[main];
+    writeHfFolder(outDir, { config: { ...model.exportConfig(), torch_dtype: torchDtype }, tensors: weights, dtype: main, dtypes });
+  }
   else writeLayersModel(outDir, { modelTopology: model.exportConfig(), weights });
   return model.format;
 }

@@ -14,6 +14,7 @@ import { DataIssues, checkNoEmptyClass, classBalance, readLabelledTable, tableFo
 import { loadMnist, mnistDigitsDir } from '../data/mnist';
 import { configDir } from '../io/npmPackage';
 import type { Model } from '../models/model';
+import { loadSpamAssassin, SPAM_ASSASSIN_PACKAGE } from '../data/spamAssassin';
 import { ByteTokenizer, balancedTextLimit, readJsonl, readTextCorpus, selectTextClasses, splitTextHoldout, type TextDataset } from '../data/text';
 import { statSync } from 'node:fs';
 import type { ImageExamples, TaskData, TokenExamples } from './batches';
@@ -259,7 +260,10 @@ export async function loadTextClassificationTask(config: ResolvedRunConfig, mode
     if (t.skipped) skipped.push(t.skipped);
     return t;
   };
-  let train = await read(requirePath(d.path, 'table of labelled texts (CSV, TSV, JSONL or Parquet)'));
+  // SpamAssassin: the bodies, cut well past what maxLength tokens can hold (e-mails run long).
+  let train = d.dataset === 'spam-assassin'
+    ? loadSpamAssassin({ dir: d.path, maxChars: 16 * length })
+    : await read(requirePath(d.path, 'table of labelled texts (CSV, TSV, JSONL or Parquet)'));
   let evalSet = d.evalPath ? await read(d.evalPath) : undefined;
   if (d.classes) {
     train = selectTextClasses(train, d.classes);
@@ -273,13 +277,15 @@ export async function loadTextClassificationTask(config: ResolvedRunConfig, mode
   if (d.trainLimit !== undefined && d.trainLimit < train.n) train = balancedTextLimit(train, d.trainLimit, Rng.derive(seed, 'train-limit'));
   if (d.evalLimit !== undefined && d.evalLimit < evalSet.n) evalSet = balancedTextLimit(evalSet, d.evalLimit, Rng.derive(seed, 'eval-limit'));
   const tok = new ByteTokenizer();
+  // The model masks (and reads the last real token by) the pad id of the tokenizer in use.
+  model.padTokenId = tok.padId;
   const encode = (ds: TextDataset): TokenExamples => {
     const e = tok.encodeBatch(ds.texts, length);
     return { kind: 'tokens', n: ds.n, length, ids: e.ids, mask: Uint8Array.from(e.attentionMask), labels: ds.labels };
   };
   return {
     train: encode(train), eval: encode(evalSet), labelNames: d.labelNames ?? train.labelNames,
-    description: `${d.path}: ${train.n} training and ${evalSet.n} evaluation texts, ${length} byte tokens each${skipped.length ? `; ${skipped.join('; ')}` : ''}`,
+    description: `${d.dataset === 'spam-assassin' ? `SpamAssassin e-mails (npm ${SPAM_ASSASSIN_PACKAGE})` : d.path}: ${train.n} training and ${evalSet.n} evaluation texts, ${length} byte tokens each${skipped.length ? `; ${skipped.join('; ')}` : ''}`,
   };
 }
 

@@ -122,6 +122,8 @@ export interface WriteHfOptions {
   buffers?: Map<string, SafetensorsTensor>;
   /** How to store the weights (default F32). */
   dtype?: SafetensorsFloatDtype;
+  /** Per-weight dtypes (e.g. as the source checkpoint stored them); others get `dtype`. */
+  dtypes?: Map<string, SafetensorsFloatDtype>;
   /** Added to `{format: "pt"}`. */
   metadata?: Record<string, string>;
   /** Shard the weights like save_pretrained (default: one file up to 5 GB, its default). */
@@ -149,7 +151,7 @@ function configText(config: HfConfig): string {
 export function writeHfFolder(dir: string, options: WriteHfOptions): string[] {
   const dtype = options.dtype ?? 'F32';
   const all = new Map<string, SafetensorsTensor>();
-  for (const [name, t] of options.tensors) all.set(name, { dtype, shape: t.shape, data: t.data });
+  for (const [name, t] of options.tensors) all.set(name, { dtype: options.dtypes?.get(name) ?? dtype, shape: t.shape, data: t.data });
   for (const [name, t] of options.buffers ?? []) {
     if (all.has(name)) throw new SpruftError('MODEL_INVALID', `tensor '${name}' is given both as a weight and as a buffer`, dir);
     all.set(name, t);

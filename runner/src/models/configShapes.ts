@@ -204,7 +204,7 @@ function impliedByConfig(c: HfConfigObject, name: string): boolean {
 export function tensorsFromConfig(config: HfConfigObject, configPath: string): Array<{ name: string; shape: number[] }> {
   const spec = HF_ARCHITECTURE_SHAPES[String(config.model_type)];
   if (!spec) {
-    throw new SpruftError('UNSUPPORTED', `model_type "${String(config.model_type)}" is not supported (supported: ${Object.keys(HF_ARCHITECTURE_SHAPES).join(', ')})`, configPath);
+    throw new SpruftError('UNSUPPORTED', `model_type "${String(config.model_type)}" cannot be laid out from config.json alone (without weights: ${Object.keys(HF_ARCHITECTURE_SHAPES).join(', ')}); put its model.safetensors beside config.json`, configPath);
   }
   checkConfigKeys(spec, config, configPath);
   const byName = new Map<string, ExpectedTensor>();
@@ -227,7 +227,8 @@ export function tensorsFromConfig(config: HfConfigObject, configPath: string): A
  * no transformer. Assumes `tensorsFromConfig` or the weights check passed.
  */
 export function transformerShapeOf(c: HfConfigObject): TransformerShape | undefined {
-  if (c.model_type === 'llama') {
+  // Qwen2 and Mistral blocks are Llama's (q/k/v biases, a sliding window: the same per-token cache).
+  if (c.model_type === 'llama' || c.model_type === 'qwen2' || c.model_type === 'mistral') {
     const heads = num(c, 'num_attention_heads');
     return {
       kind: 'decoder', blocks: num(c, 'num_hidden_layers'), hidden: num(c, 'hidden_size'), intermediate: num(c, 'intermediate_size'),

@@ -9,6 +9,7 @@ import type { LlamaConfig } from './llama';
 import type { MlpConfig } from './mlp';
 import type { RawWeights } from './model';
 import type { VitConfig } from './vit';
+import { expectedTensors, type HfArchitectureSpec } from './hfSpec';
 
 const STD = 0.02;
 
@@ -92,5 +93,36 @@ export function initMlp(c: MlpConfig, seed: number): RawWeights {
     dIn = h;
   });
   w.linear('classifier', c.num_labels, dIn);
+  return w.raw;
+}
+
+/**
+ * Fresh weights for any architecture with a tensor spec (hfSpec.ts), in file layout:
+ * linear weights and embeddings normal(0, 0.02), norms at scale 1 / shift 0, biases 0, as
+ * transformers initialises them. Tests pass `biasStd`/`normStd` to make every path
+ * carry a signal (random biases, norm scales around 1).
+ */
+export function initFromSpec(spec: HfArchitectureSpec, seed: number, options: { std?: number; biasStd?: number; normStd?: number } = {}): RawWeights {
+  const w = new WeightMaker(new Rng(seed));
+  const std = options.std ?? STD;
+  const norms = new Set(spec.layers.filter((l) => l.kind === 'layernorm' || l.kind === 'rmsnorm').map((l) => l.name));
+  for (const [name, e] of expectedTensors(spec)) {
+    if (e.optional && !spec.layers.some((l) => `${l.name}.weight` === name || `${l.name}.bias` === name)) continue;
+    if (spec.layers.some((l) => l.tiedTo && `${l.name}.weight` === name)) continue;
+    const module = name.slice(0, name.lastIndexOf('.'));
+    if (norms.has(module)) {
+      if (name.endsWith('.weight')) {
+        // Scales 1 (+ noise).
+        w.normal(name, e.shape, options.normStd ?? 0);
+        w.raw.get(name)!.data.forEach((v, i, a) => { a[i] = v + 1; });
+      } else if (options.normStd) w.normal(name, e.shape, options.normStd);
+      else w.constant(name, e.shape, 0);
+    } else if (name.endsWith('.bias')) {
+      if (options.biasStd) w.normal(name, e.shape, options.biasStd);
+      else w.constant(name, e.shape, 0);
+    } else {
+      w.normal(name, e.shape, std);
+    }
+  }
   return w.raw;
 }

@@ -12,6 +12,8 @@ import { readLayersModelJson } from '../io/tfjsLayers';
 import { isAttentionLayer } from '../config/targets';
 import { checkConfigAgainstWeights, tensorsFromConfig, transformerShapeOf } from './configShapes';
 import { detectFormat } from './format';
+import { checkWeights, expectedTensors, specLayers } from './hfSpec';
+import { languageModelSpec } from './specs';
 
 /** Classifier / LM head names of the supported HF architectures. */
 const HEAD_NAMES = new Set(['classifier', 'lm_head']);
@@ -88,6 +90,20 @@ export function inspectModelHeader(path: string, options: { format?: ModelFormat
     if (hasSafetensors(path)) {
       const header = readHfHeader(path);
       checkConfigAgainstWeights(header.config, new Map(header.tensors.map((t) => [t.name, t.shape])), path);
+      const spec = languageModelSpec(header.config, `${path}/config.json`);
+      if (spec) {
+        // The architecture's own declaration: names, kinds and engine shapes (GPT-2's
+        // transposed Conv1D included), checked against the header like a load would.
+        const floats = header.tensors.filter((t) => t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16');
+        const { fileNames } = checkWeights(spec, new Map(floats.map((t) => [t.name, t.shape])), header.files.length === 1 ? header.files[0] : path);
+        const layerWeights = new Set(spec.layers.flatMap((l) => [`${l.name}.weight`, `${l.name}.bias`]));
+        // The other tensors the checkpoint holds (embeddings...), by the names the model gives them.
+        const others = [...expectedTensors(spec)].filter(([n]) => !layerWeights.has(n) && fileNames.has(n)).map(([name, e]) => ({
+          name, kind: (/embed|wte|wpe/.test(name) ? 'embedding' : 'other') as 'embedding' | 'other', shape: e.shape, params: e.shape.reduce((a, b) => a * b, 1),
+        }));
+        const transformer = transformerShapeOf(header.config);
+        return { name: basename(path), architecture: spec.modelType, format: 'hf', params: header.parameterCount, layers: [...specLayers(spec), ...others], ...(transformer ? { transformer } : {}) };
+      }
       return inspectHfTensors(basename(path), header.config, header.tensors, header.parameterCount);
     }
     return inspectConfig(basename(path), readHfConfig(path), join(path, 'config.json'));

@@ -4,8 +4,9 @@
  * position embeddings (and grouped key/value heads), a SwiGLU MLP
  * (down(silu(gate(x)) * up(x))), a final RMSNorm and the LM head. Names follow HF:
  * `model.layers.<i>.self_attn.q_proj`, `model.layers.<i>.mlp.up_proj`, `lm_head`.
+ * The family members share the layout: MistralForCausalLM (sliding-window attention),
+ * Qwen2ForCausalLM (biases on q, k and v), and Llama's own `attention_bias`/`mlp_bias`.
  */
-import { SpruftError } from '../errors';
 import { silu } from '../engine/ops/activations';
 import { multiHeadAttention, ropeTables } from '../engine/ops/attention';
 import type { ChannelGroup } from '../engine/dependency/types';
@@ -15,22 +16,10 @@ import { add, mul } from '../engine/ops/elementwise';
 import { customOp } from '../engine/ops/grad';
 import type { Rng } from '../engine/rng';
 import { AdaptableLayer, type ForwardContext } from './layer';
-import { block, Model, stage, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
+import { block, checkedWeights, Model, specLayer, stage, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
+import { CAUSAL_LM, llamaSizes, llamaSpec, SEQUENCE_CLASSIFICATION, type LlamaConfig, type LlamaFamily } from './specs';
 
-export interface LlamaConfig {
-  model_type: 'llama';
-  vocab_size: number;
-  hidden_size: number;
-  intermediate_size: number;
-  num_hidden_layers: number;
-  num_attention_heads: number;
-  num_key_value_heads?: number;
-  rms_norm_eps?: number;
-  rope_theta?: number;
-  max_position_embeddings: number;
-  tie_word_embeddings?: boolean;
-  [key: string]: unknown;
-}
+export type { LlamaConfig, LlamaFamily };
 
 interface LlamaBlock {
   inputNorm: AdaptableLayer;
@@ -45,7 +34,9 @@ interface LlamaBlock {
 }
 
 export class LlamaModel extends Model {
-  readonly architecture = 'llama';
+  readonly architecture: LlamaFamily;
+  /** Mistral's sliding attention window, when it applies. */
+  private readonly window: number | undefined;
   readonly input: ModelInput;
   readonly layers: AdaptableLayer[] = [];
   private embed: Tensor;
@@ -60,45 +51,46 @@ export class LlamaModel extends Model {
   private readonly tied: boolean;
   private readonly rope: { cos: Tensor; sin: Tensor };
 
-  constructor(name: string, sourcePath: string, readonly config: LlamaConfig, raw: RawWeights) {
+  constructor(name: string, sourcePath: string, readonly config: LlamaConfig, weights: RawWeights) {
     super(name, 'hf', sourcePath);
     const where = `${sourcePath}/model.safetensors`;
     const c = config;
-    for (const key of ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'max_position_embeddings'] as const) {
-      if (typeof c[key] !== 'number') throw new SpruftError('MODEL_INVALID', `config.json: "${key}" must be a number`, sourcePath);
-    }
-    const eps = c.rms_norm_eps ?? 1e-6;
-    this.input = { kind: 'tokens', vocabSize: c.vocab_size, maxLength: c.max_position_embeddings };
-    const linear = (n: string, head = false) => new AdaptableLayer({
-      name: n, kind: 'linear', head, weight: takeWeight(raw, `${n}.weight`, where, 'same', 2),
-    });
-    const norm = (n: string) => new AdaptableLayer({ name: n, kind: 'rmsnorm', eps, weight: takeWeight(raw, `${n}.weight`, where, 'same', 1) });
+    const z = llamaSizes(c, `${sourcePath}/config.json`);
+    this.architecture = c.model_type;
+    const spec = llamaSpec(c, `${sourcePath}/config.json`);
+    const { raw } = checkedWeights(spec, weights, where);
+    this.window = z.window;
+    if (typeof c.pad_token_id === 'number') this.padTokenId = c.pad_token_id;
+    this.input = { kind: 'tokens', vocabSize: z.vocab, maxLength: z.positions };
+    const specs = new Map(spec.layers.map((l) => [l.name, l]));
+    const noInit = (): Float32Array => { throw new Error('internal: no optional Llama layer'); };
+    const layer = (n: string) => specLayer(specs.get(n)!, raw, where, noInit, { eps: z.eps });
     this.embed = takeWeight(raw, 'model.embed_tokens.weight', where, 'same', 2);
-    for (let i = 0; i < c.num_hidden_layers; i++) {
+    for (let i = 0; i < z.layers; i++) {
       const b = `model.layers.${i}`;
       const block: LlamaBlock = {
-        inputNorm: norm(`${b}.input_layernorm`),
-        q: linear(`${b}.self_attn.q_proj`),
-        k: linear(`${b}.self_attn.k_proj`),
-        v: linear(`${b}.self_attn.v_proj`),
-        o: linear(`${b}.self_attn.o_proj`),
-        postNorm: norm(`${b}.post_attention_layernorm`),
-        gate: linear(`${b}.mlp.gate_proj`),
-        up: linear(`${b}.mlp.up_proj`),
-        down: linear(`${b}.mlp.down_proj`),
+        inputNorm: layer(`${b}.input_layernorm`),
+        q: layer(`${b}.self_attn.q_proj`),
+        k: layer(`${b}.self_attn.k_proj`),
+        v: layer(`${b}.self_attn.v_proj`),
+        o: layer(`${b}.self_attn.o_proj`),
+        postNorm: layer(`${b}.post_attention_layernorm`),
+        gate: layer(`${b}.mlp.gate_proj`),
+        up: layer(`${b}.mlp.up_proj`),
+        down: layer(`${b}.mlp.down_proj`),
       };
       this.blocks.push(block);
       this.layers.push(block.inputNorm, block.q, block.k, block.v, block.o, block.postNorm, block.gate, block.up, block.down);
     }
-    this.finalNorm = norm('model.norm');
-    this.tied = !raw.has('lm_head.weight') && (c.tie_word_embeddings ?? true);
+    this.finalNorm = layer('model.norm');
+    // Unset tie_word_embeddings: tied when the file has no LM head of its own.
+    this.tied = c.tie_word_embeddings === true || (c.tie_word_embeddings === undefined && !raw.has('lm_head.weight'));
     this.lmHead = this.tied
       ? new AdaptableLayer({ name: 'lm_head', kind: 'linear', head: true, weight: this.embed })
-      : linear('lm_head', true);
+      : new AdaptableLayer({ name: 'lm_head', kind: 'linear', head: true, weight: takeWeight(raw, 'lm_head.weight', where, 'same', 2) });
     this.layers.push(this.finalNorm, this.lmHead);
     if (raw.has('score.weight')) this.attachScore(takeWeight(raw, 'score.weight', where, 'same', 2));
-    const headDim = c.hidden_size / c.num_attention_heads;
-    this.rope = ropeTables(c.max_position_embeddings, headDim, c.rope_theta ?? 10000);
+    this.rope = ropeTables(z.positions, z.headDim, c.rope_theta ?? 10000);
   }
 
   private attachScore(weight: Tensor): void {
@@ -125,7 +117,7 @@ export class LlamaModel extends Model {
   /** Hidden state of each sequence's last real (non-padding) token: [B, T, d] -> [B, d]. */
   private lastTokens(h: Tensor, ids: Tensor): Tensor {
     const [b, t, d] = h.shape as number[];
-    const pad = typeof this.config.pad_token_id === 'number' ? this.config.pad_token_id : 256;
+    const pad = this.padTokenId ?? 256;
     return customOp(
       [h],
       (save) => {
@@ -146,7 +138,7 @@ export class LlamaModel extends Model {
       h = block(h, ctx, (x, bctx) => {
         const n1 = b.inputNorm.apply(x, bctx);
         const attn = multiHeadAttention(b.q.apply(n1, bctx), b.k.apply(n1, bctx), b.v.apply(n1, bctx), {
-          heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, causal: true, rope: this.rope,
+          heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, causal: true, rope: this.rope, window: this.window,
         });
         const mid = add(x, b.o.apply(attn, bctx));
         const n2 = b.postNorm.apply(mid, bctx);
@@ -173,6 +165,7 @@ export class LlamaModel extends Model {
     for (const l of all) {
       if (l === this.lmHead && this.tied) continue;
       entries.push({ fileName: `${l.name}.weight`, layout: 'same', get: () => l.weight, set: (t) => { l.weight = t; } });
+      if (l.bias) entries.push({ fileName: `${l.name}.bias`, layout: 'same', get: () => l.bias!, set: (t) => { l.bias = t; } });
     }
     return entries;
   }
@@ -209,7 +202,7 @@ export class LlamaModel extends Model {
     const id2label = this.labelNames ? Object.fromEntries(this.labelNames.map((n, i) => [String(i), n])) : undefined;
     return {
       ...this.config, tie_word_embeddings: this.tied,
-      architectures: [this.score ? 'LlamaForSequenceClassification' : 'LlamaForCausalLM'],
+      architectures: [this.score ? SEQUENCE_CLASSIFICATION[this.architecture] : CAUSAL_LM[this.architecture]],
       ...(id2label ? { id2label } : {}),
     };
   }

@@ -10,12 +10,34 @@ import { readHfFolder, readHfHeader } from '../io/hfFolder';
 import { checkConfigAgainstWeights } from './configShapes';
 import { readLayersModel } from '../io/tfjsLayers';
 import { KerasGraphModel } from './keras';
+import { BertModel, type BertConfig } from './bert';
+import { Gpt2Model, type Gpt2Config } from './gpt2';
 import { LlamaModel, type LlamaConfig } from './llama';
 import { MlpModel, type MlpConfig } from './mlp';
 import type { Model, RawWeights } from './model';
 import { VitModel, type VitConfig } from './vit';
 
-const HF_ARCHITECTURES = ['vit', 'llama', 'spruft-mlp'];
+/** config.json model_type -> the model class that reads it. */
+const HF_ARCHITECTURES: Record<string, (name: string, path: string, config: Record<string, unknown>, raw: RawWeights) => Model> = {
+  vit: (n, p, c, r) => new VitModel(n, p, c as VitConfig, r),
+  llama: (n, p, c, r) => new LlamaModel(n, p, c as LlamaConfig, r),
+  mistral: (n, p, c, r) => new LlamaModel(n, p, c as LlamaConfig, r),
+  qwen2: (n, p, c, r) => new LlamaModel(n, p, c as LlamaConfig, r),
+  gpt2: (n, p, c, r) => new Gpt2Model(n, p, c as Gpt2Config, r),
+  bert: (n, p, c, r) => new BertModel(n, p, c as BertConfig, r),
+  roberta: (n, p, c, r) => new BertModel(n, p, c as BertConfig, r),
+  'spruft-mlp': (n, p, c, r) => new MlpModel(n, p, c as MlpConfig, r),
+};
+
+/** A Hugging Face model from its config and weights (a folder's, or a worker's copy). */
+export function buildHfModel(name: string, path: string, config: Record<string, unknown>, raw: RawWeights): Model {
+  const type = config.model_type;
+  const make = typeof type === 'string' && Object.prototype.hasOwnProperty.call(HF_ARCHITECTURES, type) ? HF_ARCHITECTURES[type] : undefined;
+  if (!make) {
+    throw new SpruftError('UNSUPPORTED', `config.json: model_type "${String(type)}" is not supported (supported: ${Object.keys(HF_ARCHITECTURES).join(', ')})`, join(path, 'config.json'));
+  }
+  return make(name, path, config, raw);
+}
 
 export interface LoadOptions {
   format?: ModelFormat;
@@ -39,13 +61,8 @@ export function loadModel(path: string, options: LoadOptions = {}): Model {
   checkConfigAgainstWeights(header.config, new Map(header.tensors.map((t) => [t.name, t.shape])), path);
   const hf = readHfFolder(path);
   const raw: RawWeights = new Map([...hf.tensors].map(([n, t]) => [n, { shape: t.shape, data: t.data }]));
-  const type = hf.config.model_type;
-  const name = basename(path);
-  switch (type) {
-    case 'vit': return new VitModel(name, path, hf.config as VitConfig, raw);
-    case 'llama': return new LlamaModel(name, path, hf.config as LlamaConfig, raw);
-    case 'spruft-mlp': return new MlpModel(name, path, hf.config as MlpConfig, raw);
-    default:
-      throw new SpruftError('UNSUPPORTED', `config.json: model_type "${String(type)}" is not supported (supported: ${HF_ARCHITECTURES.join(', ')})`, join(path, 'config.json'));
-  }
+  const model = buildHfModel(basename(path), path, hf.config, raw);
+  // Merged models are written back in the dtypes they came in (fp16, bf16 or fp32).
+  model.storedDtypes = new Map([...hf.tensors].map(([n, t]) => [n, t.storedAs]));
+  return model;
 }

@@ -12,20 +12,13 @@ import { Rng } from '../engine/rng';
 import { tf, type Tensor } from '../engine/tf';
 import { dims } from '../engine/ops/grad';
 import { AdaptableLayer, type ForwardContext } from './layer';
+import { checkWeights, type FileLayout, type HfArchitectureSpec, type HfLayerSpec } from './hfSpec';
+
+export type { FileLayout };
 
 export type ModelInput =
   | { kind: 'image'; height: number; width: number; channels: number }
   | { kind: 'tokens'; vocabSize: number; maxLength: number };
-
-/** How a weight is laid out in its file, when that differs from the engine's layout. */
-export type FileLayout =
-  | 'same'
-  /** PyTorch conv [out, in, kh, kw] -> engine [kh, kw, in, out]. */
-  | 'oihw'
-  /** PyTorch depthwise conv [c, 1, kh, kw] -> engine [kh, kw, c, 1]. */
-  | 'c1hw'
-  /** Keras Dense kernel [in, out] -> engine [out, in]. */
-  | 'io';
 
 /** A weight of the model files: its name there, the tensor, and its file layout. */
 export interface WeightEntry {
@@ -60,6 +53,36 @@ export function takeWeight(raw: RawWeights, name: string, where: string, layout:
     throw new SpruftError('MODEL_INVALID', `weight "${name}" has shape [${w.shape}], expected ${expectedRank} dimensions`, where);
   }
   return tf.tidy(() => toEngineLayout(tf.tensor(w.data, w.shape), layout));
+}
+
+/**
+ * Check raw weights against an architecture's spec (hfSpec.ts: missing, extra and
+ * mis-shaped tensors are one MODEL_INVALID error naming each) and return them under the
+ * names the model reads (a bare base model's tensors get the task model's prefix;
+ * ignored tensors are dropped), with the optional ones that are absent.
+ */
+export function checkedWeights(spec: HfArchitectureSpec, raw: RawWeights, where: string): { raw: RawWeights; absent: Set<string> } {
+  const { fileNames, absent } = checkWeights(spec, new Map([...raw].map(([n, w]) => [n, w.shape])), where);
+  const out: RawWeights = new Map();
+  for (const [name, inFile] of fileNames) out.set(name, raw.get(inFile)!);
+  return { raw: out, absent };
+}
+
+/**
+ * The adaptable layer a spec declares, its weights taken from the checked raw map (in
+ * engine layout). An optional layer that is absent is initialised as transformers
+ * initialises new modules: normal(0, 0.02) weights, zero bias (`init` draws them).
+ */
+export function specLayer(spec: HfLayerSpec, raw: RawWeights, where: string, init: (shape: number[]) => Float32Array, extra: { eps?: number } = {}): AdaptableLayer {
+  const bias = spec.bias ? [spec.kind === 'conv2d' ? spec.shape[3] : spec.shape[0]] : undefined;
+  const fresh = !raw.has(`${spec.name}.weight`);
+  if (fresh && !spec.optional) throw new SpruftError('MODEL_INVALID', `weight "${spec.name}.weight" is missing`, where);
+  const isNorm = spec.kind === 'layernorm' || spec.kind === 'rmsnorm';
+  return new AdaptableLayer({
+    name: spec.name, kind: spec.kind, head: spec.head, eps: extra.eps,
+    weight: fresh ? (isNorm ? tf.ones(spec.shape) : tf.tensor(init(spec.shape), spec.shape)) : takeWeight(raw, `${spec.name}.weight`, where, spec.layout),
+    bias: bias ? (fresh ? tf.zeros(bias) : takeWeight(raw, `${spec.name}.bias`, where)) : undefined,
+  });
 }
 
 export function takeOptional(raw: RawWeights, name: string, where: string, layout: FileLayout = 'same'): Tensor | undefined {
@@ -136,6 +159,19 @@ export abstract class Model {
   }
 
   labelNames: string[] | undefined;
+
+  /**
+   * The token id that pads a batch (text models that read padded batches: attention masks,
+   * the last real token). Set from config.json's pad_token_id; the data side sets the id of
+   * the tokenizer it encodes with, when that differs.
+   */
+  padTokenId: number | undefined;
+
+  /**
+   * How each weight was stored in the folder it came from (F32, F16, BF16), by file name;
+   * an export writes each weight back so. Unset for models built in memory.
+   */
+  storedDtypes: Map<string, 'F32' | 'F16' | 'BF16'> | undefined;
 
   /** Replace the classifier with a new one for `numLabels` labels (normal(0, 0.02), bias 0). */
   replaceHead(numLabels: number, rng: Rng): void {

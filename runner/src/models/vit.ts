@@ -10,7 +10,7 @@ import { gelu } from '../engine/ops/activations';
 import { multiHeadAttention } from '../engine/ops/attention';
 import type { ChannelGroup } from '../engine/dependency/types';
 import { tf, type Tensor } from '../engine/tf';
-import { add } from '../engine/ops/elementwise';
+import { add, firstPosition } from '../engine/ops/elementwise';
 import { customOp } from '../engine/ops/grad';
 import { AdaptableLayer, type ForwardContext } from './layer';
 import { block, Model, stage, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
@@ -115,12 +115,6 @@ export class VitModel extends Model {
     );
   }
 
-  /** The class token's row of [B, T, d]; backward puts dy back at position 0. */
-  private static classRow(h: Tensor): Tensor {
-    const [b, t, d] = h.shape as number[];
-    return customOp([h], () => tf.reshape(tf.slice(h, [0, 0, 0], [b, 1, d]), [b, d]), (dy) => [tf.pad(tf.reshape(dy, [b, 1, d]), [[0, 0], [0, t - 1], [0, 0]])]);
-  }
-
   forward(x: Tensor, ctx: ForwardContext): Tensor {
     const heads = this.config.num_attention_heads;
     let h = stage(x, () => this.embed(this.patch.apply(x, ctx)), false);
@@ -133,7 +127,7 @@ export class VitModel extends Model {
         return add(mid, b.down.apply(gelu(b.up.apply(n2, bctx)), bctx));
       });
     }
-    return stage(h, () => this.classifier.apply(VitModel.classRow(this.finalNorm.apply(h, ctx)), ctx));
+    return stage(h, () => this.classifier.apply(firstPosition(this.finalNorm.apply(h, ctx)), ctx));
   }
 
   override extraWeights(): WeightEntry[] {

@@ -7,7 +7,7 @@
  * folder unless forced: a merged model written over its base destroys the base, and
  * every adapter of it then no longer fits.
  */
-import { existsSync, realpathSync } from 'node:fs';
+import { copyFileSync, existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { MergeResult } from '../../../protocol/rpc';
@@ -19,6 +19,20 @@ import { detectFormat } from '../models/format';
 import { loadModel } from '../models/load';
 import { configDir } from '../io/npmPackage';
 import { ensureBackend, readResolved } from './session';
+
+/** What a model folder holds beside the weights that transformers reads back with it. */
+const TOKENIZER_FILES = [
+  'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'vocab.txt',
+  'tokenizer.model', 'added_tokens.json', 'generation_config.json',
+];
+
+/** The merged folder is a complete model: its tokenizer files come along (unchanged). */
+function copyTokenizerFiles(fromDir: string, outDir: string): void {
+  for (const f of TOKENIZER_FILES) {
+    const src = join(fromDir, f);
+    if (existsSync(src)) copyFileSync(src, join(outDir, f));
+  }
+}
 
 function adapterDirOf(runDir: string): string {
   const inside = join(runDir, RUN_FILES.adapterDir);
@@ -88,6 +102,7 @@ export async function mergeRuns(runDirs: string[], outDir: string, options: { fo
       mergedLayers += mergeTraining(model);
     }
     const format = exportModel(model, outDir);
+    if (format === 'hf') copyTokenizerFiles(config.model.path, outDir);
     return { outDir, format, mergedLayers };
   } finally {
     model.dispose();

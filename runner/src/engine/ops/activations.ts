@@ -3,6 +3,9 @@
  * (tfjs's compositions would keep every intermediate of erf or sigmoid).
  *   gelu(x) = x * Phi(x)              gelu'(x) = Phi(x) + x * phi(x)        (ViT, BERT)
  *   silu(x) = x * sigmoid(x)          silu'(x) = s(x) * (1 + x * (1 - s(x)))  (Llama's SwiGLU)
+ *   geluTanh(x) = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)  (GPT-2's "gelu_new")
+ *     geluTanh'(x) = (1 + tanh(u))/2 + x/2 (1 - tanh(u)^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+ *   tanh(x), tanh'(x) = 1 - tanh(x)^2, keeping its output (BERT's pooler)
  */
 import { tf, type Tensor } from '../tf';
 import { customOp } from './grad';
@@ -22,6 +25,38 @@ export function gelu(x: Tensor, xNeedsGrad = true): Tensor {
       const pdf = tf.mul(INV_SQRT_2PI, tf.exp(tf.mul(-0.5, tf.square(xs))));
       return [tf.mul(dy, tf.add(cdf, tf.mul(xs, pdf)))];
     },
+  );
+}
+
+const SQRT_2_PI = Math.sqrt(2 / Math.PI);
+const GELU_C = 0.044715;
+
+export function geluTanh(x: Tensor, xNeedsGrad = true): Tensor {
+  return customOp(
+    xNeedsGrad ? [x] : [],
+    (save) => {
+      save([x]);
+      const u = tf.mul(SQRT_2_PI, tf.add(x, tf.mul(GELU_C, tf.pow(x, 3))));
+      return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(u)));
+    },
+    (dy, [xs]) => {
+      const th = tf.tanh(tf.mul(SQRT_2_PI, tf.add(xs, tf.mul(GELU_C, tf.pow(xs, 3)))));
+      const du = tf.mul(SQRT_2_PI, tf.add(1, tf.mul(3 * GELU_C, tf.square(xs))));
+      const d = tf.add(tf.mul(0.5, tf.add(1, th)), tf.mul(tf.mul(tf.mul(xs, 0.5), tf.sub(1, tf.square(th))), du));
+      return [tf.mul(dy, d)];
+    },
+  );
+}
+
+export function tanh(x: Tensor, xNeedsGrad = true): Tensor {
+  return customOp(
+    xNeedsGrad ? [x] : [],
+    (save) => {
+      const y = tf.tanh(x);
+      save([y]);
+      return y;
+    },
+    (dy, [y]) => [tf.mul(dy, tf.sub(1, tf.square(y)))],
   );
 }
 

@@ -11,6 +11,22 @@ export interface AttentionOptions {
   kvHeads?: number;
   causal?: boolean;
   rope?: { cos: Tensor; sin: Tensor };
+  /**
+   * Sliding-window attention (Mistral): with the causal mask, position i sees only
+   * j > i - window.
+   */
+  window?: number;
+  /**
+   * Additive key mask [B, 1, 1, T]: 0 for real tokens, a large negative number for padding
+   * (encoders read padded batches; HF's attention_mask). A constant: no gradient.
+   */
+  keyBias?: Tensor;
+}
+
+/** The key bias for a [B, T] padding mask (1 real, 0 padding). */
+export function keyBiasOf(mask: Tensor): Tensor {
+  const [b, t] = mask.shape as number[];
+  return tf.tidy(() => tf.reshape(tf.mul(tf.sub(1, tf.cast(mask, 'float32')), -1e9), [b, 1, 1, t]));
 }
 
 /** cos/sin tables [T, head_dim] for RoPE with base `theta` (HF Llama convention). */
@@ -55,16 +71,20 @@ function mergeHeads(x: Tensor): Tensor {
   return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, t, h * dh]);
 }
 
-const maskCache = new Map<number, Tensor>();
+const maskCache = new Map<string, Tensor>();
 
-/** [T, T] additive mask: 0 on and below the diagonal, -1e9 above (kept per length). */
-function causalMask(t: number): Tensor {
-  let m = maskCache.get(t);
+/**
+ * [T, T] additive mask: 0 on and below the diagonal (and, with a window, within it),
+ * -1e9 elsewhere (kept per length and window).
+ */
+function causalMask(t: number, window = Infinity): Tensor {
+  const key = `${t}:${window}`;
+  let m = maskCache.get(key);
   if (!m) {
     const data = new Float32Array(t * t);
-    for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) data[i * t + j] = -1e9;
+    for (let i = 0; i < t; i++) for (let j = 0; j < t; j++) if (j > i || i - j >= window) data[i * t + j] = -1e9;
     m = tf.keep(tf.tensor2d(data, [t, t]));
-    maskCache.set(t, m);
+    maskCache.set(key, m);
   }
   return m;
 }
@@ -101,7 +121,8 @@ export function multiHeadAttention(q: Tensor, k: Tensor, v: Tensor, o: Attention
       kh = repeat(kh);
       const vh = repeat(splitHeads(v, kvHeads));
       let scores = tf.mul(tf.matMul(qh, kh, false, true), scale);
-      if (o.causal) scores = tf.add(scores, causalMask(t));
+      if (o.causal) scores = tf.add(scores, causalMask(t, o.window));
+      if (o.keyBias) scores = tf.add(scores, o.keyBias);
       const p = tf.softmax(scores);
       save([qh, kh, vh, p]);
       return mergeHeads(tf.matMul(p, vh));

@@ -55,3 +55,24 @@ export function globalAvgPool(x: Tensor): Tensor {
   const [n, h, w, c] = x.shape as number[];
   return customOp([x], () => tf.mean(x, [1, 2]), (dy) => [tf.broadcastTo(tf.reshape(tf.div(dy, h * w), [n, 1, 1, c]), [n, h, w, c])]);
 }
+
+/**
+ * x[..., begin:begin+size] on the last axis (the q, k and v parts of a fused projection,
+ * GPT-2's c_attn); keeps nothing, its backward pads dy back with zeros.
+ */
+export function sliceLastAxis(x: Tensor, begin: number, size: number): Tensor {
+  const shape = x.shape as number[];
+  const d = shape[shape.length - 1];
+  const lead = shape.slice(0, -1);
+  return customOp(
+    [x],
+    () => tf.slice(x, [...lead.map(() => 0), begin], [...lead, size]),
+    (dy) => [tf.pad(dy, [...lead.map((): [number, number] => [0, 0]), [begin, d - begin - size]])],
+  );
+}
+
+/** The first position of [B, T, d] as [B, d] (a class token); backward puts dy back at position 0. */
+export function firstPosition(h: Tensor): Tensor {
+  const [b, t, d] = h.shape as number[];
+  return customOp([h], () => tf.reshape(tf.slice(h, [0, 0, 0], [b, 1, d]), [b, d]), (dy) => [tf.pad(tf.reshape(dy, [b, 1, d]), [[0, 0], [0, t - 1], [0, 0]])]);
+}

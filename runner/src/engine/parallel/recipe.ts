@@ -7,17 +7,14 @@
  */
 import { SpruftError } from '../../errors';
 import { KerasGraphModel, type KerasOptions } from '../../models/keras';
-import { LlamaModel, type LlamaConfig } from '../../models/llama';
-import { loadModel } from '../../models/load';
-import { MlpModel, type MlpConfig } from '../../models/mlp';
+import { buildHfModel, loadModel } from '../../models/load';
 import { toEngineLayout, toFileLayout, type Model, type RawWeights } from '../../models/model';
-import { VitModel, type VitConfig } from '../../models/vit';
 import { dims } from '../ops/grad';
 import { Rng } from '../rng';
 import { tf } from '../tf';
 
 export type ModelRecipe =
-  | { kind: 'hf'; name: string; sourcePath: string; config: Record<string, unknown>; weights: RawWeights }
+  | { kind: 'hf'; name: string; sourcePath: string; config: Record<string, unknown>; weights: RawWeights; padTokenId?: number }
   | { kind: 'tfjs-layers'; path: string; from?: string; options: KerasOptions; numLabels?: number; weights: RawWeights };
 
 /** Every frozen weight by file name, in file layout (as an export writes them). */
@@ -39,19 +36,8 @@ export function recipeOf(model: Model, from?: string): ModelRecipe {
   if (model instanceof KerasGraphModel) {
     return { kind: 'tfjs-layers', path: model.sourcePath, from, options: model.options, numLabels: model.numLabels, weights };
   }
-  if (model.format === 'hf') return { kind: 'hf', name: model.name, sourcePath: model.sourcePath, config: model.exportConfig(), weights };
+  if (model.format === 'hf') return { kind: 'hf', name: model.name, sourcePath: model.sourcePath, config: model.exportConfig(), weights, padTokenId: model.padTokenId };
   throw new SpruftError('UNSUPPORTED', `data-parallel training does not know how to copy a ${model.architecture} model into a worker; set training.workers: 1`);
-}
-
-/** The same switch as loadModel's for Hugging Face folders, from memory. */
-function hfModel(r: Extract<ModelRecipe, { kind: 'hf' }>): Model {
-  switch (r.config.model_type) {
-    case 'vit': return new VitModel(r.name, r.sourcePath, r.config as unknown as VitConfig, r.weights);
-    case 'llama': return new LlamaModel(r.name, r.sourcePath, r.config as unknown as LlamaConfig, r.weights);
-    case 'spruft-mlp': return new MlpModel(r.name, r.sourcePath, r.config as unknown as MlpConfig, r.weights);
-    default:
-      throw new SpruftError('UNSUPPORTED', `data-parallel worker: model_type "${String(r.config.model_type)}" is not supported`, r.sourcePath);
-  }
 }
 
 /** Put rank 0's values into every weight the model lets be set (BatchNorm statistics come from the file). */
@@ -73,7 +59,11 @@ function assignWeights(model: Model, weights: RawWeights): void {
 
 /** Build rank 0's model in this thread (its backend must be started). */
 export function buildModel(r: ModelRecipe): Model {
-  if (r.kind === 'hf') return hfModel(r);
+  if (r.kind === 'hf') {
+    const model = buildHfModel(r.name, r.sourcePath, r.config, r.weights);
+    if (r.padTokenId !== undefined) model.padTokenId = r.padTokenId;
+    return model;
+  }
   const model = loadModel(r.path, { format: 'tfjs-layers', cutAt: r.options.cutAt, numLabels: r.numLabels ?? r.options.numLabels, seed: r.options.seed, from: r.from });
   // A head replaced after loading: its size is what matters, its values come next.
   if (r.numLabels !== undefined && model.numLabels !== r.numLabels) model.replaceHead(r.numLabels, new Rng(0));
