@@ -399,6 +399,11 @@ export const TrainingSchema = section(
       blocks: 'Keep only each transformer block\'s input; recompute the block (its frozen-path activations, its dropout masks from the same seed) during backward. Same gradients, less memory (the activation cache of all blocks but one), about one more forward pass of time.',
     }),
     checkpointEvery: doc(Type.Integer({ minimum: 1, default: 100 }), `Write a resumable checkpoint every this many optimizer steps. Default: 100. ${ENGINE}`),
+    evalEvery: doc(
+      Type.Integer({ minimum: 1 }),
+      `Also evaluate every this many optimizer steps (on \`data.evalLimit\` examples), so the dashboard draws evaluation loss and accuracy over the run. Default: only once training ends. ${ENGINE}`,
+      { 'x-aliases': ['eval_steps', 'evalSteps'] },
+    ),
     workers: doc(
       Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
       `Data-parallel worker threads, each with its own backend, splitting each batch. Default: 1. ${ENGINE}`,
@@ -578,6 +583,7 @@ export interface ResolvedRunConfig {
     seed: number;
     checkpointing: Checkpointing;
     checkpointEvery: number;
+    evalEvery?: number;
     workers: number;
   };
   backend: Backend;
@@ -696,6 +702,7 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       seed,
       checkpointing: t.checkpointing ?? 'none',
       checkpointEvery: t.checkpointEvery ?? 100,
+      ...(t.evalEvery !== undefined ? { evalEvery: t.evalEvery } : {}),
       workers: t.workers ?? 1,
     },
     backend: file.backend ?? 'auto',
