@@ -40,7 +40,8 @@ const nodeCommon = {
   target: 'node20',
   // Optional peers a user installs for the `tensorflow` backend: required at run time.
   // sharp (image decoding) loads its native libvips binary from its own package: required at run time.
-  external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'sharp'],
+  // webgpu (Dawn's binaries) and tfjs's WebGPU backend are optional installs, loaded only by backend: webgpu.
+  external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'sharp', 'webgpu', '@tensorflow/tfjs-backend-webgpu'],
 };
 
 /** Rewrites the run-config JSON Schema whenever the language server (which embeds the schema) builds. */

@@ -60,7 +60,7 @@ function section<P extends TProperties, R extends keyof P & string = never>(
 
 const ENGINE = 'Engine option (not in the paper).';
 
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export const TASKS = ['image-classification', 'text-classification', 'causal-lm'] as const;
 export const METHODS = ['spruft', 'lora', 'full', 'head'] as const;
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;
@@ -75,6 +75,7 @@ export const SCHEDULES = ['cosine', 'linear', 'constant'] as const;
 export const NORMALIZATIONS = ['unit', 'minus-one', 'imagenet'] as const;
 export const BUDGETS = ['per-layer', 'global'] as const;
 export const LAYER_TYPES = ['linear', 'conv2d', 'norm'] as const;
+export const CHECKPOINTING = ['none', 'blocks'] as const;
 export const DATA_FORMATS = ['text', 'alpaca', 'chat'] as const;
 export const PROMPT_TEMPLATES = ['auto', 'alpaca', 'chat-template'] as const;
 
@@ -451,6 +452,10 @@ export const TrainingSchema = section(
       Type.Integer({ minimum: 0, default: 0 }),
       `Seed of data order, initialisation, dropout and random selection; same seed and backend, same result. Default: 0. ${ENGINE}`,
     ),
+    checkpointing: literals(CHECKPOINTING, `Activation checkpointing: keep less for backward and recompute it. Default: \`none\`. ${ENGINE}`, 'none', {
+      none: 'Backward uses what the forward pass kept (every op keeps what its gradient needs).',
+      blocks: 'Keep only each transformer block\'s input; recompute the block (its frozen-path activations, its dropout masks from the same seed) during backward. Same gradients, less memory (the activation cache of all blocks but one), about one more forward pass of time.',
+    }),
     checkpointEvery: doc(Type.Integer({ minimum: 1, default: 100 }), `Write a resumable checkpoint every this many optimizer steps. Default: 100. ${ENGINE}`),
     evalEvery: doc(
       Type.Integer({ minimum: 1 }),
@@ -518,8 +523,9 @@ export const RunConfigSchema = section(
     training: TrainingSchema,
     evaluation: EvaluationSchema,
     backend: literals(BACKENDS, `TensorFlow.js backend; every result records which one ran. Default: \`auto\`. ${ENGINE}`, 'auto', {
-      auto: 'The best backend that loads: `tensorflow`, else `wasm`, else `cpu`.',
+      auto: 'The best backend that loads: `tensorflow`, else `webgpu` (when installed and a GPU answers), else `wasm`, else `cpu`.',
       tensorflow: 'Native TensorFlow through `@tensorflow/tfjs-node-gpu` or `@tensorflow/tfjs-node` (optional installs).',
+      webgpu: 'A GPU through WebGPU: `@tensorflow/tfjs-backend-webgpu` on Dawn for Node (npm `webgpu`), both optional installs; needs a GPU with Vulkan, Metal or D3D12 drivers.',
       wasm: 'WebAssembly: ships with the extension, works everywhere, offline.',
       cpu: 'Plain JavaScript: slow, always there.',
     }),
@@ -579,6 +585,7 @@ export type Dataset = (typeof DATASETS)[number];
 export type ModelFormat = (typeof MODEL_FORMATS)[number];
 export type Optimizer = (typeof OPTIMIZERS)[number];
 export type Schedule = (typeof SCHEDULES)[number];
+export type Checkpointing = (typeof CHECKPOINTING)[number];
 export type Normalization = (typeof NORMALIZATIONS)[number];
 export type Budget = (typeof BUDGETS)[number];
 export type LayerType = (typeof LAYER_TYPES)[number];
@@ -654,6 +661,7 @@ export interface ResolvedRunConfig {
     gradAccumulation: number;
     evalBatchSize: number;
     seed: number;
+    checkpointing: Checkpointing;
     checkpointEvery: number;
     evalEvery?: number;
     workers: number;
@@ -790,6 +798,7 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       gradAccumulation: t.gradAccumulation ?? 1,
       evalBatchSize: t.evalBatchSize ?? 128,
       seed,
+      checkpointing: t.checkpointing ?? 'none',
       checkpointEvery: t.checkpointEvery ?? 100,
       ...(t.evalEvery !== undefined ? { evalEvery: t.evalEvery } : {}),
       workers: t.workers ?? 1,

@@ -7,7 +7,7 @@
  * Units: bytes for memory, milliseconds for time, fractions (0..1) for accuracy.
  */
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export type BackendChoice = 'auto' | BackendName;
 
 /** Which backend ran and why; recorded in every result. */
@@ -214,6 +214,8 @@ export interface BenchMethodResult {
   /** e.g. "spruft r=16", "lora r=8 FA". */
   variant: string;
   freezeAttention: boolean;
+  /** `training.checkpointing` of this variant ("blocks": the variant's name ends in "ckpt"). */
+  checkpointing: 'none' | 'blocks';
   trainableParams: number;
   mem: MemoryBreakdown;
   memModel: number;
@@ -277,12 +279,39 @@ export interface BenchResult {
     /** The step ratios in GEMM work (`stepGemmGflop`), free of the machine's drift between methods. */
     stepSpruftOverLoraAtEqualGemm: number;
     stepSpruftOverFullAtEqualGemm: number;
+    /** mem(SPruFT)/mem(LoRA) with both checkpointed (`--checkpointing blocks|both`). */
+    memSpruftOverLoraCheckpointed?: number;
     /** With `--peer torch`: per variant, `methods[].stepOverPeer` (our step over the peer's, pairwise median). */
     stepOverPeer?: Record<string, number>;
   };
   peer?: BenchPeer;
   /** The pairs the ratios compare (closest trainable-parameter counts). */
-  pairs: { spruft: string; lora: string; full?: string };
+  pairs: { spruft: string; lora: string; full?: string; checkpointed?: { spruft: string; lora: string } };
+  /**
+   * Variants not run because their estimated peak (config/memoryEstimate.ts) exceeds
+   * what the backend can address or the machine has: said before trying, not by crashing.
+   */
+  skipped?: Array<{ variant: string; estimatedPeakBytes: number; limitBytes: number; reason: string }>;
+}
+
+/**
+ * A transformer's shape as config.json gives it: what the memory estimate needs beyond
+ * the layer list (attention keeps heads x tokens^2 per block; checkpointing keeps one
+ * hidden vector per token per block).
+ */
+export interface TransformerShape {
+  kind: 'decoder' | 'encoder';
+  blocks: number;
+  hidden: number;
+  intermediate: number;
+  heads: number;
+  kvHeads: number;
+  /** SwiGLU (gate and up projections) rather than one MLP input projection. */
+  gatedMlp: boolean;
+  /** Decoders: the vocabulary (the LM head's logits and softmax per token). */
+  vocab?: number;
+  /** Encoders over images: tokens per example (patches + class token). */
+  positions?: number;
 }
 
 /** Model structure (`spruft inspect --json`). */
@@ -291,6 +320,10 @@ export interface InspectResult {
   architecture: string;
   format: 'hf' | 'tfjs-layers';
   params: number;
+  /** Transformers: the shape from config.json (memory estimate). */
+  transformer?: TransformerShape;
+  /** True when the layer list came from config.json alone (no weights file was read). */
+  fromConfigOnly?: boolean;
   layers: Array<{
     name: string;
     kind: LayerKind | 'embedding' | 'other';

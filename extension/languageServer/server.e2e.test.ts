@@ -178,7 +178,7 @@ describe('language server over stdio', () => {
       { code: 'type', range: rangeOf(text, 'yes'), message: '`targets.freezeAttention` must be `true` or `false`; YAML 1.2 reads `yes` as a string. Write `true`.' },
       { code: 'type', range: rangeOf(text, '"*.mlp.*"'), message: '`targets.include` must be a list (e.g. `[*]` or `- item` lines), not the string "*.mlp.*".' },
       { code: 'invalid-value', range: rangeOf(text, 'my run'), message: '`output.name`: `my run` is not allowed here. Use only letters, digits, `.`, `_` and `-`.' },
-      { code: 'invalid-value', range: rangeOf(text, 'gpu'), message: '`backend` must be one of `auto`, `tensorflow`, `wasm` or `cpu`, not `gpu`. Did you mean `cpu`?' },
+      { code: 'invalid-value', range: rangeOf(text, 'gpu'), message: '`backend` must be one of `auto`, `tensorflow`, `webgpu`, `wasm` or `cpu`, not `gpu`. Did you mean `cpu`?' },
     ]);
   });
 

@@ -58,12 +58,40 @@ describe('spruft bench', () => {
     assert.match(r.stderr, /GEMM 1024x1024 on all 2 ranks at once: [\d.]+ \+ [\d.]+ = [\d.]+ GFLOP\/s/);
   });
 
+  it('--checkpointing both: every decoder variant again with its blocks checkpointed, keeping less for backward', () => {
+    const r = spruft('bench', 'memory', '--model', 'decoder', '--batch', '2', '--seq', '16', '--steps', '1', '--checkpointing', 'both', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as BenchResult;
+    const plain = result.methods.filter((m) => m.checkpointing === 'none');
+    const ckpt = result.methods.filter((m) => m.checkpointing === 'blocks');
+    assert.deepEqual(ckpt.map((m) => m.variant), plain.map((m) => `${m.variant} ckpt`));
+    plain.forEach((p, i) => {
+      assert.equal(ckpt[i].trainableParams, p.trainableParams, p.variant);
+      assert.ok(ckpt[i].mem.cache < p.mem.cache, `${p.variant}: cache ${ckpt[i].mem.cache} B checkpointed, ${p.mem.cache} B not`);
+      assert.equal(ckpt[i].mem.dropout, 0, `${p.variant}: no dropout mask outlives a checkpointed block's forward`);
+    });
+    assert.deepEqual(result.pairs.checkpointed, { spruft: 'spruft r=32 ckpt', lora: 'lora r=16 ckpt' });
+    const by = new Map(result.methods.map((m) => [m.variant, m]));
+    assert.equal(result.ratios.memSpruftOverLoraCheckpointed, by.get('spruft r=32 ckpt')!.mem.total / by.get('lora r=16 ckpt')!.mem.total);
+  });
+
+  it('decoder-125m: says from its estimate, before building or trying anything, which variants do not fit', () => {
+    const r = spruft('bench', 'memory', '--model', 'decoder-125m', '--batch', '8', '--seq', '1024', '--steps', '1', '--json');
+    assert.notEqual(r.status, 0);
+    assert.equal(r.stdout, '');
+    for (const v of ['spruft', 'lora', 'spruft FA', 'lora FA', 'full']) {
+      assert.match(r.stderr, new RegExp(`\\n${v}: estimated peak [\\d.]+ GB .* exceeds half the 4 GiB the wasm backend can address \\(its heap is shared by the variants and fragments\\): not run`), v);
+    }
+    assert.match(r.stderr, /bench needs a spruft and a lora variant that fit \(skipped: spruft, lora, spruft FA, lora FA, full\); lower --batch or --seq/);
+  });
+
   it('refuses bad options with what was wrong', () => {
     const cases: Array<[string[], RegExp]> = [
-      [['bench', 'memory', '--model', 'resnet'], /--model must be decoder or vision \(got "resnet"\)/],
+      [['bench', 'memory', '--model', 'resnet'], /--model must be decoder, decoder-125m, vision \(got "resnet"\)/],
       [['bench', 'speed', '--batch', '0'], /--batch must be a positive integer \(got "0"\)/],
       [['bench', 'memory', '--batch', '2', '--workers', '3'], /--workers 3 exceeds the batch of 2/],
       [['bench', 'memory', '--backend', 'cuda'], /--backend must be one of/],
+      [['bench', 'memory', '--checkpointing', 'layers'], /--checkpointing must be one of none, blocks, both \(got "layers"\)/],
       [['bench', 'accuracy'], /spruft train <run\.spruft\.yaml>` with `compare/],
       [['bench'], /say memory or speed/],
       [['bench', 'speed', '--peer', 'jax'], /--peer must be torch \(got "jax"\)/],

@@ -1,15 +1,20 @@
 /** `spruft bench memory|speed`: methods side by side in one process. */
 import { BACKENDS } from '../../../protocol/config';
 import type { BackendChoice, BenchResult } from '../../../protocol/results';
-import { runBench } from '../run/bench';
+import { BENCH_CHECKPOINTING, runBench } from '../run/bench';
 import { SpruftError } from '../errors';
 import { formatBytes, parseCommandArgs, printJson } from './output';
 
-const USAGE = `usage: spruft bench <memory|speed> [--model decoder|vision] [--batch N] [--seq T] [--image S] [--steps K] [--workers W] [--backend B] [--peer torch] [--kernels N] [--json]
+const USAGE = `usage: spruft bench <memory|speed> [--model decoder|decoder-125m|vision] [--checkpointing none|blocks|both] [--batch N] [--seq T] [--image S] [--steps K] [--workers W] [--backend B] [--peer torch] [--kernels N] [--json]
 Trains one step of each method (spruft, lora, their freezeAttention variants, full) on
 the same model in one process: measured memory by component (paper C.3), step time,
 the backend's GEMM rate and model FLOP utilisation. decoder: a Llama-shaped decoder with
-random weights; vision: the MobileNetV2 that npm nsfwjs ships. --workers W splits each
+random weights (14.7M parameters); decoder-125m: the same shape at GPT-2-small size
+(123.7M parameters; batch 2 x 128 by default); vision: the MobileNetV2 that npm nsfwjs
+ships. --checkpointing blocks|both also runs the transformer variants with
+training.checkpointing: blocks (each block keeps only its input; recomputed in backward).
+A variant whose estimated peak memory exceeds what the backend can address is reported
+as skipped, with the estimate, before anything runs. --workers W splits each
 batch across W data-parallel ranks (this thread and W-1 worker threads, each with its own
 backend; memory is then rank 0's, for its share of the batch). --peer torch runs the same
 decoder and methods in PyTorch (scripts/peer/, Debian's /usr/bin/python3 with
@@ -44,6 +49,11 @@ export function formatBench(r: BenchResult): string {
   }
   lines.push('');
   lines.push('(GEMM: GFLOP/s timed around the method\'s steps; MFU = model FLOPs per step / (step time x that rate), median over steps)');
+  for (const k of r.skipped ?? []) lines.push(`${k.variant.padEnd(18)}not run: ${k.reason}`);
+  if (r.skipped?.length) lines.push('');
+  if (r.ratios.memSpruftOverLoraCheckpointed !== undefined && r.pairs.checkpointed) {
+    lines.push(`checkpointed: mem(SPruFT)/mem(LoRA) = ${r.ratios.memSpruftOverLoraCheckpointed.toFixed(3)}   (${r.pairs.checkpointed.spruft} vs ${r.pairs.checkpointed.lora})`);
+  }
   lines.push(`mem(SPruFT)/mem(LoRA) = ${r.ratios.memSpruftOverLora.toFixed(3)}   step(SPruFT)/step(LoRA) = ${r.ratios.stepSpruftOverLora.toFixed(3)}   step(SPruFT)/step(full) = ${r.ratios.stepSpruftOverFull.toFixed(3)}   (${r.pairs.spruft} vs ${r.pairs.lora})`);
   lines.push(`at equal GEMM rate (each step time x the GEMM rate around it): step(SPruFT)/step(LoRA) = ${r.ratios.stepSpruftOverLoraAtEqualGemm.toFixed(3)}   step(SPruFT)/step(full) = ${r.ratios.stepSpruftOverFullAtEqualGemm.toFixed(3)}`);
   if (r.peer) lines.push('(torch ms: the PyTorch peer\'s median step, its steps alternating with ours; x torch = median over the steps of our step / its step right after)');
@@ -59,6 +69,7 @@ export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('bench', USAGE, args, {
     json: { type: 'boolean' }, model: { type: 'string' }, batch: { type: 'string' }, seq: { type: 'string' },
     image: { type: 'string' }, steps: { type: 'string' }, workers: { type: 'string' }, backend: { type: 'string' },
+    checkpointing: { type: 'string' },
     peer: { type: 'string' }, kernels: { type: 'string' },
   });
   const kind = positionals[0];
@@ -70,7 +81,12 @@ export async function run(args: string[]): Promise<number> {
   if (kind !== 'memory' && kind !== 'speed') throw new SpruftError('CONFIG_INVALID', `spruft bench: say memory or speed\n${USAGE}`);
   const backend = (values.backend as string | undefined) ?? 'wasm';
   if (!(BACKENDS as readonly string[]).includes(backend)) throw new SpruftError('CONFIG_INVALID', `--backend must be one of ${BACKENDS.join(', ')}`);
+  const checkpointing = (values.checkpointing as string | undefined) ?? 'none';
+  if (!(BENCH_CHECKPOINTING as readonly string[]).includes(checkpointing)) {
+    throw new SpruftError('CONFIG_INVALID', `--checkpointing must be one of ${BENCH_CHECKPOINTING.join(', ')} (got "${checkpointing}")`);
+  }
   const result = await runBench({
+    checkpointing: checkpointing as (typeof BENCH_CHECKPOINTING)[number],
     kind, model: (values.model as string | undefined) ?? 'decoder', backend: backend as BackendChoice,
     batch: intOption(values.batch, 'batch'), sequence: intOption(values.seq, 'seq'), image: intOption(values.image, 'image'), steps: intOption(values.steps, 'steps'),
     workers: intOption(values.workers, 'workers'),

@@ -32,6 +32,20 @@ describe('spruft check', () => {
     assert.match(r.stderr, /good\.spruft\.yaml: note: estimated training memory for spruft: .*an estimate from layer shapes/);
   });
 
+  it('plans a model from its config.json alone: Llama-2-7B, no weights here', () => {
+    const fixture = join(ROOT, 'test', 'fixtures', 'models', 'llama-2-7b-config');
+    writeFileSync(join(dir, 'llama7b.spruft.yaml'), `model:\n  path: ${JSON.stringify(fixture)}\ntask: causal-lm\ndata:\n  dataset: text\n  path: corpus.txt\n  text: { maxLength: 2048 }\nmethod: spruft\ncompare: [lora]\nspruft: { rank: 128 }\nlora: { rank: 64 }\ntargets: { layerTypes: [linear] }\ntraining: { batchSize: 1 }\nbackend: wasm\n`);
+    const r = spruft('check', '--json', 'llama7b.spruft.yaml');
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { files: Array<{ diagnostics: Array<{ code: string; message: string }>; estimates: Array<{ method: string; trainableParams: number; modelBytes: number; peakBytes: number }> }> };
+    const [file] = report.files;
+    assert.deepEqual(file.estimates.map((e) => [e.method, e.trainableParams]), [['spruft', 145_752_064], ['lora', 159_907_840]], 'the paper\'s #param (table 11)');
+    assert.equal(file.estimates[0].modelBytes, 6_738_415_616 * 4);
+    const warning = file.diagnostics.find((d) => d.code === 'memory-estimate');
+    assert.ok(warning, 'the estimate is compared with what the wasm backend can address');
+    assert.match(warning.message, /more than the 4 GB that the wasm backend can address/);
+  });
+
   it('prints file:line:col: severity: message for each problem and exits 1 on errors', () => {
     const r = spruft('check', 'bad.spruft.yaml');
     assert.equal(r.status, 1);

@@ -13,7 +13,8 @@ export async function run(args: string[]): Promise<number> {
     printJson(result);
     return 0;
   }
-  process.stdout.write(`${result.name}: ${result.architecture} (${result.format}), ${result.params.toLocaleString('en')} parameters\n\n`);
+  const source = result.fromConfigOnly ? ' (laid out from config.json alone: no weights here)' : '';
+  process.stdout.write(`${result.name}: ${result.architecture} (${result.format}), ${result.params.toLocaleString('en')} parameters${source}\n\n`);
   for (const l of result.layers) {
     const rows = l.dOut !== undefined ? `${l.dOut} rows x ${l.dIn}` : '';
     const tags = [l.attention ? 'attention' : '', l.head ? 'head' : ''].filter(Boolean).join(', ');

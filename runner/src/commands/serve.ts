@@ -26,6 +26,7 @@ import {
   type MessageWriter,
   type ResponseMessage,
 } from 'vscode-jsonrpc/node';
+import { BACKENDS } from '../../../protocol/config';
 import type { ConfigDiagnostic } from '../../../protocol/diagnostics';
 import {
   CancelRequest,
@@ -323,7 +324,7 @@ function optionalStringList(params: unknown, key: string): string[] | undefined 
 }
 
 const METHOD_NAMES: readonly MethodName[] = ['spruft', 'lora', 'full', 'head'];
-const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+const BACKEND_CHOICES: readonly BackendChoice[] = BACKENDS;
 
 function backendParam(value: unknown, key: string): BackendChoice | undefined {
   if (value === undefined) return undefined;

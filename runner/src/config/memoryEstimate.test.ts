@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
 import { resolveRunConfig } from '../../../protocol/config';
+import { DOC_PATH, estimateRow, FIXTURE, fitTokens, PAPER_ROWS, renderDoc } from '../../../scripts/memory-estimate-doc';
+import type { SpruftError } from '../errors';
+import { inspectModelHeader } from '../models/inspect';
 import { estimateTrainingMemory } from './memoryEstimate';
 
 it('estimates memory by component from layer shapes, by hand on a two-layer MLP', () => {
@@ -25,4 +31,39 @@ it('estimates memory by component from layer shapes, by hand on a two-layer MLP'
   assert.ok(lora.peakBytes > spruft.peakBytes, 'LoRA keeps more (paper table 1)');
   const head = estimateTrainingMemory(model, config, 'head', []);
   assert.equal(head.trainableParams, 18);
+});
+
+describe('the estimate from config.json alone (no weights)', () => {
+  it('plans Llama-2-7B from its config: the paper\'s parameter counts, and "mem" within 7% of table 12 at the doc\'s tokens per step', () => {
+    const model = inspectModelHeader(FIXTURE);
+    assert.equal(model.fromConfigOnly, true);
+    assert.equal(existsSync(join(FIXTURE, 'model.safetensors')), false, 'no weights in the fixture');
+    // Llama-2-7B's published parameter count.
+    assert.equal(model.params, 6_738_415_616);
+    assert.deepEqual(model.transformer, { kind: 'decoder', blocks: 32, hidden: 4096, intermediate: 11008, heads: 32, kvHeads: 32, gatedMlp: true, vocab: 32000 });
+    const { tokens } = fitTokens(model);
+    assert.ok(tokens > 1024 && tokens < 2048, `fitted tokens per step ${tokens}`);
+    for (const row of PAPER_ROWS) {
+      const e = estimateRow(model, row, 1, Math.round(tokens), 'pytorch');
+      assert.equal((e.trainableParams / 1e6).toFixed(1), row.paramsM.toFixed(1), `${row.method} r=${row.rank}${row.fa ? ' FA' : ''}: #param`);
+      const error = e.breakdown.total / (row.memGB * 1024 ** 3) - 1;
+      assert.ok(Math.abs(error) < 0.07, `${row.method} r=${row.rank}${row.fa ? ' FA' : ''}: ${(100 * error).toFixed(1)}% off the paper`);
+    }
+  });
+
+  it('docs/memory-estimate.md is what scripts/memory-estimate-doc.ts writes', () => {
+    assert.equal(readFileSync(DOC_PATH, 'utf8'), renderDoc(), 'run: npx tsx scripts/memory-estimate-doc.ts');
+  });
+
+  it('refuses a config.json it cannot lay out, naming the key and the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'config-only-'));
+    try {
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'llama', hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 10 }));
+      assert.throws(() => inspectModelHeader(dir), (err: Error) => /"intermediate_size" must be a positive integer \(got undefined\)/.test(err.message) && (err as SpruftError).where === join(dir, 'config.json'));
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'gpt2' }));
+      assert.throws(() => inspectModelHeader(dir), /model_type "gpt2" cannot be laid out from config.json alone/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -5,14 +5,25 @@
  * mem_TTL - mem_M broken into trainable parameters, gradients, optimizer state, the
  * activation cache and dropout masks. float32 throughout, as the engine trains.
  *
- * The activation cache is the rough part: each adapted layer keeps its input x for the
- * gradient of W_f (eq. 5), and backpropagation from the loss to the earliest trainable
- * layer keeps the layer outputs on the way (counted as every layer's output). Positions per example are
- * the sequence length for text; for images the model's positions are not in the header,
- * so (size/4)^2 stands in (a ViT with patch 4, a CNN's middle stages), and 1 for an MLP.
+ * Transformers (the shape comes from config.json: `InspectResult.transformer`) are
+ * estimated op by op, as the engine's tape keeps tensors (engine/autodiff.ts, the ops'
+ * `save` lists): per block and token, a norm keeps its normalised input and 1/rms,
+ * attention its rotated q, k, v (heads repeated) and the probabilities (heads x tokens),
+ * the MLP the activation's input and both factors of the gated product; an adapted
+ * linear layer keeps its input (SPruFT, full: one buffer however many layers read it) or
+ * its dropped input, A x and the dropout mask (LoRA, paper C.5 and table 1); the LM head's
+ * loss keeps the softmax (vocabulary per token). With `training.checkpointing: blocks` a
+ * block keeps only its input; one block's cache is rebuilt at a time in backward (counted
+ * as "other"). validateEstimate tests hold this against measured steps.
+ *
+ * Other models: each adapted layer keeps its input x for the gradient of W_f (eq. 5), and
+ * backpropagation from the loss to the earliest trainable layer keeps the layer outputs
+ * on the way (counted as every layer's output). Positions per example are the sequence
+ * length for text; for images the model's positions are not in the header, so (size/4)^2
+ * stands in (a CNN's middle stages), and 1 for an MLP.
  */
 import type { Method, ResolvedRunConfig } from '../../../protocol/config';
-import type { InspectResult, MemoryBreakdown, MemoryEstimate } from '../../../protocol/results';
+import type { InspectResult, MemoryBreakdown, MemoryEstimate, TransformerShape } from '../../../protocol/results';
 import { isAttentionLayer, type InspectedLayer } from './targets';
 
 const FLOAT_BYTES = 4;
@@ -48,11 +59,13 @@ function rowsFor(layer: InspectedLayer, config: ResolvedRunConfig): number {
  * adapts (see selectTargetLayers); `full` and `head` ignore them.
  */
 export function estimateTrainingMemory(
-  model: Pick<InspectResult, 'layers' | 'params' | 'architecture'>,
+  model: Pick<InspectResult, 'layers' | 'params' | 'architecture' | 'transformer'>,
   config: ResolvedRunConfig,
   method: Method,
   targets: readonly InspectedLayer[],
+  options: TransformerEstimateOptions = {},
 ): TrainingMemoryEstimate {
+  if (model.transformer) return estimateTransformer(model, model.transformer, config, method, targets, options);
   const tokens = config.training.batchSize * positionsPerExample(model, config);
   const weighted = model.layers.filter((l) => (l.dOut ?? 0) > 0 && l.kind !== 'embedding');
   // Header order is not model order, so the head is found by its name.
@@ -102,6 +115,216 @@ export function estimateTrainingMemory(
   breakdown.total = breakdown.params + breakdown.grads + breakdown.optimizer + breakdown.cache + breakdown.dropout + breakdown.other;
   const modelBytes = model.params * FLOAT_BYTES;
   const inferenceBytes = 2 * tokens * maxWidth * FLOAT_BYTES;
+  return {
+    estimated: true,
+    method,
+    modelBytes,
+    breakdown,
+    trainableParams: trainable,
+    inferenceBytes,
+    peakBytes: modelBytes + inferenceBytes + breakdown.total,
+  };
+}
+
+/**
+ * Whose bookkeeping the estimate follows.
+ *  engine   this runner: attention keeps the rotated q, k, v and the probabilities
+ *           (heads x tokens per token); the loss keeps the softmax (vocabulary per token).
+ *  pytorch  Hugging Face transformers on PyTorch, as the paper ran (5.3): SDPA's
+ *           memory-efficient attention keeps q, k, v, its output and a log-sum-exp per
+ *           head (no tokens x tokens term), and the model returns the float32 logits
+ *           while the loss keeps its log-softmax (two vocabulary-wide vectors per token).
+ */
+export type EstimateProfile = 'engine' | 'pytorch';
+
+export interface TransformerEstimateOptions {
+  /** Default `engine`. */
+  profile?: EstimateProfile;
+}
+
+type Adapt = 'frozen' | 'rows' | 'lora' | 'full';
+
+/** A layer's block and role in it, from its HF name (Llama and ViT layouts). */
+const ROLES: Array<[RegExp, string]> = [
+  [/^model\.layers\.(\d+)\.input_layernorm$/, 'norm1'],
+  [/^model\.layers\.(\d+)\.self_attn\.(q|k|v)_proj$/, 'qkv'],
+  [/^model\.layers\.(\d+)\.self_attn\.o_proj$/, 'o'],
+  [/^model\.layers\.(\d+)\.post_attention_layernorm$/, 'norm2'],
+  [/^model\.layers\.(\d+)\.mlp\.(gate|up)_proj$/, 'up'],
+  [/^model\.layers\.(\d+)\.mlp\.down_proj$/, 'down'],
+  [/^vit\.encoder\.layer\.(\d+)\.layernorm_before$/, 'norm1'],
+  [/^vit\.encoder\.layer\.(\d+)\.attention\.attention\.(query|key|value)$/, 'qkv'],
+  [/^vit\.encoder\.layer\.(\d+)\.attention\.output\.dense$/, 'o'],
+  [/^vit\.encoder\.layer\.(\d+)\.layernorm_after$/, 'norm2'],
+  [/^vit\.encoder\.layer\.(\d+)\.intermediate\.dense$/, 'up'],
+  [/^vit\.encoder\.layer\.(\d+)\.output\.dense$/, 'down'],
+];
+
+function roleOf(name: string): { block: number; role: string } | undefined {
+  for (const [re, role] of ROLES) {
+    const m = re.exec(name);
+    if (m) return { block: Number(m[1]), role };
+  }
+  return undefined;
+}
+
+interface BlockCache {
+  /** Bytes kept per token (float32 tensors). */
+  bytes: number;
+  /** Bytes of dropout masks kept per token (one byte per element). */
+  masks: number;
+  /** Whether a gradient leaves the block (towards earlier trainables or from its own). */
+  gradOut: boolean;
+}
+
+/**
+ * What one block keeps per token for backward, following the ops' `save` lists
+ * (engine/ops/: rmsNorm/layerNorm, linear, attention, activations, elementwise).
+ */
+function blockCache(s: TransformerShape, tokens: number, adapts: Map<string, Adapt[]>, gradIn: boolean, lora: { rank: number; dropout: number }, profile: EstimateProfile): BlockCache {
+  const d = s.hidden;
+  const I = s.intermediate;
+  const f = 4;
+  let bytes = 0;
+  let masks = 0;
+  const of = (role: string): Adapt[] => adapts.get(role) ?? [];
+  const adapted = (role: string): boolean => of(role).some((a) => a !== 'frozen');
+  // Linear layers reading one input of width w: SPruFT/full keep that input once
+  // (a shared buffer); LoRA keeps its own dropped copy, A x and the mask (paper C.5).
+  const linears = (role: string, w: number): void => {
+    let shared = false;
+    for (const a of of(role)) {
+      if (a === 'rows' || a === 'full') shared = true;
+      if (a === 'lora') {
+        bytes += f * lora.rank;
+        if (lora.dropout > 0) {
+          bytes += f * w;
+          masks += w;
+        } else {
+          shared = true;
+        }
+      }
+    }
+    if (shared) bytes += f * w;
+  };
+  const norm = (role: string, needed: boolean): void => {
+    if (needed) bytes += f * (d + 1);
+    else if (adapted(role)) bytes += f * d;
+  };
+  norm('norm1', gradIn);
+  const g1 = gradIn || adapted('norm1');
+  linears('qkv', d);
+  const gAttn = g1 || adapted('qkv');
+  // Rotated q, k and v with their heads repeated to all heads (grouped heads included);
+  // the engine adds the probabilities (heads x tokens per token), PyTorch's SDPA its
+  // output and a log-sum-exp per head.
+  if (gAttn) bytes += f * (3 * d + (profile === 'engine' ? s.heads * tokens : d + s.heads));
+  linears('o', d);
+  const gMid = gradIn || gAttn || adapted('o');
+  norm('norm2', gMid);
+  const g2 = gMid || adapted('norm2');
+  linears('up', d);
+  const gMlp = g2 || adapted('up');
+  // SwiGLU: silu keeps its input, the product keeps both factors; GELU keeps its input.
+  if (gMlp) bytes += f * (s.gatedMlp ? 3 * I : I);
+  linears('down', I);
+  return { bytes, masks, gradOut: gMid || gMlp || adapted('down') };
+}
+
+function trainsHeadUnderFull(config: ResolvedRunConfig): boolean {
+  return config.task !== 'causal-lm' && config.head.train;
+}
+
+/** The op-by-op estimate for a transformer (see the file comment). */
+function estimateTransformer(
+  model: Pick<InspectResult, 'layers' | 'params' | 'architecture'>,
+  s: TransformerShape,
+  config: ResolvedRunConfig,
+  method: Method,
+  targets: readonly InspectedLayer[],
+  options: TransformerEstimateOptions,
+): TrainingMemoryEstimate {
+  const profile = options.profile ?? 'engine';
+  const perExample = s.kind === 'decoder' ? config.data.text.maxLength : (s.positions ?? 1);
+  const batch = config.training.batchSize;
+  const tokens = batch * perExample;
+  const f = 4;
+  const head = model.layers.find((l) => l.head);
+  const trainsHead = config.task !== 'causal-lm' && config.head.train && head !== undefined && method !== 'full';
+  // What each layer becomes under the method.
+  const adaptOf = new Map<string, Adapt>();
+  let trainable = 0;
+  if (method === 'full') {
+    // Every weight but the head, which trains only where the task has a classifier.
+    trainable = model.params - (head && !trainsHeadUnderFull(config) ? head.params : 0);
+    for (const l of model.layers) if (l.dOut && !l.head) adaptOf.set(l.name, 'full');
+  } else if (method === 'spruft' || method === 'lora') {
+    for (const layer of targets) {
+      const dIn = inputWidth(layer);
+      const isNorm = layer.kind === 'layernorm' || layer.kind === 'rmsnorm' || layer.kind === 'batchnorm';
+      if (method === 'spruft') {
+        const rows = rowsFor(layer, config);
+        const withBias = layer.params > (layer.dOut ?? 0) * dIn;
+        trainable += (isNorm ? rows * (withBias ? 2 : 1) : rows * dIn + (config.spruft.trainBias && withBias ? rows : 0)) * (config.spruft.dependency ? 2 : 1);
+        adaptOf.set(layer.name, 'rows');
+      } else if (layer.kind === 'linear' || layer.kind === 'conv2d') {
+        trainable += Math.min(config.lora.rank, layer.dOut ?? 0) * (dIn + (layer.dOut ?? 0));
+        adaptOf.set(layer.name, 'lora');
+      }
+    }
+  }
+  if (trainsHead || (method === 'head' && head)) trainable += head!.params;
+  // Blocks in order; a gradient flows into block i when anything before it trains.
+  const perBlock: Array<Map<string, Adapt[]>> = Array.from({ length: s.blocks }, () => new Map());
+  for (const [name, a] of adaptOf) {
+    const r = roleOf(name);
+    if (!r || r.block >= s.blocks) continue;
+    const m = perBlock[r.block];
+    m.set(r.role, [...(m.get(r.role) ?? []), a]);
+  }
+  const loraShape = { rank: config.lora.rank, dropout: config.lora.dropout };
+  const checkpointed = config.training.checkpointing === 'blocks';
+  // Under `full` the embeddings (or the patch embedding) train: a gradient enters block 0.
+  let gradIn = method === 'full';
+  let cache = 0;
+  let masks = 0;
+  let recompute = 0;
+  for (const adapts of perBlock) {
+    const b = blockCache(s, perExample, adapts, gradIn, loraShape, profile);
+    const any = gradIn || b.gradOut;
+    if (checkpointed) {
+      // Only the block's input; in backward one block's cache and masks at a time.
+      if (any) cache += tokens * f * s.hidden;
+      recompute = Math.max(recompute, tokens * (b.bytes + b.masks));
+    } else {
+      cache += tokens * b.bytes;
+      masks += tokens * b.masks;
+    }
+    gradIn = b.gradOut;
+  }
+  if (gradIn) {
+    // The final norm; a decoder's loss keeps the softmax over the vocabulary per token
+    // (PyTorch: the logits the model returns and the loss's log-softmax).
+    cache += tokens * f * (s.hidden + 1);
+    if (s.kind === 'decoder') cache += tokens * f * (s.vocab ?? 0) * (profile === 'pytorch' ? 2 : 1);
+  }
+  // A trained classifier keeps its input (one token per example).
+  if (trainsHead || method === 'head' || method === 'full') cache += batch * f * s.hidden;
+  const breakdown: MemoryBreakdown = {
+    params: trainable * f,
+    grads: trainable * f,
+    optimizer: 2 * trainable * f,
+    cache,
+    dropout: masks,
+    other: recompute,
+    total: 0,
+  };
+  breakdown.total = breakdown.params + breakdown.grads + breakdown.optimizer + breakdown.cache + breakdown.dropout + breakdown.other;
+  const modelBytes = model.params * f;
+  // Inference's own working set: one block's intermediates, or the logits.
+  const d = s.hidden;
+  const blockWork = tokens * f * (8 * d + (s.gatedMlp ? 4 : 2) * s.intermediate + (profile === 'engine' ? 2 * s.heads * perExample : 0));
+  const inferenceBytes = Math.max(blockWork, s.kind === 'decoder' ? tokens * f * (s.vocab ?? 0) : 0);
   return {
     estimated: true,
     method,

@@ -7,7 +7,8 @@
  *  - during backward, a node's saved tensors and its output gradient are released as
  *    soon as the node has run, so memory falls as backward proceeds.
  * Memory accounting (paper C.3) is therefore about what a method needs, not about the
- * framework's bookkeeping. Ops written with `op()` also work under tfjs's tape (then
+ * framework's bookkeeping. `checkpoint` trades memory for time: a region (a transformer
+ * block) keeps only its input and is recomputed in backward. Ops written with `op()` also work under tfjs's tape (then
  * they become one tf.customGrad node), so the importance metrics may use either.
  */
 import { liveBufferBytes } from './memory';
@@ -27,6 +28,11 @@ class Tape {
   readonly tracked = new Set<number>();
   /** Bytes alive when the backward pass started (memory accounting). */
   backwardStartBytes = 0;
+  /**
+   * A tape that only records which tensors flow where, keeping nothing (the first run
+   * of a checkpointed region, whose backward recomputes what it needs).
+   */
+  constructor(readonly keeps = true) {}
 }
 
 let active: Tape | undefined;
@@ -81,7 +87,7 @@ export function op(
     const needed = inputs.some((t) => tape.tracked.has(t.id));
     let saved: Tensor[] = [];
     const output = tf.tidy(() => forward((tensors) => {
-      if (needed) saved = tensors.map((t) => tf.keep(share(t)));
+      if (needed && tape.keeps) saved = tensors.map((t) => tf.keep(share(t)));
     }));
     if (needed) {
       tape.nodes.push({ inputs, outputId: output.id, saved, backward });
@@ -127,30 +133,12 @@ export interface ValueAndGrads {
 }
 
 /**
- * Evaluate `f` (which returns a scalar loss) with `params` requiring gradients, then
- * run backward. `onBackwardStart` sees the bytes alive when backward begins.
+ * Run `tape` backward from the gradients in `seeds` (by output id; taken over). Each
+ * node's saved tensors and output gradient are released as soon as it has run.
+ * Returns the gradients that reached `wanted` ids; every other gradient is disposed.
  */
-export function valueAndGrads(f: () => Tensor, params: Tensor[], onBackwardStart?: (bytes: number) => void): ValueAndGrads {
-  if (active) throw new Error('internal: nested valueAndGrads');
-  const tape = new Tape();
-  for (const p of params) tape.tracked.add(p.id);
-  active = tape;
-  let loss: Tensor;
-  try {
-    // Forward intermediates die with this scope; what backward needs was saved (kept).
-    loss = tf.tidy(f);
-  } catch (err) {
-    active = undefined;
-    for (const n of tape.nodes) tf.dispose(n.saved);
-    throw err;
-  }
-  active = undefined;
-  const value = loss.dataSync()[0];
-  tape.backwardStartBytes = liveBufferBytes();
-  onBackwardStart?.(tape.backwardStartBytes);
-  const grads = new Map<number, Tensor>();
-  if (tape.tracked.has(loss.id)) grads.set(loss.id, tf.onesLike(loss));
-  const paramIds = new Set(params.map((p) => p.id));
+function runBackward(tape: Tape, seeds: Map<number, Tensor>, wanted: Set<number>): Map<number, Tensor> {
+  const grads = seeds;
   for (let i = tape.nodes.length - 1; i >= 0; i--) {
     const node = tape.nodes[i];
     const dy = grads.get(node.outputId);
@@ -179,8 +167,116 @@ export function valueAndGrads(f: () => Tensor, params: Tensor[], onBackwardStart
     }
     tf.dispose(node.saved);
   }
+  for (const [id, g] of grads) {
+    if (!wanted.has(id)) {
+      g.dispose();
+      grads.delete(id);
+    }
+  }
+  return grads;
+}
+
+/**
+ * Evaluate `f` (which returns a scalar loss) with `params` requiring gradients, then
+ * run backward. `onBackwardStart` sees the bytes alive when backward begins.
+ */
+export function valueAndGrads(f: () => Tensor, params: Tensor[], onBackwardStart?: (bytes: number) => void): ValueAndGrads {
+  if (active) throw new Error('internal: nested valueAndGrads');
+  const tape = new Tape();
+  for (const p of params) tape.tracked.add(p.id);
+  active = tape;
+  let loss: Tensor;
+  try {
+    // Forward intermediates die with this scope; what backward needs was saved (kept).
+    loss = tf.tidy(f);
+  } catch (err) {
+    active = undefined;
+    for (const n of tape.nodes) tf.dispose(n.saved);
+    throw err;
+  }
+  active = undefined;
+  const value = loss.dataSync()[0];
+  tape.backwardStartBytes = liveBufferBytes();
+  onBackwardStart?.(tape.backwardStartBytes);
+  const seeds = new Map<number, Tensor>();
+  if (tape.tracked.has(loss.id)) seeds.set(loss.id, tf.onesLike(loss));
+  const grads = runBackward(tape, seeds, new Set(params.map((p) => p.id)));
   loss.dispose();
-  const out = params.map((p) => grads.get(p.id) ?? tf.zerosLike(p));
-  for (const [id, g] of grads) if (!paramIds.has(id)) g.dispose();
-  return { value, grads: out };
+  return { value, grads: params.map((p) => grads.get(p.id) ?? tf.zerosLike(p)) };
+}
+
+/**
+ * Activation checkpointing (Chen et al., "Training deep nets with sublinear memory
+ * cost"; PyTorch's torch.utils.checkpoint): `y = region(x)` recorded as ONE node that
+ * keeps only x. The region (a transformer block) runs once in the forward pass keeping
+ * nothing, and again in backward on a tape of its own, whose backward then runs from dy:
+ * at any time only one block's activations are alive, instead of every block's. The
+ * recomputation runs the same kernels on the same values in the same order, so the
+ * gradients equal those without checkpointing bit for bit, provided the region is
+ * deterministic: `region(x, replay)` must use only x and trainable variables (no other
+ * tensor that carries a gradient) and, when `replay` is true, draw the same random
+ * numbers as the first time (the caller restores its dropout stream).
+ * With no engine tape, or when nothing in the region needs a gradient, the region just runs.
+ */
+export function checkpoint(x: Tensor, region: (x: Tensor, replay: boolean) => Tensor): Tensor {
+  const outer = active;
+  if (!outer) return region(x, false);
+  // A scratch tape sees what the outer one tracks, so the region takes the same paths
+  // (which inputs need gradients) as it would uncheckpointed; it keeps nothing.
+  const scratch = new Tape(false);
+  for (const id of outer.tracked) scratch.tracked.add(id);
+  active = scratch;
+  let y: Tensor;
+  try {
+    y = tf.tidy(() => region(x, false));
+  } finally {
+    active = outer;
+  }
+  // What the region reads that carries a gradient from outside: x and the variables.
+  const made = new Set(scratch.nodes.map((n) => n.outputId));
+  const externals: Tensor[] = [];
+  const seen = new Set<number>();
+  for (const n of scratch.nodes) {
+    for (const t of n.inputs) {
+      if (seen.has(t.id) || made.has(t.id) || !outer.tracked.has(t.id)) continue;
+      seen.add(t.id);
+      if (t !== x && !(t instanceof tf.Variable)) {
+        throw new Error('internal: a checkpointed region reads a tensor carrying a gradient other than its input and variables');
+      }
+      externals.push(t);
+    }
+  }
+  if (externals.length === 0) return y;
+  const xTracked = outer.tracked.has(x.id);
+  const kept = tf.keep(share(x));
+  outer.nodes.push({
+    inputs: externals,
+    outputId: y.id,
+    saved: [kept],
+    backward: (dy, [xs]) => {
+      const inner = new Tape();
+      for (const t of externals) if (t !== x) inner.tracked.add(t.id);
+      if (xTracked) inner.tracked.add(xs.id);
+      const previous = active;
+      active = inner;
+      let out: Tensor;
+      try {
+        out = tf.tidy(() => region(xs, true));
+      } catch (err) {
+        for (const n of inner.nodes) tf.dispose(n.saved);
+        throw err;
+      } finally {
+        active = previous;
+      }
+      // dy is the outer tape's (released by it): the inner pass gets its own handle.
+      const seeds = new Map<number, Tensor>();
+      if (inner.tracked.has(out.id)) seeds.set(out.id, share(dy));
+      const wanted = new Set(externals.map((t) => (t === x ? xs.id : t.id)));
+      const grads = runBackward(inner, seeds, wanted);
+      out.dispose();
+      return externals.map((t) => grads.get(t === x ? xs.id : t.id) ?? null);
+    },
+  });
+  outer.tracked.add(y.id);
+  return y;
 }

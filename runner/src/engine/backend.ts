@@ -55,6 +55,47 @@ async function tryTensorflow(attempts: Attempt[]): Promise<boolean> {
   return false;
 }
 
+/** The optional WebGPU packages (README "Backends"): Dawn for Node and tfjs's WebGPU backend. */
+export const WEBGPU_PACKAGES = ['webgpu@0.6.2', '@tensorflow/tfjs-backend-webgpu@4.22.0'] as const;
+
+/**
+ * WebGPU through Dawn (npm `webgpu`, an ES module shipping prebuilt dawn.node binaries)
+ * and `@tensorflow/tfjs-backend-webgpu`, which looks for `navigator.gpu`. Both are
+ * optional: a user installs them on a machine with a GPU. Without a GPU (or its Vulkan /
+ * Metal / D3D12 driver) Dawn offers no adapter, and this says so.
+ */
+async function tryWebgpu(attempts: Attempt[]): Promise<boolean> {
+  const fail = (why: string): false => {
+    attempts.push({ backend: 'webgpu', package: 'webgpu', ok: false, why });
+    return false;
+  };
+  let dawn: { create: (options: string[]) => { requestAdapter: () => Promise<unknown> }; globals: Record<string, unknown> };
+  try {
+    const name = 'webgpu';
+    dawn = await import(name);
+  } catch (err) {
+    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    return fail(/Cannot find (module|package)/.test(message) ? 'webgpu (Dawn for Node) is not installed' : `webgpu failed to load: ${message}`);
+  }
+  const gpu = dawn.create([]);
+  if (!(await gpu.requestAdapter())) {
+    return fail('Dawn found no GPU adapter on this machine (WebGPU needs a GPU with Vulkan, Metal or D3D12 drivers)');
+  }
+  Object.assign(globalThis, dawn.globals);
+  const scope = globalThis as { navigator?: { gpu?: unknown } };
+  if (scope.navigator) Object.defineProperty(scope.navigator, 'gpu', { value: gpu, configurable: true });
+  else scope.navigator = { gpu };
+  try {
+    requireHere('@tensorflow/tfjs-backend-webgpu');
+  } catch (err) {
+    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    return fail(/Cannot find module/.test(message) ? '@tensorflow/tfjs-backend-webgpu is not installed' : `@tensorflow/tfjs-backend-webgpu failed to load: ${message}`);
+  }
+  if (!(await tf.setBackend('webgpu'))) return fail('a GPU adapter was found but the webgpu backend did not start');
+  attempts.push({ backend: 'webgpu', package: '@tensorflow/tfjs-backend-webgpu', ok: true, why: 'WebGPU through Dawn' });
+  return true;
+}
+
 async function tryWasm(attempts: Attempt[]): Promise<boolean> {
   try {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
@@ -89,9 +130,10 @@ export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
   const attempts: Attempt[] = [];
   const order: Array<(a: Attempt[]) => Promise<boolean>> =
     choice === 'tensorflow' ? [tryTensorflow]
+    : choice === 'webgpu' ? [tryWebgpu]
     : choice === 'wasm' ? [tryWasm]
     : choice === 'cpu' ? [tryCpu]
-    : [tryTensorflow, tryWasm, tryCpu];
+    : [tryTensorflow, tryWebgpu, tryWasm, tryCpu];
   for (const attempt of order) {
     if (await attempt(attempts)) break;
   }
@@ -100,7 +142,9 @@ export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
     const detail = attempts.map((a) => `${a.backend}: ${a.why}`).join('; ');
     const hint = choice === 'tensorflow'
       ? ' Install it with `npm install @tensorflow/tfjs-node-gpu` (needs CUDA 11.2 and cuDNN 8.1) or `npm install @tensorflow/tfjs-node`, or use backend: auto.'
-      : '';
+      : choice === 'webgpu'
+        ? ` On a machine with a GPU, install it with \`npm install ${WEBGPU_PACKAGES.join(' ')}\`; or use backend: auto, which falls back to wasm.`
+        : '';
     throw new BackendError(`backend "${choice}" could not start (${detail}).${hint}`);
   }
   await tf.ready();

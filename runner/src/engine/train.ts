@@ -121,7 +121,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
       if (o.pool && o.pool.ranks !== t.workers) throw new SpruftError('INTERNAL', `the worker pool has ${o.pool.ranks} ranks but training.workers is ${t.workers}`);
       pool = o.pool ?? await WorkerPool.start({ ranks: t.workers, model: o.model, from: configDir(o.config) });
       await pool.attach(methodSpecOf(o.model, o.attached, o.config));
-      parallel = new DataParallelStep(pool, runner, o.model, o.attached, o.train);
+      parallel = new DataParallelStep(pool, runner, o.model, o.attached, o.train, t.checkpointing === 'blocks');
     }
     // Lazily read images: the examples of step s + 1 decode (off the main thread) while step s trains.
     const stepExamples = (s: number): number[] => Array.from({ length: t.gradAccumulation }, (_, k) => [...plan.indices(s * t.gradAccumulation + k)]).flat();
@@ -132,7 +132,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
       // Awaited at the top of the next step; this only keeps a failure meanwhile from counting as unhandled.
       prepared?.catch(() => undefined);
       const lr = learningRate(t, step, totalSteps);
-      const ctx: ForwardContext = { training: true, dropoutRng, dropoutMaskBytes: 0 };
+      const ctx: ForwardContext = { training: true, dropoutRng, dropoutMaskBytes: 0, checkpointBlocks: t.checkpointing === 'blocks' };
       const indicesAt = (k: number) => plan.indices(step * t.gradAccumulation + k);
       const batchAt = (k: number) => makeBatch(o.train, indicesAt(k));
       const measure = memory === undefined && o.inferencePeak !== undefined && step === 0;

@@ -7,10 +7,17 @@
  * `spruft check` (and the language server) and `spruft train`, instead of a TensorFlow.js
  * shape error deep in a forward pass. No TensorFlow.js here (the language server uses it).
  *
+ * The same declarations lay a model out from config.json alone (`tensorsFromConfig`), so
+ * that `spruft inspect`, `spruft check` and the language server plan a run, and estimate
+ * its memory, for a model whose weights are not here (a Llama-2-7B config.json is a few
+ * hundred bytes, its weights 27 GB).
+ *
  * To add an architecture: write its ArchitectureShapes and add it to HF_ARCHITECTURE_SHAPES
- * under its `model_type`. Architectures without an entry are not checked here.
+ * under its `model_type` (and to transformerShapeOf for the memory estimate).
+ * Architectures without an entry are not checked here.
  */
 import { join } from 'node:path';
+import type { TransformerShape } from '../../../protocol/results';
 import { SpruftError } from '../errors';
 
 /** One dimension the config implies: its size and where it comes from (`hidden_size`, `num_attention_heads x head_dim`). */
@@ -166,6 +173,79 @@ export const HF_ARCHITECTURE_SHAPES: Record<string, ArchitectureShapes> = {
 
 const shapeText = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
+/** The config keys an architecture's shapes are built from, each a positive integer, and their rules. */
+function checkConfigKeys(spec: ArchitectureShapes, config: HfConfigObject, configPath: string): void {
+  for (const key of spec.integerKeys) {
+    const v = config[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+      throw new SpruftError('MODEL_INVALID', `"${key}" must be a positive integer (got ${JSON.stringify(v)})`, configPath);
+    }
+  }
+  const rule = spec.keyRules?.(config)[0];
+  if (rule) throw new SpruftError('MODEL_INVALID', `"${rule.key}" ${rule.message}`, configPath);
+}
+
+/**
+ * An optional tensor is part of a config-only layout unless config.json says it is not:
+ * a Llama's LM head with `tie_word_embeddings: true` (HF's LlamaConfig defaults it to
+ * false), a ViT's q/k/v biases with `qkv_bias: false`.
+ */
+function impliedByConfig(c: HfConfigObject, name: string): boolean {
+  if (name === 'lm_head.weight') return c.tie_word_embeddings !== true;
+  if (/\.attention\.attention\.(query|key|value)\.bias$/.test(name)) return c.qkv_bias !== false;
+  return true;
+}
+
+/**
+ * Every weight of the model with its shape, as its safetensors would hold them, from
+ * config.json alone (`configPath` names it in errors). A ViT's classifier is the
+ * config's `num_labels` (or `id2label`) wide.
+ */
+export function tensorsFromConfig(config: HfConfigObject, configPath: string): Array<{ name: string; shape: number[] }> {
+  const spec = HF_ARCHITECTURE_SHAPES[String(config.model_type)];
+  if (!spec) {
+    throw new SpruftError('UNSUPPORTED', `model_type "${String(config.model_type)}" cannot be laid out from config.json alone (without weights: ${Object.keys(HF_ARCHITECTURE_SHAPES).join(', ')}); put its model.safetensors beside config.json`, configPath);
+  }
+  checkConfigKeys(spec, config, configPath);
+  const byName = new Map<string, ExpectedTensor>();
+  for (const t of spec.tensors(config, new Set())) {
+    const prev = byName.get(t.name);
+    if (!prev || (prev.optional && !t.optional)) byName.set(t.name, t);
+  }
+  const out = [...byName.values()].filter((t) => !t.optional || impliedByConfig(config, t.name)).map((t) => ({ name: t.name, shape: t.dims.map((d) => d.size) }));
+  if (config.model_type === 'vit') {
+    const labels = typeof config.num_labels === 'number' ? config.num_labels
+      : config.id2label && typeof config.id2label === 'object' ? Object.keys(config.id2label).length : 2;
+    out.push({ name: 'classifier.weight', shape: [labels, num(config, 'hidden_size')] }, { name: 'classifier.bias', shape: [labels] });
+  }
+  return out;
+}
+
+/**
+ * The transformer shape behind the memory estimate (blocks, widths, heads; a decoder's
+ * vocabulary, an image encoder's tokens per example), or undefined for a model that is
+ * no transformer. Assumes `tensorsFromConfig` or the weights check passed.
+ */
+export function transformerShapeOf(c: HfConfigObject): TransformerShape | undefined {
+  // Qwen2 and Mistral blocks are Llama's (q/k/v biases, a sliding window: the same per-token cache).
+  if (c.model_type === 'llama' || c.model_type === 'qwen2' || c.model_type === 'mistral') {
+    const heads = num(c, 'num_attention_heads');
+    return {
+      kind: 'decoder', blocks: num(c, 'num_hidden_layers'), hidden: num(c, 'hidden_size'), intermediate: num(c, 'intermediate_size'),
+      heads, kvHeads: typeof c.num_key_value_heads === 'number' ? c.num_key_value_heads : heads, gatedMlp: true, vocab: num(c, 'vocab_size'),
+    };
+  }
+  if (c.model_type === 'vit') {
+    const heads = num(c, 'num_attention_heads');
+    const grid = Math.floor(num(c, 'image_size') / num(c, 'patch_size'));
+    return {
+      kind: 'encoder', blocks: num(c, 'num_hidden_layers'), hidden: num(c, 'hidden_size'), intermediate: num(c, 'intermediate_size'),
+      heads, kvHeads: heads, gatedMlp: false, positions: grid * grid + 1,
+    };
+  }
+  return undefined;
+}
+
 /**
  * Compare config.json (`config`) with the tensor shapes of the checkpoint (`shapes`) of
  * the model folder `dir`. Throws MODEL_INVALID at the first disagreement, naming the
@@ -175,14 +255,7 @@ export function checkConfigAgainstWeights(config: HfConfigObject, shapes: Readon
   const spec = HF_ARCHITECTURE_SHAPES[String(config.model_type)];
   if (!spec) return;
   const configPath = join(dir, 'config.json');
-  for (const key of spec.integerKeys) {
-    const v = config[key];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-      throw new SpruftError('MODEL_INVALID', `"${key}" must be a positive integer (got ${JSON.stringify(v)})`, configPath);
-    }
-  }
-  const rule = spec.keyRules?.(config)[0];
-  if (rule) throw new SpruftError('MODEL_INVALID', `"${rule.key}" ${rule.message}`, configPath);
+  checkConfigKeys(spec, config, configPath);
   const weights = `the weights (${join(dir, 'model.safetensors')})`;
   for (const counted of spec.counted ?? []) {
     const value = config[counted.key];

@@ -2,13 +2,15 @@
  * A model's layer list from its headers alone (config + tensor shapes; no weight is
  * read): what the language server uses for completion and checks, and `spruft inspect`.
  */
-import { basename } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { ModelFormat } from '../../../protocol/config';
 import type { InspectResult, LayerKind } from '../../../protocol/results';
-import { readHfHeader } from '../io/hfFolder';
+import { readHfConfig, readHfHeader } from '../io/hfFolder';
+import { SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME } from '../io/safetensors';
 import { readLayersModelJson } from '../io/tfjsLayers';
 import { isAttentionLayer } from '../config/targets';
-import { checkConfigAgainstWeights } from './configShapes';
+import { checkConfigAgainstWeights, tensorsFromConfig, transformerShapeOf } from './configShapes';
 import { detectFormat } from './format';
 import { checkWeights, expectedTensors, specLayers } from './hfSpec';
 import { languageModelSpec } from './specs';
@@ -27,9 +29,54 @@ function hfLayerKind(name: string, shape: number[], names: Set<string>, modelTyp
   return undefined;
 }
 
+/** Whether an HF folder holds weights (a safetensors file or a sharded index). */
+function hasSafetensors(dir: string): boolean {
+  return existsSync(join(dir, SAFETENSORS_SINGLE_NAME)) || existsSync(join(dir, SAFETENSORS_INDEX_NAME));
+}
+
 const KERAS_KINDS: Record<string, LayerKind> = {
   Conv2D: 'conv2d', DepthwiseConv2D: 'depthwise-conv2d', BatchNormalization: 'batchnorm', Dense: 'linear',
 };
+
+/**
+ * The layer list of an HF model from config.json alone (configShapes.ts): no weight
+ * file is read or needed. `fromConfigOnly` says so.
+ */
+export function inspectConfig(name: string, config: Record<string, unknown>, where: string): InspectResult {
+  return { ...inspectHfTensors(name, config, tensorsFromConfig(config, where)), fromConfigOnly: true };
+}
+
+function inspectHfTensors(
+  name: string, config: Record<string, unknown>, tensors: ReadonlyArray<{ name: string; shape: number[] }>, parameterCount?: number,
+): InspectResult {
+  const names = new Set(tensors.map((t) => t.name));
+  const layers: InspectResult['layers'] = [];
+  for (const t of tensors) {
+    if (!t.name.endsWith('.weight')) continue;
+    const kind = hfLayerKind(t.name, t.shape, names, config.model_type);
+    const layerName = t.name.slice(0, -'.weight'.length);
+    const params = t.shape.reduce((a, b) => a * b, 1);
+    if (!kind) {
+      layers.push({ name: t.name, kind: /embed/.test(t.name) ? 'embedding' : 'other', shape: t.shape, params });
+      continue;
+    }
+    const dOut = t.shape[0];
+    const bias = names.has(`${layerName}.bias`);
+    layers.push({
+      name: layerName, kind, shape: t.shape, params: params + (bias ? dOut : 0), dOut, dIn: params / dOut,
+      attention: isAttentionLayer(layerName), head: HEAD_NAMES.has(layerName),
+    });
+  }
+  const transformer = transformerShapeOf(config);
+  return {
+    name,
+    architecture: String(config.model_type ?? 'unknown'),
+    format: 'hf',
+    params: parameterCount ?? tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0),
+    layers,
+    ...(transformer ? { transformer } : {}),
+  };
+}
 
 /**
  * The layer list of a model from its headers only: shapes from the safetensors header
@@ -38,46 +85,28 @@ const KERAS_KINDS: Record<string, LayerKind> = {
 export function inspectModelHeader(path: string, options: { format?: ModelFormat; cutAt?: string; from?: string } = {}): InspectResult {
   const format = detectFormat(path, options.format);
   if (format === 'hf') {
-    const header = readHfHeader(path);
-    checkConfigAgainstWeights(header.config, new Map(header.tensors.map((t) => [t.name, t.shape])), path);
-    const spec = languageModelSpec(header.config, `${path}/config.json`);
-    if (spec) {
-      // The architecture's own declaration: names, kinds and engine shapes (GPT-2's
-      // transposed Conv1D included), checked against the header like a load would.
-      const floats = header.tensors.filter((t) => t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16');
-      const { fileNames } = checkWeights(spec, new Map(floats.map((t) => [t.name, t.shape])), header.files.length === 1 ? header.files[0] : path);
-      const layerWeights = new Set(spec.layers.flatMap((l) => [`${l.name}.weight`, `${l.name}.bias`]));
-      // The other tensors the checkpoint holds (embeddings...), by the names the model gives them.
-      const others = [...expectedTensors(spec)].filter(([n]) => !layerWeights.has(n) && fileNames.has(n)).map(([name, e]) => ({
-        name, kind: (/embed|wte|wpe/.test(name) ? 'embedding' : 'other') as 'embedding' | 'other', shape: e.shape, params: e.shape.reduce((a, b) => a * b, 1),
-      }));
-      return { name: basename(path), architecture: spec.modelType, format: 'hf', params: header.parameterCount, layers: [...specLayers(spec), ...others] };
-    }
-    const names = new Set(header.tensors.map((t) => t.name));
-    const layers: InspectResult['layers'] = [];
-    for (const t of header.tensors) {
-      if (!t.name.endsWith('.weight')) continue;
-      const kind = hfLayerKind(t.name, t.shape, names, header.config.model_type);
-      const name = t.name.slice(0, -'.weight'.length);
-      const params = t.shape.reduce((a, b) => a * b, 1);
-      if (!kind) {
-        layers.push({ name: t.name, kind: /embed/.test(t.name) ? 'embedding' : 'other', shape: t.shape, params });
-        continue;
+    // Weights present: their header, checked against config.json. Only config.json: the
+    // layout it implies (planning a run on a model that is not here).
+    if (hasSafetensors(path)) {
+      const header = readHfHeader(path);
+      checkConfigAgainstWeights(header.config, new Map(header.tensors.map((t) => [t.name, t.shape])), path);
+      const spec = languageModelSpec(header.config, `${path}/config.json`);
+      if (spec) {
+        // The architecture's own declaration: names, kinds and engine shapes (GPT-2's
+        // transposed Conv1D included), checked against the header like a load would.
+        const floats = header.tensors.filter((t) => t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16');
+        const { fileNames } = checkWeights(spec, new Map(floats.map((t) => [t.name, t.shape])), header.files.length === 1 ? header.files[0] : path);
+        const layerWeights = new Set(spec.layers.flatMap((l) => [`${l.name}.weight`, `${l.name}.bias`]));
+        // The other tensors the checkpoint holds (embeddings...), by the names the model gives them.
+        const others = [...expectedTensors(spec)].filter(([n]) => !layerWeights.has(n) && fileNames.has(n)).map(([name, e]) => ({
+          name, kind: (/embed|wte|wpe/.test(name) ? 'embedding' : 'other') as 'embedding' | 'other', shape: e.shape, params: e.shape.reduce((a, b) => a * b, 1),
+        }));
+        const transformer = transformerShapeOf(header.config);
+        return { name: basename(path), architecture: spec.modelType, format: 'hf', params: header.parameterCount, layers: [...specLayers(spec), ...others], ...(transformer ? { transformer } : {}) };
       }
-      const dOut = t.shape[0];
-      const bias = header.tensors.find((b) => b.name === `${name}.bias`);
-      layers.push({
-        name, kind, shape: t.shape, params: params + (bias ? dOut : 0), dOut, dIn: params / dOut,
-        attention: isAttentionLayer(name), head: HEAD_NAMES.has(name),
-      });
+      return inspectHfTensors(basename(path), header.config, header.tensors, header.parameterCount);
     }
-    return {
-      name: basename(path),
-      architecture: String(header.config.model_type ?? 'unknown'),
-      format: 'hf',
-      params: header.parameterCount,
-      layers,
-    };
+    return inspectConfig(basename(path), readHfConfig(path), join(path, 'config.json'));
   }
   const { source, modelJson, topology } = readLayersModelJson(path, { from: options.from });
   const specs = new Map(modelJson.weightsManifest.flatMap((g) => g.weights.map((w) => [w.name, w] as const)));

@@ -44,8 +44,13 @@ export interface ForwardContext {
   training: boolean;
   /** Source of dropout masks (LoRA); advanced once per mask, stored in checkpoints. */
   dropoutRng?: Rng;
-  /** Bytes of dropout masks made during this pass (memory accounting, paper table 1). */
+  /**
+   * Bytes of dropout masks made during this pass and kept for backward (memory
+   * accounting, paper table 1); a checkpointed block's masks are remade in backward.
+   */
   dropoutMaskBytes: number;
+  /** `training.checkpointing: blocks`: transformer blocks keep only their input (see `block`). */
+  checkpointBlocks?: boolean;
 }
 
 export function inferenceContext(): ForwardContext {

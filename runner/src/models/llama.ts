@@ -16,7 +16,7 @@ import { add, mul } from '../engine/ops/elementwise';
 import { customOp } from '../engine/ops/grad';
 import type { Rng } from '../engine/rng';
 import { AdaptableLayer, type ForwardContext } from './layer';
-import { checkedWeights, Model, specLayer, stage, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
+import { block, checkedWeights, Model, specLayer, stage, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 import { CAUSAL_LM, llamaSizes, llamaSpec, SEQUENCE_CLASSIFICATION, type LlamaConfig, type LlamaFamily } from './specs';
 
 export type { LlamaConfig, LlamaFamily };
@@ -135,14 +135,14 @@ export class LlamaModel extends Model {
     // The embeddings train only under `full` (then they are a variable on the tape).
     let h = autoOp([this.embed], (e) => tf.gather(e, ids));
     for (const b of this.blocks) {
-      h = stage(h, () => {
-        const n1 = b.inputNorm.apply(h, ctx);
-        const attn = multiHeadAttention(b.q.apply(n1, ctx), b.k.apply(n1, ctx), b.v.apply(n1, ctx), {
+      h = block(h, ctx, (x, bctx) => {
+        const n1 = b.inputNorm.apply(x, bctx);
+        const attn = multiHeadAttention(b.q.apply(n1, bctx), b.k.apply(n1, bctx), b.v.apply(n1, bctx), {
           heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, causal: true, rope: this.rope, window: this.window,
         });
-        const mid = add(h, b.o.apply(attn, ctx));
-        const n2 = b.postNorm.apply(mid, ctx);
-        return add(mid, b.down.apply(mul(silu(b.gate.apply(n2, ctx)), b.up.apply(n2, ctx)), ctx));
+        const mid = add(x, b.o.apply(attn, bctx));
+        const n2 = b.postNorm.apply(mid, bctx);
+        return add(mid, b.down.apply(mul(silu(b.gate.apply(n2, bctx)), b.up.apply(n2, bctx)), bctx));
       });
     }
     return stage(h, () => {

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { InspectResult } from '../../../protocol/results';
 import { SpruftError } from '../errors';
 import type { ChannelGroup } from '../engine/dependency/types';
+import { checkpoint } from '../engine/autodiff';
 import { Rng } from '../engine/rng';
 import { tf, type Tensor } from '../engine/tf';
 import { dims } from '../engine/ops/grad';
@@ -100,6 +101,26 @@ export function stage(input: Tensor, f: () => Tensor, release = true): Tensor {
   const out = tf.tidy(f);
   if (release && out !== input) input.dispose();
   return out;
+}
+
+/**
+ * One transformer block `body(x)` in its stage. With `ctx.checkpointBlocks` it is an
+ * activation-checkpointed region (engine/autodiff.ts `checkpoint`): backward keeps only
+ * the block's input and recomputes the rest, its dropout masks drawn again from the
+ * stream's state at the block's start, so the gradients are those of the plain block.
+ */
+export function block(h: Tensor, ctx: ForwardContext, body: (x: Tensor, ctx: ForwardContext) => Tensor): Tensor {
+  return stage(h, () => {
+    if (!ctx.checkpointBlocks) return body(h, ctx);
+    const start = ctx.dropoutRng?.state();
+    return checkpoint(h, (x, replay) => {
+      if (!replay) {
+        // The masks of this run are not kept (nothing is): counted in a scratch context.
+        return body(x, { ...ctx, dropoutMaskBytes: 0 });
+      }
+      return body(x, { ...ctx, dropoutRng: start ? new Rng(start) : undefined, dropoutMaskBytes: 0 });
+    });
+  });
 }
 
 export abstract class Model {

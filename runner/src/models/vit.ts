@@ -13,7 +13,7 @@ import { tf, type Tensor } from '../engine/tf';
 import { add, firstPosition } from '../engine/ops/elementwise';
 import { customOp } from '../engine/ops/grad';
 import { AdaptableLayer, type ForwardContext } from './layer';
-import { Model, stage, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
+import { block, Model, stage, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 
 export interface VitConfig {
   model_type: 'vit';
@@ -119,12 +119,12 @@ export class VitModel extends Model {
     const heads = this.config.num_attention_heads;
     let h = stage(x, () => this.embed(this.patch.apply(x, ctx)), false);
     for (const b of this.blocks) {
-      h = stage(h, () => {
-        const n1 = b.norm1.apply(h, ctx);
-        const attn = multiHeadAttention(b.query.apply(n1, ctx), b.key.apply(n1, ctx), b.value.apply(n1, ctx), { heads });
-        const mid = add(h, b.attnOut.apply(attn, ctx));
-        const n2 = b.norm2.apply(mid, ctx);
-        return add(mid, b.down.apply(gelu(b.up.apply(n2, ctx)), ctx));
+      h = block(h, ctx, (x, bctx) => {
+        const n1 = b.norm1.apply(x, bctx);
+        const attn = multiHeadAttention(b.query.apply(n1, bctx), b.key.apply(n1, bctx), b.value.apply(n1, bctx), { heads });
+        const mid = add(x, b.attnOut.apply(attn, bctx));
+        const n2 = b.norm2.apply(mid, bctx);
+        return add(mid, b.down.apply(gelu(b.up.apply(n2, bctx)), bctx));
       });
     }
     return stage(h, () => this.classifier.apply(firstPosition(this.finalNorm.apply(h, ctx)), ctx));

@@ -13,8 +13,12 @@
  * time). `peer: 'torch'` runs the same decoder, batch and methods in PyTorch on the same
  * cores (run/peer.ts), its steps alternating with ours, for `ratios.stepOverPeer`.
  */
-import { resolveRunConfig, type ResolvedRunConfig, type RunConfigFile } from '../../../protocol/config';
-import type { BackendChoice, BenchMethodResult, BenchResult, MethodName } from '../../../protocol/results';
+import { totalmem } from 'node:os';
+import { resolveRunConfig, type Checkpointing, type ResolvedRunConfig, type RunConfigFile } from '../../../protocol/config';
+import type { BackendChoice, BenchMethodResult, BenchResult, InspectResult, MethodName } from '../../../protocol/results';
+import { estimateTrainingMemory, formatBytes } from '../config/memoryEstimate';
+import { selectTargetLayers } from '../config/targets';
+import { inspectConfig } from '../models/inspect';
 import { SpruftError } from '../errors';
 import { makeBatch, type Batch, type Examples } from '../engine/batches';
 import { DataParallelStep, methodSpecOf } from '../engine/parallel/dataParallel';
@@ -43,9 +47,28 @@ export const DECODER_SHAPE: LlamaConfig = {
   tie_word_embeddings: false,
 };
 
+/**
+ * A 125M-parameter Llama-shaped decoder, GPT-2-small sized (12 blocks, hidden 768, 12
+ * heads), with Llama's vocabulary (32,000, embeddings tied to the LM head as GPT-2's
+ * are) and a SwiGLU MLP of 2,560 (GPT-2's MLP is 3,072 wide with two matrices; three of
+ * 2,560 hold about as many weights): 123.7M parameters, random weights.
+ */
+export const DECODER_125M_SHAPE: LlamaConfig = {
+  model_type: 'llama', vocab_size: 32000, hidden_size: 768, intermediate_size: 2560, num_hidden_layers: 12,
+  num_attention_heads: 12, num_key_value_heads: 12, max_position_embeddings: 1024, rms_norm_eps: 1e-6, rope_theta: 10000,
+  tie_word_embeddings: true,
+};
+
+/** Bench models: the decoders by shape (random weights), `vision` the nsfwjs MobileNetV2. */
+export const BENCH_MODELS = ['decoder', 'decoder-125m', 'vision'] as const;
+
+/** `--checkpointing`: run the variants without it, with it (`training.checkpointing: blocks`), or both. */
+export const BENCH_CHECKPOINTING = ['none', 'blocks', 'both'] as const;
+
 export interface BenchOptions {
   kind: 'memory' | 'speed';
   model: string;
+  checkpointing?: (typeof BENCH_CHECKPOINTING)[number];
   batch?: number;
   sequence?: number;
   image?: number;
@@ -63,6 +86,7 @@ export interface BenchOptions {
 interface Variant {
   method: MethodName;
   freezeAttention: boolean;
+  checkpointing?: Checkpointing;
   file: Partial<RunConfigFile>;
 }
 
@@ -80,14 +104,18 @@ interface Setup {
   base: RunConfigFile;
   shape: Record<string, number | string>;
   batchInfo: BenchResult['batch'];
+  /** The model's layout from its config alone (the memory estimate before each variant). */
+  inspected?: InspectResult;
 }
 
-function decoderSetup(o: BenchOptions): Setup {
-  const c = { ...DECODER_SHAPE };
-  const b = o.batch ?? 4;
-  const t = o.sequence ?? 128;
+function decoderSetup(o: BenchOptions, layout: LlamaConfig, defaults: { batch: number; sequence: number }): Setup {
+  const c = { ...layout };
+  const b = o.batch ?? defaults.batch;
+  const t = o.sequence ?? defaults.sequence;
   if (t > c.max_position_embeddings) throw new SpruftError('CONFIG_INVALID', `--seq ${t} exceeds the decoder's ${c.max_position_embeddings} positions`);
-  const model = new LlamaModel('llama-bench (random weights)', '', c, initLlama(c, 0));
+  const name = layout === DECODER_SHAPE ? 'llama-bench (random weights)' : 'llama-125m-bench (random weights)';
+  // Built on first use: after the memory estimate has said which variants fit.
+  let model: LlamaModel | undefined;
   const rng = new Rng(1);
   const ids = Int32Array.from({ length: b * t }, () => rng.int(c.vocab_size));
   const examples: Examples = { kind: 'tokens', n: b, length: t, ids, mask: new Uint8Array(b * t).fill(1) };
@@ -100,9 +128,14 @@ function decoderSetup(o: BenchOptions): Setup {
   variants.push({ method: 'full', freezeAttention: false, file: {} });
   const shape = { layers: c.num_hidden_layers, hidden: c.hidden_size, intermediate: c.intermediate_size, heads: c.num_attention_heads, vocab: c.vocab_size };
   return {
-    model, examples, batchSize: b, variants, base, shape,
+    get model(): Model {
+      model ??= new LlamaModel(name, '', c, initLlama(c, 0));
+      return model;
+    },
+    examples, batchSize: b, variants, base, shape,
     attention: { blocks: c.num_hidden_layers, batch: b, length: t, width: c.hidden_size },
     batchInfo: { size: b, sequence: t },
+    inspected: inspectConfig(name, { ...c }, 'bench'),
   };
 }
 
@@ -126,23 +159,41 @@ function visionSetup(o: BenchOptions): Setup {
   return { model, examples, batchSize: b, variants, base, shape: { backbone: 'MobileNetV2 (nsfwjs) cut at out_relu', image: size }, batchInfo: { size: b, image: size } };
 }
 
-function resolve(base: RunConfigFile, v: Variant, batchSize: number): ResolvedRunConfig {
-  return resolveRunConfig({ ...base, ...v.file, method: v.method, training: { batchSize, seed: 0 } }, {
+function resolve(base: RunConfigFile, v: Variant, batchSize: number, sequence?: number): ResolvedRunConfig {
+  const data = sequence !== undefined ? { ...base.data, text: { maxLength: sequence } } : base.data;
+  return resolveRunConfig({ ...base, ...v.file, data, method: v.method, training: { batchSize, seed: 0, checkpointing: v.checkpointing ?? 'none' } }, {
     baseDir: '/', resolvePath: (_b, p) => p,
   });
 }
 
-/** Pick the SPruFT and LoRA variants whose trainable counts are closest (same FA flag). */
-function closestPair(methods: BenchMethodResult[]): { spruft: BenchMethodResult; lora: BenchMethodResult } {
+/** Pick the SPruFT and LoRA variants whose trainable counts are closest (same FA flag and checkpointing). */
+function closestPair(methods: BenchMethodResult[], checkpointing: Checkpointing): { spruft: BenchMethodResult; lora: BenchMethodResult } | undefined {
   let best: { spruft: BenchMethodResult; lora: BenchMethodResult; d: number } | undefined;
-  for (const s of methods.filter((m) => m.method === 'spruft')) {
-    for (const l of methods.filter((m) => m.method === 'lora' && m.freezeAttention === s.freezeAttention)) {
+  for (const s of methods.filter((m) => m.method === 'spruft' && m.checkpointing === checkpointing)) {
+    for (const l of methods.filter((m) => m.method === 'lora' && m.freezeAttention === s.freezeAttention && m.checkpointing === checkpointing)) {
       const d = Math.abs(s.trainableParams - l.trainableParams) / Math.max(s.trainableParams, l.trainableParams);
       if (!best || d < best.d) best = { spruft: s, lora: l, d };
     }
   }
-  if (!best) throw new SpruftError('INTERNAL', 'bench needs a spruft and a lora variant');
   return best;
+}
+
+/** The variants with and/or without checkpointing (`--checkpointing`); checkpointing applies to transformer blocks only. */
+function withCheckpointing(variants: Variant[], choice: BenchOptions['checkpointing'], transformer: boolean): Variant[] {
+  const modes: Checkpointing[] = !transformer || choice === undefined || choice === 'none' ? ['none'] : choice === 'blocks' ? ['blocks'] : ['none', 'blocks'];
+  return modes.flatMap((checkpointing) => variants.map((v) => ({ ...v, checkpointing })));
+}
+
+/**
+ * What the machine can give one variant: half of the 4 GiB the wasm heap can address,
+ * else the machine's memory. Half, because the variants run one after another in one
+ * heap that never shrinks and whose freed blocks fragment: after four PEFT variants of
+ * decoder-125m (peaks of 0.7-0.8 GB), `full` (estimated 2.6 GB) ran it out.
+ */
+function memoryLimit(backend: string): { bytes: number; what: string } {
+  const wasm = { bytes: 2 * 1024 ** 3, what: 'half the 4 GiB the wasm backend can address (its heap is shared by the variants and fragments)' };
+  const machine = { bytes: totalmem(), what: `this machine's ${(totalmem() / 1024 ** 3).toFixed(0)} GiB` };
+  return backend === 'wasm' && wasm.bytes < machine.bytes ? wasm : machine;
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
@@ -152,8 +203,35 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const gemmGflops = gemmRate();
   log(`GEMM 1024x1024 on ${backend.name}: ${gemmGflops.toFixed(1)} GFLOP/s`);
   let gemmGflopsAllRanks = gemmGflops;
-  const setup = o.model === 'decoder' ? decoderSetup(o) : o.model === 'vision' ? visionSetup(o) : undefined;
-  if (!setup) throw new SpruftError('CONFIG_INVALID', `--model must be decoder or vision (got "${o.model}")`);
+  const setup = o.model === 'decoder' ? decoderSetup(o, DECODER_SHAPE, { batch: 4, sequence: 128 })
+    : o.model === 'decoder-125m' ? decoderSetup(o, DECODER_125M_SHAPE, { batch: 2, sequence: 128 })
+    : o.model === 'vision' ? visionSetup(o) : undefined;
+  if (!setup) throw new SpruftError('CONFIG_INVALID', `--model must be ${BENCH_MODELS.join(', ')} (got "${o.model}")`);
+  // Each variant's estimated peak (config/memoryEstimate.ts) against what the backend can
+  // address: what does not fit is said before anything is built or run.
+  const limit = memoryLimit(backend.name);
+  const skipped: NonNullable<BenchResult['skipped']> = [];
+  const planned: Array<{ v: Variant; config: ResolvedRunConfig }> = [];
+  for (const v of withCheckpointing(setup.variants, o.checkpointing, setup.inspected?.transformer !== undefined)) {
+    const config = resolve(setup.base, v, setup.batchSize, setup.batchInfo.sequence);
+    if (setup.inspected) {
+      const targets = selectTargetLayers(setup.inspected, config.targets).layers;
+      const estimate = estimateTrainingMemory(setup.inspected, config, v.method, targets);
+      const name = `${v.method}${v.freezeAttention ? ' FA' : ''}${v.checkpointing === 'blocks' ? ' ckpt' : ''}`;
+      log(`${name}: estimated peak ${formatBytes(estimate.peakBytes)} (limit: ${limit.what})`);
+      if (estimate.peakBytes > limit.bytes) {
+        const b = estimate.breakdown;
+        const reason = `estimated peak ${formatBytes(estimate.peakBytes)} (weights ${formatBytes(estimate.modelBytes)}, trainable state ${formatBytes(b.params + b.grads + b.optimizer)}, activations ${formatBytes(b.cache + b.dropout + b.other + estimate.inferenceBytes)}) exceeds ${limit.what}: not run`;
+        log(`${name}: ${reason}`);
+        skipped.push({ variant: name, estimatedPeakBytes: estimate.peakBytes, limitBytes: limit.bytes, reason });
+        continue;
+      }
+    }
+    planned.push({ v, config });
+  }
+  if (!planned.some((p) => p.v.method === 'spruft') || !planned.some((p) => p.v.method === 'lora')) {
+    throw new SpruftError('CONFIG_INVALID', `bench needs a spruft and a lora variant that fit (skipped: ${skipped.map((k) => k.variant).join(', ')}); lower --batch or --seq`);
+  }
   const { model, examples } = setup;
   const workers = o.workers ?? 1;
   let peer: TorchPeer | undefined;
@@ -187,17 +265,17 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const peerInfo = peer ? { ...(await peer.describe()), gemmGflops: await peer.gemmGflops() } : undefined;
     if (peerInfo) log(`peer: torch ${peerInfo.version} (${peerInfo.python}), ${peerInfo.threads} threads, GEMM 1024x1024 ${peerInfo.gemmGflops.toFixed(1)} GFLOP/s`);
     const topKernels = o.topKernels ?? (o.kind === 'speed' ? 8 : 0);
-    for (const v of setup.variants) {
-      const config = resolve(setup.base, v, setup.batchSize);
+    for (const { v, config } of planned) {
       const selection = v.method === 'spruft' ? (await scoreRows(model, config, examples)).layers : undefined;
       const attached = attachMethod(model, { method: v.method, config, selection, trainHead: setup.base.task !== 'causal-lm', seed: 0 });
       const runner = new StepRunner(model, attached, { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 });
       try {
-        const ctx = (): ForwardContext => ({ training: true, dropoutRng: new Rng(3), dropoutMaskBytes: 0 });
+        const checkpointBlocks = config.training.checkpointing === 'blocks';
+        const ctx = (): ForwardContext => ({ training: true, dropoutRng: new Rng(3), dropoutMaskBytes: 0, checkpointBlocks });
         let parallel: DataParallelStep | undefined;
         if (pool) {
           await pool.attach(methodSpecOf(model, attached, config));
-          parallel = new DataParallelStep(pool, runner, model, attached, examples);
+          parallel = new DataParallelStep(pool, runner, model, attached, examples, checkpointBlocks);
         }
         const step = async (): Promise<void> => {
           if (parallel) await parallel.run(() => all, 1, 1e-5, new Rng(3));
@@ -237,7 +315,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         const stepGemmGflop = median(times.map((t, i) => (t / 1000) * around[i]));
         const flopsPerStep = trainingStepFlops(shapes, setup.attention);
         const result: BenchMethodResult = {
-          method: v.method, variant: attached.variant, freezeAttention: v.freezeAttention,
+          method: v.method, variant: attached.variant + (checkpointBlocks ? ' ckpt' : ''), freezeAttention: v.freezeAttention,
+          checkpointing: config.training.checkpointing,
           trainableParams: attached.trainableParams, mem: memory.breakdown, memModel: memory.modelBytes,
           peakTrain: memory.peakTrain, peakInference: memory.peakInference, stepMs,
           mfu: flopsPerStep / (stepGemmGflop * 1e9), gemmGflops: stepGemm, stepGemmGflop, flopsPerStep, cores,
@@ -254,8 +333,11 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         detachMethod(model);
       }
     }
-    const pair = closestPair(methods);
-    const full = methods.find((m) => m.method === 'full');
+    const plain = closestPair(methods, 'none');
+    const checkpointed = closestPair(methods, 'blocks');
+    const pair = plain ?? checkpointed;
+    if (!pair) throw new SpruftError('INTERNAL', 'bench needs a spruft and a lora variant with the same checkpointing');
+    const full = methods.find((m) => m.method === 'full' && m.checkpointing === pair.spruft.checkpointing);
     return {
       kind: o.kind, backend,
       model: { name: model.name, params: model.totalParams, shape: setup.shape },
@@ -268,10 +350,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         // one method's steps and the next's cancels out.
         stepSpruftOverLoraAtEqualGemm: pair.spruft.stepGemmGflop / pair.lora.stepGemmGflop,
         stepSpruftOverFullAtEqualGemm: full ? pair.spruft.stepGemmGflop / full.stepGemmGflop : NaN,
+        ...(checkpointed ? { memSpruftOverLoraCheckpointed: checkpointed.spruft.mem.total / checkpointed.lora.mem.total } : {}),
         stepOverPeer: peer ? Object.fromEntries(methods.map((m) => [m.variant, m.stepOverPeer ?? NaN])) : undefined,
       },
       peer: peerInfo,
-      pairs: { spruft: pair.spruft.variant, lora: pair.lora.variant, full: full?.variant },
+      pairs: {
+        spruft: pair.spruft.variant, lora: pair.lora.variant, full: full?.variant,
+        ...(checkpointed ? { checkpointed: { spruft: checkpointed.spruft.variant, lora: checkpointed.lora.variant } } : {}),
+      },
+      ...(skipped.length ? { skipped } : {}),
     };
   } finally {
     await pool?.close();

@@ -63,6 +63,8 @@ export class DataParallelStep {
     private readonly model: Model,
     private readonly attached: AttachedMethod,
     private readonly examples: Examples,
+    /** `training.checkpointing: blocks` on rank 0 (the workers read it from the method spec). */
+    private readonly checkpointBlocks = false,
   ) {}
 
   /**
@@ -138,7 +140,7 @@ export class DataParallelStep {
     const mine = plan[0];
     const contexts: ForwardContext[] = [];
     const local = accumulateGradients(this.model, trainables, (k) => {
-      const ctx: ForwardContext = { training: true, dropoutRng: new Rng(mine[k].dropoutSeed), dropoutMaskBytes: 0 };
+      const ctx: ForwardContext = { training: true, dropoutRng: new Rng(mine[k].dropoutSeed), dropoutMaskBytes: 0, checkpointBlocks: this.checkpointBlocks };
       contexts.push(ctx);
       return { batch: makeBatch(this.examples, mine[k].indices), weight: mine[k].weight, ctx };
     }, mine.length, probe);

@@ -29,6 +29,7 @@ class WorkerRank {
   private model: Model | undefined;
   private attached: AttachedMethod | undefined;
   private steps = 0;
+  private checkpointBlocks = false;
   private fault: WorkerFault | undefined;
 
   async init(msg: Extract<ToWorker, { type: 'init' }>): Promise<FromWorker> {
@@ -41,6 +42,7 @@ class WorkerRank {
   attach(spec: MethodSpec): FromWorker {
     const model = this.need(this.model, 'init');
     this.attached = attachMethod(model, { method: spec.method, config: spec.config, selection: spec.selection, trainHead: spec.trainHead, seed: spec.seed });
+    this.checkpointBlocks = spec.config.training.checkpointing === 'blocks';
     const mine = this.attached.trainables.map((t) => `${t.name} [${t.variable.shape}]`);
     const theirs = spec.trainables.map((t) => `${t.name} [${t.shape}]`);
     if (mine.join(', ') !== theirs.join(', ')) {
@@ -63,7 +65,7 @@ class WorkerRank {
     const compute = (): void => {
       result = accumulateGradients(model, attached.trainables, (k) => {
         const p = passes[k];
-        const ctx: ForwardContext = { training: true, dropoutRng: new Rng(p.dropoutSeed), dropoutMaskBytes: 0 };
+        const ctx: ForwardContext = { training: true, dropoutRng: new Rng(p.dropoutSeed), dropoutMaskBytes: 0, checkpointBlocks: this.checkpointBlocks };
         return { batch: makeBatch(p.examples, allIndices(p.examples.n)), weight: p.weight, ctx };
       }, passes.length);
     };
