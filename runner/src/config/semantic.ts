@@ -5,7 +5,7 @@
  * and the training memory estimate fits the machine. Run by `spruft check`, before every
  * run, and by the language server, on a config whose schema checks passed.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { DEFAULT_DATA_PATHS, LAYER_TYPES, type Method, type ModelFormat, type ResolvedRunConfig } from '../../../protocol/config';
@@ -286,7 +286,9 @@ function checkTokenizer(f: Findings, config: ResolvedRunConfig, modelDir: string
   try {
     const source = tokenizerSource(modelDir);
     if (source.kind === 'missing') {
-      f.add('error', 'tokenizer-missing', ['model', 'path'], `\`${config.task}\` needs the model's tokenizer, but ${source.message}.`);
+      // A folder of config.json alone plans a model (memory estimates) and cannot run: said, not refused.
+      const weights = readdirSync(modelDir).some((name) => /\.(safetensors|bin)$/.test(name));
+      f.add(weights ? 'error' : 'warning', 'tokenizer-missing', ['model', 'path'], `\`${config.task}\` needs the model's tokenizer, but ${source.message}${weights ? '' : ' (this folder has no weights either, so only plans can be made from it)'}.`);
       return;
     }
     // Built once per folder while its files are unchanged (loadTokenizer keeps it), so typing costs nothing after the first check.
