@@ -2,16 +2,15 @@
  * A model's layer list from its headers alone (config + tensor shapes; no weight is
  * read): what the language server uses for completion and checks, and `spruft inspect`.
  */
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import type { ModelFormat } from '../../../protocol/config';
 import type { InspectResult, LayerKind } from '../../../protocol/results';
-import { readHfHeader } from '../io/hfFolder';
+import { readHfHeader, type HfHeader } from '../io/hfFolder';
 import { readLayersModelJson } from '../io/tfjsLayers';
 import { isAttentionLayer } from '../config/targets';
-import { checkConfigAgainstWeights } from './configShapes';
 import { detectFormat } from './format';
-import { checkWeights, expectedTensors, specLayers } from './hfSpec';
-import { languageModelSpec } from './specs';
+import { checkWeights, expectedTensors, specLayers, type HfArchitectureSpec } from './hfSpec';
+import { hfModelSpec, languageModelSpec } from './specs';
 
 /** Classifier / LM head names of the supported HF architectures. */
 const HEAD_NAMES = new Set(['classifier', 'lm_head']);
@@ -32,6 +31,21 @@ const KERAS_KINDS: Record<string, LayerKind> = {
 };
 
 /**
+ * config.json against the checkpoint's header (the architecture's spec, hfSpec.ts), before
+ * a weight is read or a tensor made: `spruft inspect`, `spruft check`, the language
+ * server and the loader all fail the same way, MODEL_INVALID at `<path>/config.json`
+ * naming the key and the tensor with both shapes. Returns the spec and the file name of
+ * each expected tensor; nothing for architectures without a spec.
+ */
+export function checkHfHeader(header: HfHeader, path: string): { spec: HfArchitectureSpec; fileNames: Map<string, string> } | undefined {
+  const configPath = join(path, 'config.json');
+  const spec = hfModelSpec(header.config, configPath);
+  if (!spec) return undefined;
+  const floats = header.tensors.filter((t) => t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16');
+  return { spec, fileNames: checkWeights(spec, new Map(floats.map((t) => [t.name, t.shape])), configPath).fileNames };
+}
+
+/**
  * The layer list of a model from its headers only: shapes from the safetensors header
  * or the model.json weight manifest; no weight is read.
  */
@@ -39,13 +53,11 @@ export function inspectModelHeader(path: string, options: { format?: ModelFormat
   const format = detectFormat(path, options.format);
   if (format === 'hf') {
     const header = readHfHeader(path);
-    checkConfigAgainstWeights(header.config, new Map(header.tensors.map((t) => [t.name, t.shape])), path);
-    const spec = languageModelSpec(header.config, `${path}/config.json`);
-    if (spec) {
+    const checked = checkHfHeader(header, path);
+    if (checked && languageModelSpec(header.config)) {
       // The architecture's own declaration: names, kinds and engine shapes (GPT-2's
-      // transposed Conv1D included), checked against the header like a load would.
-      const floats = header.tensors.filter((t) => t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16');
-      const { fileNames } = checkWeights(spec, new Map(floats.map((t) => [t.name, t.shape])), header.files.length === 1 ? header.files[0] : path);
+      // transposed Conv1D included). ViT and the MLP keep the header's listing below.
+      const { spec, fileNames } = checked;
       const layerWeights = new Set(spec.layers.flatMap((l) => [`${l.name}.weight`, `${l.name}.bias`]));
       // The other tensors the checkpoint holds (embeddings...), by the names the model gives them.
       const others = [...expectedTensors(spec)].filter(([n]) => !layerWeights.has(n) && fileNames.has(n)).map(([name, e]) => ({
