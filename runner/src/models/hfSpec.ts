@@ -34,8 +34,6 @@ export interface Dim {
   from: string;
 }
 
-/** A dimension that is a config key's value. */
-export const keyDim = (config: Record<string, unknown>, key: string): Dim => ({ size: config[key] as number, from: key });
 /** A dimension fixed by the architecture. */
 export const fixedDim = (size: number): Dim => ({ size, from: String(size) });
 /** The sizes and provenance of a shape given as dims. */
