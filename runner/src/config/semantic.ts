@@ -16,7 +16,8 @@ import { RUN_FILES } from '../../../protocol/runFolder';
 import { describeDataShape, hasDataShape, readDataShape } from '../data/dataShape';
 import { errorMessage, SpruftError } from '../errors';
 import { fileKindOf } from '../io/regularFile';
-import { estimateTrainingMemory, formatBytes, type TrainingMemoryEstimate } from './memoryEstimate';
+import { formatBytes } from '../../../protocol/format';
+import { estimateTrainingMemory, type TrainingMemoryEstimate } from './memoryEstimate';
 import { isAdaptableKind, selectTargetLayers, suggestPatterns, type InspectedLayer, type TargetSelection } from './targets';
 
 /**
