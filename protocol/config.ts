@@ -394,6 +394,11 @@ export const TrainingSchema = section(
       `Seed of data order, initialisation, dropout and random selection; same seed and backend, same result. Default: 0. ${ENGINE}`,
     ),
     checkpointEvery: doc(Type.Integer({ minimum: 1, default: 100 }), `Write a resumable checkpoint every this many optimizer steps. Default: 100. ${ENGINE}`),
+    evalEvery: doc(
+      Type.Integer({ minimum: 1 }),
+      `Also evaluate every this many optimizer steps (on \`data.evalLimit\` examples), so the dashboard draws evaluation loss and accuracy over the run. Default: only once training ends. ${ENGINE}`,
+      { 'x-aliases': ['eval_steps', 'evalSteps'] },
+    ),
     workers: doc(
       Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
       `Data-parallel worker threads, each with its own backend, splitting each batch. Default: 1. ${ENGINE}`,
@@ -570,6 +575,7 @@ export interface ResolvedRunConfig {
     evalBatchSize: number;
     seed: number;
     checkpointEvery: number;
+    evalEvery?: number;
     workers: number;
   };
   backend: Backend;
@@ -687,6 +693,7 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       evalBatchSize: t.evalBatchSize ?? 128,
       seed,
       checkpointEvery: t.checkpointEvery ?? 100,
+      ...(t.evalEvery !== undefined ? { evalEvery: t.evalEvery } : {}),
       workers: t.workers ?? 1,
     },
     backend: file.backend ?? 'auto',

@@ -8,13 +8,13 @@
  * Pure functions over the contract types: no vscode, Node or DOM imports. File access is
  * the caller's (`RunFolderReader`), so this module never touches a disk.
  */
-import type { FinishedEvent, LabelAccuracyEvent, MemoryEvent, SelectionEvent } from './rpc';
+import type { EvaluationEvent, FinishedEvent, LabelAccuracyEvent, MemoryEvent, SelectionEvent } from './rpc';
 import type { MethodName, ProgressEvent, RunResult } from './results';
 import { RUN_FILES, runStateOf, type DashboardSnapshot, type MethodView, type OwnerProbe, type RunStatusFile } from './runFolder';
 import type { HostToWebview } from './webview';
 
 /** The messages that change a snapshot while a run goes. */
-export type RunMessage = Extract<HostToWebview, { type: 'progress' | 'selection' | 'memory' | 'labelAccuracy' | 'finished' }>;
+export type RunMessage = Extract<HostToWebview, { type: 'progress' | 'selection' | 'memory' | 'labelAccuracy' | 'evaluation' | 'finished' }>;
 
 export function emptySnapshot(runId: string, name: string, runDir: string, method: MethodName): DashboardSnapshot {
   return { runId, name, runDir, status: 'running', methods: [{ method, runDir, progress: [] }] };
@@ -54,8 +54,12 @@ export function applyRunMessage(snapshot: DashboardSnapshot, message: RunMessage
       return withMethod(snapshot, message.event.method, (view) => ({ ...view, memory: message.event }));
     case 'labelAccuracy':
       return withMethod(snapshot, message.event.method, (view) => ({ ...view, labelAccuracy: message.event }));
+    case 'evaluation':
+      return withMethod(snapshot, message.event.method, (view) => ({ ...view, evaluations: [...(view.evaluations ?? []), message.event] }));
     case 'finished': {
-      let next: DashboardSnapshot = { ...snapshot, status: message.event.status };
+      const { error } = message.event;
+      let next: DashboardSnapshot = { ...snapshot, status: message.event.status, kind: snapshot.kind ?? message.event.kind };
+      if (error) next.error = { message: error.message, code: error.code, ...(error.where ? { where: error.where } : {}), ...(activeMethod(snapshot) ? { method: activeMethod(snapshot) } : {}) };
       const result = message.event.result;
       if (isRunResult(result)) {
         for (const [method, methodResult] of resultsByMethod(result)) {
@@ -65,6 +69,16 @@ export function applyRunMessage(snapshot: DashboardSnapshot, message: RunMessage
       return next;
     }
   }
+}
+
+/** The method of the latest progress event: the one running when a run ends early. */
+function activeMethod(snapshot: DashboardSnapshot): MethodName | undefined {
+  let latest: ProgressEvent | undefined;
+  for (const view of snapshot.methods) {
+    const last = view.progress[view.progress.length - 1];
+    if (last && (!latest || last.elapsedMs >= latest.elapsedMs)) latest = last;
+  }
+  return latest?.method;
 }
 
 /** Reads one file of a run folder, by path relative to the folder; undefined when absent. */
@@ -81,15 +95,20 @@ function parseJson<T>(text: string | undefined): T | undefined {
   }
 }
 
-/** progress.jsonl: one event a line; a last line cut short by a killed run is skipped. */
-export function parseProgressLines(text: string | undefined): ProgressEvent[] {
+/** A JSONL file of events; a last line cut short by a killed run is skipped. */
+function parseJsonLines<T>(text: string | undefined): T[] {
   if (!text) return [];
-  const events: ProgressEvent[] = [];
+  const events: T[] = [];
   for (const line of text.split('\n')) {
-    const event = parseJson<ProgressEvent>(line.trim() || undefined);
+    const event = parseJson<T>(line.trim() || undefined);
     if (event) events.push(event);
   }
   return events;
+}
+
+/** progress.jsonl: one event a line; a last line cut short by a killed run is skipped. */
+export function parseProgressLines(text: string | undefined): ProgressEvent[] {
+  return parseJsonLines<ProgressEvent>(text);
 }
 
 function asArray<T>(value: T | T[] | undefined): T[] {
@@ -103,6 +122,7 @@ interface FolderFiles {
   selection: SelectionEvent[];
   memory: MemoryEvent[];
   labels: LabelAccuracyEvent[];
+  evaluations: EvaluationEvent[];
 }
 
 function readFolderFiles(read: RunFolderReader, prefix: string): FolderFiles {
@@ -113,6 +133,7 @@ function readFolderFiles(read: RunFolderReader, prefix: string): FolderFiles {
     selection: asArray(parseJson<SelectionEvent | SelectionEvent[]>(read(prefix + RUN_FILES.selection))),
     memory: asArray(parseJson<MemoryEvent | MemoryEvent[]>(read(prefix + RUN_FILES.memory))),
     labels: asArray(parseJson<LabelAccuracyEvent | LabelAccuracyEvent[]>(read(prefix + RUN_FILES.labels))),
+    evaluations: parseJsonLines<EvaluationEvent>(read(prefix + RUN_FILES.evaluations)),
   };
 }
 
@@ -155,12 +176,21 @@ export function snapshotFromRunFolder(
     for (const s of files.selection) view(s.method, dir).selection = s;
     for (const m of files.memory) view(m.method, dir).memory = m;
     for (const l of files.labels) view(l.method, dir).labelAccuracy = l;
+    for (const e of files.evaluations) {
+      const v = view(e.method, dir);
+      v.evaluations = [...(v.evaluations ?? []), e];
+    }
     if (files.metrics) for (const [method, r] of resultsByMethod(files.metrics)) results.set(method, r);
   }
   for (const [method, result] of results) view(method, runDir).result = result;
-  const config = parseJson<{ name?: string }>(read(RUN_FILES.config));
+  const config = parseJson<{ name?: string; method?: MethodName; compare?: MethodName[] }>(read(RUN_FILES.config));
   const name = config?.name ?? runDir.split(/[\\/]/).filter(Boolean).pop() ?? runId;
   // The main method first, then the compared ones in the order they were found.
   const methods = [...views.values()];
-  return { runId, name, runDir, status: runStateOf(main.status, probe), methods };
+  const snapshot: DashboardSnapshot = { runId, name, runDir, status: runStateOf(main.status, probe), methods };
+  if (config?.method) snapshot.plannedMethods = [config.method, ...(config.compare ?? [])];
+  // The first folder that says why it stopped (a compared method can fail after the main one completed).
+  const stopped = folders.find(({ files }) => files.status?.error !== undefined);
+  if (stopped?.files.status?.error) snapshot.error = { message: stopped.files.status.error, method: stopped.files.status.method };
+  return snapshot;
 }

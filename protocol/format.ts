@@ -64,14 +64,37 @@ export function shortLayerNames(names: string[]): string[] {
   return parts.map((p) => p.slice(common).join('.'));
 }
 
+/**
+ * Learning rates, losses and speeds: the one formatting every view uses (a learning rate
+ * of 1e-4 printed with three decimals reads 0, which is what the issue saw).
+ */
+export function formatRate(rate: number): string {
+  if (!Number.isFinite(rate)) return '–';
+  if (rate === 0) return '0';
+  const abs = Math.abs(rate);
+  return abs < 1e-2 || abs >= 1e4 ? rate.toExponential(1) : String(Number(rate.toPrecision(3)));
+}
+
+/** Losses: four decimals below 100 (the curves move in the third), else 3 significant digits. */
+export function formatLoss(loss: number): string {
+  if (!Number.isFinite(loss)) return String(loss);
+  return Math.abs(loss) < 100 ? loss.toFixed(4) : loss.toPrecision(3);
+}
+
+/** Samples (or tokens) a second. */
+export function formatSpeed(perSecond: number, unit = 'samples/s'): string {
+  return `${perSecond >= 1000 ? Math.round(perSecond).toLocaleString('en') : perSecond.toFixed(1)} ${unit}`;
+}
+
 /** One line for a progress event: `spruft: training · step 12/100 · loss 0.5321 · 180.2 samples/s · ETA 0:34`. */
-export function describeProgress(p: ProgressEvent, options: { elapsed?: boolean } = {}): string {
+export function describeProgress(p: ProgressEvent, options: { elapsed?: boolean; eta?: boolean; lr?: boolean } = {}): string {
   const parts = [`${p.method}: ${p.phase}`];
   if (p.totalSteps > 0) parts.push(`step ${p.step}/${p.totalSteps}`);
   if (p.totalEpochs > 1) parts.push(`epoch ${p.epoch}/${p.totalEpochs}`);
-  if (p.loss !== undefined) parts.push(`loss ${p.loss.toFixed(4)}`);
-  if (p.samplesPerSec !== undefined) parts.push(`${p.samplesPerSec.toFixed(1)} samples/s`);
-  if (p.etaMs !== undefined && p.phase !== 'done') parts.push(`ETA ${formatDuration(p.etaMs)}`);
+  if (p.loss !== undefined) parts.push(`loss ${formatLoss(p.loss)}`);
+  if (p.lr !== undefined && options.lr) parts.push(`lr ${formatRate(p.lr)}`);
+  if (p.samplesPerSec !== undefined) parts.push(formatSpeed(p.samplesPerSec));
+  if (p.etaMs !== undefined && p.phase !== 'done' && options.eta !== false) parts.push(`ETA ${formatDuration(p.etaMs)}`);
   if (options.elapsed !== false) parts.push(`elapsed ${formatDuration(p.elapsedMs)}`);
   return parts.join(' · ');
 }

@@ -22,6 +22,23 @@ export interface BackendInfo {
   threads?: number;
   /** Kernels the project registered on this backend (missing or slow ones). */
   projectKernels: string[];
+  /**
+   * The native BLAS under the wasm backend's matrix products (native/, optional): whether
+   * it runs, and what was loaded or why not. Absent on other backends.
+   */
+  native?: NativeBlasInfo;
+}
+
+export interface NativeBlasInfo {
+  loaded: boolean;
+  /** What was loaded (library, threads), or why nothing was. */
+  why: string;
+  /** OpenBLAS's build line, when loaded. */
+  library?: string;
+  /** Threads each native product uses. */
+  threads?: number;
+  /** The kernels that run natively (e.g. BatchMatMul, _FusedMatMul). */
+  kernels: string[];
 }
 
 export type MethodName = 'spruft' | 'lora' | 'full' | 'head';
@@ -176,6 +193,33 @@ export interface BenchMethodResult {
   flopsPerStep: number;
   /** CPU time of the process (every thread) over wall time during the timed steps: cores in use. */
   cores: number;
+  /** With `--peer torch`: the peer's median step (ms) for the same method, its steps alternating with ours. */
+  peerStepMs?: number;
+  /** With `--peer torch`: the median over the timed steps of our step over the peer's step right after it. */
+  stepOverPeer?: number;
+  /** One more step, profiled kernel by kernel (rank 0's thread): the kernels that took most time. */
+  kernels?: BenchKernelProfile;
+}
+
+export interface BenchKernelProfile {
+  /** Wall time of the profiled step (ms; the timers add a little). */
+  totalMs: number;
+  /** Time outside every kernel: the engine, the tape, JavaScript (ms). */
+  outsideMs: number;
+  /** The kernels with most time of their own, most first. */
+  top: Array<{ kernel: string; ms: number; calls: number }>;
+}
+
+/** `--peer torch`: the PyTorch version of the bench decoder, run beside the runner. */
+export interface BenchPeer {
+  peer: 'torch';
+  version: string;
+  threads: number;
+  python: string;
+  /** OpenMP's wait policy the peer ran with (PASSIVE unless set: its better figure on a shared machine). */
+  ompWaitPolicy: string;
+  /** The peer's 1024x1024 GEMM rate (GFLOP/s) on the same cores, measured in the same run. */
+  gemmGflops: number;
 }
 
 /** `spruft bench memory|speed --json` (stable keys per DESIGN.md). */
@@ -197,7 +241,10 @@ export interface BenchResult {
     /** The step ratios in GEMM work (`stepGemmGflop`), free of the machine's drift between methods. */
     stepSpruftOverLoraAtEqualGemm: number;
     stepSpruftOverFullAtEqualGemm: number;
+    /** With `--peer torch`: per variant, `methods[].stepOverPeer` (our step over the peer's, pairwise median). */
+    stepOverPeer?: Record<string, number>;
   };
+  peer?: BenchPeer;
   /** The pairs the ratios compare (closest trainable-parameter counts). */
   pairs: { spruft: string; lora: string; full?: string };
 }

@@ -110,7 +110,13 @@ export interface RunOverrides {
 }
 
 export interface RunParams {
+  /** The run config; ignored (may be '') with `resumeDir`. */
   configPath: string;
+  /**
+   * `run/train` only: continue this run folder from its checkpoint (a cancelled,
+   * interrupted or failed run), as `spruft train --resume <folder>` does.
+   */
+  resumeDir?: string;
   overrides?: RunOverrides;
 }
 
@@ -162,6 +168,61 @@ export interface MergeResult {
 /** Client -> runner: merge a run's adapter into its base model (W[idx] += W_f) and export. */
 export const MergeRequest = new RequestType<MergeParams, MergeResult, RunnerErrorData>('adapter/merge');
 
+// ---- playground ---------------------------------------------------------------------
+
+/** What the playground feeds both models: an evaluation example of the run's data, or a text. */
+export type PredictInput =
+  /** The run's evaluation example #index (an image, a text, or a passage whose start is the prompt). */
+  | { kind: 'example'; index: number }
+  /** A text to classify (text-classification) or a prompt to continue (causal-lm). */
+  | { kind: 'text'; text: string }
+  /** An image file (JPEG, PNG, WebP) to classify, brought to the model's input as the run's images were. */
+  | { kind: 'image'; path: string };
+
+export interface PredictParams {
+  /** A run folder that holds an adapter. */
+  runDir: string;
+  input: PredictInput;
+  /** Labels listed per model (classification); default 3. */
+  topK?: number;
+  /** Bytes a decoder adds to the prompt, greedily; default 48. */
+  maxNewTokens?: number;
+}
+
+export interface LabelScore {
+  label: string;
+  probability: number;
+}
+
+/** One model's answer: ranked labels (classification) or a greedy continuation (causal-lm). */
+export interface ModelAnswer {
+  top?: LabelScore[];
+  continuation?: string;
+}
+
+export interface PredictResult {
+  task: 'image-classification' | 'text-classification' | 'causal-lm';
+  method: MethodName;
+  /** What both models were given. Images as the model sees them, rescaled to 0..255, HWC. */
+  input: {
+    text?: string;
+    image?: { width: number; height: number; channels: number; pixels: number[] };
+    /** The example's true label (classification examples). */
+    label?: string;
+    index?: number;
+  };
+  /** How many evaluation examples there are to pick from. */
+  examples: number;
+  /** The pretrained model as the run started from it (a replaced head as initialised). */
+  base: ModelAnswer;
+  /** The same model with the run's adapter. */
+  tuned: ModelAnswer;
+  ms: number;
+}
+
+/** Client -> runner: the base model and the fine-tuned one (base + adapter) on one input. Refused (`busy`) while a run goes. */
+export const PredictRequest = new RequestType<PredictParams, PredictResult, RunnerErrorData>('model/predict');
+
 // ---- notifications (runner -> client) ---------------------------------------------
 
 /** Runner -> client, a few times a second during a run: phase, step, loss, lr, speed, ETA. */
@@ -199,6 +260,22 @@ export interface LabelAccuracyEvent {
 
 /** Runner -> client, after each evaluation: accuracy per label and its spread. */
 export const LabelAccuracyNotification = new NotificationType<LabelAccuracyEvent>('run/labelAccuracy');
+
+export interface EvaluationEvent {
+  runId: string;
+  method: MethodName;
+  /** Optimizer steps done when it was evaluated (the last one: after training). */
+  step: number;
+  totalSteps: number;
+  loss: number;
+  /** Classification. */
+  accuracy?: number;
+  /** Causal LM. */
+  perplexity?: number;
+}
+
+/** Runner -> client, after each evaluation of a method: every `training.evalEvery` steps and once training ends. */
+export const EvaluationNotification = new NotificationType<EvaluationEvent>('run/evaluation');
 
 export type RunStatus = 'completed' | 'cancelled' | 'failed';
 

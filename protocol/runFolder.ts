@@ -14,10 +14,11 @@
  *   <runDir>/selection.json        SelectionEvent (spruft)
  *   <runDir>/memory.json           MemoryEvent[] (one per method measured)
  *   <runDir>/labels.json           LabelAccuracyEvent[]
+ *   <runDir>/evaluations.jsonl     one EvaluationEvent per line (every training.evalEvery steps and at the end)
  *   <runDir>/checkpoint/           resumable state (adapter, optimizer, schedule, data order, RNG)
  *   <runDir>/compare/<method>/     the same files for each compared method
  */
-import type { FinishedEvent, LabelAccuracyEvent, MemoryEvent, SelectionEvent } from './rpc';
+import type { EvaluationEvent, FinishedEvent, LabelAccuracyEvent, MemoryEvent, SelectionEvent } from './rpc';
 import type { MethodName, ProgressEvent, RunResult } from './results';
 
 export const RUN_FILES = {
@@ -29,6 +30,7 @@ export const RUN_FILES = {
   selection: 'selection.json',
   memory: 'memory.json',
   labels: 'labels.json',
+  evaluations: 'evaluations.jsonl',
   checkpointDir: 'checkpoint',
   compareDir: 'compare',
   lock: 'run.lock',
@@ -103,7 +105,19 @@ export interface MethodView {
   selection?: SelectionEvent;
   memory?: MemoryEvent;
   labelAccuracy?: LabelAccuracyEvent;
+  /** Evaluation loss (and accuracy or perplexity) over the run, by step. */
+  evaluations?: EvaluationEvent[];
   result?: RunResult;
+}
+
+/** Why a run did not complete: run/finished's error live, status.json's `error` reopened. */
+export interface RunError {
+  message: string;
+  /** The engine's error code (live runs; status.json keeps only the message). */
+  code?: string;
+  where?: string;
+  /** The method that was running when it happened (compared runs). */
+  method?: MethodName;
 }
 
 /** Everything the dashboard draws, live or reopened from a run folder. */
@@ -113,4 +127,10 @@ export interface DashboardSnapshot {
   runDir: string;
   status: RunState;
   methods: MethodView[];
+  /** Set once a run failed or was cancelled, when the runner or the folder says why. */
+  error?: RunError;
+  /** `score`: importance only, so the dashboard shows no training views. Unknown for old folders. */
+  kind?: 'score' | 'train' | 'evaluate';
+  /** The methods the run trains one after another (the config's method, then `compare`). */
+  plannedMethods?: MethodName[];
 }

@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import { checkRunConfigText, configSyntaxOf, schemaAt, type ParsedRunConfig } from '../../protocol/configValidate';
 import type { ConfigDiagnostic } from '../../protocol/diagnostics';
 import { loadRunConfig } from '../../runner/src/config/load';
+import type { TrainingMemoryEstimate } from '../../runner/src/config/memoryEstimate';
 import type { ModelInspector } from '../../runner/src/config/semantic';
 import type { RunConfigSettings } from './contract';
 
@@ -17,6 +18,8 @@ export interface Analysis {
   path?: string;
   parsed: ParsedRunConfig;
   diagnostics: ConfigDiagnostic[];
+  /** Training memory per method, from layer shapes (empty until the model reads). */
+  estimates: TrainingMemoryEstimate[];
 }
 
 export function filePathOf(uri: string): string | undefined {
@@ -54,6 +57,7 @@ export async function analyze(
   const path = filePathOf(uri);
   let parsed: ParsedRunConfig;
   let diagnostics: ConfigDiagnostic[];
+  let estimates: TrainingMemoryEstimate[] = [];
   if (path) {
     const loaded = await loadRunConfig(path, text, {
       semantic: settings.semantic,
@@ -62,6 +66,7 @@ export async function analyze(
     });
     parsed = loaded.parsed;
     diagnostics = loaded.diagnostics;
+    estimates = loaded.estimates;
   } else {
     // Unsaved documents have no folder that paths could start from: schema checks only.
     const checked = checkRunConfigText(text, languageId === 'json' ? 'json' : configSyntaxOf(uri));
@@ -69,5 +74,5 @@ export async function analyze(
     diagnostics = checked.diagnostics;
   }
   if (parsed.syntax === 'json') diagnostics = diagnostics.filter((d) => !shownByJsonSchema(d));
-  return { uri, version, ...(path ? { path } : {}), parsed, diagnostics };
+  return { uri, version, ...(path ? { path } : {}), parsed, diagnostics, estimates };
 }

@@ -209,6 +209,20 @@ describe('language server over stdio', () => {
     assert.equal(withDefaults.length, diagnostics.length - 1);
   });
 
+  it('shows the estimated training memory of each method above `method:`', async () => {
+    const text = `model:\n  path: tiny-llama\ntask: causal-lm\ndata: {dataset: text, path: corpus.txt}\nmethod: spruft\ncompare: [lora]\nspruft: {rank: 4}\n`;
+    const { uri } = doc('lens.spruft.yaml', text);
+    await client.open(uri, text);
+    const lenses = await client.codeLenses(uri);
+    assert.equal(lenses.length, 1);
+    assert.equal(lenses[0]!.range.start.line, 4, 'on the method line');
+    assert.match(lenses[0]!.command!.title, /^\$\(dashboard\) Estimated training memory: spruft \d+(\.\d+)? (B|KiB|MiB) \([\d.]+k? trainable\) · lora \d+(\.\d+)? (B|KiB|MiB) \([\d.]+k? trainable\)$/);
+    // A config whose model cannot be read has no estimate, so no lens.
+    const broken = doc('lens-broken.spruft.yaml', text.replace('tiny-llama', 'no-such-model'));
+    await client.open(broken.uri, broken.text);
+    assert.deepEqual(await client.codeLenses(broken.uri), []);
+  });
+
   it('reports task mismatches, syntax errors and a missing cut layer', async () => {
     const task = doc('task.spruft.yaml', TASK_MISTAKES);
     assertDiagnostics(await client.open(task.uri, task.text), [

@@ -7,12 +7,14 @@
  *   hover        key and value docs; the layers a pattern matches
  *   code actions the fixes the findings carry (unknown keys, out-of-range ranks, ...)
  *   symbols      the sections and keys, for the outline
+ *   code lens    the estimated training memory of each method, above `method:`
  *
  * Nothing a document holds may stop the server: every handler answers (null at worst),
  * and texts too large to be a run config are refused before parsing.
  */
 import {
   CodeActionKind,
+  CodeLensRefreshRequest,
   DiagnosticSeverity,
   DidChangeConfigurationNotification,
   ProposedFeatures,
@@ -33,6 +35,7 @@ import { completionItems, jsonCompletionContext, yamlCompletionContext, type Com
 import { DEFAULT_SETTINGS, SETTINGS_SECTION, type RunConfigSettings } from './contract';
 import { hoverAt } from './hover';
 import { LayerCache } from './layerCache';
+import { memoryCodeLenses } from './memoryLens';
 import { documentSymbols } from './symbols';
 
 const connection = createConnection(ProposedFeatures.all);
@@ -45,6 +48,7 @@ const timers = new Map<string, NodeJS.Timeout>();
 let canReadSettings = false;
 let canWatchSettings = false;
 let snippets = false;
+let canRefreshLenses = false;
 
 /** Typing pauses shorter than this are one change (file and model reads are not free). */
 const DEBOUNCE_MS = 75;
@@ -89,8 +93,13 @@ async function validate(document: TextDocument): Promise<void> {
     const analysis = await analyze(uri, version, document.getText(), document.languageId, settings, layers.forDocument(uri));
     // A newer version is on its way; its own check will publish.
     if (documents.get(uri)?.version !== version) return;
+    const before = analyses.get(uri)?.estimates;
     analyses.set(uri, analysis);
     await connection.sendDiagnostics({ uri, version, diagnostics: analysis.diagnostics.map(toDiagnostic) });
+    // The estimate came or changed: the editor asks for the lenses again.
+    if (JSON.stringify(before?.map((e) => e.peakBytes)) !== JSON.stringify(analysis.estimates.map((e) => e.peakBytes)) && canRefreshLenses) {
+      void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined);
+    }
   } catch (err) {
     log(`checking ${uri} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   }
@@ -131,6 +140,7 @@ connection.onInitialize((params: InitializeParams): InitializeResult => {
   canReadSettings = caps.workspace?.configuration === true;
   canWatchSettings = caps.workspace?.didChangeConfiguration?.dynamicRegistration === true;
   snippets = caps.textDocument?.completion?.completionItem?.snippetSupport === true;
+  canRefreshLenses = caps.workspace?.codeLens?.refreshSupport === true;
   return {
     capabilities: {
       textDocumentSync: TextDocumentSyncKind.Incremental,
@@ -138,6 +148,7 @@ connection.onInitialize((params: InitializeParams): InitializeResult => {
       hoverProvider: true,
       codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
       documentSymbolProvider: true,
+      codeLensProvider: { resolveProvider: false },
     },
     serverInfo: { name: 'spruft-config', version: '0.1.0' },
   };
@@ -223,6 +234,11 @@ connection.onCodeAction((params) => {
     });
   }
   return actions;
+});
+
+connection.onCodeLens((params) => {
+  const analysis = analyses.get(params.textDocument.uri);
+  return analysis ? memoryCodeLenses(analysis.parsed, analysis.estimates) : [];
 });
 
 connection.onDocumentSymbol((params) => {

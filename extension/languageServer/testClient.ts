@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   CodeActionRequest,
+  CodeLensRequest,
   CompletionRequest,
   ConfigurationRequest,
   DidChangeTextDocumentNotification,
@@ -23,6 +24,7 @@ import {
   RegistrationRequest,
   ShutdownRequest,
   type CodeAction,
+  type CodeLens,
   type CompletionItem,
   type CompletionList,
   type Diagnostic,
@@ -140,6 +142,10 @@ export class LspTestClient {
   async codeActions(uri: string, diagnostic: Diagnostic): Promise<CodeAction[]> {
     const result = await this.connection.sendRequest(CodeActionRequest.type, { textDocument: { uri }, range: diagnostic.range, context: { diagnostics: [diagnostic] } });
     return (result ?? []).filter((a): a is CodeAction => 'title' in a && !('command' in a && typeof a.command === 'string'));
+  }
+
+  async codeLenses(uri: string): Promise<CodeLens[]> {
+    return (await this.connection.sendRequest(CodeLensRequest.type, { textDocument: { uri } })) ?? [];
   }
 
   async symbols(uri: string): Promise<DocumentSymbol[]> {

@@ -4,10 +4,10 @@
  * what the installed extension loads.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { CommandId, DASHBOARD_VIEW_TYPE, SETTINGS_SECTION, SettingKey } from './commandIds';
+import { CommandId, DASHBOARD_VIEW_TYPE, RUNS_VIEW_ID, SETTINGS_SECTION, SettingKey } from './commandIds';
 
 const root = join(__dirname, '..', '..');
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
@@ -42,6 +42,20 @@ it('declares every setting the config reader reads, and restricts the runner one
   assert.ok(manifest.activationEvents.includes(`onWebviewPanel:${DASHBOARD_VIEW_TYPE}`));
 });
 
+it('gives the Runs view\'s item menus only commands that take a run, and shows the view in its own container', () => {
+  const raw = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    contributes: { views: Record<string, Array<{ id: string }>>; viewsContainers: { activitybar: Array<{ id: string }> }; menus: Record<string, Array<{ command: string; when: string }>> };
+  };
+  assert.deepEqual(raw.contributes.views[raw.contributes.viewsContainers.activitybar[0]!.id]!.map((v) => v.id), [RUNS_VIEW_ID]);
+  const itemCommands = new Set(raw.contributes.menus['view/item/context']!.map((m) => m.command));
+  assert.deepEqual([...itemCommands].sort(), [CommandId.deleteRun, CommandId.mergeAdapter, CommandId.openDashboard, CommandId.openPlayground, CommandId.rerun, CommandId.resumeRun, CommandId.revealRun].sort());
+  // Merge and the playground only where the run holds an adapter; Resume only where it can.
+  for (const item of raw.contributes.menus['view/item/context']!) {
+    if (item.command === CommandId.mergeAdapter || item.command === CommandId.openPlayground) assert.match(item.when, /:adapter/);
+    if (item.command === CommandId.resumeRun) assert.match(item.when, /:resumable/);
+  }
+});
+
 it('packs the bundles the manifest loads (.vscodeignore allow-list)', () => {
   const allowed = readFileSync(join(root, '.vscodeignore'), 'utf8').split('\n').filter((l) => l.startsWith('!')).map((l) => l.slice(1));
   assert.equal(readFileSync(join(root, '.vscodeignore'), 'utf8').split('\n').find((l) => l && !l.startsWith('#')), '**', 'starts by ignoring everything');
@@ -58,7 +72,12 @@ it('packs the bundles the manifest loads (.vscodeignore allow-list)', () => {
     ...(raw.contributes.grammars ?? []).map((g) => g.path),
     ...(raw.contributes.languages ?? []).map((l) => l.configuration),
     ...(raw.contributes.jsonValidation ?? []).map((j) => j.url),
+    ...(raw.contributes.snippets ?? []).map((j) => j.path),
+    ...((raw.contributes.walkthroughs ?? []) as Array<{ steps: Array<{ media: { markdown?: string; image?: string } }> }>).flatMap((w) => w.steps.map((st) => st.media.markdown ?? st.media.image)),
   ].filter((p): p is string => typeof p === 'string' && !/^https?:/.test(p));
-  for (const path of referenced) assert.ok(matches(path.replace(/^\.\//, '')), `${path} (referenced by package.json) is packed`);
+  for (const path of referenced) {
+    assert.ok(matches(path.replace(/^\.\//, '')), `${path} (referenced by package.json) is packed`);
+    assert.ok(existsSync(join(root, path)), `${path} (referenced by package.json) exists`);
+  }
   assert.ok(!allowed.some((p) => p.startsWith('dist/test') || p.endsWith('.map')), 'no tests or source maps');
 });

@@ -14,6 +14,13 @@ export const CommandId = {
   showRunnerLog: 'spruft.showRunnerLog',
   /** The status-bar item's menu (not in the command palette). */
   statusMenu: 'spruft.statusMenu',
+  newRunConfig: 'spruft.newRunConfig',
+  resumeRun: 'spruft.resumeRun',
+  rerun: 'spruft.rerun',
+  revealRun: 'spruft.revealRun',
+  deleteRun: 'spruft.deleteRun',
+  refreshRuns: 'spruft.refreshRuns',
+  openPlayground: 'spruft.openPlayground',
 } as const;
 
 export type CommandIdValue = (typeof CommandId)[keyof typeof CommandId];
@@ -36,6 +43,9 @@ export const ContextKey = {
 } as const;
 
 export const DASHBOARD_VIEW_TYPE = 'spruft.dashboard';
+export const PLAYGROUND_VIEW_TYPE = 'spruft.playground';
+/** The Runs tree view in the SPruFT sidebar container. */
+export const RUNS_VIEW_ID = 'spruft.runs';
 export const CONFIG_LANGUAGE_ID = 'spruft-config';
 /** Run-config files that get the code lens and editor-title buttons. */
 export const CONFIG_FILE_GLOB = '**/*.spruft.{yaml,yml}';

@@ -9,16 +9,19 @@ import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { CommandId, CONFIG_FILE_GLOB, CONFIG_LANGUAGE_ID, ContextKey } from './commandIds';
 import { ConfigCodeLensProvider } from './codeLens';
-import { registerCommands, type CommandContext } from './commands/commands';
+import { dashboardActions, predictor, registerCommands, type CommandContext } from './commands/commands';
 import { DashboardPanels } from './dashboard/dashboardPanels';
 import { startLanguageClient } from './languageClient';
 import { RunnerClient } from './runner/runnerClient';
+import { RunsView } from './runs/runsView';
 import { RunnerStatusBar } from './runner/statusBar';
 import { RunSessions } from './training/runSessions';
 
 /** What `activate` returns: handles for the in-editor tests. */
 export interface SpruftExtensionApi {
   runner: RunnerClient;
+  runsView: RunsView;
+  configProblems: vscode.DiagnosticCollection;
   runs: RunSessions;
   dashboards: DashboardPanels;
   languageClient: Promise<LanguageClient | undefined>;
@@ -35,7 +38,10 @@ export function activate(context: vscode.ExtensionContext): SpruftExtensionApi {
   runnerClient = runner;
   const runs = new RunSessions(runner, output);
   const dashboards = new DashboardPanels(context.extensionUri, runs);
-  const ctx: CommandContext = { client: runner, runs, dashboards, output };
+  const configProblems = vscode.languages.createDiagnosticCollection('spruft-run');
+  const runsView = new RunsView(runs);
+  const ctx: CommandContext = { client: runner, runs, dashboards, output, runsView, configProblems };
+  dashboards.setActions(dashboardActions(ctx), predictor(ctx));
   void vscode.commands.executeCommand('setContext', ContextKey.runActive, false);
 
   context.subscriptions.push(
@@ -43,6 +49,21 @@ export function activate(context: vscode.ExtensionContext): SpruftExtensionApi {
     runner,
     runs,
     dashboards,
+    configProblems,
+    runsView,
+    // A run refused for its config: its findings leave the Problems panel once the file
+    // changes, or once the language server (which checks open files) reports them itself.
+    vscode.workspace.onDidChangeTextDocument((e) => {
+      if (e.contentChanges.length && configProblems.has(e.document.uri)) configProblems.delete(e.document.uri);
+    }),
+    vscode.languages.onDidChangeDiagnostics((e) => {
+      for (const uri of e.uris) {
+        const ours = configProblems.get(uri);
+        if (!ours?.length) continue;
+        const theirs = vscode.languages.getDiagnostics(uri).filter((d) => d.source === 'spruft');
+        if (ours.every((o) => theirs.some((t) => t.message === o.message && t.range.start.line === o.range.start.line))) configProblems.delete(uri);
+      }
+    }),
     new RunnerStatusBar(runner, runs),
     ...registerCommands(ctx),
     vscode.languages.registerCodeLensProvider(
@@ -55,7 +76,7 @@ export function activate(context: vscode.ExtensionContext): SpruftExtensionApi {
     output.error(`language server failed to start: ${err instanceof Error ? err.message : String(err)}`);
     return undefined;
   });
-  return { runner, runs, dashboards, languageClient, commandIds: CommandId };
+  return { runner, runs, dashboards, runsView, configProblems, languageClient, commandIds: CommandId };
 }
 
 /** Stop the runner (a running run is cancelled and its folder left consistent) and the language server. */

@@ -3,7 +3,7 @@
  * Each run reports through RunHooks (the CLI prints them, the server forwards them as
  * notifications) and stops within one step when its signal aborts.
  */
-import type { LabelAccuracyEvent, MemoryEvent, MergeResult, RunOverrides, SelectionEvent } from '../../protocol/rpc';
+import type { EvaluationEvent, LabelAccuracyEvent, MemoryEvent, MergeResult, RunOverrides, SelectionEvent } from '../../protocol/rpc';
 import type { BackendChoice, BackendInfo, InspectResult, ProgressEvent } from '../../protocol/results';
 import type { ConfigDiagnostic } from '../../protocol/diagnostics';
 import type { DashboardSnapshot } from '../../protocol/runFolder';
@@ -18,6 +18,7 @@ export interface RunHooks {
   onSelection?(event: SelectionEvent): void;
   onMemory?(event: MemoryEvent): void;
   onLabelAccuracy?(event: LabelAccuracyEvent): void;
+  onEvaluation?(event: EvaluationEvent): void;
   onLog?(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
   /** Aborting stops the run within one training step; the run folder stays consistent. */
   signal?: AbortSignal;
@@ -41,6 +42,7 @@ export interface StartedRun<T> {
 }
 
 export { startEvaluate, startScore, startTrain } from './run/session';
+export { predictRun } from './run/predict';
 export { mergeRuns };
 
 /** Merge one run's adapter into its base model and export it in the base's format. */

@@ -16,6 +16,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   eval: { summary: 'metrics of a run folder (per-label accuracy included)', load: () => import('./commands/eval') },
   runs: { summary: 'run folders with their status (interrupted runs included) and results', load: () => import('./commands/runs') },
   merge: { summary: 'merge adapters into the base model and export it', load: () => import('./commands/merge') },
+  predict: { summary: 'the base and the fine-tuned model on one input (the playground)', load: () => import('./commands/predict') },
   bench: { summary: 'memory|speed: methods side by side in one process', load: () => import('./commands/bench') },
   serve: { summary: 'JSON-RPC 2.0 server on stdio for the editor (logs on stderr)', load: () => import('./commands/serve') },
 };

@@ -55,12 +55,12 @@ function webviewStandIn(initialState: DashboardSnapshot | undefined): string {
   `;
 }
 
-async function openDashboard(browser: Browser, initialState?: DashboardSnapshot): Promise<Page> {
+async function openDashboard(browser: Browser, initialState?: DashboardSnapshot, viewport = { width: 1280, height: 900 }): Promise<Page> {
   const script = readFileSync(requireBuilt('dist/webview/dashboard.js'));
   const style = readFileSync(requireBuilt('dist/webview/dashboard.css'));
   const nonce = makeNonce((n) => randomBytes(n));
   const html = dashboardHtml({ cspSource: ORIGIN, nonce, scriptUri: `${ORIGIN}/dashboard.js`, styleUri: `${ORIGIN}/dashboard.css`, title: 'SPruFT dashboard' });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page = await browser.newPage({ viewport });
   page.setDefaultTimeout(15_000);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -201,7 +201,9 @@ describe('dashboard page in Chromium', () => {
     assert.equal(await drawn(page, 'curves', 'lines'), '4');
     assert.equal(await drawn(page, 'curves', 'points'), '120');
     const progressLines = await page.locator('[data-view="progress"] li').allInnerTexts();
-    assert.ok(progressLines.some((l) => /^spruft: saving · step 60\/60/.test(l)), progressLines.join('\n'));
+    // Once the run ended, each method's line says how it ended, not its last live phase.
+    assert.ok(progressLines.some((l) => /^spruft: done · 60 steps · trained in \d+ s · accuracy \d+\.\d%$/.test(l)), progressLines.join('\n'));
+    assert.ok(progressLines.every((l) => !/ETA|evaluating|saving/.test(l)), progressLines.join('\n'));
     assert.equal(await page.locator('[data-action="stop"]').isHidden(), true, 'no Stop button once the run ended');
 
     const globals = await page.evaluate(() => ({ csp: (window as unknown as PageGlobals).__csp, state: (window as unknown as PageGlobals).__state }));
@@ -229,6 +231,141 @@ describe('dashboard page in Chromium', () => {
     assert.ok(labelsHeight / 200 >= 10, `label chart ${labelsHeight}px for 200 labels`);
     assert.deepEqual(await page.evaluate(() => (window as unknown as PageGlobals).__csp), []);
     await page.screenshot({ path: artifactPath('dashboard-large.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('fits the editor\'s side column: nothing cut, legends inside their charts, tooltips formatted, quartiles of every method', async () => {
+    const messages = syntheticRun();
+    const runId = messages[0]!.type === 'snapshot' ? messages[0]!.snapshot.runId : '';
+    // Evaluations every 20 steps (training.evalEvery), before the run's end.
+    const evaluations: HostToWebview[] = (['spruft', 'lora'] as const).flatMap((method, m) =>
+      [20, 40, 60].map((step, i) => ({ type: 'evaluation' as const, event: { runId, method, step, totalSteps: 60, loss: 1.2 - 0.3 * i - 0.05 * m, accuracy: 0.55 + 0.1 * i - 0.02 * m } })),
+    );
+    // A dashboard opened beside a config starts near half a 1000 px editor.
+    const page = await openDashboard(browser, undefined, { width: 520, height: 900 });
+    await feed(page, [...messages.slice(0, -1), ...evaluations, messages[messages.length - 1]!]);
+    await page.locator('[data-view="status"][data-status="completed"]').waitFor();
+    await page.waitForFunction(() => document.querySelector('figure[data-view="labels"]')?.getAttribute('data-drawn-labels') === '10');
+    const overflow = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+    assert.ok(overflow.scroll <= overflow.client, `no sideways scrolling at 520 px (${overflow.scroll} > ${overflow.client})`);
+    assert.equal(await drawn(page, 'evaluation', 'lines'), '4', 'evaluation loss and accuracy of both methods');
+    assert.equal(await drawn(page, 'evaluation', 'points'), '6');
+    for (const view of ['memory', 'curves', 'labels', 'evaluation']) {
+      assert.equal(await drawn(page, view, 'legend-cut'), '0', `${view}: every legend entry inside the chart`);
+    }
+    assert.equal(await drawn(page, 'labels', 'quartile-lines'), '6', 'Q1, median and Q3 of both methods');
+    // The learning rate (1e-3 at most) reads as such, not as 0.
+    const curve = (await page.locator('figure[data-view="curves"] canvas').boundingBox())!;
+    const tooltip = page.locator('[data-view="tooltip"]');
+    await page.locator('figure[data-view="curves"]').scrollIntoViewIfNeeded();
+    const box = (await page.locator('figure[data-view="curves"] canvas').boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.5);
+    await tooltip.waitFor({ state: 'visible' });
+    const tip = await tooltip.innerText();
+    assert.ok(curve.width > 0);
+    assert.match(tip, /^step \d+/);
+    assert.match(tip, /learning rate: \d\.\de-\d/);
+    assert.match(tip, /loss: \d+\.\d{4}/);
+    await page.screenshot({ path: artifactPath('dashboard-narrow.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('says why a failed run stopped, where, and what to do; leaves no waiting panels or ETA', async () => {
+    const messages = syntheticRun().filter((m) => m.type !== 'finished' && m.type !== 'labelAccuracy' && !(m.type === 'progress' && m.event.method === 'lora'));
+    const runId = messages[0]!.type === 'snapshot' ? messages[0]!.snapshot.runId : '';
+    const page = await openDashboard(browser);
+    await feed(page, [...messages.slice(0, 30), { type: 'finished', event: { runId, status: 'failed', kind: 'train', error: { message: 'label 11 is out of range', code: 'DATA_INVALID', where: 'train-labels.idx' } } }]);
+    const outcome = page.locator('[data-view="outcome"]');
+    await outcome.waitFor({ state: 'visible' });
+    assert.equal(await page.locator('[data-view="outcome-title"]').innerText(), 'Failed');
+    assert.equal(await page.locator('[data-view="outcome-reason"]').innerText(), 'label 11 is out of range (train-labels.idx)');
+    assert.match(await page.locator('[data-view="outcome-where"]').innerText(), /^Last progress report: spruft: training, step \d+ of 60, after/);
+    assert.match(await page.locator('[data-view="outcome-advice"]').innerText(), /Fix or replace the file/);
+    assert.equal(await page.locator('[data-action="resume"]').isVisible(), false, 'a data error is not fixed by resuming');
+    assert.equal(await page.locator('[data-action="open-config"]').isVisible(), true);
+    const visibleText = await page.locator('main').innerText();
+    assert.doesNotMatch(visibleText, /Waiting for/, 'no waiting panel once the run ended');
+    assert.doesNotMatch(await page.locator('[data-view="progress"]').innerText(), /ETA|evaluating/);
+    assert.equal(await page.locator('[data-section="labels"]').isVisible(), false, 'no evaluation happened');
+    assert.equal(await page.locator('[data-action="stop"]').isVisible(), false);
+    await page.locator('[data-action="rerun"]').click();
+    await page.waitForFunction(() => (window as unknown as PageGlobals).__posted.some((m) => m.type === 'runAction' && m.action === 'rerun'));
+    await page.screenshot({ path: artifactPath('dashboard-failed.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('offers Resume for a cancelled compare and shows one ETA over both methods while it ran', async () => {
+    const all = syntheticRun();
+    const runId = all[0]!.type === 'snapshot' ? all[0]!.snapshot.runId : '';
+    const snapshot = all[0]!.type === 'snapshot' ? { ...all[0]!.snapshot, plannedMethods: ['spruft', 'lora'] as Array<'spruft' | 'lora'>, kind: 'train' as const } : undefined;
+    const spruftTraining = all.filter((m) => m.type === 'progress' && m.event.method === 'spruft' && m.event.phase === 'training').slice(0, 20);
+    const page = await openDashboard(browser);
+    await feed(page, [{ type: 'snapshot', snapshot: snapshot! }, ...spruftTraining]);
+    const overall = page.locator('[data-view="overall"]');
+    await overall.waitFor();
+    assert.match(await overall.innerText(), /^whole run: method 1 of 2 · \d+% · ETA /);
+    assert.match(await page.locator('[data-view="progress"] li[data-method="lora"]').innerText(), /lora: waiting for its turn/);
+    await feed(page, [{ type: 'finished', event: { runId, status: 'cancelled', kind: 'train' } }]);
+    await page.locator('[data-view="outcome"]').waitFor({ state: 'visible' });
+    assert.equal(await page.locator('[data-view="outcome-title"]').innerText(), 'Cancelled');
+    assert.equal(await overall.count(), 0, 'no ETA after the run');
+    assert.match(await page.locator('[data-view="progress"] li[data-method="spruft"]').innerText(), /^spruft: cancelled at step 20\/60/);
+    await page.locator('[data-action="resume"]').click();
+    await page.waitForFunction(() => (window as unknown as PageGlobals).__posted.some((m) => m.type === 'runAction' && m.action === 'resume'));
+    await page.close();
+  });
+
+  it('shows only what scoring produces for a scoring run', async () => {
+    const all = syntheticRun();
+    const first = all[0]! as Extract<HostToWebview, { type: 'snapshot' }>;
+    const selection = all.find((m) => m.type === 'selection')!;
+    const page = await openDashboard(browser);
+    await feed(page, [{ type: 'snapshot', snapshot: { ...first.snapshot, kind: 'score' } }, selection]);
+    await page.locator('figure[data-view="selection"][data-drawn-layers="42"]').waitFor();
+    await feed(page, [{ type: 'finished', event: { runId: first.snapshot.runId, status: 'completed', kind: 'score' } }]);
+    await page.locator('[data-view="status"][data-status="completed"]').waitFor();
+    for (const section of ['memory', 'labels', 'curves']) assert.equal(await page.locator(`[data-section="${section}"]`).isVisible(), false, `${section} hidden`);
+    assert.equal(await page.locator('[data-section="selection"]').isVisible(), true);
+    assert.doesNotMatch(await page.locator('main').innerText(), /Waiting for/);
+    await page.close();
+  });
+
+  it('tries the fine-tuned model: asks the host, draws the image and both models\' labels', async () => {
+    const messages = syntheticRun();
+    const page = await openDashboard(browser);
+    await feed(page, [...messages, { type: 'playground', available: true, task: 'image-classification' }]);
+    const section = page.locator('[data-section="playground"]');
+    await section.waitFor({ state: 'visible' });
+    assert.equal(await page.locator('[data-input="text"]').isVisible(), false, 'an image model takes examples, not text');
+    await page.locator('[data-input="example"]').fill('3');
+    await page.locator('[data-action="predict-example"]').click();
+    await page.waitForFunction(() => (window as unknown as PageGlobals).__posted.some((m) => m.type === 'predict'));
+    const request = (await page.evaluate(() => (window as unknown as PageGlobals).__posted)).find((m): m is Extract<WebviewToHost, { type: 'predict' }> => m.type === 'predict')!;
+    assert.deepEqual(request.input, { kind: 'example', index: 3 });
+    const pixels = Array.from({ length: 8 * 8 }, (_, i) => (i % 9 === 0 ? 255 : 0));
+    await feed(page, [{
+      type: 'prediction',
+      requestId: request.requestId,
+      result: {
+        task: 'image-classification', method: 'spruft', examples: 40, ms: 850,
+        input: { image: { width: 8, height: 8, channels: 1, pixels }, label: 'Shirt', index: 3 },
+        base: { top: [{ label: 'Bag', probability: 0.4 }, { label: 'Shirt', probability: 0.3 }, { label: 'Coat', probability: 0.1 }] },
+        tuned: { top: [{ label: 'Shirt', probability: 0.9 }, { label: 'Coat', probability: 0.05 }, { label: 'Bag', probability: 0.01 }] },
+      },
+    }]);
+    await page.locator('[data-model="tuned"] li[data-correct="true"]').waitFor();
+    assert.equal(await page.locator('[data-model="tuned"] li').first().getAttribute('data-label'), 'Shirt');
+    assert.equal(await page.locator('[data-model="base"] li').first().getAttribute('data-label'), 'Bag');
+    assert.match(await page.locator('[data-view="playground-label"]').innerText(), /example 3 · true label: Shirt/);
+    const lit = await page.locator('[data-view="playground-image"]').evaluate((node) => {
+      const c = node as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i]! > 200) n++;
+      return n;
+    });
+    assert.equal(lit, pixels.filter((p) => p === 255).length, 'the example\'s pixels are drawn');
+    await section.screenshot({ path: artifactPath('dashboard-playground.png') });
     await page.close();
   });
 

@@ -5,8 +5,9 @@
  *      the unpacked .vsix as the extension under test; its exit code is this test's;
  *   2. a person's path through the UI: open a config and see the language server's
  *      diagnostic, run "SPruFT: Fine-tune model" from the command palette, see progress,
- *      see the dashboard draw selected rows, memory bars and per-label accuracy, and stop
- *      a run with "SPruFT: Stop run". Screenshots go to test-artifacts/.
+ *      see the dashboard draw selected rows, memory bars and per-label accuracy, find the
+ *      run in the Runs view, stop a run with "SPruFT: Stop run", read why it stopped in
+ *      its dashboard and resume it from there. Screenshots go to test-artifacts/.
  * Needs test/e2e/setup-tools.sh (Chromium, code-server) and a build (npm test builds).
  */
 import assert from 'node:assert/strict';
@@ -79,7 +80,15 @@ describe('packaged extension in code-server', () => {
       assert.ok((await drawn('memory', 'bars')) >= 2 * 4, 'stacked components');
       assert.equal(await drawn('labels', 'bars'), 2 * TINY_MODEL.labels, 'per-label accuracy bars of both methods');
       assert.equal(await dashboard.locator('table[data-view="label-table"] tbody tr').count(), 2, 'min/Q1/median/Q3/max of both');
+      assert.equal(await drawn('evaluation', 'points'), 2 * 2, 'evaluation loss at steps 6 and 12 of both methods');
+      assert.equal(await drawn('memory', 'legend-cut'), 0, 'the memory legend fits the side column');
       await page.screenshot({ path: artifactPath('editor-dashboard.png') });
+
+      // The Runs view in the SPruFT sidebar lists it, with status and accuracy.
+      await page.locator('.activitybar .action-item a[aria-label="SPruFT"]').click();
+      const runRow = page.locator('.monaco-list-row', { hasText: /quick/ }).filter({ hasText: /completed · spruft \d+\.\d% · lora \d+\.\d%/ });
+      await runRow.first().waitFor();
+      await page.screenshot({ path: artifactPath('editor-runs-view.png') });
 
       // A long run: progress with step and ETA, then "SPruFT: Stop run".
       await quickOpen(page, EditorWorkspace.longConfig);
@@ -91,6 +100,16 @@ describe('packaged extension in code-server', () => {
       await notification(page, /SPruFT: fine-tune long cancelled/).waitFor({ timeout: 60_000 });
       await progress.waitFor({ state: 'detached' });
       await page.screenshot({ path: artifactPath('editor-stopped.png') });
+
+      // Its dashboard says it was cancelled and where; its Resume button continues it.
+      const stopped = await webviewFrame(page, '[data-view="status"][data-status="cancelled"]');
+      await stopped.locator('[data-view="outcome-where"]', { hasText: /Last progress report: spruft: training, step \d+ of 5000/ }).waitFor();
+      await page.screenshot({ path: artifactPath('editor-cancelled-dashboard.png') });
+      await stopped.locator('[data-action="resume"]').click();
+      const resumed = notification(page, /SPruFT: resume long.*step \d+\/5000/s);
+      await resumed.waitFor({ timeout: 60_000 });
+      await runCommand(page, 'SPruFT: Stop run');
+      await notification(page, /SPruFT: resume long.* cancelled/).waitFor({ timeout: 60_000 });
     } catch (err) {
       await page.screenshot({ path: artifactPath('editor-failure.png') }).catch(() => undefined);
       throw err;

@@ -23,6 +23,9 @@ command -v rg >/dev/null 2>&1 || need_apt+=(ripgrep)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
+# OpenBLAS (and the C toolchain) for the runner's optional native BLAS addon (native/).
+dpkg -s libopenblas-dev >/dev/null 2>&1 || need_apt+=(libopenblas-dev)
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 # Debian's PyTorch: the adapter tests apply scripts/python/apply_spruft_adapter.py with it.
 dpkg -s python3-torch >/dev/null 2>&1 || need_apt+=(python3-torch)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -31,7 +34,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 else
-  say "Debian packages present (dataset-fashion-mnist, chromium, ripgrep, libkrb5-dev, pkg-config, unzip)"
+  say "Debian packages present (dataset-fashion-mnist, chromium, ripgrep, libkrb5-dev, pkg-config, unzip, libopenblas-dev, python3-torch)"
+fi
+# npm install built the addon if OpenBLAS was there already; else build it now.
+if [ -f "$ROOT/native/build/Release/spruft_blas.node" ]; then
+  say "native BLAS addon present"
+else
+  node "$ROOT/native/build.mjs"
 fi
 say "$(/usr/bin/chromium --version 2>/dev/null || echo 'chromium: version unknown')"
 

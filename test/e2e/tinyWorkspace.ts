@@ -5,7 +5,7 @@
  * npm package (a dependency of this repository) and are written into the workspace as
  * IDX files (`dataset: idx`), so the installed extension, which carries no node_modules,
  * reads them from the workspace like any user's data.
- *   quick  12 steps per method, SPruFT compared with LoRA (a few seconds on wasm)
+ *   quick  12 steps per method, SPruFT compared with LoRA, evaluated at step 6 and 12 (a few seconds on wasm)
  *   long   5,000 steps: long enough to be stopped half-way
  *   broken an out-of-range value the checks report
  */
@@ -72,7 +72,7 @@ function writeDigitsIdx(dir: string): void {
   split('t10k', DIGITS_TRAIN, DIGITS_TEST);
 }
 
-function config(name: string, steps: number, trainLimit: number, epochs = 1): string {
+function config(name: string, steps: number, trainLimit: number, epochs = 1, evalEvery?: number): string {
   return `# ${name}: a ${TINY_MODEL.hidden.length}-layer MLP on MNIST digits at ${TINY_MODEL.imageSize}x${TINY_MODEL.imageSize}
 name: ${name}
 model:
@@ -99,7 +99,7 @@ training:
   batchSize: 32
   maxSteps: ${steps}
   epochs: ${epochs}
-  checkpointEvery: 50
+  checkpointEvery: 50${evalEvery ? `\n  evalEvery: ${evalEvery}` : ''}
 backend: wasm
 output:
   dir: ${EditorWorkspace.runsDir}
@@ -111,7 +111,7 @@ export function makeTinyWorkspace(dir: string): string {
   mkdirSync(dir, { recursive: true });
   writeTinyMlp(join(dir, 'model'));
   writeDigitsIdx(join(dir, 'digits'));
-  writeFileSync(join(dir, EditorWorkspace.quickConfig), config('quick', QUICK_STEPS, 512));
+  writeFileSync(join(dir, EditorWorkspace.quickConfig), config('quick', QUICK_STEPS, 512, 1, QUICK_STEPS / 2));
   writeFileSync(join(dir, EditorWorkspace.longConfig), config('long', 5000, 1000, 200));
   writeFileSync(join(dir, EditorWorkspace.brokenConfig), config('broken', 10, 512).replace('lr: 0.01', 'lr: -0.5'));
   return dir;

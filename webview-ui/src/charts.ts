@@ -104,6 +104,16 @@ export function recordDrawn(figure: HTMLElement, facts: DrawnFacts): void {
 }
 
 /**
+ * How many legend entries chart.js laid out outside the canvas (cut at the editor's side
+ * width); the views record it and the browser test requires 0.
+ */
+export function legendEntriesCut(chart: Chart): number {
+  const legend = chart.legend as unknown as { legendHitBoxes?: Array<{ left: number; top: number; width: number; height: number }> } | undefined;
+  const boxes = legend?.legendHitBoxes ?? [];
+  return boxes.filter((b) => b.left < 0 || b.top < 0 || b.left + b.width > chart.width + 0.5 || b.top + b.height > chart.height + 0.5).length;
+}
+
+/**
  * A chart bound to one canvas, created on first use and destroyed on theme changes
  * (chart.js reads colours at construction).
  */

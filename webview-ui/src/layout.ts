@@ -4,7 +4,7 @@
  * their `data-view` attribute.
  */
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   node.append(...children);
@@ -12,6 +12,8 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
 }
 
 export interface ChartFigure {
+  /** The whole section (heading, caption, figure): hidden when the run has nothing for it. */
+  section: HTMLElement;
   figure: HTMLElement;
   box: HTMLElement;
   canvas: HTMLCanvasElement;
@@ -25,7 +27,7 @@ function chartFigure(view: string, title: string, boxClass = 'chart-box'): Chart
   const figure = el('figure', { 'data-view': view, role: 'group', 'aria-label': title }, el('div', { class: 'scroll' }, box));
   const section = el('section', { 'data-section': view }, el('h2', {}, title), caption, figure);
   document.getElementById('app')!.append(section);
-  return { figure, box, canvas, caption };
+  return { section, figure, box, canvas, caption };
 }
 
 function table(view: string, headers: string[]): HTMLTableElement {
@@ -43,10 +45,39 @@ export interface DashboardLayout {
   message: HTMLElement;
   progressBar: HTMLProgressElement;
   progressLines: HTMLElement;
+  /** Why a run ended early and what to do (failed, cancelled, interrupted runs). */
+  outcome: OutcomeBanner;
   selection: ChartFigure;
   memory: ChartFigure & { table: HTMLTableElement };
   labels: ChartFigure & { table: HTMLTableElement };
   curves: ChartFigure;
+  evaluation: ChartFigure;
+}
+
+export interface OutcomeBanner {
+  root: HTMLElement;
+  title: HTMLElement;
+  reason: HTMLElement;
+  where: HTMLElement;
+  advice: HTMLElement;
+  resume: HTMLButtonElement;
+  rerun: HTMLButtonElement;
+  showLog: HTMLButtonElement;
+  openConfig: HTMLButtonElement;
+}
+
+function outcomeBanner(): OutcomeBanner {
+  const title = el('strong', { 'data-view': 'outcome-title' });
+  const reason = el('p', { class: 'reason', 'data-view': 'outcome-reason' });
+  const where = el('p', { 'data-view': 'outcome-where' });
+  const advice = el('p', { 'data-view': 'outcome-advice' });
+  const resume = el('button', { type: 'button', 'data-action': 'resume' }, 'Resume');
+  const rerun = el('button', { type: 'button', class: 'secondary', 'data-action': 'rerun' }, 'Re-run');
+  const openConfig = el('button', { type: 'button', class: 'secondary', 'data-action': 'open-config' }, 'Open config');
+  const showLog = el('button', { type: 'button', class: 'secondary', 'data-action': 'show-log' }, 'Show runner log');
+  const root = el('section', { class: 'outcome', role: 'alert', 'data-view': 'outcome' }, title, reason, where, advice, el('div', { class: 'actions' }, resume, rerun, openConfig, showLog));
+  root.hidden = true;
+  return { root, title, reason, where, advice, resume, rerun, showLog, openConfig };
 }
 
 export function buildLayout(): DashboardLayout {
@@ -57,7 +88,8 @@ export function buildLayout(): DashboardLayout {
   const stop = el('button', { type: 'button', 'data-action': 'stop' }, 'Stop run');
   const openFolder = el('button', { type: 'button', class: 'secondary', 'data-action': 'open-folder' }, 'Open run folder…');
   const message = el('p', { class: 'message', role: 'status', 'data-view': 'message' });
-  app.append(el('header', {}, el('div', { class: 'heading' }, title, status), runDir, el('div', { class: 'actions' }, stop, openFolder)), message);
+  const outcome = outcomeBanner();
+  app.append(el('header', {}, el('div', { class: 'heading' }, title, status), runDir, el('div', { class: 'actions' }, stop, openFolder)), message, outcome.root);
 
   const progressBar = el('progress', { 'data-view': 'progress-bar', max: '1' });
   const progressLines = el('ul', { class: 'progress-lines', 'data-view': 'progress' });
@@ -70,7 +102,8 @@ export function buildLayout(): DashboardLayout {
   const labels = chartFigure('labels', 'Accuracy per label', 'chart-box tall');
   const labelTable = table('label-table', ['method', 'accuracy', 'min', 'Q1', 'median', 'Q3', 'max']);
   labels.figure.after(labelTable);
-  const curves = chartFigure('curves', 'Loss and learning rate');
+  const curves = chartFigure('curves', 'Training loss and learning rate');
+  const evaluation = chartFigure('evaluation', 'Evaluation over the run');
   return {
     title,
     status,
@@ -80,9 +113,11 @@ export function buildLayout(): DashboardLayout {
     message,
     progressBar,
     progressLines,
+    outcome,
     selection,
     memory: { ...memory, table: memoryTable },
     labels: { ...labels, table: labelTable },
     curves,
+    evaluation,
   };
 }

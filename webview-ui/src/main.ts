@@ -6,17 +6,21 @@
  */
 import './dashboard.css';
 import { applyRunMessage } from '../../protocol/dashboardSnapshot';
+import type { PredictResult } from '../../protocol/rpc';
 import type { DashboardSnapshot } from '../../protocol/runFolder';
-import { assertNever, type HostToWebview, type WebviewToHost } from '../../protocol/webview';
+import { assertNever, type HostToWebview, type RunAction, type WebviewToHost } from '../../protocol/webview';
 import { applyThemeDefaults } from './charts';
 import { buildLayout } from './layout';
 import { readTheme, type ThemeColours } from './theme';
 import { Curves } from './views/curves';
+import { EvaluationCurves } from './views/evaluation';
 import { LabelAccuracy } from './views/labelAccuracy';
 import { MemoryBars } from './views/memoryBars';
 import { ProgressView } from './views/progress';
+import { Playground } from './views/playground';
 import { SelectionHeatmap } from './views/selectionHeatmap';
 import { connectToHost } from './vscodeApi';
+import { describeOutcome, isLive, isResumable } from '../../protocol/runOutcome';
 
 type Request = Extract<WebviewToHost, { requestId: number }>;
 type RequestWithoutId = Request extends infer R ? (R extends Request ? Omit<R, 'requestId'> : never) : never;
@@ -33,7 +37,18 @@ const selection = new SelectionHeatmap(layout.selection.figure, layout.selection
 const memory = new MemoryBars(layout.memory.figure, layout.memory.canvas, layout.memory.table, layout.memory.caption);
 const labels = new LabelAccuracy(layout.labels.figure, layout.labels.box, layout.labels.canvas, layout.labels.table, layout.labels.caption);
 const curves = new Curves(layout.curves.figure, layout.curves.canvas, layout.curves.caption);
-const charts = [selection, memory, labels, curves];
+const evaluation = new EvaluationCurves(layout.evaluation.figure, layout.evaluation.canvas, layout.evaluation.caption);
+const charts = [selection, memory, labels, curves, evaluation];
+const predictions = new Map<number, (answer: { result?: PredictResult; error?: string }) => void>();
+const playground = new Playground((input) => {
+  const requestId = nextRequestId++;
+  return new Promise((resolve) => {
+    predictions.set(requestId, resolve);
+    host.postMessage({ type: 'predict', requestId, input });
+  });
+});
+// Right under the progress: the first thing to do with a finished run.
+document.querySelector('[data-section="progress"]')!.after(playground.section);
 
 const WAITING = 'Waiting for a run…';
 let renders = 0;
@@ -47,14 +62,64 @@ function render(): void {
   layout.title.textContent = snapshot.name;
   layout.runDir.textContent = snapshot.runDir;
   layout.runDir.title = snapshot.runDir;
-  layout.stop.hidden = snapshot.status !== 'running';
+  layout.stop.hidden = !isLive(snapshot.status);
   progress.render(snapshot);
+  renderOutcome(snapshot);
+  // Sections first: a chart drawn into a hidden section has no size to lay its legend out in.
+  showSections(snapshot);
   const spruftSelection = snapshot.methods.find((m) => m.selection)?.selection;
   selection.render(spruftSelection, theme);
   memory.render(snapshot.methods, theme);
   labels.render(snapshot.methods, theme);
   curves.render(snapshot.methods, theme);
+  evaluation.render(snapshot.methods, theme);
   document.body.dataset.renders = String(++renders);
+}
+
+/**
+ * A section shows when it has something to draw, or while a live run will still produce
+ * it: a run that ended leaves no "Waiting for…" panels, and a scoring run shows only what
+ * scoring produces.
+ */
+function showSections(s: DashboardSnapshot): void {
+  const live = isLive(s.status);
+  const trains = s.kind !== 'score';
+  const planned = s.plannedMethods ?? s.methods.map((m) => m.method);
+  const has = {
+    selection: s.methods.some((m) => m.selection && m.selection.layers.length > 0),
+    memory: s.methods.some((m) => m.memory),
+    labels: s.methods.some((m) => m.labelAccuracy),
+    curves: s.methods.some((m) => m.progress.some((p) => p.phase === 'training' && (p.loss !== undefined || p.lr !== undefined))),
+    // Only with data: how often a run evaluates is the config's (training.evalEvery).
+    evaluation: s.methods.some((m) => (m.evaluations?.length ?? 0) > 0),
+  };
+  const expected = {
+    selection: live && (planned.length === 0 || planned.includes('spruft')),
+    memory: live && trains,
+    labels: live && trains,
+    curves: live && trains,
+    evaluation: false,
+  };
+  for (const key of ['selection', 'memory', 'labels', 'curves', 'evaluation'] as const) layout[key].section.hidden = !(has[key] || expected[key]);
+}
+
+function renderOutcome(s: DashboardSnapshot): void {
+  const outcome = describeOutcome(s);
+  const banner = layout.outcome;
+  banner.root.hidden = !outcome;
+  banner.root.dataset.status = s.status;
+  if (!outcome) return;
+  banner.title.textContent = outcome.title;
+  banner.reason.textContent = outcome.reason ?? '';
+  banner.reason.hidden = !outcome.reason;
+  banner.where.textContent = outcome.where ? `Last progress report: ${outcome.where}.` : '';
+  banner.where.hidden = !outcome.where;
+  banner.advice.textContent = outcome.advice;
+  // Resume needs the run's folder and checkpoint; a failed config check has neither.
+  banner.resume.hidden = !(s.runDir && isResumable(s.status) && outcome.action !== 'fix-config');
+  banner.rerun.hidden = !s.runDir;
+  banner.openConfig.hidden = outcome.action !== 'fix-config';
+  banner.showLog.hidden = s.status === 'cancelled';
 }
 
 let renderQueued = false;
@@ -89,11 +154,22 @@ function handle(message: HostToWebview): void {
     case 'selection':
     case 'memory':
     case 'labelAccuracy':
+    case 'evaluation':
     case 'finished':
       // The host sends a snapshot before any run message; one arriving earlier is dropped.
       if (!snapshot) return;
       snapshot = applyRunMessage(snapshot, message);
       break;
+    case 'playground':
+      playground.configure(message.available, message.task);
+      if (message.focus) requestAnimationFrame(() => playground.focus());
+      return;
+    case 'prediction': {
+      const settle = predictions.get(message.requestId);
+      predictions.delete(message.requestId);
+      settle?.({ ...(message.result ? { result: message.result } : {}), ...(message.error ? { error: message.error } : {}) });
+      return;
+    }
     case 'reply': {
       const settle = pending.get(message.requestId);
       pending.delete(message.requestId);
@@ -116,6 +192,18 @@ layout.stop.addEventListener('click', async () => {
   layout.stop.disabled = false;
   layout.message.textContent = reply.ok ? 'Stop requested: the run ends after the current step.' : `Could not stop: ${reply.error ?? 'unknown error'}`;
 });
+
+async function runAction(action: RunAction, button: HTMLButtonElement): Promise<void> {
+  button.disabled = true;
+  const reply = await request({ type: 'runAction', action });
+  button.disabled = false;
+  if (!reply.ok) layout.message.textContent = reply.error ?? `Could not ${action}.`;
+}
+
+layout.outcome.resume.addEventListener('click', () => void runAction('resume', layout.outcome.resume));
+layout.outcome.rerun.addEventListener('click', () => void runAction('rerun', layout.outcome.rerun));
+layout.outcome.showLog.addEventListener('click', () => void runAction('showLog', layout.outcome.showLog));
+layout.outcome.openConfig.addEventListener('click', () => void runAction('openConfig', layout.outcome.openConfig));
 
 layout.openFolder.addEventListener('click', async () => {
   const reply = await request({ type: 'openRunFolder' });

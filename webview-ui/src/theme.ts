@@ -26,22 +26,49 @@ export interface ThemeColours {
   heatHigh: string;
 }
 
-function cssVar(style: CSSStyleDeclaration, name: string, fallback: string): string {
-  const value = style.getPropertyValue(name).trim();
-  return value || fallback;
-}
+export type ThemeKind = 'light' | 'dark' | 'high-contrast' | 'high-contrast-light';
 
-export function readTheme(): ThemeColours {
-  const style = getComputedStyle(document.documentElement);
-  const dark = !document.body.classList.contains('vscode-light');
-  const v = (name: string, fallback: string) => cssVar(style, `--vscode-${name}`, fallback);
+/**
+ * Memory components: seven colours that must read apart from each other in one stacked
+ * bar, on the editor's background, in light and dark themes alike. VS Code's seven
+ * `charts-*` colours do not (yellow and orange are close in the dark theme, and the
+ * grey `charts-lines` is near the foreground), so the bars use a palette of their own,
+ * after Okabe and Ito's colour-blind-safe set, each checked by theme.test.ts (pairwise
+ * CIE76 distance, contrast with the background).
+ */
+export const COMPONENT_PALETTES: Record<'light' | 'dark', Record<MemoryComponent, string>> = {
+  light: {
+    weights: '#8a8a8a',
+    params: '#0072b2',
+    grads: '#e69f00',
+    optimizer: '#7e3c99',
+    cache: '#009e73',
+    dropout: '#c4001f',
+    other: '#c979b0',
+  },
+  dark: {
+    weights: '#8c8c8c',
+    params: '#4fa8ee',
+    grads: '#e69f00',
+    optimizer: '#b88ee0',
+    cache: '#2fbf8a',
+    dropout: '#f2545b',
+    other: '#f0e442',
+  },
+};
+
+export type MemoryComponent = 'weights' | 'params' | 'grads' | 'optimizer' | 'cache' | 'dropout' | 'other';
+
+/** Theme colours from a lookup of `--vscode-*` variables (pure, so node tests can call it). */
+export function themeColours(lookup: (name: string) => string | undefined, kind: ThemeKind): ThemeColours {
+  const dark = kind === 'dark' || kind === 'high-contrast';
+  const v = (name: string, fallback: string) => lookup(`--vscode-${name}`)?.trim() || fallback;
   const blue = v('charts-blue', dark ? '#3794ff' : '#1a85ff');
-  const red = v('charts-red', dark ? '#f14c4c' : '#e51400');
-  const yellow = v('charts-yellow', dark ? '#cca700' : '#bf8803');
-  const orange = v('charts-orange', dark ? '#d18616' : '#d18616');
+  const orange = v('charts-orange', '#d18616');
   const green = v('charts-green', dark ? '#89d185' : '#388a34');
   const purple = v('charts-purple', dark ? '#b180d7' : '#652d90');
   const foreground = v('charts-foreground', v('foreground', dark ? '#cccccc' : '#616161'));
+  const palette = COMPONENT_PALETTES[dark ? 'dark' : 'light'];
   return {
     foreground,
     muted: v('descriptionForeground', dark ? '#9d9d9d' : '#717171'),
@@ -50,16 +77,21 @@ export function readTheme(): ThemeColours {
     font: v('font-family', 'system-ui, sans-serif'),
     fontSize: Number.parseFloat(v('font-size', '13')) || 13,
     methods: { spruft: blue, lora: orange, full: purple, head: green },
-    weights: v('charts-lines', dark ? '#6b6b6b' : '#a0a0a0'),
-    params: blue,
-    grads: orange,
-    optimizer: purple,
-    cache: yellow,
-    dropout: red,
-    other: green,
+    ...palette,
     heatLow: withAlpha(blue, 0.25),
     heatHigh: blue,
   };
+}
+
+function themeKindOf(body: HTMLElement): ThemeKind {
+  if (body.classList.contains('vscode-high-contrast-light')) return 'high-contrast-light';
+  if (body.classList.contains('vscode-high-contrast')) return 'high-contrast';
+  return body.classList.contains('vscode-light') ? 'light' : 'dark';
+}
+
+export function readTheme(): ThemeColours {
+  const style = getComputedStyle(document.documentElement);
+  return themeColours((name) => style.getPropertyValue(name), themeKindOf(document.body));
 }
 
 /** `#rrggbb`, `#rgb` or `rgb()/rgba()` with a new alpha; anything else unchanged. */

@@ -5,16 +5,18 @@
  * forwards messages (STYLE.md points 3 and 10).
  */
 import { randomBytes } from 'node:crypto';
-import { relative, isAbsolute } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative, isAbsolute, join, normalize } from 'node:path';
 import * as vscode from 'vscode';
 import { applyRunMessage, type RunMessage } from '../../../protocol/dashboardSnapshot';
-import type { DashboardSnapshot } from '../../../protocol/runFolder';
-import { assertNever, type HostToWebview, type WebviewToHost } from '../../../protocol/webview';
+import type { PredictInput, PredictResult } from '../../../protocol/rpc';
+import { RUN_FILES, type DashboardSnapshot } from '../../../protocol/runFolder';
+import { assertNever, type HostToWebview, type RunAction, type WebviewToHost } from '../../../protocol/webview';
 import { DASHBOARD_VIEW_TYPE } from '../commandIds';
 import { describeError } from '../runner/runnerClient';
 import type { ActiveRun, RunSessions } from '../training/runSessions';
 import { dashboardHtml, makeNonce } from './dashboardHtml';
-import { isRunFolder, readRunFolder } from './runFolderReader';
+import { hasAdapter, isRunFolder, readRunFolder } from './runFolderReader';
 
 class DashboardPanel {
   private ready = false;
@@ -44,6 +46,16 @@ class DashboardPanel {
     );
   }
 
+  /** Set by showPlayground before the page is ready: scroll to the playground once it is. */
+  focusPlayground = false;
+
+  /** Tells the page whether the run can be tried: a finished run folder that holds an adapter. */
+  postPlayground(focus = false): void {
+    const available = this.snapshot.status !== 'running' && this.snapshot.runDir !== '' && hasAdapter(this.snapshot.runDir);
+    const task = available ? taskOf(this.snapshot.runDir) : undefined;
+    this.post({ type: 'playground', available, ...(task ? { task } : {}), focus });
+  }
+
   /** Whether the page has posted `ready` and drawn the snapshot it was sent. */
   get isReady(): boolean {
     return this.ready;
@@ -58,11 +70,13 @@ class DashboardPanel {
     this.snapshot = snapshot;
     this.panel.title = `SPruFT: ${snapshot.name}`;
     this.post({ type: 'snapshot', snapshot });
+    this.postPlayground();
   }
 
   forward(message: RunMessage): void {
     this.snapshot = applyRunMessage(this.snapshot, message);
     this.post(message);
+    if (message.type === 'finished') this.postPlayground();
   }
 
   private receive(message: WebviewToHost): void {
@@ -71,11 +85,25 @@ class DashboardPanel {
         // Also after the webview was hidden and re-created: it starts over from the snapshot.
         this.ready = true;
         this.post({ type: 'snapshot', snapshot: this.snapshot });
+        this.postPlayground(this.focusPlayground);
+        this.focusPlayground = false;
         this.host.fireReady(this.snapshot.runId);
+        return;
+      case 'predict':
+        this.host.predict(this.snapshot.runDir, message.input).then(
+          (result) => this.post({ type: 'prediction', requestId: message.requestId, result }),
+          (err: unknown) => this.post({ type: 'prediction', requestId: message.requestId, error: describeError(err) }),
+        );
         return;
       case 'stopRun':
         this.host.stopRun(message.runId).then(
           (stopped) => this.post({ type: 'reply', requestId: message.requestId, ok: stopped, ...(stopped ? {} : { error: 'The run had already ended.' }) }),
+          (err: unknown) => this.post({ type: 'reply', requestId: message.requestId, ok: false, error: describeError(err) }),
+        );
+        return;
+      case 'runAction':
+        this.host.runAction(message.action, this.snapshot).then(
+          () => this.post({ type: 'reply', requestId: message.requestId, ok: true }),
           (err: unknown) => this.post({ type: 'reply', requestId: message.requestId, ok: false, error: describeError(err) }),
         );
         return;
@@ -114,8 +142,30 @@ class DashboardPanel {
   }
 }
 
+/** What the dashboard's buttons do; the commands module provides them (it also owns the palette's). */
+export type DashboardActions = Record<RunAction, (snapshot: DashboardSnapshot) => Promise<unknown>>;
+
+/** Runs `model/predict` for the playground (the runner client, bound by the commands module). */
+export type Predictor = (runDir: string, input: PredictInput) => Promise<PredictResult>;
+
+/** The task of a run, from its run.spruft.json. */
+function taskOf(runDir: string): PredictResult['task'] | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(runDir, RUN_FILES.config), 'utf8')) as { task?: PredictResult['task'] }).task;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One tab per run folder: a resumed run (new run id, same folder) reuses its tab. */
+function panelKey(snapshot: DashboardSnapshot): string {
+  return snapshot.runDir ? `dir:${normalize(snapshot.runDir).replace(/[\\/]+$/, '')}` : `id:${snapshot.runId}`;
+}
+
 export class DashboardPanels implements vscode.Disposable, vscode.WebviewPanelSerializer<DashboardSnapshot> {
   private readonly panels = new Map<string, DashboardPanel>();
+  private actions: Partial<DashboardActions> = {};
+  private predictor: Predictor | undefined;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly readyEmitter = new vscode.EventEmitter<string>();
   /** Fires with a run id when its page has drawn its first snapshot. */
@@ -127,9 +177,43 @@ export class DashboardPanels implements vscode.Disposable, vscode.WebviewPanelSe
   ) {
     this.disposables.push(
       this.readyEmitter,
-      runs.onRunMessage((message) => this.panels.get(message.event.runId)?.forward(message)),
+      runs.onRunMessage((message) => this.byRunId(message.event.runId)?.forward(message)),
       vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, this),
     );
+  }
+
+  setActions(actions: DashboardActions, predictor: Predictor): void {
+    this.actions = actions;
+    this.predictor = predictor;
+  }
+
+  async predict(runDir: string, input: PredictInput): Promise<PredictResult> {
+    if (!runDir || !this.predictor) throw new Error('This run cannot be tried here.');
+    if (input.kind === 'image' && !input.path) {
+      const picked = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Try this image', filters: { Images: ['png', 'jpg', 'jpeg', 'webp'] } });
+      if (!picked?.[0]) throw new Error('No image chosen.');
+      return this.predictor(runDir, { kind: 'image', path: picked[0].fsPath });
+    }
+    return this.predictor(runDir, input);
+  }
+
+  /** The dashboard of a run folder, scrolled to its playground. */
+  showPlayground(runDir: string): void {
+    this.showFolder(runDir);
+    const panel = [...this.panels.values()].find((p) => p.snapshot.runDir && relative(p.snapshot.runDir, runDir) === '');
+    if (!panel) return;
+    if (panel.isReady) panel.postPlayground(true);
+    else panel.focusPlayground = true;
+  }
+
+  runAction(action: RunAction, snapshot: DashboardSnapshot): Promise<unknown> {
+    const act = this.actions[action];
+    return act ? act(snapshot) : Promise.reject(new Error(`"${action}" is not available here.`));
+  }
+
+  private byRunId(runId: string): DashboardPanel | undefined {
+    for (const panel of this.panels.values()) if (panel.snapshot.runId === runId) return panel;
+    return undefined;
   }
 
   fireReady(runId: string): void {
@@ -141,11 +225,11 @@ export class DashboardPanels implements vscode.Disposable, vscode.WebviewPanelSe
   }
 
   forget(panel: DashboardPanel): void {
-    if (this.panels.get(panel.snapshot.runId) === panel) this.panels.delete(panel.snapshot.runId);
+    for (const [key, value] of this.panels) if (value === panel) this.panels.delete(key);
   }
 
   private open(snapshot: DashboardSnapshot, column = vscode.ViewColumn.Beside): DashboardPanel {
-    const existing = this.panels.get(snapshot.runId);
+    const existing = this.panels.get(panelKey(snapshot)) ?? this.byRunId(snapshot.runId);
     if (existing) {
       existing.replace(snapshot);
       existing.panel.reveal(undefined, true);
@@ -153,13 +237,18 @@ export class DashboardPanels implements vscode.Disposable, vscode.WebviewPanelSe
     }
     const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, `SPruFT: ${snapshot.name}`, { viewColumn: column, preserveFocus: true }, { enableScripts: true });
     const dashboard = new DashboardPanel(panel, snapshot, this, this.extensionUri);
-    this.panels.set(snapshot.runId, dashboard);
+    this.panels.set(panelKey(snapshot), dashboard);
     return dashboard;
   }
 
   /** The dashboard of the running run, kept live by its messages. */
   showLive(run: ActiveRun): void {
     this.open(run.snapshot);
+  }
+
+  /** How many dashboard tabs are open (the in-editor tests check that tabs are reused). */
+  get openCount(): number {
+    return this.panels.size;
   }
 
   /** The dashboard of a run folder: live if it is the running run, else from its files. */
@@ -174,7 +263,7 @@ export class DashboardPanels implements vscode.Disposable, vscode.WebviewPanelSe
 
   /** What a panel holds, for the in-editor tests (undefined when none is open). */
   snapshotOf(runId: string): { snapshot: DashboardSnapshot; ready: boolean } | undefined {
-    const panel = this.panels.get(runId);
+    const panel = this.byRunId(runId);
     return panel ? { snapshot: panel.snapshot, ready: panel.isReady } : undefined;
   }
 
@@ -192,8 +281,8 @@ export class DashboardPanels implements vscode.Disposable, vscode.WebviewPanelSe
         snapshot = state;
       }
     }
-    this.panels.get(snapshot.runId)?.dispose();
-    this.panels.set(snapshot.runId, new DashboardPanel(panel, snapshot, this, this.extensionUri));
+    this.panels.get(panelKey(snapshot))?.dispose();
+    this.panels.set(panelKey(snapshot), new DashboardPanel(panel, snapshot, this, this.extensionUri));
   }
 
   dispose(): void {

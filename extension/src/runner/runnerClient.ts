@@ -25,6 +25,7 @@ import {
   FinishedNotification,
   InitializeRequest,
   LabelAccuracyNotification,
+  EvaluationNotification,
   LogNotification,
   MemoryNotification,
   ProgressNotification,
@@ -32,6 +33,7 @@ import {
   ShutdownRequest,
   type FinishedEvent,
   type InitializeResult,
+  type EvaluationEvent,
   type LabelAccuracyEvent,
   type MemoryEvent,
   type RunnerErrorData,
@@ -116,6 +118,7 @@ export class RunnerClient implements vscode.Disposable {
   private readonly selectionEmitter = new vscode.EventEmitter<SelectionEvent>();
   private readonly memoryEmitter = new vscode.EventEmitter<MemoryEvent>();
   private readonly labelAccuracyEmitter = new vscode.EventEmitter<LabelAccuracyEvent>();
+  private readonly evaluationEmitter = new vscode.EventEmitter<EvaluationEvent>();
   private readonly finishedEmitter = new vscode.EventEmitter<FinishedEvent>();
 
   readonly onDidChangeState = this.stateEmitter.event;
@@ -123,6 +126,7 @@ export class RunnerClient implements vscode.Disposable {
   readonly onSelection = this.selectionEmitter.event;
   readonly onMemory = this.memoryEmitter.event;
   readonly onLabelAccuracy = this.labelAccuracyEmitter.event;
+  readonly onEvaluation = this.evaluationEmitter.event;
   readonly onFinished = this.finishedEmitter.event;
 
   constructor(private readonly env: RunnerEnvironment) {}
@@ -200,6 +204,7 @@ export class RunnerClient implements vscode.Disposable {
       connection.onNotification(SelectionNotification, (e) => this.selectionEmitter.fire(e)),
       connection.onNotification(MemoryNotification, (e) => this.memoryEmitter.fire(e)),
       connection.onNotification(LabelAccuracyNotification, (e) => this.labelAccuracyEmitter.fire(e)),
+      connection.onNotification(EvaluationNotification, (e) => this.evaluationEmitter.fire(e)),
       connection.onNotification(FinishedNotification, (e) => this.finishedEmitter.fire(e)),
       connection.onNotification(LogNotification, (e) => out[e.level](e.message)),
       connection.onClose(() => recordExit('closed its connection')),
@@ -311,6 +316,7 @@ export class RunnerClient implements vscode.Disposable {
     this.selectionEmitter.dispose();
     this.memoryEmitter.dispose();
     this.labelAccuracyEmitter.dispose();
+    this.evaluationEmitter.dispose();
     this.finishedEmitter.dispose();
   }
 }

@@ -6,7 +6,8 @@
  */
 import * as vscode from 'vscode';
 import { applyRunMessage, type RunMessage } from '../../../protocol/dashboardSnapshot';
-import { describeProgress, formatPercent } from '../../../protocol/format';
+import { describeProgress, formatDuration, formatPercent } from '../../../protocol/format';
+import { overallProgress } from '../../../protocol/runOutcome';
 import {
   CancelRequest,
   EvaluateRequest,
@@ -20,6 +21,7 @@ import type { RunResult } from '../../../protocol/results';
 import type { DashboardSnapshot } from '../../../protocol/runFolder';
 import { ContextKey } from '../commandIds';
 import { describeError, type RunnerClient } from '../runner/runnerClient';
+import { isRunFolder, plannedMethodsOf, readRunFolder } from '../dashboard/runFolderReader';
 
 export type RunKind = FinishedEvent['kind'];
 
@@ -36,8 +38,6 @@ export interface ActiveRun {
   label: string;
   snapshot: DashboardSnapshot;
   finished: Promise<FinishedEvent>;
-  /** How many methods the run trains one after another (for the progress bar). */
-  plannedMethods: number;
 }
 
 /** Messages for runs the client does not know yet (none expected: the runner holds them). */
@@ -65,6 +65,7 @@ export class RunSessions implements vscode.Disposable {
       client.onSelection((event) => this.accept({ type: 'selection', event })),
       client.onMemory((event) => this.accept({ type: 'memory', event })),
       client.onLabelAccuracy((event) => this.accept({ type: 'labelAccuracy', event })),
+      client.onEvaluation((event) => this.accept({ type: 'evaluation', event })),
       client.onFinished((event) => this.accept({ type: 'finished', event })),
       // A runner that dies mid-run sends no run/finished: end the run here, as failed.
       client.onDidChangeState((state) => {
@@ -81,7 +82,7 @@ export class RunSessions implements vscode.Disposable {
   }
 
   /** Start a run; fails with the runner's message (busy, invalid config...) when refused. */
-  async start(request: StartRequest, label: string, plannedMethods = 1): Promise<ActiveRun> {
+  async start(request: StartRequest, label: string): Promise<ActiveRun> {
     if (this.active) {
       throw new Error(`A run is already going (${this.active.label}). Stop it with "SPruFT: Stop run" first.`);
     }
@@ -93,8 +94,8 @@ export class RunSessions implements vscode.Disposable {
           : await this.client.request(EvaluateRequest, request.params);
     let resolve!: (e: FinishedEvent) => void;
     const finished = new Promise<FinishedEvent>((r) => (resolve = r));
-    const snapshot: DashboardSnapshot = { runId: started.runId, name: label, runDir: started.runDir ?? '', status: 'running', methods: [] };
-    this.active = { runId: started.runId, runDir: started.runDir, kind: request.kind, label, snapshot, finished, plannedMethods, resolve };
+    const snapshot = startingSnapshot(request, started.runId, started.runDir, label);
+    this.active = { runId: started.runId, runDir: started.runDir, kind: request.kind, label, snapshot, finished, resolve };
     this.output.info(`run ${started.runId} started: ${label}${started.runDir ? ` -> ${started.runDir}` : ''}`);
     void vscode.commands.executeCommand('setContext', ContextKey.runActive, true);
     this.changeEmitter.fire(this.active);
@@ -136,17 +137,18 @@ export class RunSessions implements vscode.Disposable {
         const cancel = token.onCancellationRequested(() => {
           this.stop(run.runId).catch((err: unknown) => void vscode.window.showErrorMessage(`Could not stop the run: ${describeError(err)}`));
         });
-        const methods: string[] = [];
         let reported = 0;
         const listener = this.onRunMessage((message) => {
           if (message.type !== 'progress' || message.event.runId !== run.runId) return;
           const e = message.event;
-          if (!methods.includes(e.method)) methods.push(e.method);
-          const fraction = e.totalSteps > 0 ? Math.min(1, e.step / e.totalSteps) : 0;
-          const overall = Math.min(100, ((methods.indexOf(e.method) + fraction) / Math.max(run.plannedMethods, methods.length)) * 100);
-          const increment = overall > reported ? overall - reported : undefined;
-          if (increment !== undefined) reported = overall;
-          progress.report({ message: describeProgress(e, { elapsed: false }), increment });
+          // One bar and one ETA over every method the run trains (protocol/runOutcome.ts).
+          const overall = overallProgress(run.snapshot);
+          const percent = Math.min(100, overall.fraction * 100);
+          const increment = percent > reported ? percent - reported : undefined;
+          if (increment !== undefined) reported = percent;
+          const many = overall.methods.length > 1;
+          const eta = overall.etaMs !== undefined ? ` · ETA ${formatDuration(overall.etaMs)}${many ? ' for the whole run' : ''}` : '';
+          progress.report({ message: `${describeProgress(e, { elapsed: false, eta: false })}${many ? ` · method ${overall.current + 1} of ${overall.methods.length}` : ''}${eta}`, increment });
         });
         try {
           await run.finished;
@@ -161,6 +163,27 @@ export class RunSessions implements vscode.Disposable {
   dispose(): void {
     for (const d of this.disposables.splice(0)) d.dispose();
   }
+}
+
+/**
+ * The snapshot a live run starts from. A resumed run starts from its folder (the curves
+ * go on from where they stopped) under its new run id; a new one from nothing. Either way
+ * the methods it will train come from the run.spruft.json the runner has written by now.
+ */
+function startingSnapshot(request: StartRequest, runId: string, runDir: string | undefined, label: string): DashboardSnapshot {
+  const fresh: DashboardSnapshot = { runId, name: label, runDir: runDir ?? '', status: 'running', methods: [], kind: request.kind };
+  if (!runDir) return fresh;
+  let base = fresh;
+  if (request.kind === 'train' && request.params.resumeDir && isRunFolder(runDir)) {
+    try {
+      const { error: _previousError, ...folder } = readRunFolder(runDir);
+      base = { ...folder, runId, name: label, status: 'running', kind: 'train' };
+    } catch {
+      base = fresh;
+    }
+  }
+  const planned = request.kind === 'train' ? plannedMethodsOf(runDir) : undefined;
+  return planned ? { ...base, plannedMethods: planned } : base;
 }
 
 /** "completed: spruft 81.2% · lora 79.9%" for the end-of-run message. */

@@ -4,9 +4,12 @@
  * variant, and refusals of bad options.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { BenchResult } from '../../../protocol/results';
 import { REPO_ROOT, runSpruft, type CliResult } from '../../../test/fixtures/spruftCli';
+import { findPeerPython } from '../run/peer';
 
 const spruft = (...args: string[]): CliResult => runSpruft(REPO_ROOT, args);
 
@@ -63,6 +66,9 @@ describe('spruft bench', () => {
       [['bench', 'memory', '--backend', 'cuda'], /--backend must be one of/],
       [['bench', 'accuracy'], /spruft train <run\.spruft\.yaml>` with `compare/],
       [['bench'], /say memory or speed/],
+      [['bench', 'speed', '--peer', 'jax'], /--peer must be torch \(got "jax"\)/],
+      [['bench', 'speed', '--model', 'vision', '--peer', 'torch'], /--peer torch runs the decoder only/],
+      [['bench', 'speed', '--kernels', 'many'], /--kernels must be a non-negative integer/],
     ];
     for (const [args, message] of cases) {
       const r = spruft(...args);
@@ -70,5 +76,43 @@ describe('spruft bench', () => {
       assert.equal(r.stdout, '', `${args.join(' ')}: nothing on stdout`);
       assert.match(r.stderr, message, args.join(' '));
     }
+  });
+
+  const peerPython = findPeerPython();
+  it('speed --peer torch --json: the PyTorch peer beside each method, its GEMM rate, and the top kernels', {
+    skip: peerPython.python ? false : `no torch peer here: ${peerPython.why}`,
+  }, () => {
+    const r = spruft('bench', 'speed', '--model', 'decoder', '--batch', '2', '--seq', '16', '--steps', '1', '--peer', 'torch', '--kernels', '3', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const b = JSON.parse(r.stdout) as BenchResult;
+    assert.equal(b.backend.name, 'wasm');
+    assert.ok(b.gemmGflops > 0);
+    assert.equal(b.peer?.peer, 'torch');
+    assert.equal(b.peer?.python, peerPython.python);
+    assert.ok((b.peer?.gemmGflops ?? 0) > 0, 'the peer\'s GEMM rate');
+    const ratios = b.ratios.stepOverPeer ?? {};
+    assert.deepEqual(Object.keys(ratios), b.methods.map((m) => m.variant));
+    for (const m of b.methods) {
+      assert.ok(m.stepMs > 0 && m.mfu > 0, `${m.variant}: stepMs, mfu`);
+      assert.ok((m.peerStepMs ?? 0) > 0, `${m.variant}: the peer's step`);
+      assert.equal(ratios[m.variant], m.stepOverPeer);
+      assert.equal(m.stepOverPeer, m.stepMs / m.peerStepMs!, 'one step: the pair\'s ratio');
+      const k = m.kernels!;
+      assert.ok(k.top.length > 0 && k.top.length <= 3, `${m.variant}: top kernels`);
+      for (let i = 1; i < k.top.length; i++) assert.ok(k.top[i - 1].ms >= k.top[i].ms, 'most time first');
+      assert.ok(k.top.some((t) => t.kernel === 'BatchMatMul'), `${m.variant}: the products are among the top kernels`);
+      assert.ok(k.outsideMs <= k.totalMs);
+    }
+    assert.match(r.stderr, /peer: torch [\d.a-z]+ \(.*python3\), \d+ threads, GEMM 1024x1024 [\d.]+ GFLOP\/s/);
+  });
+
+  it('the peer\'s SPruFT function: float64 finite differences and the masked full update', {
+    skip: peerPython.python ? false : `no torch peer here: ${peerPython.why}`,
+  }, () => {
+    const out = spawnSync(peerPython.python!, [join(REPO_ROOT, 'scripts', 'peer', 'decoder_bench.py'), '--check'], { encoding: 'utf8' });
+    assert.equal(out.status, 0, out.stderr);
+    const c = JSON.parse(out.stdout) as { gradcheck: boolean; forwardDiff: number; wfGradDiff: number; xGradDiff: number };
+    assert.equal(c.gradcheck, true);
+    assert.ok(c.forwardDiff < 1e-12 && c.wfGradDiff < 1e-12 && c.xGradDiff < 1e-12, JSON.stringify(c));
   });
 });

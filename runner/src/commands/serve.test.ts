@@ -25,8 +25,11 @@ import {
   LogNotification,
   ProgressNotification,
   RunnerErrorCode,
+  PredictRequest,
   ShutdownRequest,
   TrainRequest,
+  type PredictParams,
+  type PredictResult,
   type FinishedEvent,
   type RunnerErrorData,
 } from '../../../protocol/rpc';
@@ -59,7 +62,9 @@ class FakeApp implements RunnerApp {
     if (!configPath.includes('bad')) return [];
     return [{ severity: 'error', code: 'out-of-range', message: 'training.lr must be > 0', range: { start: { line: 3, character: 6 }, end: { line: 3, character: 8 } }, path: ['training', 'lr'] }];
   }
+  lastTrain: RunRequest | undefined;
   async startTrain(req: RunRequest, hooks: RunHooks): Promise<StartedRun<RunResult>> {
+    this.lastTrain = req;
     if (req.configPath.includes('bad')) throw new SpruftError('CONFIG_INVALID', '1 error in the run config', req.configPath);
     const runId = `run-${++this.runs}`;
     const runDir = `/runs/${runId}`;
@@ -104,6 +109,10 @@ class FakeApp implements RunnerApp {
   }
   async mergeRun(): Promise<never> {
     throw new SpruftError('ADAPTER_INVALID', 'adapter_config.json is missing');
+  }
+  async predictRun(params: PredictParams): Promise<PredictResult> {
+    const top = [{ label: 'a', probability: 1 }];
+    return { task: 'image-classification', method: 'spruft', input: { index: params.input.kind === 'example' ? params.input.index : -1 }, examples: 4, base: { top }, tuned: { top }, ms: 1 };
   }
 }
 
@@ -267,6 +276,20 @@ describe('spruft serve (in-process double)', () => {
     assert.match(internal.message, /cannot read shape/);
     const checked = await h.client.sendRequest(CheckConfigRequest, { configPath: '/cfg/bad.spruft.yaml', text: 'x: 1' });
     assert.equal(checked.diagnostics.length, 1);
+  });
+
+  it('resumes a run folder without a config path, and answers the playground unless a run goes', async () => {
+    const resumed = await h.client.sendRequest(TrainRequest, { configPath: '', resumeDir: '/runs/old', overrides: { maxSteps: 1 } });
+    await finished(h, resumed.runId);
+    assert.equal(h.app.lastTrain?.resumeDir, '/runs/old');
+    const answer = await h.client.sendRequest(PredictRequest, { runDir: '/runs/old', input: { kind: 'example', index: 2 } });
+    assert.equal(answer.input.index, 2);
+    const badInput = await rejection(h.client.sendRequest(PredictRequest, { runDir: '/runs/old', input: { kind: 'image' } } as never));
+    assert.equal(badInput.code, ErrorCodes.InvalidParams);
+    const run = await h.client.sendRequest(TrainRequest, { configPath: '/cfg/a.spruft.yaml', overrides: { maxSteps: 50 } });
+    const busy = await rejection(h.client.sendRequest(PredictRequest, { runDir: '/runs/old', input: { kind: 'text', text: 'hi' } }));
+    assert.equal(busy.code, RunnerErrorCode.busy);
+    await finished(h, run.runId);
   });
 
   it('answers wrong params with InvalidParams and unknown methods with MethodNotFound', async () => {

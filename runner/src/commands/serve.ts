@@ -31,6 +31,7 @@ import {
   CancelRequest,
   CheckConfigRequest,
   EvaluateRequest,
+  EvaluationNotification,
   FinishedNotification,
   InitializeRequest,
   InspectModelRequest,
@@ -38,6 +39,9 @@ import {
   LogNotification,
   MemoryNotification,
   MergeRequest,
+  PredictRequest,
+  type PredictParams,
+  type PredictResult,
   PROTOCOL_VERSION,
   ProgressNotification,
   RunnerErrorCode,
@@ -71,6 +75,7 @@ export interface RunnerApp {
   startScore(req: RunRequest, hooks: RunHooks): Promise<StartedRun<ScoreResult>>;
   startEvaluate(target: string, hooks: RunHooks): Promise<StartedRun<RunResult>>;
   mergeRun(runDir: string, outDir: string, force?: boolean): Promise<MergeResult>;
+  predictRun(params: PredictParams): Promise<PredictResult>;
 }
 
 type Level = LogEvent['level'];
@@ -320,9 +325,14 @@ function backendParam(value: unknown, key: string): BackendChoice | undefined {
 }
 
 function runParams(params: unknown): RunParams {
-  const configPath = requiredString(params, 'configPath');
+  const resumeDir = optionalString(params, 'resumeDir');
+  if (resumeDir !== undefined) return { configPath: optionalString(params, 'configPath') ?? '', resumeDir, ...overridesParam(params) };
+  return { configPath: requiredString(params, 'configPath'), ...overridesParam(params) };
+}
+
+function overridesParam(params: unknown): Pick<RunParams, 'overrides'> {
   const raw = record(params).overrides;
-  if (raw === undefined) return { configPath };
+  if (raw === undefined) return {};
   const o = record(raw);
   const overrides: RunOverrides = {};
   if (o.method !== undefined) {
@@ -341,7 +351,26 @@ function runParams(params: unknown): RunParams {
   }
   const backend = backendParam(o.backend, 'overrides.backend');
   if (backend) overrides.backend = backend;
-  return { configPath, overrides };
+  return { overrides };
+}
+
+function predictParams(params: unknown): PredictParams {
+  const runDir = requiredString(params, 'runDir');
+  const input = record(record(params).input);
+  const number = (key: string): number | undefined => {
+    const value = record(params)[key];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 1)) throw invalidParams(`"${key}" must be a positive integer.`);
+    return value as number | undefined;
+  };
+  const options = { ...(number('topK') ? { topK: number('topK') } : {}), ...(number('maxNewTokens') ? { maxNewTokens: number('maxNewTokens') } : {}) };
+  if (input.kind === 'example' && Number.isInteger(input.index) && (input.index as number) >= 0) return { runDir, input: { kind: 'example', index: input.index as number }, ...options };
+  if (input.kind === 'text' && typeof input.text === 'string') return { runDir, input: { kind: 'text', text: input.text }, ...options };
+  if (input.kind === 'image' && typeof input.path === 'string' && input.path) return { runDir, input: { kind: 'image', path: input.path }, ...options };
+  throw invalidParams('"input" must be {"kind": "example", "index": n >= 0}, {"kind": "text", "text": "..."} or {"kind": "image", "path": "..."}.');
+}
+
+function busyError(why: string): ResponseError<RunnerErrorData> {
+  return new ResponseError(RunnerErrorCode.busy, `The runner is busy: ${why}.`, { code: 'RUN_BUSY' });
 }
 
 // ---- the server -----------------------------------------------------------------------
@@ -418,6 +447,7 @@ export class RunnerServer {
     c.onRequest(MergeRequest, (params) =>
       this.handle(() => this.app.mergeRun(requiredString(params, 'runDir'), requiredString(params, 'outDir'), record(params).force === true)),
     );
+    c.onRequest(PredictRequest, (params) => this.handle(() => (this.active ? Promise.reject(busyError('a run is going; try the model once it ends')) : this.app.predictRun(predictParams(params)))));
     c.onNotification((method) => this.log('warn', `ignored unknown notification "${method}"`));
   }
 
@@ -477,6 +507,7 @@ export class RunnerServer {
       onSelection: (e) => notify(SelectionNotification, e),
       onMemory: (e) => notify(MemoryNotification, e),
       onLabelAccuracy: (e) => notify(LabelAccuracyNotification, e),
+      onEvaluation: (e) => notify(EvaluationNotification, e),
       onLog: (level, message) => send(() => this.log(level, message)),
     };
     let started: StartedRun<T>;

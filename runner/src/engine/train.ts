@@ -37,6 +37,9 @@ export interface TrainLoopOptions {
   onProgress?: (e: ProgressEvent) => void;
   onMemory?: (m: MemoryMeasurement) => void;
   signal?: AbortSignal;
+  /** Evaluate every `evalEvery` optimizer steps (training.evalEvery), before the last one. */
+  evalEvery?: number;
+  onEvaluate?: (step: number, totalSteps: number) => Promise<void>;
   /** Test hook: stop (as if killed) right after this optimizer step, without cleanup. */
   crashAfterStep?: number;
   /**
@@ -164,6 +167,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainOutcome> {
         });
       }
       if (step % t.checkpointEvery === 0 && step < totalSteps) saveCheckpoint();
+      if (o.onEvaluate && o.evalEvery && step % o.evalEvery === 0 && step < totalSteps && !o.signal?.aborted) await o.onEvaluate(step, totalSteps);
       if (o.signal?.aborted) {
         saveCheckpoint();
         throw new SpruftError('RUN_CANCELLED', `run cancelled after step ${step} of ${totalSteps}; resume with spruft train --resume`);

@@ -73,6 +73,13 @@ export interface BackendMemory {
   i32(info: TensorInfo): Int32Array;
   /** A view typed after the tensor's dtype (float32 or int32). */
   view(info: TensorInfo): Float32Array | Int32Array;
+  /**
+   * A float32 tensor as (array, element offset) into the memory that holds it: on wasm
+   * a view of the whole heap (so that native code reads and writes the tensor in place,
+   * and several tensors share one view), on cpu its own array at offset 0. Valid until
+   * the next allocation.
+   */
+  place(info: TensorInfo): { array: Float32Array; offset: number };
   /** A new tensor; its contents are undefined unless `zero` is set. */
   alloc(shape: number[], dtype: NumericDType, zero?: boolean): TensorInfo;
   /** Release an intermediate made by `alloc` or by another kernel. */
@@ -103,6 +110,13 @@ class WasmMemory implements BackendMemory {
   view(info: TensorInfo): Float32Array | Int32Array {
     return info.dtype === 'int32' ? this.i32(info) : this.f32(info);
   }
+  place(info: TensorInfo): { array: Float32Array; offset: number } {
+    const offset = this.record(info).memoryOffset;
+    const buffer = this.b.wasm.HEAPU8.buffer;
+    if (this.heap?.buffer !== buffer) this.heap = new Float32Array(buffer);
+    return { array: this.heap, offset: offset >>> 2 };
+  }
+  private heap: Float32Array | undefined;
   alloc(shape: number[], dtype: NumericDType, zero = false): TensorInfo {
     const out = this.b.makeOutput(shape, dtype);
     if (zero) this.view(out).fill(0);
@@ -134,6 +148,9 @@ class CpuMemory implements BackendMemory {
   }
   view(info: TensorInfo): Float32Array | Int32Array {
     return info.dtype === 'int32' ? this.i32(info) : this.f32(info);
+  }
+  place(info: TensorInfo): { array: Float32Array; offset: number } {
+    return { array: this.f32(info), offset: 0 };
   }
   alloc(shape: number[], dtype: NumericDType): TensorInfo {
     // Fresh typed arrays are zeroed, so `zero` costs nothing here.

@@ -82,6 +82,11 @@
  * (*) the builtin's result is also wrong there: it adds the bias to the wrong elements.
  * The cpu builtin Conv2DBackpropFilter took 18-20 s on the first conv case on a quiet
  * machine (DATA.md); the 60 s above is the loaded machine.
+ *
+ * Native BLAS (issue 11): where the addon of native/ loads (nativeBlas.ts), BatchMatMul
+ * and _FusedMatMul on wasm are the native kernels of nativeMatMul.ts instead, which fall
+ * back to the wasm ones above for what they do not cover. Their rates beside XNNPACK's:
+ * scripts/bench-native-gemm.ts (README, "Native BLAS").
  */
 import type { BackendName } from '../../../protocol/results';
 import { tf } from '../engine/tf';
@@ -94,6 +99,8 @@ import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './d
 import { gatherV2Kernel } from './gatherV2';
 import { batchMatMulKernel, fusedMatMulKernel } from './batchMatMul';
 import { unsortedSegmentSumKernel } from './unsortedSegmentSum';
+import { nativeBlas } from './nativeBlas';
+import { nativeBatchMatMulKernel, nativeFusedMatMulKernel } from './nativeMatMul';
 
 interface KernelPlan {
   kernelName: string;
@@ -123,6 +130,23 @@ export const PROJECT_KERNELS: Readonly<Record<BackendKind, readonly KernelPlan[]
   ],
 };
 
+/** The kernels that run on the native BLAS over wasm when the addon loads. */
+export const NATIVE_KERNELS: readonly KernelPlan[] = [
+  { kernelName: 'BatchMatMul', kernelFunc: nativeBatchMatMulKernel },
+  { kernelName: '_FusedMatMul', kernelFunc: nativeFusedMatMulKernel },
+];
+
+/** The plans for a backend now: the native products replace the wasm ones where the addon loads. */
+function plansFor(backend: BackendKind): readonly KernelPlan[] {
+  if (backend !== 'wasm' || nativeBlas() == null) return PROJECT_KERNELS[backend];
+  return PROJECT_KERNELS.wasm.map((p) => NATIVE_KERNELS.find((n) => n.kernelName === p.kernelName) ?? p);
+}
+
+/** Names of the native kernels in place on wasm now (empty where the addon did not load). */
+export function nativeKernelsInPlace(): string[] {
+  return NATIVE_KERNELS.filter((p) => tf.getKernel(p.kernelName, 'wasm')?.kernelFunc === p.kernelFunc).map((p) => p.kernelName);
+}
+
 /**
  * Register the project's kernels (missing or slow gradient kernels, fast data movement)
  * on a backend; returns the names of the project kernels now in place there. Safe to
@@ -134,7 +158,7 @@ export function registerProjectKernels(backend: BackendName): string[] {
   // would later replace ours; a plain marker is Transpose, which both backends have.
   if (tf.getKernel('Transpose', backend) == null) return [];
   const names: string[] = [];
-  for (const plan of PROJECT_KERNELS[backend]) {
+  for (const plan of plansFor(backend)) {
     if (installKernel(plan.kernelName, backend, plan.kernelFunc)) names.push(plan.kernelName);
   }
   return names;

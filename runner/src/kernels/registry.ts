@@ -41,12 +41,14 @@ export function isProjectKernel(kernelName: string, backendName: string): boolea
 
 /**
  * Register `kernelFunc` as `kernelName` on `backendName`, replacing (and keeping) the
- * builtin one if there is one. Returns true when ours is in place afterwards.
+ * builtin one if there is one; another project kernel in its place (the wasm one where
+ * the native one now goes) is replaced, and the builtin still kept. Returns true when
+ * ours is in place afterwards.
  */
 export function installKernel(kernelName: string, backendName: BackendKind, kernelFunc: tf.KernelFunc): boolean {
   const s = state();
   const current = tf.getKernel(kernelName, backendName);
-  if (current != null && s.ours.has(current)) return true;
+  if (current != null && s.ours.has(current) && current.kernelFunc === kernelFunc) return true;
   const key = keyOf(kernelName, backendName);
   if (!s.originals.has(key)) s.originals.set(key, current ?? null);
   const original = s.originals.get(key) ?? null;

@@ -9,6 +9,9 @@
  * taken against the GEMM rate of all ranks measuring at once (on a machine whose cores
  * slow each other down, less than the single rate times the ranks). MFU's GEMM rate is
  * measured beside the steps it divides: one product before and after each timed step.
+ * Each method then takes one more step, profiled kernel by kernel (the top kernels by
+ * time). `peer: 'torch'` runs the same decoder, batch and methods in PyTorch on the same
+ * cores (run/peer.ts), its steps alternating with ours, for `ratios.stepOverPeer`.
  */
 import { resolveRunConfig, type ResolvedRunConfig, type RunConfigFile } from '../../../protocol/config';
 import type { BackendChoice, BenchMethodResult, BenchResult, MethodName } from '../../../protocol/results';
@@ -30,6 +33,9 @@ import { LlamaModel, type LlamaConfig } from '../models/llama';
 import { loadModel } from '../models/load';
 import type { Model } from '../models/model';
 import { ensureBackend } from './session';
+import { TorchPeer } from './peer';
+import { profileKernels } from '../kernels/kernelProfile';
+import { defaultBlasThreads } from '../kernels/nativeBlas';
 
 export const DECODER_SHAPE: LlamaConfig = {
   model_type: 'llama', vocab_size: 2048, hidden_size: 512, intermediate_size: 1376, num_hidden_layers: 4,
@@ -47,6 +53,10 @@ export interface BenchOptions {
   /** Data-parallel ranks (this thread and worker threads), each with a share of the batch. */
   workers?: number;
   backend: BackendChoice;
+  /** Run the PyTorch peer beside the runner (decoder only). */
+  peer?: 'torch';
+  /** How many kernels of the profiled step to report (0: no profiled step). */
+  topKernels?: number;
   onLog?: (message: string) => void;
 }
 
@@ -136,6 +146,7 @@ function closestPair(methods: BenchMethodResult[]): { spruft: BenchMethodResult;
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
+  if (o.peer && o.model !== 'decoder') throw new SpruftError('CONFIG_INVALID', `--peer torch runs the decoder only (got --model ${o.model})`);
   const backend = await ensureBackend(o.backend);
   const log = o.onLog ?? (() => undefined);
   const gemmGflops = gemmRate();
@@ -145,6 +156,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   if (!setup) throw new SpruftError('CONFIG_INVALID', `--model must be decoder or vision (got "${o.model}")`);
   const { model, examples } = setup;
   const workers = o.workers ?? 1;
+  let peer: TorchPeer | undefined;
+  if (o.peer === 'torch') {
+    const lora = setup.base.lora ?? {};
+    peer = TorchPeer.start({
+      config: DECODER_SHAPE, batch: setup.batchSize, sequence: setup.batchInfo.sequence ?? 128, threads: defaultBlasThreads(),
+      spruftRank: setup.base.spruft?.rank ?? 32, loraRank: lora.rank ?? 16, loraAlpha: lora.alpha ?? 16, loraDropout: lora.dropout ?? 0.1,
+    });
+  }
   const all = Int32Array.from({ length: setup.batchSize }, (_, i) => i);
   const batchAt = (): Batch => makeBatch(examples, all);
   let pool: WorkerPool | undefined;
@@ -165,6 +184,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     for (const b of new Set([probeBatch, shareBatch])) tf.dispose([b.x, b.labels, b.targets, b.weights].filter((t): t is tf.Tensor => t !== undefined));
     const steps = o.steps ?? (o.kind === 'speed' ? 5 : 2);
     const methods: BenchMethodResult[] = [];
+    const peerInfo = peer ? { ...(await peer.describe()), gemmGflops: await peer.gemmGflops() } : undefined;
+    if (peerInfo) log(`peer: torch ${peerInfo.version} (${peerInfo.python}), ${peerInfo.threads} threads, GEMM 1024x1024 ${peerInfo.gemmGflops.toFixed(1)} GFLOP/s`);
+    const topKernels = o.topKernels ?? (o.kind === 'speed' ? 8 : 0);
     for (const v of setup.variants) {
       const config = resolve(setup.base, v, setup.batchSize);
       const selection = v.method === 'spruft' ? (await scoreRows(model, config, examples)).layers : undefined;
@@ -183,6 +205,11 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         };
         const { memory } = parallel ? await parallel.measured(() => all, 1, 1e-5, new Rng(3), memM) : await runner.measured(batchAt, 1, 1e-5, ctx(), memM);
         await step();
+        const peerAttached = peer ? await peer.attach(v.method, v.freezeAttention) : undefined;
+        if (peerAttached && peerAttached.trainableParams !== attached.trainableParams) {
+          throw new SpruftError('INTERNAL', `the torch peer's ${peerAttached.variant} trains ${peerAttached.trainableParams} parameters, ours ${attached.trainableParams}: not the same method`);
+        }
+        const peerTimes: number[] = [];
         // Each timed step between two timed GEMMs (all ranks at once with workers): the
         // machine's speed drifts within a run, so each step is also measured in GEMM work
         // at the rate around it, and MFU and the ratios compare like with like.
@@ -198,7 +225,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
           const cpu = process.cpuUsage(cpu0);
           cpuMs += (cpu.user + cpu.system) / 1000;
           rates.push(await gemmNow());
+          // The peer's step right after ours: both under the same load.
+          if (peer) peerTimes.push(await peer.step());
         }
+        const profile = topKernels > 0 ? await profileKernels(backend.name, step) : undefined;
         const around = times.map((_, i) => (rates[i] + rates[i + 1]) / 2);
         // CPU time of the whole process (every thread) over wall time: the cores in use.
         const cores = cpuMs / times.reduce((a, b) => a + b, 0);
@@ -211,9 +241,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
           trainableParams: attached.trainableParams, mem: memory.breakdown, memModel: memory.modelBytes,
           peakTrain: memory.peakTrain, peakInference: memory.peakInference, stepMs,
           mfu: flopsPerStep / (stepGemmGflop * 1e9), gemmGflops: stepGemm, stepGemmGflop, flopsPerStep, cores,
+          peerStepMs: peer ? median(peerTimes) : undefined,
+          // Each of our steps over the peer's step right after it: the pairs share the
+          // machine's load of the moment, which a ratio of medians would not.
+          stepOverPeer: peer ? median(times.map((t, i) => t / peerTimes[i])) : undefined,
+          kernels: profile ? { totalMs: profile.totalMs, outsideMs: profile.outsideMs, top: profile.kernels.slice(0, topKernels) } : undefined,
         };
         methods.push(result);
-        log(`${result.variant.padEnd(16)} ${result.trainableParams.toLocaleString('en').padStart(11)} params  mem ${(memory.breakdown.total / 2 ** 20).toFixed(1)} MiB  step ${stepMs.toFixed(0)} ms  MFU ${(100 * result.mfu).toFixed(1)}%  CPU ${cores.toFixed(2)} cores`);
+        log(`${result.variant.padEnd(16)} ${result.trainableParams.toLocaleString('en').padStart(11)} params  mem ${(memory.breakdown.total / 2 ** 20).toFixed(1)} MiB  step ${stepMs.toFixed(0)} ms  MFU ${(100 * result.mfu).toFixed(1)}%  CPU ${cores.toFixed(2)} cores${result.peerStepMs !== undefined ? `  torch ${result.peerStepMs.toFixed(0)} ms` : ''}`);
       } finally {
         runner.dispose();
         detachMethod(model);
@@ -233,11 +268,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         // one method's steps and the next's cancels out.
         stepSpruftOverLoraAtEqualGemm: pair.spruft.stepGemmGflop / pair.lora.stepGemmGflop,
         stepSpruftOverFullAtEqualGemm: full ? pair.spruft.stepGemmGflop / full.stepGemmGflop : NaN,
+        stepOverPeer: peer ? Object.fromEntries(methods.map((m) => [m.variant, m.stepOverPeer ?? NaN])) : undefined,
       },
+      peer: peerInfo,
       pairs: { spruft: pair.spruft.variant, lora: pair.lora.variant, full: full?.variant },
     };
   } finally {
     await pool?.close();
+    await peer?.close();
     model.dispose();
   }
 }

@@ -8,7 +8,7 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { snapshotFromRunFolder } from '../../../protocol/dashboardSnapshot';
-import type { LabelAccuracyEvent, MemoryEvent, SelectionEvent } from '../../../protocol/rpc';
+import type { EvaluationEvent, LabelAccuracyEvent, MemoryEvent, SelectionEvent } from '../../../protocol/rpc';
 import type { MethodName, ProgressEvent, RunResult } from '../../../protocol/results';
 import {
   HEARTBEAT_INTERVAL_MS,
@@ -74,6 +74,11 @@ export class MethodFolder {
 
   writeMemory(e: MemoryEvent): void {
     writeJson(join(this.dir, RUN_FILES.memory), [e]);
+  }
+
+  appendEvaluation(e: EvaluationEvent): void {
+    mkdirSync(this.dir, { recursive: true });
+    appendFileSync(join(this.dir, RUN_FILES.evaluations), JSON.stringify(e) + '\n');
   }
 
   writeLabels(e: LabelAccuracyEvent): void {

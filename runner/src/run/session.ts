@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ResolvedRunConfig } from '../../../protocol/config';
-import type { RunOverrides } from '../../../protocol/rpc';
+import type { EvaluationEvent, RunOverrides } from '../../../protocol/rpc';
 import type { BackendChoice, BackendInfo, LayerSelection, MemoryMeasurement, MethodName, RunResult, ScoreResult } from '../../../protocol/results';
 import { RUN_FILES, type RunStatusFile } from '../../../protocol/runFolder';
 import type { RunHooks, RunRequest, StartedRun } from '../app';
@@ -103,7 +103,7 @@ export function readResolved(runDir: string): ResolvedRunConfig {
 }
 
 /** The model and data of a run, the head sized to the task's labels. */
-async function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): Promise<{ model: Model; data: TaskData }> {
+export async function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): Promise<{ model: Model; data: TaskData }> {
   const model = loadModel(c.model.path, { format: c.model.format, cutAt: c.model.cutAt, seed: c.training.seed, from: configDir(c) });
   const data = await loadTaskData(c, model);
   log?.('info', data.description);
@@ -242,6 +242,12 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
         folder.appendProgress(e);
         ctx.hooks.onProgress?.(e);
       },
+      evalEvery: c.training.evalEvery,
+      onEvaluate: async (step, totalSteps) => {
+        const event = evaluationEvent(ctx.runId, method, step, totalSteps, await evaluate(ctx.model, c, ctx.data));
+        folder.appendEvaluation(event);
+        ctx.hooks.onEvaluation?.(event);
+      },
       onMemory: (m) => {
         mem = m;
         const event = { runId: ctx.runId, method, variant: attached.variant, trainableParams: attached.trainableParams, measurement: m };
@@ -253,6 +259,9 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
       runId: ctx.runId, method, phase: 'evaluating', step: outcome.steps, totalSteps: outcome.steps, epoch: 0, totalEpochs: 0, elapsedMs: outcome.trainMs,
     });
     const metrics = await evaluate(ctx.model, c, ctx.data);
+    const finalEvaluation = evaluationEvent(ctx.runId, method, outcome.steps, outcome.steps, metrics);
+    folder.appendEvaluation(finalEvaluation);
+    ctx.hooks.onEvaluation?.(finalEvaluation);
     if ('perLabel' in metrics) {
       const event = { runId: ctx.runId, method, labels: metrics.labels, perLabel: metrics.perLabel, perLabelStats: metrics.perLabelStats, accuracy: metrics.accuracy };
       folder.writeLabels(event);
@@ -272,6 +281,15 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
   } finally {
     detachMethod(ctx.model);
   }
+}
+
+/** The point an evaluation adds to the dashboard's "evaluation over the run". */
+function evaluationEvent(runId: string, method: MethodName, step: number, totalSteps: number, metrics: RunResult['metrics']): EvaluationEvent {
+  return {
+    runId, method, step, totalSteps, loss: metrics.loss,
+    ...(metrics.accuracy !== undefined ? { accuracy: metrics.accuracy } : {}),
+    ...('perplexity' in metrics ? { perplexity: metrics.perplexity } : {}),
+  };
 }
 
 let runCounter = 0;

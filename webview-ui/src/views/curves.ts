@@ -3,10 +3,10 @@
  * (loss on the left axis, learning rate dashed on the right). Long runs are thinned by
  * chart.js's decimation (LTTB), so thousands of steps stay cheap to draw.
  */
-import type { ChartDataset } from 'chart.js';
+import type { Chart, ChartDataset, TooltipItem } from 'chart.js';
 import type { MethodView } from '../../../protocol/runFolder';
-import { ChartSlot, recordDrawn } from '../charts';
-import { formatScore } from '../../../protocol/format';
+import { ChartSlot, legendEntriesCut, recordDrawn } from '../charts';
+import { formatLoss, formatRate, formatScore } from '../../../protocol/format';
 import { withAlpha, type ThemeColours } from '../theme';
 
 type Point = { x: number; y: number };
@@ -61,20 +61,31 @@ export class Curves {
       options: {
         parsing: false,
         normalized: true,
-        interaction: { mode: 'nearest', axis: 'x', intersect: false },
+        // Every line at the step under the pointer: loss and learning rate of each method.
+        interaction: { mode: 'index', intersect: false },
         scales: {
           x: { type: 'linear', title: { display: true, text: 'optimizer step' } },
-          loss: { type: 'linear', position: 'left', title: { display: true, text: 'training loss' } },
-          lr: { type: 'linear', position: 'right', title: { display: true, text: 'learning rate' }, grid: { drawOnChartArea: false }, ticks: { callback: (v) => formatScore(Number(v)) } },
+          loss: { type: 'linear', position: 'left', title: { display: true, text: 'training loss' }, ticks: { callback: (v) => formatScore(Number(v)) } },
+          lr: { type: 'linear', position: 'right', title: { display: true, text: 'learning rate' }, grid: { drawOnChartArea: false }, ticks: { callback: (v) => formatRate(Number(v)) } },
         },
         plugins: {
-          legend: { position: 'top' },
+          legend: { position: 'bottom', labels: { boxWidth: 14 } },
+          tooltip: {
+            callbacks: {
+              title: (items: TooltipItem<'line'>[]) => `step ${items[0]?.parsed.x ?? ''}`,
+              // Learning rates are small (1e-4): chart.js's default three decimals print 0.
+              label: (item: TooltipItem<'line'>) => {
+                const y = item.parsed.y ?? Number.NaN;
+                return `${item.dataset.label ?? ''}: ${item.dataset.yAxisID === 'lr' ? formatRate(y) : formatLoss(y)}`;
+              },
+            },
+          },
           decimation: { enabled: true, algorithm: 'lttb', samples: 400 },
         },
       },
     });
-    const last = series.flatMap((s) => s.loss.slice(-1).map((p) => `${s.view.method} loss ${p.y.toFixed(4)} at step ${p.x}`));
+    const last = series.flatMap((s) => s.loss.slice(-1).map((p) => `${s.view.method} loss ${formatLoss(p.y)} at step ${p.x}`));
     this.caption.textContent = last.join(' · ');
-    recordDrawn(this.figure, { lines: chart.data.datasets.length, points: series.reduce((n, s) => n + s.loss.length, 0) });
+    recordDrawn(this.figure, { lines: chart.data.datasets.length, points: series.reduce((n, s) => n + s.loss.length, 0), legendCut: legendEntriesCut(chart as unknown as Chart) });
   }
 }

@@ -1,13 +1,13 @@
 /**
  * Accuracy per label (paper table 2): one bar per label, worst first, for each method;
- * dashed lines mark the first method's Q1, median and Q3, and the table gives min, Q1,
- * median, Q3 and max of every method. Horizontal bars keep 200 label names readable
+ * dashed lines in each method's colour mark its Q1, median and Q3, and the table gives
+ * min, Q1, median, Q3 and max of every method. Horizontal bars keep 200 label names readable
  * (the box scrolls).
  */
-import type { ChartDataset, TooltipItem } from 'chart.js';
+import type { Chart, ChartDataset, TooltipItem } from 'chart.js';
 import type { LabelAccuracyEvent } from '../../../protocol/rpc';
 import type { MethodView } from '../../../protocol/runFolder';
-import { ChartSlot, recordDrawn } from '../charts';
+import { ChartSlot, legendEntriesCut, recordDrawn } from '../charts';
 import { formatPercent } from '../../../protocol/format';
 import { withAlpha, type ThemeColours } from '../theme';
 
@@ -55,20 +55,24 @@ export class LabelAccuracy {
       barPercentage: 0.9,
       categoryPercentage: 0.85,
     }));
-    const stats = first.perLabelStats;
-    const quartileLines: ChartDataset<'line', Array<{ x: number; y: string }>>[] = QUARTILES.map(({ key, label }) => ({
-      type: 'line',
-      label: `${evaluated[0]!.method} ${label}`,
-      data: [
-        { x: stats[key] * 100, y: labels[0]! },
-        { x: stats[key] * 100, y: labels[labels.length - 1]! },
-      ],
-      indexAxis: 'y',
-      borderColor: withAlpha(theme.foreground, key === 'median' ? 0.9 : 0.5),
-      borderDash: key === 'median' ? [6, 3] : [2, 3],
-      borderWidth: 1.5,
-      pointRadius: 0,
-    }));
+    const quartileLines: ChartDataset<'line', Array<{ x: number; y: string }>>[] = evaluated.flatMap((view) =>
+      QUARTILES.map(({ key, label }) => {
+        const x = view.labelAccuracy.perLabelStats[key] * 100;
+        return {
+          type: 'line' as const,
+          label: `${view.method} ${label}`,
+          data: [
+            { x, y: labels[0]! },
+            { x, y: labels[labels.length - 1]! },
+          ],
+          indexAxis: 'y' as const,
+          borderColor: withAlpha(theme.methods[view.method], key === 'median' ? 1 : 0.6),
+          borderDash: key === 'median' ? [6, 3] : [2, 3],
+          borderWidth: key === 'median' ? 2 : 1.5,
+          pointRadius: 0,
+        };
+      }),
+    );
     const chart = this.slot.draw({
       type: 'bar',
       data: { labels, datasets: [...bars, ...quartileLines] as ChartDataset<'bar' | 'line'>[] },
@@ -79,10 +83,11 @@ export class LabelAccuracy {
           y: { ticks: { autoSkip: false }, grid: { display: false } },
         },
         plugins: {
-          legend: { display: true, position: 'top' },
+          // Quartile lines are named in the tooltip and the table; the legend keeps the methods.
+          legend: { display: true, position: 'top', labels: { boxWidth: 14, filter: (item) => (item.datasetIndex ?? 0) < evaluated.length } },
           tooltip: {
             callbacks: {
-              label: (item: TooltipItem<'bar' | 'line'>) => `${item.dataset.label}: ${(item.parsed.x ?? 0).toFixed(1)}%`,
+              label: (item: TooltipItem<'bar' | 'line'>) => `${item.dataset.label}: ${formatPercent((item.parsed.x ?? 0) / 100)}`,
             },
           },
         },
@@ -94,7 +99,7 @@ export class LabelAccuracy {
     });
     this.caption.textContent =
       `${labels.length} labels, worst first · ${evaluated.map((v) => `${v.method} ${formatPercent(v.labelAccuracy.accuracy)}`).join(' · ')}`;
-    recordDrawn(this.figure, { labels: chart.scales.y?.ticks.length ?? 0, bars: drawnBars, worst: labels[0]! });
+    recordDrawn(this.figure, { labels: chart.scales.y?.ticks.length ?? 0, bars: drawnBars, worst: labels[0]!, quartileLines: quartileLines.length, legendCut: legendEntriesCut(chart as unknown as Chart) });
     this.figure.setAttribute('aria-label', this.caption.textContent);
   }
 

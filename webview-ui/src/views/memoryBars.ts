@@ -8,7 +8,8 @@
 import type { TooltipItem } from 'chart.js';
 import { peakStack, type MemoryBreakdown } from '../../../protocol/results';
 import type { MethodView } from '../../../protocol/runFolder';
-import { ChartSlot, recordDrawn } from '../charts';
+import type { Chart } from 'chart.js';
+import { ChartSlot, legendEntriesCut, recordDrawn } from '../charts';
 import { formatBytes, formatCount, formatDuration, formatPercent } from '../../../protocol/format';
 import type { ThemeColours } from '../theme';
 
@@ -73,10 +74,11 @@ export class MemoryBars {
       options: {
         scales: {
           x: { stacked: true, grid: { display: false } },
-          y: { stacked: true, title: { display: true, text: 'MiB (peak)' }, ticks: { callback: (v) => `${Number(v).toLocaleString()}` } },
+          y: { stacked: true, title: { display: true, text: 'training peak' }, ticks: { callback: (v) => formatBytes(Number(v) * MIB) } },
         },
         plugins: {
-          legend: { display: true, position: 'right' },
+          // Below the bars: at the editor's side width a legend on the right squeezes them away.
+          legend: { display: true, position: 'bottom', labels: { boxWidth: 14 } },
           tooltip: {
             callbacks: {
               label: (item: TooltipItem<'bar'>) => `${item.dataset.label}: ${formatBytes((item.raw as number) * MIB)}`,
@@ -100,7 +102,7 @@ export class MemoryBars {
       if (chart.isDatasetVisible(i)) bars += chart.getDatasetMeta(i).data.filter((el) => Math.abs((el as unknown as { height: number }).height) > 0).length;
     });
     this.caption.textContent = `${measured.length} method${measured.length > 1 ? 's' : ''} measured · bar: the training peak by component · label: the paper's "mem" (peak training minus peak inference)`;
-    recordDrawn(this.figure, { methods: chart.data.labels?.length ?? 0, bars });
+    recordDrawn(this.figure, { methods: chart.data.labels?.length ?? 0, bars, legendCut: legendEntriesCut(chart as unknown as Chart) });
     this.figure.setAttribute('aria-label', measured.map((v) => `${v.method}: mem ${formatBytes(v.memory!.measurement.breakdown.total)}`).join('; '));
   }
 

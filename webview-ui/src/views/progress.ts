@@ -1,10 +1,35 @@
 /**
- * Where the run stands: phase, step of total, epoch, loss, speed and ETA, one line per
- * method (compared methods train one after another), and a bar for the active one.
+ * Where the run stands: one bar over every method the run trains (a "Compare with LoRA"
+ * run is one job with one ETA), one line per method (compared methods train one after
+ * another), and, once the run has ended, each method's end state instead of its last
+ * live report: no "evaluating" or ETA outlives the run.
  */
 import type { ProgressEvent } from '../../../protocol/results';
-import type { DashboardSnapshot } from '../../../protocol/runFolder';
-import { describeProgress } from '../../../protocol/format';
+import type { DashboardSnapshot, MethodView } from '../../../protocol/runFolder';
+import { describeProgress, formatDuration, formatLoss, formatPercent } from '../../../protocol/format';
+import { isLive, overallProgress } from '../../../protocol/runOutcome';
+
+function accuracyOf(view: MethodView): number | undefined {
+  return view.result?.metrics.accuracy ?? view.labelAccuracy?.accuracy;
+}
+
+/** A method's line once it is done, or once the run ended. */
+function endLine(view: MethodView, last: ProgressEvent | undefined, runStatus: string): string {
+  const accuracy = accuracyOf(view);
+  const steps = view.result?.steps ?? last?.step;
+  if (view.result || view.labelAccuracy) {
+    const parts = [`${view.method}: done`];
+    if (steps !== undefined) parts.push(`${steps} steps`);
+    if (view.result?.trainMs !== undefined) parts.push(`trained in ${formatDuration(view.result.trainMs)}`);
+    if (accuracy !== undefined) parts.push(`accuracy ${formatPercent(accuracy)}`);
+    else if (view.result && 'perplexity' in view.result.metrics) parts.push(`eval loss ${formatLoss(view.result.metrics.loss)}`);
+    return parts.join(' · ');
+  }
+  if (view.selection && !last?.totalSteps && runStatus === 'completed') return `${view.method}: scored ${view.selection.layers.length} layers`;
+  if (!last) return `${view.method}: not started`;
+  const step = last.totalSteps > 0 ? ` at step ${last.step}/${last.totalSteps}` : ` while ${last.phase}`;
+  return `${view.method}: ${runStatus}${step}${last.loss !== undefined ? ` · loss ${formatLoss(last.loss)}` : ''}`;
+}
 
 export class ProgressView {
   constructor(
@@ -16,26 +41,38 @@ export class ProgressView {
   render(snapshot: DashboardSnapshot): void {
     this.status.textContent = snapshot.status;
     this.status.dataset.status = snapshot.status;
-    const latest = snapshot.methods
-      .map((m) => m.progress[m.progress.length - 1])
-      .filter((p): p is ProgressEvent => p !== undefined);
-    const active = latest.reduce<ProgressEvent | undefined>((a, p) => (!a || p.elapsedMs >= a.elapsedMs ? p : a), undefined);
-    if (active && active.totalSteps > 0) {
-      this.bar.max = active.totalSteps;
-      this.bar.value = snapshot.status === 'completed' ? active.totalSteps : Math.min(active.step, active.totalSteps);
-    } else if (snapshot.status === 'running') {
+    const live = isLive(snapshot.status);
+    const overall = overallProgress(snapshot);
+    const anyProgress = snapshot.methods.some((m) => m.progress.length > 0);
+    if (live && !anyProgress) {
       this.bar.removeAttribute('value');
     } else {
       this.bar.max = 1;
-      this.bar.value = snapshot.status === 'completed' ? 1 : 0;
+      this.bar.value = overall.fraction;
     }
-    this.lines.replaceChildren(
-      ...latest.map((p) => {
-        const li = document.createElement('li');
-        li.dataset.method = p.method;
-        li.textContent = describeProgress(p);
-        return li;
-      }),
-    );
+    this.bar.title = `${formatPercent(overall.fraction, 0)} of the run`;
+    const items: HTMLLIElement[] = [];
+    for (const view of snapshot.methods) {
+      const last = view.progress[view.progress.length - 1];
+      const li = document.createElement('li');
+      li.dataset.method = view.method;
+      const done = view.result !== undefined || view.labelAccuracy !== undefined;
+      li.textContent = live && !done && last ? describeProgress(last, { lr: true }) : endLine(view, last, snapshot.status);
+      items.push(li);
+    }
+    for (const method of overall.methods.slice(snapshot.methods.length)) {
+      if (snapshot.methods.some((m) => m.method === method)) continue;
+      const li = document.createElement('li');
+      li.dataset.method = method;
+      li.textContent = `${method}: ${live ? 'waiting for its turn' : 'not run'}`;
+      items.push(li);
+    }
+    if (live && overall.methods.length > 1) {
+      const li = document.createElement('li');
+      li.dataset.view = 'overall';
+      li.textContent = `whole run: method ${overall.current + 1} of ${overall.methods.length} · ${formatPercent(overall.fraction, 0)}${overall.etaMs !== undefined ? ` · ETA ${formatDuration(overall.etaMs)}` : ''}`;
+      items.push(li);
+    }
+    this.lines.replaceChildren(...items);
   }
 }

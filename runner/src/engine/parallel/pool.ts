@@ -15,6 +15,7 @@ import type { BackendName } from '../../../../protocol/results';
 import { SpruftError } from '../../errors';
 import type { Model } from '../../models/model';
 import { gemmRate } from '../gemm';
+import { defaultBlasThreads, setBlasThreads } from '../../kernels/nativeBlas';
 import { tf } from '../tf';
 import type { FromWorker, MethodSpec, SharePass, ToWorker, WorkerFault } from './messages';
 import { recipeOf, type ModelRecipe } from './recipe';
@@ -185,6 +186,8 @@ export class WorkerPool {
       const entry = await workerEntry();
       for (let rank = 1; rank < o.ranks; rank++) threads.push(new WorkerThread(rank, entry));
       await pool.all(threads.map((t) => t.request({ type: 'init', rank: t.rank, backend, model: recipe, fault: o.fault }, 'ready')));
+      // The ranks share the cores: a native BLAS product per rank, each on its share.
+      setBlasThreads(defaultBlasThreads() / o.ranks);
     } catch (err) {
       await pool.close();
       throw err;
@@ -230,6 +233,7 @@ export class WorkerPool {
     if (this.closed) return;
     this.closed = true;
     await Promise.all(this.threads.map((t) => t.close()));
+    setBlasThreads(defaultBlasThreads());
   }
 
   /**

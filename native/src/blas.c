@@ -1,0 +1,231 @@
+/*
+ * spruft_blas: the runner's native matrix products (issue 11), a Node-API addon over a
+ * CBLAS (OpenBLAS from Debian's libopenblas-dev). It works in place on the memory it is
+ * handed: JavaScript passes Float32Arrays (on the wasm backend, views of the wasm heap
+ * itself) and element offsets, and the products read and write there, with no copies.
+ * OpenBLAS threads each product across the cores (openblas_set_num_threads).
+ *
+ * Exports (all synchronous; JavaScript cannot run, so the wasm heap cannot move, while
+ * they do):
+ *   sgemm(transA, transB, M, N, K, A, offA, lda, strideA, B, offB, ldb, strideB,
+ *         C, offC, ldc, strideC, batch)
+ *       C_i = op(A_i) op(B_i) for i < batch, X_i at offX + i * strideX (a stride of 0
+ *       shares one matrix across the batch); row-major, as tfjs stores tensors.
+ *   epilogue(C, offC, rows, cols, bias, offBias, biasLen, activation, alpha)
+ *       in place: C[r][c] += bias[c % biasLen] (bias may be null), then the activation
+ *       (0 linear, 1 relu, 2 relu6, 3 elu, 4 sigmoid, 5 leakyrelu with alpha).
+ *   setThreads(n), info() -> { config, corename, threads, cores }.
+ * Every offset and extent is checked against the array's length before any work: a
+ * wrong call is a JavaScript RangeError, never a write outside the tensor.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* OpenBLAS's own controls (declared in its cblas.h; repeated for other CBLAS headers). */
+extern void openblas_set_num_threads(int num_threads);
+extern int openblas_get_num_threads(void);
+extern int openblas_get_num_procs(void);
+extern char *openblas_get_config(void);
+extern char *openblas_get_corename(void);
+
+#define CHECK(call)                                                        \
+  do {                                                                     \
+    if ((call) != napi_ok) {                                               \
+      napi_throw_error(env, "SPRUFT_NATIVE", "Node-API call failed: " #call); \
+      return NULL;                                                         \
+    }                                                                      \
+  } while (0)
+
+typedef struct {
+  float *data;
+  size_t length; /* elements */
+} F32;
+
+/* A Float32Array argument (or null/undefined when `optional`). */
+static bool get_f32(napi_env env, napi_value v, F32 *out, bool optional, const char *what) {
+  napi_valuetype t;
+  out->data = NULL;
+  out->length = 0;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (optional && (t == napi_null || t == napi_undefined)) return true;
+  bool is_ta = false;
+  napi_is_typedarray(env, v, &is_ta);
+  if (!is_ta) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a Float32Array", what);
+    napi_throw_type_error(env, "SPRUFT_NATIVE", msg);
+    return false;
+  }
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, NULL, NULL) != napi_ok) return false;
+  if (type != napi_float32_array) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a Float32Array", what);
+    napi_throw_type_error(env, "SPRUFT_NATIVE", msg);
+    return false;
+  }
+  out->data = (float *)data;
+  out->length = length;
+  return true;
+}
+
+static bool get_i64(napi_env env, napi_value v, int64_t *out, const char *what) {
+  if (napi_get_value_int64(env, v, out) != napi_ok || *out < 0) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a non-negative integer", what);
+    napi_throw_type_error(env, "SPRUFT_NATIVE", msg);
+    return false;
+  }
+  return true;
+}
+
+static bool get_bool(napi_env env, napi_value v, bool *out) {
+  return napi_get_value_bool(env, v, out) == napi_ok;
+}
+
+/* Does a rows x cols matrix with leading dimension ld, repeated `batch` times every
+ * `stride` elements from `off`, lie inside an array of `length` elements? */
+static bool fits(int64_t off, int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch, size_t length) {
+  if (rows == 0 || cols == 0 || batch == 0) return true;
+  if (ld < cols) return false;
+  int64_t last = off + (batch - 1) * stride + (rows - 1) * ld + cols; /* one past the last element */
+  return last <= (int64_t)length;
+}
+
+static napi_value range_error(napi_env env, const char *what) {
+  napi_throw_range_error(env, "SPRUFT_NATIVE", what);
+  return NULL;
+}
+
+static napi_value Sgemm(napi_env env, napi_callback_info info) {
+  size_t argc = 18;
+  napi_value argv[18];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 18) {
+    napi_throw_type_error(env, "SPRUFT_NATIVE", "sgemm takes 18 arguments");
+    return NULL;
+  }
+  bool ta, tb;
+  int64_t M, N, K, offA, lda, sA, offB, ldb, sB, offC, ldc, sC, batch;
+  F32 A, B, C;
+  if (!get_bool(env, argv[0], &ta) || !get_bool(env, argv[1], &tb)) return NULL;
+  if (!get_i64(env, argv[2], &M, "M") || !get_i64(env, argv[3], &N, "N") || !get_i64(env, argv[4], &K, "K")) return NULL;
+  if (!get_f32(env, argv[5], &A, false, "A") || !get_i64(env, argv[6], &offA, "offA") || !get_i64(env, argv[7], &lda, "lda") || !get_i64(env, argv[8], &sA, "strideA")) return NULL;
+  if (!get_f32(env, argv[9], &B, false, "B") || !get_i64(env, argv[10], &offB, "offB") || !get_i64(env, argv[11], &ldb, "ldb") || !get_i64(env, argv[12], &sB, "strideB")) return NULL;
+  if (!get_f32(env, argv[13], &C, false, "C") || !get_i64(env, argv[14], &offC, "offC") || !get_i64(env, argv[15], &ldc, "ldc") || !get_i64(env, argv[16], &sC, "strideC")) return NULL;
+  if (!get_i64(env, argv[17], &batch, "batch")) return NULL;
+  /* Stored shapes: A is M x K (K x M when transposed), B is K x N (N x K). */
+  if (!fits(offA, ta ? K : M, ta ? M : K, lda, sA, batch, A.length)) return range_error(env, "sgemm: A lies outside its array");
+  if (!fits(offB, tb ? N : K, tb ? K : N, ldb, sB, batch, B.length)) return range_error(env, "sgemm: B lies outside its array");
+  if (!fits(offC, M, N, ldc, sC, batch, C.length)) return range_error(env, "sgemm: C lies outside its array");
+  if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX) return range_error(env, "sgemm: dimension too large for CBLAS");
+  if (M == 0 || N == 0 || batch == 0) return NULL;
+  if (K == 0) {
+    for (int64_t i = 0; i < batch; i++)
+      for (int64_t r = 0; r < M; r++) memset(C.data + offC + i * sC + r * ldc, 0, (size_t)N * sizeof(float));
+    return NULL;
+  }
+  for (int64_t i = 0; i < batch; i++) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, 1.0f,
+                A.data + offA + i * sA, (int)lda,
+                B.data + offB + i * sB, (int)ldb, 0.0f,
+                C.data + offC + i * sC, (int)ldc);
+  }
+  return NULL;
+}
+
+static inline float activate(float x, int act, float alpha) {
+  switch (act) {
+    case 1: return x > 0 ? x : 0;
+    case 2: return x < 0 ? 0 : (x > 6 ? 6 : x);
+    case 3: return x >= 0 ? x : expm1f(x);
+    case 4: return 1.0f / (1.0f + expf(-x));
+    case 5: return x >= 0 ? x : alpha * x;
+    default: return x;
+  }
+}
+
+static napi_value Epilogue(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9) {
+    napi_throw_type_error(env, "SPRUFT_NATIVE", "epilogue takes 9 arguments");
+    return NULL;
+  }
+  F32 C, bias;
+  int64_t offC, rows, cols, offBias, biasLen, act;
+  double alpha;
+  if (!get_f32(env, argv[0], &C, false, "C") || !get_i64(env, argv[1], &offC, "offC") || !get_i64(env, argv[2], &rows, "rows") || !get_i64(env, argv[3], &cols, "cols")) return NULL;
+  if (!get_f32(env, argv[4], &bias, true, "bias") || !get_i64(env, argv[5], &offBias, "offBias") || !get_i64(env, argv[6], &biasLen, "biasLen") || !get_i64(env, argv[7], &act, "activation")) return NULL;
+  CHECK(napi_get_value_double(env, argv[8], &alpha));
+  if (!fits(offC, rows, cols, cols, 0, 1, C.length)) return range_error(env, "epilogue: C lies outside its array");
+  if (bias.data != NULL && (biasLen == 0 || cols % biasLen != 0 || offBias + biasLen > (int64_t)bias.length))
+    return range_error(env, "epilogue: bias must divide the columns and lie inside its array");
+  float *c = C.data + offC;
+  const float *b = bias.data != NULL ? bias.data + offBias : NULL;
+  const float a = (float)alpha;
+  const int kind = (int)act;
+  for (int64_t r = 0; r < rows; r++) {
+    float *row = c + r * cols;
+    if (b != NULL) {
+      for (int64_t j = 0; j < cols; j++) row[j] += b[j % biasLen];
+    }
+    if (kind != 0) {
+      for (int64_t j = 0; j < cols; j++) row[j] = activate(row[j], kind, a);
+    }
+  }
+  return NULL;
+}
+
+static napi_value SetThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t n;
+  if (argc != 1) {
+    napi_throw_type_error(env, "SPRUFT_NATIVE", "setThreads takes one argument");
+    return NULL;
+  }
+  if (!get_i64(env, argv[0], &n, "threads")) return NULL;
+  if (n < 1) return range_error(env, "threads must be at least 1");
+  openblas_set_num_threads((int)n);
+  return NULL;
+}
+
+static napi_value Info(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out, v;
+  CHECK(napi_create_object(env, &out));
+  const char *config = openblas_get_config();
+  CHECK(napi_create_string_utf8(env, config ? config : "", NAPI_AUTO_LENGTH, &v));
+  CHECK(napi_set_named_property(env, out, "config", v));
+  const char *core = openblas_get_corename();
+  CHECK(napi_create_string_utf8(env, core ? core : "", NAPI_AUTO_LENGTH, &v));
+  CHECK(napi_set_named_property(env, out, "corename", v));
+  CHECK(napi_create_int32(env, openblas_get_num_threads(), &v));
+  CHECK(napi_set_named_property(env, out, "threads", v));
+  CHECK(napi_create_int32(env, openblas_get_num_procs(), &v));
+  CHECK(napi_set_named_property(env, out, "cores", v));
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+    {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_default, NULL},
+    {"epilogue", NULL, Epilogue, NULL, NULL, NULL, napi_default, NULL},
+    {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
+    {"info", NULL, Info, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}

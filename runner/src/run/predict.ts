@@ -1,0 +1,189 @@
+/**
+ * The playground's `model/predict`: one input through the pretrained model as the run
+ * started from it, then through the same model with the run's adapter attached (SPruFT:
+ * W[idx] + W_f on the selected rows, paper eq. 3; LoRA: W + (alpha/r) B A), side by side.
+ * Classifiers answer with their ranked labels (softmax), decoders with a greedy
+ * continuation of the prompt (argmax of the next-byte distribution, one byte at a time).
+ * The model and data are loaded as the run loaded them (session.ts `prepare`), so the
+ * base answer is the run's own starting point; nothing is written to the run folder.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ResolvedRunConfig } from '../../../protocol/config';
+import type { LabelScore, ModelAnswer, PredictParams, PredictResult } from '../../../protocol/rpc';
+import { RUN_FILES } from '../../../protocol/runFolder';
+import { SpruftError } from '../errors';
+import { applyAdapter } from '../engine/adapterIO';
+import { imageValues, prepareExamples, type Examples, type ImageExamples, type TokenExamples } from '../engine/batches';
+import { decodeImage } from '../data/imageDecode';
+import { detachMethod } from '../engine/methods';
+import { tf } from '../engine/tf';
+import { ByteTokenizer } from '../data/text';
+import { inferenceContext } from '../models/layer';
+import type { Model } from '../models/model';
+import { ensureBackend, prepare, readResolved } from './session';
+
+const DEFAULT_TOP_K = 3;
+const DEFAULT_NEW_TOKENS = 48;
+const MAX_NEW_TOKENS = 512;
+const MAX_TEXT_CHARS = 100_000;
+
+/** Tokens a token model reads at once for this run (as taskData.ts cuts them). */
+function sequenceLength(model: Model, config: ResolvedRunConfig): number {
+  if (model.input.kind !== 'tokens') throw new SpruftError('CONFIG_INVALID', `task ${config.task} needs a token model`);
+  return Math.min(config.data.text.maxLength, model.input.maxLength);
+}
+
+/** An image as the model sees it, for a person: each value's range stretched to 0..255. */
+function imageForDisplay(shape: [number, number, number], values: Float32Array): NonNullable<PredictResult['input']['image']> {
+  const [height, width, channels] = shape;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const scale = hi > lo ? 255 / (hi - lo) : 0;
+  return { width, height, channels, pixels: Array.from(values, (v) => Math.round((v - lo) * scale)) };
+}
+
+/** Softmax over a logits row, ranked, with the labels' names. */
+function ranked(logits: Float32Array, labelNames: string[], topK: number): LabelScore[] {
+  const max = Math.max(...logits);
+  const exps = Array.from(logits, (l) => Math.exp(l - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps
+    .map((e, i) => ({ label: labelNames[i] ?? String(i), probability: e / sum }))
+    .sort((a, b) => b.probability - a.probability)
+    .slice(0, topK);
+}
+
+async function classify(model: Model, x: tf.Tensor, labelNames: string[], topK: number): Promise<ModelAnswer> {
+  const logits = tf.tidy(() => model.forward(x, inferenceContext()));
+  try {
+    return { top: ranked((await logits.data()) as Float32Array, labelNames, topK) };
+  } finally {
+    logits.dispose();
+  }
+}
+
+/** Greedy decoding: the prompt's last `length` tokens in, the most likely next byte out, until EOS. */
+async function continueText(model: Model, prompt: number[], length: number, maxNew: number): Promise<ModelAnswer> {
+  const tokens = prompt.slice();
+  const added: number[] = [];
+  for (let i = 0; i < maxNew; i++) {
+    const window = tokens.slice(-length);
+    const ids = new Int32Array(length).fill(ByteTokenizer.PAD);
+    ids.set(window);
+    // Causal attention: the padding after the window does not change its last position.
+    const next = tf.tidy(() => {
+      const logits = model.forward(tf.tensor2d(ids, [1, length], 'int32'), inferenceContext());
+      const v = logits.shape[logits.rank - 1]!;
+      const last = tf.slice(tf.reshape(logits, [length, v]), [window.length - 1, 0], [1, v]);
+      return tf.argMax(tf.reshape(last, [v]));
+    });
+    const id = (await next.data())[0]!;
+    next.dispose();
+    if (id === ByteTokenizer.EOS) break;
+    tokens.push(id);
+    added.push(id);
+  }
+  return { continuation: new ByteTokenizer().decode(added) };
+}
+
+function exampleIndex(ex: Examples, index: number): number {
+  if (!Number.isInteger(index) || index < 0 || index >= ex.n) {
+    throw new SpruftError('CONFIG_INVALID', `example ${index} does not exist: the evaluation data has ${ex.n} (0..${ex.n - 1})`);
+  }
+  return index;
+}
+
+/** The playground request: base and fine-tuned answers on one input. */
+export async function predictRun(params: PredictParams): Promise<PredictResult> {
+  const started = Date.now();
+  const { runDir, input } = params;
+  const adapterDir = join(runDir, RUN_FILES.adapterDir);
+  if (!existsSync(join(adapterDir, 'adapter_config.json'))) {
+    throw new SpruftError('FILE_NOT_FOUND', `no adapter in this run folder (${RUN_FILES.adapterDir}/adapter_config.json): only completed training runs have one`, runDir);
+  }
+  const topK = Math.max(1, Math.min(params.topK ?? DEFAULT_TOP_K, 100));
+  const maxNew = Math.max(1, Math.min(params.maxNewTokens ?? DEFAULT_NEW_TOKENS, MAX_NEW_TOKENS));
+  if (input.kind === 'text' && input.text.length > MAX_TEXT_CHARS) throw new SpruftError('CONFIG_INVALID', `the text is ${input.text.length} characters; at most ${MAX_TEXT_CHARS}`);
+  const config = readResolved(runDir);
+  await ensureBackend(config.backend);
+  const { model, data } = await prepare(config, undefined);
+  const answer = async (): Promise<{ result: ModelAnswer; shown: PredictResult['input'] }> => {
+    const ex = data.eval;
+    if (config.task === 'causal-lm') {
+      if (ex.kind !== 'tokens') throw new SpruftError('INTERNAL', 'causal LM data must be tokens');
+      const length = sequenceLength(model, config);
+      let prompt: number[];
+      let shown: PredictResult['input'];
+      if (input.kind === 'text') {
+        const encoded = new ByteTokenizer({ addEos: false }).encode(input.text, Math.max(2, new TextEncoder().encode(input.text).length + 1));
+        prompt = Array.from(encoded.ids.subarray(0, encoded.length));
+        shown = { text: input.text };
+      } else if (input.kind === 'example') {
+        // The first half of an evaluation passage is the prompt.
+        const i = exampleIndex(ex, input.index);
+        const row = Array.from(ex.ids.subarray(i * ex.length, (i + 1) * ex.length)).filter((_, p) => ex.mask[i * ex.length + p] === 1);
+        prompt = row.slice(0, Math.max(2, Math.floor(row.length / 2)));
+        shown = { text: new ByteTokenizer().decode(prompt), index: i };
+      } else {
+        throw new SpruftError('CONFIG_INVALID', 'a language model takes a prompt, not an image');
+      }
+      return { result: await continueText(model, prompt, length, maxNew), shown };
+    }
+    const labelNames = data.labelNames ?? [];
+    if (input.kind === 'image') {
+      if (ex.kind !== 'images') throw new SpruftError('CONFIG_INVALID', `a ${config.task} model takes text, not an image`);
+      const [height, width, channels] = ex.shape;
+      // The same decoding, resizing and normalization as the run's own image files.
+      const values = await decodeImage({ path: input.path }, { height, width, channels: channels as 1 | 3, normalize: config.data.image.normalize, fit: config.data.image.fit });
+      const x = tf.tensor(values, [1, ...ex.shape]);
+      try {
+        return { result: await classify(model, x, labelNames, topK), shown: { image: imageForDisplay(ex.shape, values) } };
+      } finally {
+        x.dispose();
+      }
+    }
+    if (input.kind === 'example') {
+      const i = exampleIndex(ex, input.index);
+      const label = labelNames[(ex as ImageExamples | TokenExamples).labels![i]!];
+      if (ex.kind === 'images') {
+        await prepareExamples(ex, [i]);
+        const values = imageValues(ex, i).slice();
+        const x = tf.tensor(values, [1, ...ex.shape]);
+        try {
+          return { result: await classify(model, x, labelNames, topK), shown: { image: imageForDisplay(ex.shape, values), ...(label ? { label } : {}), index: i } };
+        } finally {
+          x.dispose();
+        }
+      }
+      const x = tf.tensor2d(ex.ids.slice(i * ex.length, (i + 1) * ex.length), [1, ex.length], 'int32');
+      try {
+        const text = new ByteTokenizer().decode(ex.ids.subarray(i * ex.length, (i + 1) * ex.length));
+        return { result: await classify(model, x, labelNames, topK), shown: { text, ...(label ? { label } : {}), index: i } };
+      } finally {
+        x.dispose();
+      }
+    }
+    if (ex.kind !== 'tokens') throw new SpruftError('CONFIG_INVALID', 'an image model takes images: pick an evaluation example or an image file');
+    const length = sequenceLength(model, config);
+    const x = tf.tensor2d(new ByteTokenizer().encode(input.text, length).ids, [1, length], 'int32');
+    try {
+      return { result: await classify(model, x, labelNames, topK), shown: { text: input.text } };
+    } finally {
+      x.dispose();
+    }
+  };
+  try {
+    const base = await answer();
+    const adapter = applyAdapter(adapterDir, model, { strict: false });
+    const tuned = await answer();
+    return { task: config.task, method: adapter.method, input: base.shown, examples: data.eval.n, base: base.result, tuned: tuned.result, ms: Date.now() - started };
+  } finally {
+    detachMethod(model);
+    model.dispose();
+  }
+}
