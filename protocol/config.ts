@@ -65,6 +65,7 @@ export const TASKS = ['image-classification', 'text-classification', 'causal-lm'
 export const METHODS = ['spruft', 'lora', 'full', 'head'] as const;
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;
 export const CLASS_AGGREGATIONS = ['quantile-mean', 'max', 'mean'] as const;
+export const CLASS_SCORES = ['appendix-a', 'eq-6'] as const;
 export const DATASETS = ['mnist', 'fashion-mnist', 'idx', 'jsonl', 'text', 'image-folder', 'csv', 'tsv', 'parquet', 'spam-assassin'] as const;
 export const DATA_ERROR_POLICIES = ['error', 'skip'] as const;
 export const IMAGE_FITS = ['crop', 'stretch'] as const;
@@ -286,10 +287,19 @@ export const ImportanceSchema = section(
         mean: 'Mean over classes: the standard Taylor importance (4.2.1).',
       },
     ),
+    classScore: literals(
+      CLASS_SCORES,
+      '`qm-taylor`: the per-class score eta_i^t before eq. 7 combines the classes. Default: `appendix-a`.',
+      'appendix-a',
+      {
+        'appendix-a': 'sum_j |mean_{x in D^t} dL/dw_ij * w_ij|: the absolute value per weight, as appendix A derives the Taylor importance the paper runs.',
+        'eq-6': '|w_i^T grad L(D^t)| = |sum_j mean_{x in D^t} dL/dw_ij * w_ij|: eq. 6 as printed, one absolute value per row.',
+      },
+    ),
     perturbations: doc(Type.Integer({ minimum: 1, default: 5 }), '`zo-taylor`: SPSA perturbations n per calibration set (paper 4.2.2: n = 5). Default: 5.'),
     calibrationSets: doc(
-      Type.Integer({ minimum: 1, default: 16 }),
-      '`zo-taylor`: calibration sets k; the variance of the estimate shrinks like 1/(nk) (paper 4.2.2, property 4.2; the paper uses k = 256). Default: 16.',
+      Type.Integer({ minimum: 1, default: 64 }),
+      '`zo-taylor`: calibration sets k, which partition the first k x batchSize training examples (at most one set per example); the variance of the estimate shrinks like 1/(nk) (paper 4.2.2, property 4.2; the paper uses n = 5, k = 256). `spruft score --json` reports the resulting signal-to-noise per layer (`layers[].snr`) and warns below 1 (docs/fidelity.md). Default: 64.',
     ),
     epsilon: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-3 }), '`zo-taylor`: SPSA perturbation scale epsilon (paper definition 4.1). Default: 1e-3.'),
     seed: doc(
@@ -319,7 +329,10 @@ export const SpruftSchema = section(
       Type.Boolean({ default: false }),
       'Parameter-dependency groups (paper appendix B, C.2): rows and the dependent input columns of connected layers are tuned together, with the ratio halved. The paper finds it does not help (C.2). Default: false.',
     ),
-    trainBias: doc(Type.Boolean({ default: true }), `Also tune the selected rows' bias entries. Default: true. ${ENGINE}`),
+    trainBias: doc(
+      Type.Boolean({ default: false }),
+      `Also tune the selected rows' bias entries. The paper tunes W_f only (eq. 5: W_s = M W_f, biases frozen). Default: false. ${ENGINE}`,
+    ),
     selectionFrom: doc(
       Type.String({ minLength: 1 }),
       `Reuse the rows stored in an earlier run folder's \`adapter_config.json\` (score once, train many); no scoring happens. Default: score now. ${ENGINE}`,
@@ -368,6 +381,15 @@ export const TrainingSchema = section(
       adamw: 'Adam with decoupled weight decay (`weightDecay`).',
     }),
     lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama). Default: 1e-4.', { 'x-aliases': ['learningRate', 'learning_rate'] }),
+    methodLr: section(
+      {
+        spruft: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `spruft` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+        lora: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `lora` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+        full: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `full` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+        head: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `head` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+      },
+      'Per-method peak learning rates overriding `lr`, for comparisons where each method runs at its own tuned rate (paper 5.3: SPruFT 2e-5 and LoRA 1e-4 on Llama). Default: `lr` for every method.',
+    ),
     minLr: doc(Type.Number({ minimum: 0, default: 1e-9 }), 'Floor of the `cosine` schedule (paper 5.3: 1e-9). Default: 1e-9.'),
     schedule: literals(SCHEDULES, 'Learning-rate schedule. Default: `cosine` (paper 5.3).', 'cosine', {
       cosine: 'Cosine annealing from `lr` to `minLr` (paper 5.3, image models).',
@@ -504,6 +526,7 @@ export type Task = (typeof TASKS)[number];
 export type Method = (typeof METHODS)[number];
 export type ImportanceMetric = (typeof METRICS)[number];
 export type ClassAggregation = (typeof CLASS_AGGREGATIONS)[number];
+export type ClassScore = (typeof CLASS_SCORES)[number];
 export type Dataset = (typeof DATASETS)[number];
 export type ModelFormat = (typeof MODEL_FORMATS)[number];
 export type Optimizer = (typeof OPTIMIZERS)[number];
@@ -546,6 +569,7 @@ export interface ResolvedRunConfig {
       metric: ImportanceMetric;
       calibrationBatches: number;
       classAggregation: ClassAggregation;
+      classScore: ClassScore;
       perturbations: number;
       calibrationSets: number;
       epsilon: number;
@@ -560,6 +584,8 @@ export interface ResolvedRunConfig {
   training: {
     optimizer: Optimizer;
     lr: number;
+    /** Per-method overrides of `lr` (absent: `lr`). */
+    methodLr: Partial<Record<Method, number>>;
     minLr: number;
     schedule: Schedule;
     warmup: number;
@@ -660,13 +686,14 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
         metric: imp.metric ?? 'l2',
         calibrationBatches: imp.calibrationBatches ?? 8,
         classAggregation: imp.classAggregation ?? 'quantile-mean',
+        classScore: imp.classScore ?? 'appendix-a',
         perturbations: imp.perturbations ?? 5,
-        calibrationSets: imp.calibrationSets ?? 16,
+        calibrationSets: imp.calibrationSets ?? 64,
         epsilon: imp.epsilon ?? 1e-3,
         seed: imp.seed ?? seed,
       },
       dependency: sp.dependency ?? false,
-      trainBias: sp.trainBias ?? true,
+      trainBias: sp.trainBias ?? false,
       selectionFrom: abs(sp.selectionFrom),
     },
     lora: {
@@ -678,6 +705,7 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
     training: {
       optimizer: t.optimizer ?? 'adam',
       lr: t.lr ?? 1e-4,
+      methodLr: { ...(t.methodLr ?? {}) },
       minLr: t.minLr ?? 1e-9,
       schedule: t.schedule ?? 'cosine',
       warmup: t.warmup ?? 0,
@@ -699,4 +727,10 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
     backend: file.backend ?? 'auto',
     output: { dir: abs(file.output?.dir ?? 'runs')!, name: file.output?.name },
   };
+}
+
+/** The config one method trains with: `training.lr` replaced by its `training.methodLr` entry, if any. */
+export function configForMethod(config: ResolvedRunConfig, method: Method): ResolvedRunConfig {
+  const lr = config.training.methodLr[method];
+  return lr === undefined ? config : { ...config, training: { ...config.training, lr } };
 }

@@ -934,6 +934,7 @@ const IGNORED_RULES: IgnoredRule[] = [
   { path: ['spruft', 'importance', 'calibrationSets'], reason: metricNot('zo-taylor') },
   { path: ['spruft', 'importance', 'epsilon'], reason: metricNot('zo-taylor') },
   { path: ['spruft', 'importance', 'classAggregation'], reason: metricNot('qm-taylor') },
+  { path: ['spruft', 'importance', 'classScore'], reason: metricNot('qm-taylor') },
   { path: ['spruft', 'importance', 'calibrationBatches'], reason: metricNot('taylor', 'qm-taylor') },
   { path: ['spruft', 'importance', 'seed'], reason: metricNot('random', 'zo-taylor') },
   { path: ['training', 'minLr'], reason: scheduleNot('cosine') },

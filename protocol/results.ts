@@ -165,8 +165,14 @@ export type LayerKind = 'linear' | 'conv2d' | 'depthwise-conv2d' | 'layernorm' |
 export interface ScoreResult {
   backend: BackendInfo;
   metric: string;
-  /** Per layer the selection, and `rowScores`: every row's importance (index = row). */
-  layers: Array<LayerSelection & { rowScores: number[] }>;
+  /**
+   * Per layer the selection, and `rowScores`: every row's importance (index = row);
+   * `snr` (zo-taylor): the median over rows of |mean| / standard error of the n k
+   * estimates, below 1 when the ranking is mostly noise (paper 4.2.2).
+   */
+  layers: Array<LayerSelection & { rowScores: number[]; snr?: number }>;
+  /** What the metric warns about (zo-taylor SNR below 1, qm-taylor classes absent from the calibration data). */
+  warnings?: string[];
   trainableParams: number;
   peakBytes: number;
   inferencePeakBytes: number;

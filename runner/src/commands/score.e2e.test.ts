@@ -54,6 +54,17 @@ describe('spruft score', () => {
     });
   }
 
+  it('zo-taylor --json: each layer\'s SNR over the n k estimates, and a warning on stderr where it is below 1', () => {
+    writeFileSync(join(dir, 'zo.spruft.yaml'), config('zo-taylor').replace('metric: zo-taylor\n', 'metric: zo-taylor\n    perturbations: 2\n    calibrationSets: 3\n'));
+    const r = spruft('score', 'zo.spruft.yaml', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as ScoreResult;
+    for (const l of result.layers) assert.ok(typeof l.snr === 'number' && l.snr >= 0, `${l.name}: snr ${l.snr}`);
+    const low = result.layers.filter((l) => l.snr! < 1);
+    assert.equal(result.warnings!.length > 0, low.length > 0, JSON.stringify(result.warnings));
+    if (low.length > 0) assert.match(r.stderr, new RegExp(`zo-taylor: the estimate is below its noise .* in ${low.length} of ${result.layers.length} layers`));
+  });
+
   it('prints the rows per layer and a summary without --json', () => {
     const r = spruft('score', 'l2.spruft.yaml');
     assert.equal(r.status, 0, r.stderr);

@@ -10,7 +10,7 @@ it('estimates memory by component from layer shapes, by hand on a two-layer MLP'
   ];
   const model = { layers, params: 58, architecture: 'spruft-mlp' };
   const config = resolveRunConfig(
-    { model: { path: 'm' }, task: 'image-classification', data: { dataset: 'mnist' }, spruft: { rank: 2 }, training: { batchSize: 10 } },
+    { model: { path: 'm' }, task: 'image-classification', data: { dataset: 'mnist' }, spruft: { rank: 2, trainBias: true }, training: { batchSize: 10 } },
     { baseDir: '/', resolvePath: (b, p) => `${b}${p}` },
   );
   const spruft = estimateTrainingMemory(model, config, 'spruft', [layers[0]!]);

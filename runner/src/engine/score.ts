@@ -6,6 +6,7 @@
  */
 import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { LayerSelection } from '../../../protocol/results';
+import { SpruftError } from '../errors';
 import type { Model } from '../models/model';
 import { disposeBatch, makeBatch, residentBatches, BatchPlan, type Examples } from './batches';
 import { columnLayersOf, targetGroups } from './dependency/groups';
@@ -27,6 +28,34 @@ export interface Scored {
   scores: ImportanceScores;
   /** Parameters the selection tunes: rows x d_in, plus dependent columns x their size. */
   trainableParams: number;
+  /** What the metric warns about (low SNR of zo-taylor, classes absent for qm-taylor). */
+  warnings: string[];
+}
+
+/**
+ * `zo-taylor`'s calibration sets (paper 4.2.2: "we partition the training data into k
+ * calibration sets"): the first min(n, k * batchSize) examples of the seed's first-epoch
+ * order, cut into k disjoint sets whose sizes differ by at most one, so that no example
+ * is in two sets and a set is never larger than a training batch (the memory of
+ * inference on one batch). Returns the index lists.
+ */
+export function calibrationPartition(n: number, k: number, batchSize: number, seed: number): Int32Array[] {
+  if (k > n) {
+    throw new SpruftError('CONFIG_INVALID', `spruft.importance.calibrationSets (${k}) exceeds the ${n} training examples: k sets partition the data (paper 4.2.2); lower it to at most ${n}`);
+  }
+  const plan = new BatchPlan(n, n, seed);
+  const order = plan.indices(0);
+  const total = Math.min(n, k * batchSize);
+  const base = Math.floor(total / k);
+  const extra = total % k;
+  const sets: Int32Array[] = [];
+  let start = 0;
+  for (let m = 0; m < k; m++) {
+    const size = base + (m < extra ? 1 : 0);
+    sets.push(order.slice(start, start + size));
+    start += size;
+  }
+  return sets;
 }
 
 export async function scoreRows(model: Model, config: ResolvedRunConfig, train: Examples): Promise<Scored> {
@@ -34,13 +63,20 @@ export async function scoreRows(model: Model, config: ResolvedRunConfig, train: 
   const layers = targetLayers(model.layers, config.targets);
   const groups = config.spruft.dependency ? targetGroups(model, layers) : [];
   const plan = new BatchPlan(train.n, config.training.batchSize, options.seed);
-  // zo-taylor: one batch per calibration set (k of them, later epochs' orders when k
-  // exceeds one epoch); the gradient metrics: calibrationBatches batches of one epoch.
-  const count = options.metric === 'zo-taylor' ? options.calibrationSets : Math.min(options.calibrationBatches, plan.perEpoch);
-  const calibration = await residentBatches(train, Array.from({ length: count }, (_, m) => Int32Array.from(plan.indices(m))));
+  // zo-taylor: k calibration sets that partition the data (4.2.2), at most one per
+  // example; the gradient metrics: calibrationBatches batches of one epoch.
+  const warnings: string[] = [];
+  const k = Math.min(options.calibrationSets, train.n);
+  if (options.metric === 'zo-taylor' && k < options.calibrationSets) {
+    warnings.push(`zo-taylor: spruft.importance.calibrationSets is ${options.calibrationSets} but the training data has ${train.n} examples: ${k} sets of one example each (the sets partition the data, paper 4.2.2)`);
+  }
+  const sets = options.metric === 'zo-taylor'
+    ? calibrationPartition(train.n, k, config.training.batchSize, options.seed)
+    : Array.from({ length: Math.min(options.calibrationBatches, plan.perEpoch) }, (_, m) => Int32Array.from(plan.indices(m)));
+  const calibration = await residentBatches(train, sets);
   const batches = function* () {
-    for (let m = 0; m < count; m++) {
-      const batch = makeBatch(calibration.examples, calibration.batches[m]);
+    for (const set of calibration.batches) {
+      const batch = makeBatch(calibration.examples, set);
       try {
         yield batch;
       } finally {
@@ -71,5 +107,5 @@ export async function scoreRows(model: Model, config: ResolvedRunConfig, train: 
   }
   const byName = new Map(layers.map((l) => [l.name, l]));
   const trainableParams = result.reduce((sum, l) => sum + l.rows.length * l.dIn + (l.columns ? l.columns.length * columnSize(byName.get(l.name)!) : 0), 0);
-  return { metric: options.metric, layers: result, peakBytes: scoringPeak, ms: performance.now() - started, scores, trainableParams };
+  return { metric: options.metric, layers: result, peakBytes: scoringPeak, ms: performance.now() - started, scores, trainableParams, warnings: [...warnings, ...(scores.warnings ?? [])] };
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { ResolvedRunConfig } from '../../../protocol/config';
+import { configForMethod, type ResolvedRunConfig } from '../../../protocol/config';
 import type { EvaluationEvent, RunOverrides } from '../../../protocol/rpc';
 import type { BackendChoice, BackendInfo, LayerSelection, MemoryMeasurement, MethodName, RunResult, ScoreResult } from '../../../protocol/results';
 import { RUN_FILES, type RunStatusFile } from '../../../protocol/runFolder';
@@ -201,11 +201,12 @@ async function selectionFor(ctx: MethodRunContext, folder: MethodFolder): Promis
   ctx.hooks.onProgress?.({ runId: ctx.runId, method: 'spruft', phase: 'scoring', step: 0, totalSteps: 0, epoch: 0, totalEpochs: 0, elapsedMs: 0 });
   const scored = await scoreRows(ctx.model, c, ctx.data.train);
   ctx.hooks.onLog?.('info', `scored ${scored.layers.length} layers with ${scored.metric} in ${(scored.ms / 1000).toFixed(1)} s`);
+  for (const w of scored.warnings) ctx.hooks.onLog?.('warn', w);
   return { layers: scored.layers, metric: scored.metric };
 }
 
 async function runMethod(ctx: MethodRunContext, method: MethodName, folder: MethodFolder, primary: boolean): Promise<RunResult> {
-  const c = ctx.config;
+  const c = configForMethod(ctx.config, method);
   // The main method's own status is in the run's status.json (`methods`); a compared one's in its folder.
   const previous = primary ? ctx.keeper.methods[method] : folder.readStatus()?.status;
   if (ctx.resume && previous === 'completed') {
@@ -387,9 +388,13 @@ export async function startScore(req: RunRequest, hooks: RunHooks): Promise<Star
       const memM = await inferencePeak(model, data, config.training.batchSize);
       const scored = await scoreRows(model, config, data.train);
       hooks.onSelection?.({ runId, method: 'spruft', metric: scored.metric, layers: scored.layers });
-      const layers = scored.layers.map((l) => ({ ...l, rowScores: Array.from(scored.scores.rows.get(l.name) ?? []) }));
+      const snr = scored.scores.snr;
+      const layers = scored.layers.map((l) => ({
+        ...l, rowScores: Array.from(scored.scores.rows.get(l.name) ?? []), ...(snr?.has(l.name) ? { snr: snr.get(l.name) } : {}),
+      }));
+      for (const w of scored.warnings) hooks.onLog?.('warn', w);
       return {
-        backend: info, metric: scored.metric, layers,
+        backend: info, metric: scored.metric, layers, warnings: scored.warnings,
         trainableParams: scored.trainableParams,
         peakBytes: scored.peakBytes, inferencePeakBytes: memM, ms: scored.ms,
       };

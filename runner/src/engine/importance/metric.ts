@@ -38,6 +38,13 @@ export interface ImportanceScores {
   rows: RowScores;
   /** layer name -> one score per input column, for `ctx.columnLayers`. */
   columns: Map<string, Float32Array>;
+  /**
+   * `zo-taylor`: layer name -> signal-to-noise of the estimate, the median over the
+   * layer's rows of |mean| / standard error of theta_i^T g^_i across the n k estimates.
+   */
+  snr?: Map<string, number>;
+  /** What the user should know about the scores (low SNR, classes absent from the data). */
+  warnings?: string[];
 }
 
 export type ImportanceMetric = (ctx: ImportanceContext) => Promise<ImportanceScores>;

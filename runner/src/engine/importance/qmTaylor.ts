@@ -2,12 +2,14 @@
  * `qm-taylor`: class-aware Taylor importance (paper 4.2.1, eq. 6-7).
  *
  * For each label t, eta_i^t is the Taylor importance of neuron i on D^t, class t's
- * calibration examples only (eq. 6). Its value is computed as `taylor` computes it
- * (appendix A's last line, sum_j |mean_{x in D^t} dL/dw_ij * w_ij|), so that the `mean`
- * aggregation is, as 4.2.1 says, the standard Taylor importance taken class by class.
- * (Eq. 6 writes the first-order term as |w^T grad L(D^t)|, one absolute value over the
- * whole row; appendix A, which defines the Taylor importance the paper runs, moves it
- * inside the sum over weights. We follow appendix A for both metrics.)
+ * calibration examples only (eq. 6), in one of two forms (`classScore`):
+ *   appendix-a  sum_j |mean_{x in D^t} dL/dw_ij * w_ij|, as `taylor` computes it (appendix
+ *               A's last line), so that the `mean` aggregation is, as 4.2.1 says, the
+ *               standard Taylor importance taken class by class (the default);
+ *   eq-6        |w_i^T grad_w L(D^t)| = |sum_j mean_{x in D^t} dL/dw_ij * w_ij|: eq. 6 as
+ *               printed, one absolute value over the whole row (terms of opposite sign
+ *               cancel, so a row can score low although its weights matter one by one).
+ * docs/fidelity.md reports how often the two forms pick different rows.
  *
  * The scores of the classes are then combined per neuron (`classAggregation`):
  *   quantile-mean  eq. 7: the mean of the 0%, 10%, ..., 100% quantiles of {eta_i^t}_t
@@ -19,7 +21,9 @@
  * batches (`classBatches` in ./gradients.ts). Memory: a class's mean gradient (the
  * accumulators of ./gradients.ts) exists only until its per-row vector eta^t is read;
  * what stays across classes is p vectors of d_out floats per layer, never p gradients.
- * Classes absent from the calibration data are left out of the aggregation.
+ * Eq. 7 takes the quantiles over all p classes. A class with no example in the
+ * calibration batches has no D^t and so no eta_i^t: it is left out of the quantiles, and
+ * the scores carry a warning naming it (raise `calibrationBatches`), never silently.
  */
 import type { ClassAggregation } from '../../../../protocol/config';
 import { SpruftError } from '../../errors';
@@ -64,6 +68,7 @@ export const qmTaylorImportance: ImportanceMetric = async (ctx) => {
   const rowsPerClass = new Map<string, Float32Array[]>(ctx.layers.map((l) => [l.name, []]));
   const columnsPerClass = new Map<string, Float32Array[]>(columnLayers.map((l) => [l.name, []]));
   let present = 0;
+  const absent: number[] = [];
   let batchSize = 1;
   for (const b of ctx.batches()) {
     if (!b.labels) throw noLabels();
@@ -72,8 +77,11 @@ export const qmTaylorImportance: ImportanceMetric = async (ctx) => {
   for (let t = 0; t < labels; t++) {
     const { grads, total } = await meanWeightGradients(ctx.model, ctx.layers, classBatches(ctx.batches(), t, batchSize), ctx.loss);
     try {
-      if (total === 0) continue;
-      const scores = await taylorFromGradients(ctx.layers, columnLayers, grads);
+      if (total === 0) {
+        absent.push(t);
+        continue;
+      }
+      const scores = await taylorFromGradients(ctx.layers, columnLayers, grads, ctx.options.classScore === 'eq-6' ? 'row' : 'per-weight');
       for (const [name, v] of scores.rows) rowsPerClass.get(name)!.push(v);
       for (const [name, v] of scores.columns) columnsPerClass.get(name)!.push(v);
       present += 1;
@@ -85,5 +93,9 @@ export const qmTaylorImportance: ImportanceMetric = async (ctx) => {
   const how = ctx.options.classAggregation;
   const rows = new Map([...rowsPerClass].map(([name, v]) => [name, aggregateClasses(v, how)]));
   const columns = new Map([...columnsPerClass].map(([name, v]) => [name, aggregateClasses(v, how)]));
-  return { rows, columns };
+  const warnings = absent.length === 0 ? [] : [
+    `qm-taylor: ${absent.length} of ${labels} classes (${absent.join(', ')}) have no example in the calibration batches; ` +
+    'eq. 7 takes quantiles over every class, these are left out (raise spruft.importance.calibrationBatches)',
+  ];
+  return { rows, columns, warnings };
 };

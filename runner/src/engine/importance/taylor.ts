@@ -13,19 +13,27 @@ import { sumColumns, sumRows, take } from './axes';
 import { meanWeightGradients } from './gradients';
 import type { ImportanceMetric, ImportanceScores } from './metric';
 
-/** Row (and column) sums of |G (.) W| for each layer; releases nothing it was given. */
+/**
+ * How the first-order term of a row is reduced to one score:
+ *   per-weight  sum_j |G_ij w_ij|   (appendix A, last line; the metric `taylor` runs)
+ *   row         |sum_j G_ij w_ij| = |w_i^T G_i|   (eq. 6 as printed, one |.| per row)
+ */
+export type TaylorForm = 'per-weight' | 'row';
+
+/** Row (and column) scores from G (.) W for each layer; releases nothing it was given. */
 export async function taylorFromGradients(
-  layers: AdaptableLayer[], columnLayers: AdaptableLayer[], grads: Map<string, Tensor>,
+  layers: AdaptableLayer[], columnLayers: AdaptableLayer[], grads: Map<string, Tensor>, form: TaylorForm = 'per-weight',
 ): Promise<ImportanceScores> {
   const rows = new Map<string, Float32Array>();
   const columns = new Map<string, Float32Array>();
   const wantColumns = new Set(columnLayers.map((l) => l.name));
   for (const layer of layers) {
     const g = grads.get(layer.name)!;
-    const saliency = tf.tidy(() => tf.abs(tf.mul(g, layer.weight)));
+    const saliency = tf.tidy(() => (form === 'row' ? tf.mul(g, layer.weight) : tf.abs(tf.mul(g, layer.weight))));
+    const reduce = (t: Tensor): Tensor => (form === 'row' ? tf.abs(t) : t);
     try {
-      rows.set(layer.name, await take(tf.tidy(() => sumRows(layer, saliency))));
-      if (wantColumns.has(layer.name)) columns.set(layer.name, await take(tf.tidy(() => sumColumns(layer, saliency))));
+      rows.set(layer.name, await take(tf.tidy(() => reduce(sumRows(layer, saliency)))));
+      if (wantColumns.has(layer.name)) columns.set(layer.name, await take(tf.tidy(() => reduce(sumColumns(layer, saliency)))));
     } finally {
       saliency.dispose();
     }

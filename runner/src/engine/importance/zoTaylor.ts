@@ -218,6 +218,8 @@ function perturbedLoss(
 export interface ZoProjections {
   /** layer name -> theta_i^T g^_i per neuron (signed), the mean over all n k estimates. */
   rows: Map<string, Float64Array>;
+  /** layer name -> per neuron, the mean over the n k estimates of (theta_i^T g^_i)^2 (for the standard error). */
+  rowSquares: Map<string, Float64Array>;
   /** layer name -> the same per dependent input column. */
   columns: Map<string, Float64Array>;
   /** n k: the estimates averaged. */
@@ -234,6 +236,7 @@ export async function zoProjections(ctx: ImportanceContext): Promise<ZoProjectio
   const { perturbations: n, epsilon: eps, seed } = ctx.options;
   const columnNames = new Set((ctx.columnLayers ?? []).filter(hasColumns).map((l) => l.name));
   const rows = new Map(ctx.layers.map((l) => [l.name, new Float64Array(l.dOut)]));
+  const rowSquares = new Map(ctx.layers.map((l) => [l.name, new Float64Array(l.dOut)]));
   const columns = new Map(ctx.layers.filter((l) => columnNames.has(l.name)).map((l) => [l.name, new Float64Array(columnCount(l))]));
   let estimates = 0;
   let set = 0;
@@ -248,7 +251,12 @@ export async function zoProjections(ctx: ImportanceContext): Promise<ZoProjectio
       const proj = (plus - minus) / (2 * eps);
       for (const [name, d] of dots) {
         const acc = rows.get(name)!;
-        for (let i = 0; i < acc.length; i++) acc[i] += proj * d.rows[i];
+        const sq = rowSquares.get(name)!;
+        for (let i = 0; i < acc.length; i++) {
+          const e = proj * d.rows[i];
+          acc[i] += e;
+          sq[i] += e * e;
+        }
         const cAcc = columns.get(name);
         if (cAcc && d.columns) for (let i = 0; i < cAcc.length; i++) cAcc[i] += proj * d.columns[i];
       }
@@ -258,16 +266,51 @@ export async function zoProjections(ctx: ImportanceContext): Promise<ZoProjectio
     set += 1;
   }
   if (estimates === 0) throw new SpruftError('DATA_INVALID', 'zo-taylor: no calibration set (the training data is empty)');
-  for (const acc of [...rows.values(), ...columns.values()]) for (let i = 0; i < acc.length; i++) acc[i] /= estimates;
-  return { rows, columns, estimates };
+  for (const acc of [...rows.values(), ...rowSquares.values(), ...columns.values()]) for (let i = 0; i < acc.length; i++) acc[i] /= estimates;
+  return { rows, rowSquares, columns, estimates };
+}
+
+/**
+ * Signal-to-noise of one layer's estimate. Per row, t_i = |mean| / standard error of the
+ * mean of the N = n k estimates theta_i^T g^_i (sample variance, N - 1). Noise alone gives
+ * E[t_i^2] = (N - 1) / (N - 3) (Student's t with N - 1 degrees of freedom), and a true value
+ * mu_i adds (mu_i / se_i)^2, so sqrt(mean_i t_i^2 - (N - 1) / (N - 3)) estimates the root
+ * mean square over the layer's rows of mu_i / se_i: how many standard errors the scores
+ * stand from zero. Below 1 the rows' ranking is mostly noise (paper 4.2.2, eq. 9). (The
+ * median of t_i would not do: where most rows carry no signal it stays at the median of
+ * |Z|, 0.67, whatever N.) NaN with 3 estimates or fewer.
+ */
+export function layerSnr(mean: Float64Array, meanSquare: Float64Array, estimates: number): number {
+  const N = estimates;
+  if (N <= 3 || mean.length === 0) return NaN;
+  let sum = 0;
+  let rows = 0;
+  mean.forEach((m, i) => {
+    const variance = Math.max(0, (meanSquare[i] - m * m) * N / (N - 1));
+    if (variance === 0) return;
+    sum += (m * m) / (variance / N);
+    rows += 1;
+  });
+  if (rows === 0) return 0;
+  return Math.sqrt(Math.max(0, sum / rows - (N - 1) / (N - 3)));
 }
 
 const magnitude = (v: Float64Array): Float32Array => Float32Array.from(v, Math.abs);
 
 export const zoTaylorImportance: ImportanceMetric = async (ctx) => {
   const p = await zoProjections(ctx);
+  const snr = new Map([...p.rows].map(([name, v]) => [name, layerSnr(v, p.rowSquares.get(name)!, p.estimates)]));
+  const low = [...snr].filter(([, s]) => !(s >= 1));
+  const { perturbations: n, calibrationSets: k } = ctx.options;
+  const warnings = low.length === 0 ? [] : [
+    `zo-taylor: the estimate is below its noise (SNR < 1: root mean square over rows of |mean| / standard error, net of noise, over the n k = ${p.estimates} estimates) in ${low.length} of ${snr.size} layers ` +
+    `(${low.slice(0, 4).map(([name, s]) => `${name} ${s.toFixed(2)}`).join(', ')}${low.length > 4 ? ', ...' : ''}); ` +
+    `its rows are ranked mostly by noise: raise spruft.importance.perturbations (now ${n}) or calibrationSets (now ${k}) (paper 4.2.2)`,
+  ];
   return {
     rows: new Map([...p.rows].map(([name, v]) => [name, magnitude(v)])),
     columns: new Map([...p.columns].map(([name, v]) => [name, magnitude(v)])),
+    snr,
+    warnings,
   };
 };
