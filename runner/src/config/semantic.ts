@@ -17,7 +17,8 @@ import { describeDataShape, hasDataShape, readDataShape } from '../data/dataShap
 import { errorMessage, SpruftError } from '../errors';
 import { findPackageRoot } from '../io/npmPackage';
 import { fileKindOf } from '../io/regularFile';
-import { estimateTrainingMemory, formatBytes, type TrainingMemoryEstimate } from './memoryEstimate';
+import { formatBytes } from '../../../protocol/format';
+import { estimateTrainingMemory, type TrainingMemoryEstimate } from './memoryEstimate';
 import { isAdaptableKind, selectTargetLayers, suggestPatterns, type InspectedLayer, type TargetSelection } from './targets';
 
 /**
