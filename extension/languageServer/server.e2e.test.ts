@@ -200,7 +200,7 @@ describe('language server over stdio', () => {
       { code: 'target-no-match', range: rangeOf(text, '"*.attn.*"'), message: /^`\*\.attn\.\*` matches no layer of tiny-llama\. Nearest: `\*\.self_attn\.\*`/, severity: ERROR },
       { code: 'target-no-match', range: rangeOf(text, 'q_proj'), message: /^`q_proj` matches no layer of tiny-llama\. Nearest: `\*\.q_proj`/, severity: WARNING },
       { code: 'lora-rank-exceeds', range: rangeOf(text, 'rank: 32', '32'), message: /^`lora\.rank` 32 is more than min\(d_in, d_out\) = 16 of /, severity: WARNING },
-      { code: 'memory-estimate', range: rangeOf(text, 'batchSize: 64', '64'), message: /^Estimated training memory for `(spruft|lora)`: .* \(an estimate from layer shapes: .*more than the memory limit set \(105 KB\)/, severity: WARNING },
+      { code: 'memory-estimate', range: rangeOf(text, 'batchSize: 64', '64'), message: /^Estimated training memory for `(spruft|lora)`: .* \(an estimate from layer shapes: .*more than the memory limit set \(105 KiB\)/, severity: WARNING },
     ]);
     // The same text under another name, with the default settings, fits this machine.
     const other = doc('semantic-default.spruft.yaml', SEMANTIC_MISTAKES);

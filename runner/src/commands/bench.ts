@@ -3,7 +3,8 @@ import { BACKENDS } from '../../../protocol/config';
 import type { BackendChoice, BenchResult } from '../../../protocol/results';
 import { BENCH_CHECKPOINTING, runBench } from '../run/bench';
 import { SpruftError } from '../errors';
-import { formatBytes, parseCommandArgs, printJson } from './output';
+import { formatBytes } from '../../../protocol/format';
+import { parseCommandArgs, printJson } from './output';
 
 const USAGE = `usage: spruft bench <memory|speed> [--model decoder|decoder-125m|vision] [--checkpointing none|blocks|both] [--batch N] [--seq T] [--image S] [--steps K] [--workers W] [--backend B] [--peer torch] [--kernels N] [--json]
 Trains one step of each method (spruft, lora, their freezeAttention variants, full) on

@@ -10,7 +10,8 @@
  */
 import type { ConfigDiagnostic } from '../../../protocol/diagnostics';
 import { formatConfigDiagnostic, loadRunConfig } from '../config/load';
-import { formatBytes, type TrainingMemoryEstimate } from '../config/memoryEstimate';
+import { formatBytes } from '../../../protocol/format';
+import type { TrainingMemoryEstimate } from '../config/memoryEstimate';
 import { SpruftError } from '../errors';
 
 interface CheckArgs {

@@ -5,6 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { ClassificationMetrics, MemoryBreakdown, MultipleChoiceScore, ProgressEvent, RunResult } from '../../../protocol/results';
+import { formatBytes, formatDuration } from '../../../protocol/format';
 import type { RunHooks } from '../app';
 import { SpruftError } from '../errors';
 
@@ -25,24 +26,6 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
-}
-
-export function formatBytes(bytes: number): string {
-  const abs = Math.abs(bytes);
-  const units = ['B', 'KiB', 'MiB', 'GiB'];
-  let i = 0;
-  let v = abs;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i += 1;
-  }
-  return `${bytes < 0 ? '-' : ''}${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
-
-function formatDuration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  const m = Math.floor(s / 60);
-  return `${m}:${String(s % 60).padStart(2, '0')}`;
 }
 
 /** Hooks that draw a progress bar and log lines on stderr. */

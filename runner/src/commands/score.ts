@@ -1,7 +1,8 @@
 /** `spruft score <run.spruft.yaml>`: importance scores and the rows chosen per layer. */
 import { startScore } from '../app';
 import { SpruftError } from '../errors';
-import { formatBytes, parseCommandArgs, printJson, stderrHooks } from './output';
+import { formatBytes } from '../../../protocol/format';
+import { parseCommandArgs, printJson, stderrHooks } from './output';
 
 const USAGE = `usage: spruft score <run.spruft.yaml> [--json]
 Scores every row of the target layers with spruft.importance.metric and prints the

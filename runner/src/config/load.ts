@@ -103,13 +103,3 @@ export class RunConfigError extends SpruftError {
     );
   }
 }
-
-/**
- * What a run calls before it starts: the resolved config, or RunConfigError (code
- * CONFIG_INVALID) listing every error. Warnings do not stop a run.
- */
-export async function loadValidRunConfig(path: string, options: LoadOptions = {}): Promise<LoadedRunConfig & { resolved: ResolvedRunConfig }> {
-  const loaded = await loadRunConfig(path, undefined, options);
-  if (!loaded.resolved || loaded.diagnostics.some((d) => d.severity === 'error')) throw new RunConfigError(path, loaded.diagnostics);
-  return { ...loaded, resolved: loaded.resolved };
-}

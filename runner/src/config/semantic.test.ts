@@ -146,8 +146,8 @@ describe('checks against files and the model', () => {
     const d = one(await check(text, 1024 * 1024), 'memory-estimate');
     assert.equal(d.severity, 'warning');
     assert.deepEqual(d.range, at(text, 'batchSize: 64', '64'));
-    assert.match(d.message, /^Estimated training memory for `spruft`: [\d.]+ MB \(an estimate from layer shapes: /);
-    assert.match(d.message, /more than the memory limit set \(1\.0 MB\)/);
+    assert.match(d.message, /^Estimated training memory for `spruft`: [\d.]+ MiB \(an estimate from layer shapes: /);
+    assert.match(d.message, /more than the memory limit set \(1\.00 MiB\)/);
     assert.deepEqual(await check(text), [], 'fits 64 GB');
   });
 

@@ -18,7 +18,8 @@ import { errorMessage, SpruftError } from '../errors';
 import { loadTokenizer, tokenizerSource, type TextTokenizer } from '../data/tokenizers';
 import { findPackageRoot } from '../io/npmPackage';
 import { fileKindOf } from '../io/regularFile';
-import { estimateTrainingMemory, formatBytes, type TrainingMemoryEstimate } from './memoryEstimate';
+import { formatBytes } from '../../../protocol/format';
+import { estimateTrainingMemory, type TrainingMemoryEstimate } from './memoryEstimate';
 import { isAdaptableKind, selectTargetLayers, suggestPatterns, type InspectedLayer, type TargetSelection } from './targets';
 
 /**

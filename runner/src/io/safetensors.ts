@@ -95,10 +95,6 @@ export function isSafetensorsDtype(s: string): s is SafetensorsDtype {
   return Object.prototype.hasOwnProperty.call(DTYPE_BYTES, s);
 }
 
-export function dtypeByteSize(dtype: SafetensorsDtype): number {
-  return DTYPE_BYTES[dtype];
-}
-
 function elementCount(shape: number[]): number {
   let n = 1;
   for (const d of shape) n *= d;

@@ -185,18 +185,18 @@ describe('HF language architectures', () => {
       broken.set('transformer.h.0.attn.rotary', { shape: [3], data: new Float32Array(3) });
       expectInvalid(
         () => build(c, broken),
-        /tensor 'transformer\.h\.1\.mlp\.c_fc\.bias' is missing \(expected shape \[32\]\)/,
-        /tensor 'transformer\.h\.0\.attn\.c_proj\.weight' has shape \[8, 7\], expected \[8, 8\]/,
-        /tensor 'transformer\.h\.0\.attn\.rotary' \(shape \[3\]\) is not part of a gpt2 model/,
+        /tensor "transformer\.h\.1\.mlp\.c_fc\.bias" is missing \(config\.json gives shape \[4 x n_embd = 32\]\)/,
+        /"n_embd" disagrees with the weights: tensor "transformer\.h\.0\.attn\.c_proj\.weight" has shape \[8, 7\], config\.json gives \[n_embd = 8, n_embd = 8\]/,
+        /tensor "transformer\.h\.0\.attn\.rotary" \(shape \[3\]\) is not part of a gpt2 model/,
       );
       // config.json says 3 layers, the weights have 2; and a wider MLP than the weights.
-      expectInvalid(() => buildHfModel('g', '', { ...c.config, n_layer: 3 }, raw), /tensor 'transformer\.h\.2\.ln_1\.weight' is missing \(expected shape \[8\]\)/);
-      expectInvalid(() => buildHfModel('g', '', { ...c.config, n_inner: 16 }, raw), /tensor 'transformer\.h\.0\.mlp\.c_fc\.weight' has shape \[8, 32\], expected \[8, 16\]/);
+      expectInvalid(() => buildHfModel('g', '', { ...c.config, n_layer: 3 }, raw), /"n_layer" gives 3 layers, but the weights hold no tensor of layer 2 \(tensor "transformer\.h\.2\.ln_1\.weight", shape \[n_embd = 8\], is missing\)/);
+      expectInvalid(() => buildHfModel('g', '', { ...c.config, n_inner: 16 }, raw), /"n_inner" disagrees with the weights: tensor "transformer\.h\.0\.mlp\.c_fc\.weight" has shape \[8, 32\], config\.json gives \[n_embd = 8, n_inner = 16\]/);
       // Qwen2 without its q bias; BERT with a hidden size the weights do not have.
       const q = new Map(weightsOf(CASES[3], 6));
       q.delete('model.layers.0.self_attn.q_proj.bias');
-      expectInvalid(() => build(CASES[3], q), /tensor 'model\.layers\.0\.self_attn\.q_proj\.bias' is missing \(expected shape \[8\]\)/);
-      expectInvalid(() => buildHfModel('b', '', { ...CASES[1].config, intermediate_size: 10 }, weightsOf(CASES[1], 6)), /bert\.encoder\.layer\.0\.intermediate\.dense\.weight' has shape \[12, 8\], expected \[10, 8\]/);
+      expectInvalid(() => build(CASES[3], q), /tensor "model\.layers\.0\.self_attn\.q_proj\.bias" is missing \(config\.json gives shape \[num_attention_heads x [a-z_ /]+ = 8\]\)/);
+      expectInvalid(() => buildHfModel('b', '', { ...CASES[1].config, intermediate_size: 10 }, weightsOf(CASES[1], 6)), /"intermediate_size" disagrees with the weights: tensor "bert\.encoder\.layer\.0\.intermediate\.dense\.weight" has shape \[12, 8\], config\.json gives \[intermediate_size = 10, hidden_size = 8\]/);
     });
 
     it('the same error from the header alone (spruft inspect / check), and GPT-2 layers with [d_out, d_in] rows', () => {
@@ -214,7 +214,7 @@ describe('HF language architectures', () => {
       assert.deepEqual(q.layers.filter((l) => l.kind === 'embedding' || l.kind === 'other').map((l) => l.name), ['model.embed_tokens.weight']);
       assert.equal(q.layers.find((l) => l.name === 'model.layers.0.self_attn.q_proj')?.params, 8 * 8 + 8, 'q_proj with its bias');
       writeHfFolder(folder, { config: { ...c.config, n_embd: 16 }, tensors: weightsOf(c, 7) });
-      expectInvalid(() => inspectModelHeader(folder), /transformer\.h\.0\.attn\.c_attn\.weight' has shape \[8, 24\], expected \[16, 48\]/, /and 20 more/);
+      expectInvalid(() => inspectModelHeader(folder), /"n_embd", "3 x n_embd" disagree with the weights: tensor "transformer\.h\.0\.attn\.c_attn\.weight" has shape \[8, 24\], config\.json gives \[n_embd = 16, 3 x n_embd = 48\]/, /and 20 more/);
     });
 
     it('bare base-model checkpoints (no task prefix, old buffers, pretraining heads) load as transformers loads them', () => {

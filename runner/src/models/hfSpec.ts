@@ -24,6 +24,21 @@ export type FileLayout =
   /** [in, out] -> engine [out, in]: Keras Dense kernels and GPT-2's Conv1D. */
   | 'io';
 
+/**
+ * One dimension config.json implies: its size and where it comes from (a key,
+ * `hidden_size`, or an expression of keys, `num_attention_heads x head_dim`), so that a
+ * disagreement with the weights names the key to look at.
+ */
+export interface Dim {
+  size: number;
+  from: string;
+}
+
+/** A dimension fixed by the architecture. */
+export const fixedDim = (size: number): Dim => ({ size, from: String(size) });
+/** The sizes and provenance of a shape given as dims. */
+export const dims = (...ds: Dim[]): { shape: number[]; from: string[] } => ({ shape: ds.map((d) => d.size), from: ds.map((d) => d.from) });
+
 /** An adaptable layer as the checkpoint declares it. */
 export interface HfLayerSpec {
   /** Module name: the weight is `<name>.weight`, the bias `<name>.bias`. */
@@ -31,6 +46,8 @@ export interface HfLayerSpec {
   kind: LayerKind;
   /** Engine shape of the weight: linear [d_out, d_in], norms [d], conv2d [kh, kw, c_in, c_out]. */
   shape: number[];
+  /** Where each dimension of `shape` comes from in config.json (Dim.from), same order. */
+  from: string[];
   layout: FileLayout;
   bias: boolean;
   head?: boolean;
@@ -46,7 +63,7 @@ export interface HfArchitectureSpec {
   /** Adaptable layers, in forward order. */
   layers: HfLayerSpec[];
   /** Other tensors the model reads (embeddings, class token...): file name -> file shape. */
-  extras: Map<string, number[]>;
+  extras: Map<string, Dim[]>;
   /** Extras that may be absent. */
   optionalExtras?: Set<string>;
   /** Tensors checkpoints carry that the model does not read (buffers, pretraining heads). */
@@ -57,10 +74,16 @@ export interface HfArchitectureSpec {
    * name tensors without it, and transformers adds it when loading; so does checkWeights.
    */
   basePrefix?: string;
+  /**
+   * Tensor families counted by a config key (`model.layers.<i>.` by num_hidden_layers):
+   * a layer the weights have and the config does not, or the reverse, is named as a
+   * disagreement on that key.
+   */
+  counted?: Array<{ pattern: RegExp; key: string; count: number }>;
 }
 
 /** The file shape of an engine-layout shape. */
-export function fileShape(shape: number[], layout: FileLayout): number[] {
+export function fileShape<T>(shape: T[], layout: FileLayout): T[] {
   switch (layout) {
     case 'same': return shape;
     case 'io': return [shape[1], shape[0]];
@@ -69,34 +92,62 @@ export function fileShape(shape: number[], layout: FileLayout): number[] {
   }
 }
 
-/** Every tensor of the spec: name -> { file shape, optional }. */
-export function expectedTensors(spec: HfArchitectureSpec): Map<string, { shape: number[]; optional: boolean }> {
-  const out = new Map<string, { shape: number[]; optional: boolean }>();
+/** A tensor the spec expects: its file shape, where each dimension comes from, and whether it may be absent. */
+export interface ExpectedTensor {
+  shape: number[];
+  from: string[];
+  optional: boolean;
+  /** How the file stores it (for the transposed-tensor hint). */
+  layout: FileLayout;
+}
+
+/** Every tensor of the spec: name -> expected tensor, the layers in forward order, then the extras. */
+export function expectedTensors(spec: HfArchitectureSpec): Map<string, ExpectedTensor> {
+  const out = new Map<string, ExpectedTensor>();
   for (const l of spec.layers) {
+    const weight = { shape: fileShape(l.shape, l.layout), from: fileShape(l.from, l.layout), layout: l.layout };
     if (l.tiedTo) {
       // A tied head may still be saved (transformers drops it; other writers keep it).
-      out.set(`${l.name}.weight`, { shape: fileShape(l.shape, l.layout), optional: true });
+      out.set(`${l.name}.weight`, { ...weight, optional: true });
       continue;
     }
-    out.set(`${l.name}.weight`, { shape: fileShape(l.shape, l.layout), optional: l.optional ?? false });
-    if (l.bias) out.set(`${l.name}.bias`, { shape: [l.kind === 'linear' ? l.shape[0] : l.kind === 'conv2d' ? l.shape[3] : l.shape[0]], optional: l.optional ?? false });
+    out.set(`${l.name}.weight`, { ...weight, optional: l.optional ?? false });
+    const out0 = l.kind === 'conv2d' ? 3 : 0;
+    if (l.bias) out.set(`${l.name}.bias`, { shape: [l.shape[out0]], from: [l.from[out0]], optional: l.optional ?? false, layout: 'same' });
   }
-  for (const [name, shape] of spec.extras) out.set(name, { shape, optional: spec.optionalExtras?.has(name) ?? false });
+  for (const [name, ds] of spec.extras) {
+    out.set(name, { ...dims(...ds), optional: spec.optionalExtras?.has(name) ?? false, layout: 'same' });
+  }
   return out;
 }
 
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
+/** `[vocab_size = 32, hidden_size = 16]`: the expected shape with each size's config key. */
+const fmtFrom = (e: { shape: number[]; from: string[] }): string =>
+  `[${e.shape.map((n, i) => (String(n) === e.from[i] ? e.from[i] : `${e.from[i]} = ${n}`)).join(', ')}]`;
+
+/** What one expected tensor found with another shape says: the keys that disagree, both shapes, or that it is transposed. */
+function shapeProblem(name: string, e: ExpectedTensor, shape: readonly number[]): string {
+  if (shape.length === 2 && e.shape.length === 2 && shape[0] === e.shape[1] && shape[1] === e.shape[0]) {
+    const how = e.layout === 'io' ? 'in x out, as GPT-2\'s Conv1D stores it' : 'out x in, as PyTorch stores linear weights';
+    return `tensor "${name}" is transposed: the weights hold ${fmt(shape)}, config.json gives ${fmtFrom(e)} (${how}); export the weights in Hugging Face's layout`;
+  }
+  const wrong = shape.length === e.shape.length ? e.from.filter((_, i) => e.shape[i] !== shape[i]) : e.from;
+  const keys = [...new Set(wrong)];
+  return `${keys.map((k) => `"${k}"`).join(', ')} disagree${keys.length === 1 ? 's' : ''} with the weights: tensor "${name}" has shape ${fmt(shape)}, config.json gives ${fmtFrom(e)}`;
+}
 
 /**
  * Check a checkpoint's tensor names and shapes against the spec. `found` maps the names
  * in the file to their shapes. Returns the file name of each expected tensor (the prefix
  * added by transformers for bare base models is accounted for) and the expected tensors
  * that are absent but optional. Throws MODEL_INVALID listing every missing, extra and
- * mis-shaped tensor with the expected and found shapes.
+ * mis-shaped tensor with the expected and found shapes and the config.json key each
+ * expected size comes from (a layer count that disagrees is one line naming its key).
  */
 export function checkWeights(
   spec: HfArchitectureSpec,
-  found: Map<string, readonly number[]>,
+  found: ReadonlyMap<string, readonly number[]>,
   where: string,
 ): { fileNames: Map<string, string>; absent: Set<string> } {
   const expected = expectedTensors(spec);
@@ -112,23 +163,58 @@ export function checkWeights(
       used.add(inFile);
     }
   }
+  // Layer indices of each counted family that the file holds.
+  const layerOf = (name: string): { key: string; count: number; index: number } | undefined => {
+    for (const c of spec.counted ?? []) {
+      const m = c.pattern.exec(name);
+      if (m) return { key: c.key, count: c.count, index: Number(m[1]) };
+    }
+    return undefined;
+  };
+  const held = new Set<string>();
+  for (const name of found.keys()) {
+    const l = layerOf(bare && !name.startsWith(prefix!) ? prefix! + name : name);
+    if (l) held.add(`${l.key}:${l.index}`);
+  }
   const problems: string[] = [];
+  const reported = new Set<string>();
   const absent = new Set<string>();
-  for (const [name, e] of expected) {
+  // The extras (embeddings: vocabulary and width) first, then the layers in forward order.
+  const order = [...spec.extras.keys(), ...[...expected.keys()].filter((n) => !spec.extras.has(n))];
+  for (const name of order) {
+    const e = expected.get(name)!;
     const inFile = fileNames.get(name);
     if (inFile === undefined) {
-      if (e.optional) absent.add(name);
-      else problems.push(`tensor '${name}' is missing (expected shape ${fmt(e.shape)})`);
+      if (e.optional) {
+        absent.add(name);
+        continue;
+      }
+      const l = layerOf(name);
+      if (l && !held.has(`${l.key}:${l.index}`)) {
+        // The whole layer is absent: one line for it, naming the count's key.
+        if (!reported.has(`${l.key}:${l.index}`)) {
+          reported.add(`${l.key}:${l.index}`);
+          problems.push(`"${l.key}" gives ${l.count} layers, but the weights hold no tensor of layer ${l.index} (tensor "${name}", shape ${fmtFrom(e)}, is missing)`);
+        }
+        continue;
+      }
+      problems.push(`tensor "${name}" is missing (config.json gives shape ${fmtFrom(e)})`);
       continue;
     }
     const shape = found.get(inFile)!;
-    if (shape.length !== e.shape.length || shape.some((d, i) => d !== e.shape[i])) {
-      problems.push(`tensor '${inFile}' has shape ${fmt(shape)}, expected ${fmt(e.shape)}`);
-    }
+    if (shape.length !== e.shape.length || shape.some((d, i) => d !== e.shape[i])) problems.push(shapeProblem(inFile, e, shape));
   }
   for (const name of found.keys()) {
     if (used.has(name) || spec.ignored?.some((re) => re.test(name))) continue;
-    problems.push(`tensor '${name}' (shape ${fmt(found.get(name)!)}) is not part of a ${spec.modelType} model with this config.json`);
+    const l = layerOf(bare && !name.startsWith(prefix!) ? prefix! + name : name);
+    if (l && l.index >= l.count) {
+      if (!reported.has(`${l.key}:${l.index}`)) {
+        reported.add(`${l.key}:${l.index}`);
+        problems.push(`"${l.key}" gives ${l.count} layers, but the weights hold tensor "${name}" of layer ${l.index}: the config and the weights disagree on the layer count`);
+      }
+      continue;
+    }
+    problems.push(`tensor "${name}" (shape ${fmt(found.get(name)!)}) is not part of a ${spec.modelType} model with this config.json`);
   }
   if (problems.length > 0) {
     const shown = problems.slice(0, 8);

@@ -6,14 +6,13 @@ import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ModelFormat } from '../../../protocol/config';
 import type { InspectResult, LayerKind } from '../../../protocol/results';
-import { readHfConfig, readHfHeader } from '../io/hfFolder';
+import { readHfConfig, readHfHeader, type HfHeader } from '../io/hfFolder';
 import { SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME } from '../io/safetensors';
 import { readLayersModelJson } from '../io/tfjsLayers';
 import { isAttentionLayer } from '../config/targets';
-import { checkConfigAgainstWeights, tensorsFromConfig, transformerShapeOf } from './configShapes';
 import { detectFormat } from './format';
-import { checkWeights, expectedTensors, specLayers } from './hfSpec';
-import { languageModelSpec } from './specs';
+import { checkWeights, expectedTensors, specLayers, type HfArchitectureSpec } from './hfSpec';
+import { hfModelSpec, languageModelSpec, tensorsFromConfig, transformerShapeOf } from './specs';
 
 /** Classifier / LM head names of the supported HF architectures. */
 const HEAD_NAMES = new Set(['classifier', 'lm_head']);
@@ -39,11 +38,30 @@ const KERAS_KINDS: Record<string, LayerKind> = {
 };
 
 /**
- * The layer list of an HF model from config.json alone (configShapes.ts): no weight
+ * The layer list of an HF model from config.json alone (specs.ts: tensorsFromConfig): no weight
  * file is read or needed. `fromConfigOnly` says so.
  */
 export function inspectConfig(name: string, config: Record<string, unknown>, where: string): InspectResult {
-  return { ...inspectHfTensors(name, config, tensorsFromConfig(config, where)), fromConfigOnly: true };
+  const tensors = tensorsFromConfig(config, where);
+  const spec = languageModelSpec(config, where);
+  const listing = spec
+    ? specListing(name, spec, config, new Set(tensors.map((t) => t.name)), tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0))
+    : inspectHfTensors(name, config, tensors);
+  return { ...listing, fromConfigOnly: true };
+}
+
+/**
+ * A language model's listing from its architecture's own declaration: names, kinds and
+ * engine shapes (GPT-2's transposed Conv1D included), then the other tensors it holds
+ * (embeddings...) by the names the model gives them.
+ */
+function specListing(name: string, spec: HfArchitectureSpec, config: Record<string, unknown>, held: ReadonlySet<string>, params: number): InspectResult {
+  const layerWeights = new Set(spec.layers.flatMap((l) => [`${l.name}.weight`, `${l.name}.bias`]));
+  const others = [...expectedTensors(spec)].filter(([n]) => !layerWeights.has(n) && held.has(n)).map(([n, e]) => ({
+    name: n, kind: (/embed|wte|wpe/.test(n) ? 'embedding' : 'other') as 'embedding' | 'other', shape: e.shape, params: e.shape.reduce((a, b) => a * b, 1),
+  }));
+  const transformer = transformerShapeOf(config);
+  return { name, architecture: spec.modelType, format: 'hf', params, layers: [...specLayers(spec), ...others], ...(transformer ? { transformer } : {}) };
 }
 
 function inspectHfTensors(
@@ -79,6 +97,21 @@ function inspectHfTensors(
 }
 
 /**
+ * config.json against the checkpoint's header (the architecture's spec, hfSpec.ts), before
+ * a weight is read or a tensor made: `spruft inspect`, `spruft check`, the language
+ * server and the loader all fail the same way, MODEL_INVALID at `<path>/config.json`
+ * naming the key and the tensor with both shapes. Returns the spec and the file name of
+ * each expected tensor; nothing for architectures without a spec.
+ */
+export function checkHfHeader(header: HfHeader, path: string): { spec: HfArchitectureSpec; fileNames: Map<string, string> } | undefined {
+  const configPath = join(path, 'config.json');
+  const spec = hfModelSpec(header.config, configPath);
+  if (!spec) return undefined;
+  const floats = header.tensors.filter((t) => t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16');
+  return { spec, fileNames: checkWeights(spec, new Map(floats.map((t) => [t.name, t.shape])), configPath).fileNames };
+}
+
+/**
  * The layer list of a model from its headers only: shapes from the safetensors header
  * or the model.json weight manifest; no weight is read.
  */
@@ -89,20 +122,10 @@ export function inspectModelHeader(path: string, options: { format?: ModelFormat
     // layout it implies (planning a run on a model that is not here).
     if (hasSafetensors(path)) {
       const header = readHfHeader(path);
-      checkConfigAgainstWeights(header.config, new Map(header.tensors.map((t) => [t.name, t.shape])), path);
-      const spec = languageModelSpec(header.config, `${path}/config.json`);
-      if (spec) {
-        // The architecture's own declaration: names, kinds and engine shapes (GPT-2's
-        // transposed Conv1D included), checked against the header like a load would.
-        const floats = header.tensors.filter((t) => t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16');
-        const { fileNames } = checkWeights(spec, new Map(floats.map((t) => [t.name, t.shape])), header.files.length === 1 ? header.files[0] : path);
-        const layerWeights = new Set(spec.layers.flatMap((l) => [`${l.name}.weight`, `${l.name}.bias`]));
-        // The other tensors the checkpoint holds (embeddings...), by the names the model gives them.
-        const others = [...expectedTensors(spec)].filter(([n]) => !layerWeights.has(n) && fileNames.has(n)).map(([name, e]) => ({
-          name, kind: (/embed|wte|wpe/.test(name) ? 'embedding' : 'other') as 'embedding' | 'other', shape: e.shape, params: e.shape.reduce((a, b) => a * b, 1),
-        }));
-        const transformer = transformerShapeOf(header.config);
-        return { name: basename(path), architecture: spec.modelType, format: 'hf', params: header.parameterCount, layers: [...specLayers(spec), ...others], ...(transformer ? { transformer } : {}) };
+      const checked = checkHfHeader(header, path);
+      // ViT and the MLP keep the header's listing.
+      if (checked && languageModelSpec(header.config)) {
+        return specListing(basename(path), checked.spec, header.config, new Set(checked.fileNames.keys()), header.parameterCount);
       }
       return inspectHfTensors(basename(path), header.config, header.tensors, header.parameterCount);
     }

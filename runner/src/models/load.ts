@@ -7,7 +7,7 @@ import { detectFormat } from './format';
 import type { ModelFormat } from '../../../protocol/config';
 import { SpruftError } from '../errors';
 import { readHfFolder, readHfHeader } from '../io/hfFolder';
-import { checkConfigAgainstWeights } from './configShapes';
+import { checkHfHeader } from './inspect';
 import { readLayersModel } from '../io/tfjsLayers';
 import { KerasGraphModel } from './keras';
 import { BertModel, type BertConfig } from './bert';
@@ -58,7 +58,7 @@ export function loadModel(path: string, options: LoadOptions = {}): Model {
   }
   // config.json against the header's shapes, before a weight is read or a tensor made.
   const header = readHfHeader(path);
-  checkConfigAgainstWeights(header.config, new Map(header.tensors.map((t) => [t.name, t.shape])), path);
+  checkHfHeader(header, path);
   const hf = readHfFolder(path);
   const raw: RawWeights = new Map([...hf.tensors].map(([n, t]) => [n, { shape: t.shape, data: t.data }]));
   const model = buildHfModel(basename(path), path, hf.config, raw);

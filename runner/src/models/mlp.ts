@@ -3,12 +3,12 @@
  * config.json `{ model_type: "spruft-mlp", image_size, num_channels, hidden_sizes,
  * num_labels }` and weights `mlp.layers.<i>.{weight,bias}`, `classifier.{weight,bias}`.
  */
-import { SpruftError } from '../errors';
 import type { ChannelGroup } from '../engine/dependency/types';
 import { tf, type Tensor } from '../engine/tf';
 import { relu } from '../engine/ops/elementwise';
 import { AdaptableLayer, type ForwardContext } from './layer';
-import { Model, stage, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
+import { mlpSpec } from './specs';
+import { checkedWeights, Model, stage, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 
 export interface MlpConfig {
   model_type: 'spruft-mlp';
@@ -28,7 +28,8 @@ export class MlpModel extends Model {
   constructor(name: string, sourcePath: string, readonly config: MlpConfig, raw: RawWeights) {
     super(name, 'hf', sourcePath);
     const where = `${sourcePath}/model.safetensors`;
-    if (!Array.isArray(config.hidden_sizes)) throw new SpruftError('MODEL_INVALID', 'config.json: "hidden_sizes" must be a list of layer widths', sourcePath);
+    // config.json against the weights (specs.ts): every tensor, named by key and shape.
+    ({ raw } = checkedWeights(mlpSpec(config, `${sourcePath}/config.json`), raw, where));
     this.input = { kind: 'image', height: config.image_size, width: config.image_size, channels: config.num_channels };
     this.layers = config.hidden_sizes.map((_, i) => new AdaptableLayer({
       name: `mlp.layers.${i}`, kind: 'linear',

@@ -5,7 +5,6 @@
  * linear classifier on the class token. Weight names follow HF, so patterns like
  * `*.attention.*` or `*.intermediate.*` mean what users expect.
  */
-import { SpruftError } from '../errors';
 import { gelu } from '../engine/ops/activations';
 import { multiHeadAttention } from '../engine/ops/attention';
 import type { ChannelGroup } from '../engine/dependency/types';
@@ -13,7 +12,8 @@ import { tf, type Tensor } from '../engine/tf';
 import { add, firstPosition } from '../engine/ops/elementwise';
 import { customOp } from '../engine/ops/grad';
 import { AdaptableLayer, type ForwardContext } from './layer';
-import { block, Model, stage, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
+import { vitSpec } from './specs';
+import { block, checkedWeights, Model, stage, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 
 export interface VitConfig {
   model_type: 'vit';
@@ -57,12 +57,8 @@ export class VitModel extends Model {
     super(name, 'hf', sourcePath);
     const where = `${sourcePath}/model.safetensors`;
     const c = config;
-    for (const key of ['hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size', 'image_size', 'patch_size', 'num_channels'] as const) {
-      if (typeof c[key] !== 'number') throw new SpruftError('MODEL_INVALID', `config.json: "${key}" must be a number`, sourcePath);
-    }
-    if (c.hidden_size % c.num_attention_heads !== 0) {
-      throw new SpruftError('MODEL_INVALID', `config.json: hidden_size ${c.hidden_size} is not divisible by num_attention_heads ${c.num_attention_heads}`, sourcePath);
-    }
+    // config.json against the weights (specs.ts): every tensor, named by key and shape.
+    ({ raw } = checkedWeights(vitSpec(c, `${sourcePath}/config.json`), raw, where));
     const eps = c.layer_norm_eps ?? 1e-12;
     this.input = { kind: 'image', height: c.image_size, width: c.image_size, channels: c.num_channels };
     const linear = (n: string, head = false) => new AdaptableLayer({

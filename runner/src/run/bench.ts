@@ -16,7 +16,8 @@
 import { totalmem } from 'node:os';
 import { resolveRunConfig, type Checkpointing, type ResolvedRunConfig, type RunConfigFile } from '../../../protocol/config';
 import type { BackendChoice, BenchMethodResult, BenchResult, InspectResult, MethodName } from '../../../protocol/results';
-import { estimateTrainingMemory, formatBytes } from '../config/memoryEstimate';
+import { estimateTrainingMemory } from '../config/memoryEstimate';
+import { formatBytes } from '../../../protocol/format';
 import { selectTargetLayers } from '../config/targets';
 import { inspectConfig } from '../models/inspect';
 import { SpruftError } from '../errors';

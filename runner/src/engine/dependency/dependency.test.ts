@@ -163,8 +163,9 @@ describe('dependency groups (appendix B)', () => {
     const names = attached.trainables.map((t) => t.name);
     assert.ok(names.includes('mlp.layers.1.spruft_W_dep'), names.join(', '));
     assert.match(attached.variant, /dep/);
-    // Rows (12 x 0.25 = 3 of layer 0, 10 x 0.25 = 3 (rounded) of layer 1) plus 3 columns of layer 1 (10 entries each) plus the head.
-    assert.equal(attached.trainableParams, 3 * 16 + 3 + 3 * 12 + 3 + 3 * 10 + (3 * 10 + 3));
+    // Rows (12 x 0.25 = 3 of layer 0, 10 x 0.25 = 3 (rounded) of layer 1; W_f only, eq. 5,
+    // as spruft.trainBias is off by default) plus 3 columns of layer 1 (10 entries each) plus the head.
+    assert.equal(attached.trainableParams, 3 * 16 + 3 * 12 + 3 * 10 + (3 * 10 + 3));
     assert.equal(scored.trainableParams, 3 * 16 + 3 * 12 + 3 * 10, 'spruft score counts rows and columns (biases and head aside)');
     const outcome = await trainLoop({ model, attached, train: data, config, runId: 'dep', method: 'spruft' });
     const first = outcome.lossCurve.slice(0, 3).reduce((s, p) => s + p.loss, 0) / 3;

@@ -21,11 +21,6 @@ export function customOp(
   return op(inputs, forward, backward);
 }
 
-/** Compute `f` without recording it for backpropagation (no gradient flows through). */
-export function noGrad<T extends Tensor>(f: () => T): T {
-  return op([], () => f(), () => []) as T;
-}
-
 /** A reshape that gradients flow through (a view: its backward reshapes dy back). */
 export function reshape(x: Tensor, shape: number[]): Tensor {
   const from = x.shape as number[];
