@@ -102,28 +102,30 @@ export function estimateTrainingMemory(
   // way; with adapters spread over the blocks that is (nearly) every layer.
   if (trainable > 0 && method !== 'head') cacheWidth += weighted.reduce((s, l) => s + (l.dOut ?? 0), 0);
   const maxWidth = weighted.reduce((m, l) => Math.max(m, l.dOut ?? 0, inputWidth(l)), 0);
-  const breakdown: MemoryBreakdown = {
-    params: trainable * FLOAT_BYTES,
-    grads: trainable * FLOAT_BYTES,
-    // Adam and AdamW keep two moments per trainable parameter.
-    optimizer: 2 * trainable * FLOAT_BYTES,
+  return trainingEstimate(method, trainable, {
     cache: tokens * cacheWidth * FLOAT_BYTES,
     dropout: tokens * dropoutWidth * FLOAT_BYTES,
     other: 0,
+  }, model.params * FLOAT_BYTES, 2 * tokens * maxWidth * FLOAT_BYTES);
+}
+
+/**
+ * The estimate from what a method keeps: the trainables with their gradients and Adam's
+ * (AdamW's) two moments, plus the cache, masks and other working memory; "mem" is their
+ * sum (paper C.3: mem_TTL - mem_M), the peak adds the model and inference's working set.
+ */
+function trainingEstimate(
+  method: Method, trainable: number, kept: Pick<MemoryBreakdown, 'cache' | 'dropout' | 'other'>, modelBytes: number, inferenceBytes: number,
+): TrainingMemoryEstimate {
+  const breakdown: MemoryBreakdown = {
+    params: trainable * FLOAT_BYTES,
+    grads: trainable * FLOAT_BYTES,
+    optimizer: 2 * trainable * FLOAT_BYTES,
+    ...kept,
     total: 0,
   };
   breakdown.total = breakdown.params + breakdown.grads + breakdown.optimizer + breakdown.cache + breakdown.dropout + breakdown.other;
-  const modelBytes = model.params * FLOAT_BYTES;
-  const inferenceBytes = 2 * tokens * maxWidth * FLOAT_BYTES;
-  return {
-    estimated: true,
-    method,
-    modelBytes,
-    breakdown,
-    trainableParams: trainable,
-    inferenceBytes,
-    peakBytes: modelBytes + inferenceBytes + breakdown.total,
-  };
+  return { estimated: true, method, modelBytes, breakdown, trainableParams: trainable, inferenceBytes, peakBytes: modelBytes + inferenceBytes + breakdown.total };
 }
 
 /**
@@ -310,28 +312,9 @@ function estimateTransformer(
   }
   // A trained classifier keeps its input (one token per example).
   if (trainsHead || method === 'head' || method === 'full') cache += batch * f * s.hidden;
-  const breakdown: MemoryBreakdown = {
-    params: trainable * f,
-    grads: trainable * f,
-    optimizer: 2 * trainable * f,
-    cache,
-    dropout: masks,
-    other: recompute,
-    total: 0,
-  };
-  breakdown.total = breakdown.params + breakdown.grads + breakdown.optimizer + breakdown.cache + breakdown.dropout + breakdown.other;
-  const modelBytes = model.params * f;
   // Inference's own working set: one block's intermediates, or the logits.
   const d = s.hidden;
   const blockWork = tokens * f * (8 * d + (s.gatedMlp ? 4 : 2) * s.intermediate + (profile === 'engine' ? 2 * s.heads * perExample : 0));
   const inferenceBytes = Math.max(blockWork, s.kind === 'decoder' ? tokens * f * (s.vocab ?? 0) : 0);
-  return {
-    estimated: true,
-    method,
-    modelBytes,
-    breakdown,
-    trainableParams: trainable,
-    inferenceBytes,
-    peakBytes: modelBytes + inferenceBytes + breakdown.total,
-  };
+  return trainingEstimate(method, trainable, { cache, dropout: masks, other: recompute }, model.params * f, inferenceBytes);
 }

@@ -377,16 +377,15 @@ export function hfModelSpec(config: Record<string, unknown>, where = 'config.jso
 /**
  * The tensors a model will hold, from config.json alone (no weights: planning a run on a
  * model that is not here, `spruft check` and the language server's memory estimate): the
- * architecture's spec with a tied head left out (it shares the embedding) and fresh
- * optional parts (a new head, a pooler) counted, since the built model has them.
+ * tensors the architecture's spec requires. Optional ones are left out: a tied head shares
+ * the embedding, and a head another task would add (Llama's `score`) is no part of this one.
  */
 export function tensorsFromConfig(config: Record<string, unknown>, where: string): Array<{ name: string; shape: number[] }> {
   const spec = hfModelSpec(config, where);
   if (!spec) {
     throw new SpruftError('UNSUPPORTED', `model_type "${String(config.model_type)}" cannot be laid out from config.json alone; put its model.safetensors beside config.json`, where);
   }
-  const tied = new Set(spec.layers.filter((l) => l.tiedTo).map((l) => `${l.name}.weight`));
-  return [...expectedTensors(spec)].filter(([name]) => !tied.has(name)).map(([name, e]) => ({ name, shape: e.shape }));
+  return [...expectedTensors(spec)].filter(([, e]) => !e.optional).map(([name, e]) => ({ name, shape: e.shape }));
 }
 
 /**
