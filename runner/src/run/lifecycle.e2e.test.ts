@@ -124,8 +124,10 @@ describe('run lifecycle (spawned spruft)', () => {
     const resumed = spawnUntil(['train', '--resume', runDir], /\[spruft\] \S+ \d+\/\d+/);
     try {
       await resumed.seen;
-      // (A kill between a checkpoint's pointer and the removal of the previous step folder leaves that folder too.)
-      assert.match(resumed.stderr(), /removed \d+ stale file\(s\) a killed run left: \.latest\.json\.tmp-4194301-abc-1, \.step-999\.tmpdir-4194301-abc-2/);
+      // The two planted temporaries are named; the SIGKILL above may have left more of its
+      // own (a checkpoint write cut mid-way, or the previous step folder), named beside them.
+      const removed = /removed \d+ stale file\(s\) a killed run left: (.*)/.exec(resumed.stderr())?.[1]?.split(', ') ?? [];
+      assert.ok(removed.includes('.latest.json.tmp-4194301-abc-1') && removed.includes('.step-999.tmpdir-4194301-abc-2'), resumed.stderr());
       assert.ok(!existsSync(join(checkpoint, '.latest.json.tmp-4194301-abc-1')) && !existsSync(join(checkpoint, '.step-999.tmpdir-4194301-abc-2')));
       assert.equal(status(runDir).owner?.pid, resumed.child.pid, 'the resuming process owns the run');
     } finally {
