@@ -105,7 +105,8 @@ function product2d(mem: BackendMemory, a: Operand, b: Operand, how: Orientation)
   }
 }
 
-interface MatMulPlan {
+/** A product's shape as 2-d products over a batch: M x K times K x N, `batch` of them. */
+export interface MatMulPlan {
   batchA: number;
   batchB: number;
   batch: number;
@@ -115,21 +116,23 @@ interface MatMulPlan {
   outShape: number[];
 }
 
-function plan(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): MatMulPlan | null {
+/**
+ * How a float32 (batched, possibly transposed) product maps onto 2-d products, or null
+ * where it does not (mismatched inner sizes, which the builtin reports; a broadcast other
+ * than "same batch" or "one side a single matrix"). The XNNPACK route and the native BLAS
+ * kernels (nativeMatMul.ts) both read it.
+ */
+export function matMulPlan(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): MatMulPlan | null {
   const ra = a.shape.length;
   const rb = b.shape.length;
-  if (ra < 2 || rb < 2) return null;
+  if (ra < 2 || rb < 2 || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
   const M = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
   const Ka = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
   const Kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
   const N = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
   if (Ka !== Kb) return null; // the builtin reports the mismatch
-  // Too small to pay for one XNNPACK call, whatever the batch: decide before any work.
-  if (NS_SAVED_PER_MAC * M * N * Ka <= NS_PER_CALL) return null;
-  let batchA = 1;
-  for (let i = 0; i < ra - 2; i++) batchA *= a.shape[i];
-  let batchB = 1;
-  for (let i = 0; i < rb - 2; i++) batchB *= b.shape[i];
+  const batchA = sizeOf(a.shape.slice(0, -2));
+  const batchB = sizeOf(b.shape.slice(0, -2));
   let outer: number[] = [];
   if (ra > 2 || rb > 2) {
     try {
@@ -139,17 +142,18 @@ function plan(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boo
     }
   }
   const batch = sizeOf(outer);
-  // Only "same batch" or "one side unbatched" map onto 2-d products directly.
   if (!(batchA === batchB || batchA === 1 || batchB === 1) || batch !== Math.max(batchA, batchB)) return null;
   return { batchA, batchB, batch, M, K: Ka, N, outShape: [...outer, M, N] };
 }
 
 /** The routed product; null where the builtin should run. */
 export function batchMatMulRouted(mem: BackendMemory, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo | null {
-  if (mem.kind !== 'wasm' || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
-  const p = plan(a, b, transposeA, transposeB);
+  if (mem.kind !== 'wasm') return null;
+  const p = matMulPlan(a, b, transposeA, transposeB);
   if (p == null) return null;
   const { batchA, batchB, batch, M, K, N } = p;
+  // Too small to pay for one XNNPACK call, whatever the batch.
+  if (NS_SAVED_PER_MAC * M * N * K <= NS_PER_CALL) return null;
   if (batch === 1 && !transposeA && !transposeB) return null; // already the fast path
   if (M === 0 || N === 0 || K === 0) return null;
   const aRows = transposeA ? K : M;

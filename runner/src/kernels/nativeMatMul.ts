@@ -10,47 +10,12 @@
  */
 import { tf } from '../engine/tf';
 import { backendMemory, sizeOf, type BackendMemory, type TensorInfo } from './backendMemory';
-import { batchMatMulKernel, fusedMatMulKernel } from './batchMatMul';
+import { batchMatMulKernel, fusedMatMulKernel, matMulPlan } from './batchMatMul';
 import { nativeBlas, type NativeBlasAddon } from './nativeBlas';
-
-interface Plan {
-  batchA: number;
-  batchB: number;
-  batch: number;
-  M: number;
-  K: number;
-  N: number;
-  outShape: number[];
-}
-
-function plan(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): Plan | null {
-  const ra = a.shape.length;
-  const rb = b.shape.length;
-  if (ra < 2 || rb < 2 || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
-  const M = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
-  const Ka = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
-  const Kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
-  const N = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
-  if (Ka !== Kb) return null; // the fallback reports the mismatch
-  const batchA = sizeOf(a.shape.slice(0, -2));
-  const batchB = sizeOf(b.shape.slice(0, -2));
-  let outer: number[] = [];
-  if (ra > 2 || rb > 2) {
-    try {
-      outer = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
-    } catch {
-      return null;
-    }
-  }
-  const batch = sizeOf(outer);
-  // "Same batch" or "one side a single matrix": strides describe both.
-  if (!(batchA === batchB || batchA === 1 || batchB === 1) || batch !== Math.max(batchA, batchB)) return null;
-  return { batchA, batchB, batch, M, K: Ka, N, outShape: [...outer, M, N] };
-}
 
 /** The product into a new tensor, or null where the fallback should run. */
 function product(blas: NativeBlasAddon, mem: BackendMemory, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo | null {
-  const p = plan(a, b, transposeA, transposeB);
+  const p = matMulPlan(a, b, transposeA, transposeB);
   if (p == null) return null;
   const { batchA, batchB, batch, M, K, N } = p;
   const out = mem.alloc(p.outShape, 'float32');
