@@ -11,7 +11,7 @@
  *   npx tsx scripts/bench-native-gemm.ts
  */
 import { initBackend } from '../runner/src/engine/backend';
-import type { tf } from '../runner/src/engine/tf';
+import type { tf } from '../runner/src/tensor/tf';
 import { backendMemory, sizeOf, type TensorInfo } from '../runner/src/kernels/backendMemory';
 import { batchMatMulKernel } from '../runner/src/kernels/batchMatMul';
 import { assertClose, backendInstance, randomTensor, type HostTensor } from '../runner/src/kernels/kernelTesting';

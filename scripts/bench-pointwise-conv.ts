@@ -1,7 +1,7 @@
 /**
  * The gradients of a 1x1 conv at stride 1, side by side in one process: the backend's
  * conv gradient kernels (on wasm, the project's registered kernels) against one matrix
- * product each, as engine/ops/conv2d.ts runs them, for MobileNetV2's expand and project
+ * product each, as tensor/ops/conv2d.ts runs them, for MobileNetV2's expand and project
  * shapes at 64 px and batch 32 (best of 5 after a warm-up, ms).
  *
  *   npx tsx scripts/bench-pointwise-conv.ts [--backend wasm]
@@ -9,8 +9,8 @@
 import { parseArgs } from 'node:util';
 import type { BackendChoice } from '../protocol/results';
 import { initBackend } from '../runner/src/engine/backend';
-import { conv2dBackpropFilter, conv2dBackpropInput } from '../runner/src/engine/ops/conv2d';
-import { tf } from '../runner/src/engine/tf';
+import { conv2dBackpropFilter, conv2dBackpropInput } from '../runner/src/tensor/ops/conv2d';
+import { tf } from '../runner/src/tensor/tf';
 
 const { values } = parseArgs({ options: { backend: { type: 'string', default: 'wasm' } } });
 

@@ -1,5 +1,5 @@
 /**
- * rowLinear's two ways of computing eq. 5 (engine/ops/linear.ts), side by side in one
+ * rowLinear's two ways of computing eq. 5 (tensor/ops/linear.ts), side by side in one
  * process: forward and backward (dW_f and dx) of one layer, median of 5 after a warm-up,
  * for the decoder's and the ViT's layer shapes and 32 to 2048 input rows, with the path
  * rowLinearPath picks. The rule's constant comes from where the two columns cross.
@@ -9,8 +9,8 @@
 import { parseArgs } from 'node:util';
 import type { BackendChoice } from '../protocol/results';
 import { initBackend } from '../runner/src/engine/backend';
-import { rowLinear, rowLinearPath, type RowParams, type RowPath } from '../runner/src/engine/ops/linear';
-import { tf } from '../runner/src/engine/tf';
+import { rowLinear, rowLinearPath, type RowParams, type RowPath } from '../runner/src/tensor/ops/linear';
+import { tf } from '../runner/src/tensor/tf';
 
 const { values } = parseArgs({ options: { backend: { type: 'string', default: 'wasm' }, rank: { type: 'string', default: '32' } } });
 

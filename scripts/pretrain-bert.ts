@@ -25,7 +25,7 @@ import { initBackend } from '../runner/src/engine/backend';
 import type { TokenExamples } from '../runner/src/engine/batches';
 import { evaluateClassifier } from '../runner/src/engine/evaluate';
 import { attachMethod, commitExtras } from '../runner/src/engine/methods';
-import { Rng } from '../runner/src/engine/rng';
+import { Rng } from '../runner/src/tensor/rng';
 import { trainLoop } from '../runner/src/engine/train';
 import { findPackageRoot } from '../runner/src/io/npmPackage';
 import { loadModel } from '../runner/src/models/load';

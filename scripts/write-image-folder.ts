@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { loadMnist } from '../runner/src/data/mnist';
 import { balancedIndices } from '../runner/src/data/sampling';
-import { Rng } from '../runner/src/engine/rng';
+import { Rng } from '../runner/src/tensor/rng';
 
 export const DIGIT_NAMES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 export const DEFAULT_DIGITS_FOLDER = resolve(__dirname, '../examples/data/digits-folder');

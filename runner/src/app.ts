@@ -3,8 +3,8 @@
  * Each run reports through RunHooks (the CLI prints them, the server forwards them as
  * notifications) and stops within one step when its signal aborts.
  */
-import type { EvaluationEvent, LabelAccuracyEvent, MemoryEvent, MergeResult, RunOverrides, SelectionEvent } from '../../protocol/rpc';
-import type { BackendChoice, BackendInfo, InspectResult, ProgressEvent } from '../../protocol/results';
+import type { MergeResult } from '../../protocol/rpc';
+import type { BackendChoice, BackendInfo, InspectResult } from '../../protocol/results';
 import type { ConfigDiagnostic } from '../../protocol/diagnostics';
 import type { DashboardSnapshot } from '../../protocol/runFolder';
 import { loadRunConfig } from './config/load';
@@ -12,34 +12,6 @@ import { inspectModelHeader } from './models/inspect';
 import { mergeRuns } from './run/merge';
 import { readDashboardSnapshot } from './run/runFolder';
 import { ensureBackend } from './run/session';
-
-export interface RunHooks {
-  onProgress?(event: ProgressEvent): void;
-  onSelection?(event: SelectionEvent): void;
-  onMemory?(event: MemoryEvent): void;
-  onLabelAccuracy?(event: LabelAccuracyEvent): void;
-  onEvaluation?(event: EvaluationEvent): void;
-  onLog?(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
-  /** Aborting stops the run within one training step; the run folder stays consistent. */
-  signal?: AbortSignal;
-}
-
-export interface RunRequest {
-  configPath: string;
-  overrides?: RunOverrides;
-  /** Config text that replaces the file's (unsaved editor buffer). */
-  text?: string;
-  /** `spruft train --resume <runDir>`: continue that run from its checkpoint. */
-  resumeDir?: string;
-}
-
-/** A run that has been accepted: its id and folder now, its result when it ends. */
-export interface StartedRun<T> {
-  runId: string;
-  runDir?: string;
-  /** Resolves with the result; rejects with SpruftError (code RUN_CANCELLED when aborted). */
-  done: Promise<T>;
-}
 
 export { startEvaluate, startScore, startTrain } from './run/session';
 export { predictRun } from './run/predict';

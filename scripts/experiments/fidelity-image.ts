@@ -35,7 +35,7 @@ import { initBackend } from '../../runner/src/engine/backend';
 import type { ImageExamples, TaskData } from '../../runner/src/engine/batches';
 import { evaluateClassifier } from '../../runner/src/engine/evaluate';
 import { attachMethod, detachMethod } from '../../runner/src/engine/methods';
-import { Rng } from '../../runner/src/engine/rng';
+import { Rng } from '../../runner/src/tensor/rng';
 import { scoreRows } from '../../runner/src/engine/score';
 import { loadTaskData } from '../../runner/src/engine/taskData';
 import { trainLoop } from '../../runner/src/engine/train';

@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveRunConfig, type RunConfigFile } from '../../protocol/config';
 import { initBackend } from '../../runner/src/engine/backend';
-import { Rng } from '../../runner/src/engine/rng';
+import { Rng } from '../../runner/src/tensor/rng';
 import { scoreRows, type Scored } from '../../runner/src/engine/score';
 import { loadTaskData } from '../../runner/src/engine/taskData';
 import { loadModel } from '../../runner/src/models/load';

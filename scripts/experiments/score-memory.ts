@@ -11,7 +11,7 @@
  * when it exists, else a random-weight Llama of that shape (said so in the table), and a
  * larger random-weight Llama (the `spruft bench` decoder shape). Vision: the MobileNetV2
  * that npm `nsfwjs` ships (Fashion-MNIST at 32 px), and models/vit-fashion-tiny when it
- * exists. Peaks are live data buffers, each counted once, weights included (engine/memory.ts).
+ * exists. Peaks are live data buffers, each counted once, weights included (tensor/memory.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

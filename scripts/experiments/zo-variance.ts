@@ -33,7 +33,7 @@ import { taskLoss } from '../../runner/src/engine/loss';
 import { calibrationPartition } from '../../runner/src/engine/score';
 import { loadTaskData } from '../../runner/src/engine/taskData';
 import { targetLayers } from '../../runner/src/engine/targets';
-import { tf } from '../../runner/src/engine/tf';
+import { tf } from '../../runner/src/tensor/tf';
 import { findPackageRoot } from '../../runner/src/io/npmPackage';
 import { loadModel } from '../../runner/src/models/load';
 import { replaceSection } from './docSections';

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { EditorWorkspace } from '../../extension/test/workspace';
-import { Rng } from '../../runner/src/engine/rng';
+import { Rng } from '../../runner/src/tensor/rng';
 import { writeHfFolder } from '../../runner/src/io/hfFolder';
 
 export const TINY_MODEL = { imageSize: 14, hidden: [64, 48, 32], labels: 10 };

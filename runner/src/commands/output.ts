@@ -6,7 +6,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { ClassificationMetrics, MemoryBreakdown, MultipleChoiceScore, ProgressEvent, RunResult } from '../../../protocol/results';
 import { formatBytes, formatDuration } from '../../../protocol/format';
-import type { RunHooks } from '../app';
+import type { RunHooks } from '../run/request';
 import { SpruftError } from '../errors';
 
 export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(

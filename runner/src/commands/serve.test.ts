@@ -35,7 +35,7 @@ import {
   type RunnerErrorData,
 } from '../../../protocol/rpc';
 import type { BackendChoice, BackendInfo, InspectResult, RunResult } from '../../../protocol/results';
-import type { RunHooks, RunRequest, StartedRun } from '../app';
+import type { RunHooks, RunRequest, StartedRun } from '../run/request';
 import { SpruftError } from '../errors';
 import { serve, type RunnerApp } from './serve';
 

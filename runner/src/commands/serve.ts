@@ -60,7 +60,7 @@ import {
   type RunnerErrorData,
 } from '../../../protocol/rpc';
 import type { BackendChoice, BackendInfo, InspectResult, MethodName, RunResult, ScoreResult } from '../../../protocol/results';
-import type { RunHooks, RunRequest, StartedRun } from '../app';
+import type { RunHooks, RunRequest, StartedRun } from '../run/request';
 import { errorMessage, SpruftError } from '../errors';
 import { version as runnerVersion } from '../../../package.json';
 

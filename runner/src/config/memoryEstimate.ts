@@ -6,7 +6,7 @@
  * activation cache and dropout masks. float32 throughout, as the engine trains.
  *
  * Transformers (the shape comes from config.json: `InspectResult.transformer`) are
- * estimated op by op, as the engine's tape keeps tensors (engine/autodiff.ts, the ops'
+ * estimated op by op, as the engine's tape keeps tensors (tensor/autodiff.ts, the ops'
  * `save` lists): per block and token, a norm keeps its normalised input and 1/rms,
  * attention its rotated q, k, v (heads repeated) and the probabilities (heads x tokens),
  * the MLP the activation's input and both factors of the gated product; an adapted
@@ -181,7 +181,7 @@ interface BlockCache {
 
 /**
  * What one block keeps per token for backward, following the ops' `save` lists
- * (engine/ops/: rmsNorm/layerNorm, linear, attention, activations, elementwise).
+ * (tensor/ops/: rmsNorm/layerNorm, linear, attention, activations, elementwise).
  */
 function blockCache(s: TransformerShape, tokens: number, adapts: Map<string, Adapt[]>, gradIn: boolean, lora: { rank: number; dropout: number }, profile: EstimateProfile): BlockCache {
   const d = s.hidden;

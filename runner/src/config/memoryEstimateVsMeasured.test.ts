@@ -15,11 +15,11 @@ import { resolveRunConfig, type Checkpointing, type RunConfigFile } from '../../
 import type { MethodName } from '../../../protocol/results';
 import { makeBatch, type Examples } from '../engine/batches';
 import { attachMethod, detachMethod } from '../engine/methods';
-import { useBackend } from '../engine/ops/testing';
-import { Rng } from '../engine/rng';
+import { useBackend } from '../tensor/ops/testing';
+import { Rng } from '../tensor/rng';
 import { scoreRows } from '../engine/score';
 import { inferencePeakBytes, StepRunner } from '../engine/step';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { initLlama, initVit } from '../models/init';
 import { inspectModelHeader } from '../models/inspect';
 import { inferenceContext } from '../models/layer';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../engine/tf';
-import { Rng } from '../engine/rng';
+import { tf } from '../tensor/tf';
+import { Rng } from '../tensor/rng';
 import { SpruftError } from '../errors';
 import {
   balancedLimit,

@@ -3,7 +3,7 @@
  * values in [0, 1] as loaded, labels 0..K-1 with names. Pure functions select, subsample,
  * split and preprocess them (resize, channels, normalization) with plain loops.
  */
-import type { Rng } from '../engine/rng';
+import type { Rng } from '../tensor/rng';
 import { SpruftError } from '../errors';
 import { balancedIndices, selectLabelIndices, stratifiedSplitIndices } from './sampling';
 

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { READ_LIMITS, readTextFile } from '../io/regularFile';
 import { join } from 'node:path';
-import { Rng } from '../engine/rng';
+import { Rng } from '../tensor/rng';
 import { SpruftError } from '../errors';
 import { findPackageRoot } from '../io/npmPackage';
 import { splitHoldout, type ImageDataset } from './imageDataset';

@@ -3,7 +3,7 @@
  * stratified hold-out splits. Randomness comes only from the given `Rng`, so a seed fixes
  * the result; returned indices are ascending (the trainer shuffles per epoch).
  */
-import type { Rng } from '../engine/rng';
+import type { Rng } from '../tensor/rng';
 import { SpruftError } from '../errors';
 
 /** Indices of each label, ascending. Labels must be in [0, numClasses). */

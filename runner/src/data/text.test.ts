@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../engine/rng';
+import { Rng } from '../tensor/rng';
 import { SpruftError } from '../errors';
 import {
   ByteTokenizer,

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { READ_LIMITS, readRegularFile, readTextFile } from '../io/regularFile';
 import { extname, join } from 'node:path';
-import type { Rng } from '../engine/rng';
+import type { Rng } from '../tensor/rng';
 import { SpruftError } from '../errors';
 import { locateJsonError } from '../io/jsonText';
 import type { DecodeOptions, TextTokenizer, TokenizerDescription } from './tokenizers/types';

@@ -40,9 +40,9 @@ import type { Model } from '../models/model';
 import { VitModel } from '../models/vit';
 import { applyAdapter, exportModel, mergeTraining, readAdapterConfig, writeAdapter } from './adapterIO';
 import { attachMethod, detachMethod } from './methods';
-import { assertClose, useBackend } from './ops/testing';
-import { Rng } from './rng';
-import { tf } from './tf';
+import { assertClose, useBackend } from '../tensor/ops/testing';
+import { Rng } from '../tensor/rng';
+import { tf } from '../tensor/tf';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = resolve(__dirname, '../../../scripts/python/apply_spruft_adapter.py');

@@ -15,9 +15,9 @@ import type { Model } from '../models/model';
 import { VitModel } from '../models/vit';
 import { applyAdapter, exportModel, mergeTraining, readAdapterConfig, writeAdapter } from './adapterIO';
 import { attachMethod, detachMethod } from './methods';
-import { assertClose, useBackend } from './ops/testing';
-import { Rng } from './rng';
-import { tf, type Tensor } from './tf';
+import { assertClose, useBackend } from '../tensor/ops/testing';
+import { Rng } from '../tensor/rng';
+import { tf, type Tensor } from '../tensor/tf';
 
 const families: Array<{ name: string; make: () => Model; input: number[] }> = [
   {

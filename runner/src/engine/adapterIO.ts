@@ -20,14 +20,14 @@ import { writeLayersModel } from '../io/tfjsLayers';
 import type { AdaptableLayer } from '../models/layer';
 import { toFileLayout, toEngineLayout, type FileLayout, type Model, type WeightEntry } from '../models/model';
 import type { AttachedMethod } from './methods';
-import { addInputChannels } from './ops/columnConv2d';
-import { addColumns } from './ops/columnLinear';
-import { addOutputChannels } from './ops/conv2d';
-import { addChannels } from './ops/depthwiseConv2d';
-import { dims } from './ops/grad';
-import { addRows } from './ops/linear';
-import { Rng } from './rng';
-import { tf, type Tensor } from './tf';
+import { addInputChannels } from '../tensor/ops/columnConv2d';
+import { addColumns } from '../tensor/ops/columnLinear';
+import { addOutputChannels } from '../tensor/ops/conv2d';
+import { addChannels } from '../tensor/ops/depthwiseConv2d';
+import { dims } from '../tensor/ops/grad';
+import { addRows } from '../tensor/ops/linear';
+import { Rng } from '../tensor/rng';
+import { tf, type Tensor } from '../tensor/tf';
 
 /** The model-file entry of a layer's tensor (its name and layout in the base's files). */
 function entryOf(model: Model, t: Tensor | undefined): WeightEntry | undefined {

@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { tf } from './tf';
+import { tf } from '../tensor/tf';
 import type { BackendChoice, BackendInfo, BackendName, NativeBlasInfo } from '../../../protocol/results';
 import { nativeKernelsInPlace, registerProjectKernels } from '../kernels/register';
 import { nativeBlasStatus } from '../kernels/nativeBlas';

@@ -4,8 +4,8 @@
  * rebuilt after a restart: a resumed run sees exactly the batches an uninterrupted one
  * would.
  */
-import { Rng } from './rng';
-import { tf, type Tensor } from './tf';
+import { Rng } from '../tensor/rng';
+import { tf, type Tensor } from '../tensor/tf';
 
 /** Images decoded on demand (data/imageFolder.ts's ImageStore): `prepare` a batch, then `get` its images. */
 export interface ImageSource {

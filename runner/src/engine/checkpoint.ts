@@ -13,8 +13,8 @@ import { removeStaleTemps, writeFileAtomic, writeFolderAtomic } from '../io/atom
 import { readJsonFile } from '../io/jsonText';
 import { readSafetensors, serializeSafetensors, type SafetensorsTensor } from '../io/safetensors';
 import type { Adam } from './optimizer';
-import type { RngState } from './rng';
-import type { tf } from './tf';
+import type { RngState } from '../tensor/rng';
+import type { tf } from '../tensor/tf';
 
 export const CHECKPOINT_VERSION = 1;
 

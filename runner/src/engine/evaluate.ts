@@ -12,7 +12,7 @@ import { inferenceContext } from '../models/layer';
 import type { Model } from '../models/model';
 import { disposeBatch, sequentialBatches, type Examples, type TokenExamples } from './batches';
 import { glueClassificationMetrics } from './textMetrics';
-import { tf } from './tf';
+import { tf } from '../tensor/tf';
 
 /** Quantile with linear interpolation between order statistics (numpy's default). */
 export function quantile(sorted: number[], q: number): number {

@@ -12,7 +12,7 @@ import type { AdaptableLayer, ForwardContext } from '../models/layer';
 import { inferenceContext } from '../models/layer';
 import type { Model } from '../models/model';
 import type { Batch } from './batches';
-import { tf, type Tensor } from './tf';
+import { tf, type Tensor } from '../tensor/tf';
 
 interface LayerShape {
   layer: AdaptableLayer;

@@ -7,7 +7,7 @@
  * nativeBlas.ts), tf.matMul is its product, threaded across the cores: the yardstick is
  * then OpenBLAS's rate on every core, the rate the issue's MFU target is set against.
  */
-import { tf } from './tf';
+import { tf } from '../tensor/tf';
 
 export function gemmRate(n = 1024, reps = 4): number {
   const a = tf.randomNormal([n, n]);

@@ -19,9 +19,9 @@ import { MlpModel } from '../models/mlp';
 import type { ImageExamples } from './batches';
 import { evaluateClassifier } from './evaluate';
 import { attachMethod, detachMethod } from './methods';
-import { useBackend } from './ops/testing';
+import { useBackend } from '../tensor/ops/testing';
 import { scoreRows } from './score';
-import { tf } from './tf';
+import { tf } from '../tensor/tf';
 import { trainLoop } from './train';
 
 const root = mkdtempSync(join(tmpdir(), 'spruft-lazy-train-'));

@@ -3,8 +3,8 @@
  * causal language model averaged over the positions its mask keeps.
  */
 import type { Batch } from './batches';
-import { customOp, reshape } from './ops/grad';
-import { tf, type Tensor } from './tf';
+import { customOp, reshape } from '../tensor/ops/grad';
+import { tf, type Tensor } from '../tensor/tf';
 
 /** One-hot as float32 (built as int32: the wasm backend's float32 OneHot is broken). */
 export function oneHotFloat(labels: Tensor, depth: number): Tensor {

@@ -4,8 +4,8 @@ import type { McTask } from '../data/multipleChoice';
 import { ByteTokenizer } from '../data/text';
 import { BigramModel, bigramLogProb } from '../../../test/fixtures/bigramModel';
 import { continuationLogLikelihoods, encodeChoice, scoreMultipleChoice } from './evaluate';
-import { useBackend } from './ops/testing';
-import { tf } from './tf';
+import { useBackend } from '../tensor/ops/testing';
+import { tf } from '../tensor/tf';
 
 const V = ByteTokenizer.VOCAB_SIZE;
 const logProb = bigramLogProb;

@@ -3,7 +3,7 @@
  * trainable tensors of a method. The state (first and second moments, step count) is
  * plain tensors so that checkpoints can store it and a resumed run continues exactly.
  */
-import { tf, type Tensor } from './tf';
+import { tf, type Tensor } from '../tensor/tf';
 
 export interface OptimizerConfig {
   kind: 'adam' | 'adamw';

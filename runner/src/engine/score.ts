@@ -14,8 +14,8 @@ import { chooseWithDependencies } from './dependency/select';
 import { importanceMetric } from './importance';
 import { columnSize } from './importance/axes';
 import type { ImportanceScores } from './importance/metric';
-import { chooseRows } from './methods';
-import { peakBytes } from './memory';
+import { chooseRows } from './importance/selection';
+import { peakBytes } from '../tensor/memory';
 import { targetLayers } from './targets';
 import { taskLoss } from './loss';
 

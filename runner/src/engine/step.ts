@@ -8,11 +8,11 @@ import type { MemoryMeasurement } from '../../../protocol/results';
 import type { ForwardContext } from '../models/layer';
 import type { Model } from '../models/model';
 import { disposeBatch, type Batch } from './batches';
-import { valueAndGrads } from './autodiff';
-import { breakdown, liveBufferBytes, peakBytes } from './memory';
+import { valueAndGrads } from '../tensor/autodiff';
+import { breakdown, liveBufferBytes, peakBytes } from '../tensor/memory';
 import type { AttachedMethod } from './methods';
 import { Adam, type OptimizerConfig } from './optimizer';
-import { tf, type Tensor } from './tf';
+import { tf, type Tensor } from '../tensor/tf';
 import { taskLoss } from './loss';
 
 export class StepRunner {

@@ -21,7 +21,7 @@ import { ChatTemplate } from '../data/tokenizers/chatTemplate';
 import { encodeBatch, loadTokenizer, type TextTokenizer } from '../data/tokenizers';
 import { statSync } from 'node:fs';
 import type { ImageExamples, TaskData, TokenExamples } from './batches';
-import { Rng } from './rng';
+import { Rng } from '../tensor/rng';
 
 function toExamples(ds: ImageDataset): ImageExamples {
   return { kind: 'images', n: ds.n, shape: [ds.height, ds.width, ds.channels], inputs: ds.images, labels: ds.labels };

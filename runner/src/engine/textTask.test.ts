@@ -20,7 +20,7 @@ import { initLlama } from '../models/init';
 import type { LlamaConfig } from '../models/llama';
 import { loadModel } from '../models/load';
 import type { TokenExamples } from './batches';
-import { useBackend } from './ops/testing';
+import { useBackend } from '../tensor/ops/testing';
 import { loadTaskData } from './taskData';
 
 const dir = mkdtempSync(join(tmpdir(), 'spruft-texttask-'));

@@ -9,14 +9,14 @@ import { MlpModel, type MlpConfig } from '../models/mlp';
 import type { RawWeights } from '../models/model';
 import type { ImageExamples } from './batches';
 import { attachMethod, detachMethod } from './methods';
-import { peakBytes } from './memory';
+import { peakBytes } from '../tensor/memory';
 import { inferenceContext } from '../models/layer';
 import { makeBatch, disposeBatch } from './batches';
-import { Rng } from './rng';
+import { Rng } from '../tensor/rng';
 import { scoreRows } from './score';
 import { SimulatedCrash, trainLoop } from './train';
-import { tf } from './tf';
-import { useBackend } from './ops/testing';
+import { tf } from '../tensor/tf';
+import { useBackend } from '../tensor/ops/testing';
 
 const SIZE = 4, LABELS = 3, HIDDEN = [12, 10];
 

@@ -14,12 +14,12 @@ import type { Model } from '../models/model';
 import { BatchPlan, makeBatch, prepareExamples, type Examples } from './batches';
 import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint';
 import type { AttachedMethod } from './methods';
-import { Rng } from './rng';
+import { Rng } from '../tensor/rng';
 import { DataParallelStep, methodSpecOf } from './parallel/dataParallel';
 import { WorkerPool } from './parallel/pool';
 import { learningRate } from './schedule';
 import { StepRunner } from './step';
-import { tf } from './tf';
+import { tf } from '../tensor/tf';
 
 export interface TrainLoopOptions {
   model: Model;

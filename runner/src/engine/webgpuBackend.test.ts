@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { BackendError, initBackend, WEBGPU_PACKAGES } from './backend';
-import { tf } from './tf';
+import { tf } from '../tensor/tf';
 
 it('backend: webgpu without a GPU fails with why and what to install; auto falls back past it', async () => {
   await assert.rejects(initBackend('webgpu'), (err: Error) => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import {
   bfloat16BitsToFloat32,
   float16BitsToFloat32,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { findPackageRoot } from './npmPackage';
 import { SpruftError, type ErrorCode } from '../errors';
 import {

@@ -11,7 +11,7 @@
  * On wasm a typed-array view is invalidated by any allocation (the heap may grow and
  * its ArrayBuffer be replaced), so views are taken after the last allocation, never kept.
  */
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 
 export type TensorInfo = tf.TensorInfo;
 export type KernelBackend = tf.KernelBackend;

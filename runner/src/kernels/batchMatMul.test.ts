@@ -1,6 +1,6 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { wasmHeapBytes } from './backendMemory';
 import { batchMatMulKernel, fusedMatMulKernel } from './batchMatMul';
 import { assertClose, backendInstance, randomTensor, runKernel, startBackends, toHost } from './kernelTesting';

@@ -12,7 +12,7 @@
  * Products too small to pay for the copies (cost model below), other dtypes, and
  * broadcasts other than "one side has batch 1" go to the builtin kernel.
  */
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { backendMemory, sizeOf, type BackendMemory, type TensorInfo } from './backendMemory';
 import { callBuiltin, callKernel } from './registry';
 import { copyStrided } from './stridedCopy';

@@ -5,7 +5,7 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { wasmHeapBytes, type BackendKind } from './backendMemory';
 import { conv2dBackpropFilterKernel } from './conv2dBackpropFilter';
 import { conv2dBackpropInputKernel } from './conv2dBackpropInput';

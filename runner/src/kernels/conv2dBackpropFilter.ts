@@ -14,7 +14,7 @@
  * which tfjs's forward op rejects too) runs a direct loop instead. On cpu the direct
  * loop (register-blocked) is used throughout: it is faster there than cpu's conv2d.
  */
-import type { tf } from '../engine/tf';
+import type { tf } from '../tensor/tf';
 import { backendMemory, stridesOf, type BackendMemory, type TensorInfo } from './backendMemory';
 import { assertDyShape, bhwcStrides, forwardConvInfo, type Conv2DInfo, type ConvGradAttrs } from './convGeometry';
 import { callKernel } from './registry';

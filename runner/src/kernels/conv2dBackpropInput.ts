@@ -10,7 +10,7 @@
  * each a stride-1 conv of dy with the taps of its phase (convGeometry.inputGradPhases),
  * so no multiply is spent on inserted zeros; the phase results are written interleaved.
  */
-import type { tf } from '../engine/tf';
+import type { tf } from '../tensor/tf';
 import { backendMemory, stridesOf, type BackendMemory, type TensorInfo } from './backendMemory';
 import {
   assertDyShape, bhwcStrides, forwardConvInfo, inputGradPhases, physicalShape, type Conv2DInfo, type ConvGradAttrs,

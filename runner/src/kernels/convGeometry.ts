@@ -4,7 +4,7 @@
  * logical [batch, row, column, channel] axes in NHWC or NCHW memory, and the phase plan
  * that turns the input gradient of a strided convolution into stride-1 convolutions.
  */
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { stridesOf } from './backendMemory';
 
 export type Conv2DInfo = tf.backend_util.Conv2DInfo;

@@ -5,7 +5,7 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { wasmHeapBytes, type BackendKind } from './backendMemory';
 import { forwardConvInfo, type PadAttr } from './convGeometry';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwiseConv2dBackprop';

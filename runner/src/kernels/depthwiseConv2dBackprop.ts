@@ -14,7 +14,7 @@
  * convGeometry with XNNPACK's depthwise conv (flipped taps), for channel multiplier 1;
  * on cpu, and for multipliers > 1, it is a loop.
  */
-import type { tf } from '../engine/tf';
+import type { tf } from '../tensor/tf';
 import { backendMemory, stridesOf, type BackendMemory, type TensorInfo } from './backendMemory';
 import { assertDyShape, forwardConvInfo, inputGradPhases, type Conv2DInfo, type ConvGradAttrs } from './convGeometry';
 import { callKernel } from './registry';

@@ -6,7 +6,7 @@
  * which this kernel computes as the cpu builtin does. Out-of-range indices fail with the
  * builtins' message; other dtypes go to the builtin kernel.
  */
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { backendMemory, isNumeric, sizeOf, type BackendMemory, type TensorInfo } from './backendMemory';
 import { callBuiltin } from './registry';
 

@@ -10,7 +10,7 @@
  * instead of 32 (the full cpu run takes a few minutes, mostly cpu's builtin kernels).
  * These are measurements, not tests.
  */
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import type { BackendKind } from './backendMemory';
 import { batchMatMulKernel, fusedMatMulKernel } from './batchMatMul';
 import { conv2dBackpropFilterKernel } from './conv2dBackpropFilter';

@@ -6,7 +6,7 @@
  * theirs), then the registry is put back as it was. The time outside every kernel (the
  * engine, the tape, JavaScript) is `outsideMs`.
  */
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 
 export interface KernelTime {
   kernel: string;

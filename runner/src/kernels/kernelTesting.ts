@@ -4,7 +4,7 @@
  * arrays, and make deterministic test data.
  */
 import assert from 'node:assert/strict';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { initBackend } from '../engine/backend';
 import { sizeOf } from './backendMemory';
 import type { BackendKind } from './backendMemory';

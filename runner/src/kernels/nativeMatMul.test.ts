@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { initBackend } from '../engine/backend';
 import { wasmHeapBytes } from './backendMemory';
 import { assertClose, backendInstance, randomTensor, runKernel, startBackends, toHost, type HostTensor } from './kernelTesting';
@@ -163,7 +163,7 @@ function backendInChild(env: Record<string, string>): { native: { loaded: boolea
   const root = join(__dirname, '..', '..', '..');
   const tsx = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
   const backendTs = pathToFileURL(join(root, 'runner', 'src', 'engine', 'backend.ts')).href;
-  const tfTs = pathToFileURL(join(root, 'runner', 'src', 'engine', 'tf.ts')).href;
+  const tfTs = pathToFileURL(join(root, 'runner', 'src', 'tensor', 'tf.ts')).href;
   const code = `
     // The sources are CommonJS to tsx: their exports arrive as the default export.
     const mod = async (url) => { const m = await import(url); return m.default ?? m; };

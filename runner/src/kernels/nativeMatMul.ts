@@ -8,7 +8,7 @@
  * dimensions, biases that do not repeat along rows, prelu) goes to the wasm kernels
  * (batchMatMul.ts), so every call is answered.
  */
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { backendMemory, sizeOf, type BackendMemory, type TensorInfo } from './backendMemory';
 import { batchMatMulKernel, fusedMatMulKernel, matMulPlan } from './batchMatMul';
 import { nativeBlas, type NativeBlasAddon } from './nativeBlas';

@@ -1,6 +1,6 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { initBackend } from '../engine/backend';
 import { startBackends } from './kernelTesting';
 import { PROJECT_KERNELS, projectKernelsInPlace, registerProjectKernels, unregisterProjectKernels } from './register';

@@ -89,7 +89,7 @@
  * scripts/bench-native-gemm.ts (README, "Native BLAS").
  */
 import type { BackendName } from '../../../protocol/results';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import type { BackendKind } from './backendMemory';
 import { installKernel, isProjectKernel, uninstallKernel } from './registry';
 import { transposeKernel } from './transpose';

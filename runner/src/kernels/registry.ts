@@ -8,7 +8,7 @@
  * another copy of this module installed it (the bookkeeping lives on globalThis, like
  * tfjs's own registry).
  */
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import type { BackendKind, BackendMemory, TensorInfo } from './backendMemory';
 
 type KernelConfig = tf.KernelConfig;

@@ -5,7 +5,7 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { wasmHeapBytes } from './backendMemory';
 import { assertClose, backendInstance, randomTensor, startBackends, toHost, type HostTensor } from './kernelTesting';
 import { registerProjectKernels, unregisterProjectKernels } from './register';

@@ -8,7 +8,7 @@
  * JavaScript, and it is at par or faster on small matrices and on permutations that keep
  * runs contiguous. Other dtypes (bool, string, complex) go to the builtin kernel.
  */
-import type { tf } from '../engine/tf';
+import type { tf } from '../tensor/tf';
 import { backendMemory, isNumeric, sizeOf, stridesOf, type BackendMemory, type TensorInfo } from './backendMemory';
 import { callBuiltin } from './registry';
 import { copyStrided, permutedStrides, simplifyCopy, sourceInnerDim } from './stridedCopy';

@@ -4,7 +4,7 @@
  * (35 s for 512 rows of 256 into 1000 segments). Here: one pass, each row added to its
  * segment's row. Ids outside [0, numSegments) are dropped, as the cpu builtin does.
  */
-import type { tf } from '../engine/tf';
+import type { tf } from '../tensor/tf';
 import { backendMemory, isNumeric, sizeOf, type BackendMemory, type TensorInfo } from './backendMemory';
 import { callBuiltin } from './registry';
 

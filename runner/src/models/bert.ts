@@ -14,13 +14,13 @@
  * pretraining heads it carries (`cls.*`, `lm_head.*`) are not read.
  */
 import { SpruftError } from '../errors';
-import { gelu, geluTanh, tanh } from '../engine/ops/activations';
-import { keyBiasOf, multiHeadAttention } from '../engine/ops/attention';
-import type { ChannelGroup } from '../engine/dependency/types';
-import { autoOp } from '../engine/autodiff';
-import { add, firstPosition, relu } from '../engine/ops/elementwise';
-import { Rng } from '../engine/rng';
-import { tf, type Tensor } from '../engine/tf';
+import { gelu, geluTanh, tanh } from '../tensor/ops/activations';
+import { keyBiasOf, multiHeadAttention } from '../tensor/ops/attention';
+import type { ChannelGroup } from './channels/types';
+import { autoOp } from '../tensor/autodiff';
+import { add, firstPosition, relu } from '../tensor/ops/elementwise';
+import { Rng } from '../tensor/rng';
+import { tf, type Tensor } from '../tensor/tf';
 import { bertSizes, bertSpec, type BertConfig } from './specs';
 
 export type { BertConfig };

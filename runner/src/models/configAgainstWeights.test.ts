@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadRunConfig } from '../config/load';
 import { SpruftError } from '../errors';
 import { writeHfFolder } from '../io/hfFolder';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { initFromSpec, initLlama, initMlp, initVit } from './init';
 import { inspectModelHeader } from './inspect';
 import type { LlamaConfig } from './llama';

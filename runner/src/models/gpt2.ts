@@ -11,12 +11,12 @@
  * once at export/merge (file layout 'io'), so adapters and merges see [d_out, d_in].
  */
 import { SpruftError } from '../errors';
-import { gelu, geluTanh } from '../engine/ops/activations';
-import { multiHeadAttention } from '../engine/ops/attention';
-import type { ChannelGroup } from '../engine/dependency/types';
-import { autoOp } from '../engine/autodiff';
-import { add, relu, sliceLastAxis } from '../engine/ops/elementwise';
-import { tf, type Tensor } from '../engine/tf';
+import { gelu, geluTanh } from '../tensor/ops/activations';
+import { multiHeadAttention } from '../tensor/ops/attention';
+import type { ChannelGroup } from './channels/types';
+import { autoOp } from '../tensor/autodiff';
+import { add, relu, sliceLastAxis } from '../tensor/ops/elementwise';
+import { tf, type Tensor } from '../tensor/tf';
 import { gpt2Sizes, gpt2Spec, type Gpt2Config } from './specs';
 
 export type { Gpt2Config };

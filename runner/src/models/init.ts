@@ -4,7 +4,7 @@
  * norms at scale 1 / shift 0). Used to pretrain the small foundation models the project
  * keeps (scripts/pretrain-*.ts) and for random-weight benchmarks.
  */
-import { Rng } from '../engine/rng';
+import { Rng } from '../tensor/rng';
 import type { LlamaConfig } from './llama';
 import type { MlpConfig } from './mlp';
 import type { RawWeights } from './model';

@@ -11,14 +11,14 @@
  */
 import { SpruftError } from '../errors';
 import type { KerasLayer, LayersModel } from '../io/tfjsLayers';
-import type { ChannelGroup } from '../engine/dependency/types';
-import { traceChannelGroups, type ChannelOp } from '../engine/dependency/trace';
-import { Rng } from '../engine/rng';
-import { autoOp } from '../engine/autodiff';
-import { relu6, silu } from '../engine/ops/activations';
-import { add, globalAvgPool, pad2d, relu } from '../engine/ops/elementwise';
-import { reshape } from '../engine/ops/grad';
-import { tf, type Tensor } from '../engine/tf';
+import type { ChannelGroup } from './channels/types';
+import { traceChannelGroups, type ChannelOp } from './channels/trace';
+import { Rng } from '../tensor/rng';
+import { autoOp } from '../tensor/autodiff';
+import { relu6, silu } from '../tensor/ops/activations';
+import { add, globalAvgPool, pad2d, relu } from '../tensor/ops/elementwise';
+import { reshape } from '../tensor/ops/grad';
+import { tf, type Tensor } from '../tensor/tf';
 import { AdaptableLayer, type ForwardContext } from './layer';
 import { Model, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 
@@ -285,7 +285,7 @@ export class KerasGraphModel extends Model {
     return this.entries;
   }
 
-  /** Appendix B: the channel groups found by tracing the graph (engine/dependency/trace.ts). */
+  /** Appendix B: the channel groups found by tracing the graph (models/channels/trace.ts). */
   override dependencies(): ChannelGroup[] {
     return traceChannelGroups(this.nodes.map((node) => {
       const a = node.adaptable;

@@ -6,19 +6,19 @@
  */
 import type { LayerKind } from '../../../protocol/results';
 import { isAttentionLayer } from '../config/targets';
-import { Rng } from '../engine/rng';
-import { tf, type Tensor } from '../engine/tf';
-import { batchNorm } from '../engine/ops/batchNorm';
-import { columnConv2d } from '../engine/ops/columnConv2d';
-import { columnLinear } from '../engine/ops/columnLinear';
-import { fullConv2d, frozenConv2d, loraConv2d, rowConv2d, type ConvSpec } from '../engine/ops/conv2d';
-import { frozenDepthwiseConv2d, fullDepthwiseConv2d, rowDepthwiseConv2d } from '../engine/ops/depthwiseConv2d';
-import { requiresGrad, tapeActive } from '../engine/autodiff';
-import { dims } from '../engine/ops/grad';
-import { layerNorm } from '../engine/ops/layerNorm';
-import { frozenLinear, fullLinear, loraLinear, rowLinear, type DropoutMask } from '../engine/ops/linear';
-import type { NormTraining } from '../engine/ops/normAffine';
-import { rmsNorm } from '../engine/ops/rmsNorm';
+import { Rng } from '../tensor/rng';
+import { tf, type Tensor } from '../tensor/tf';
+import { batchNorm } from '../tensor/ops/batchNorm';
+import { columnConv2d } from '../tensor/ops/columnConv2d';
+import { columnLinear } from '../tensor/ops/columnLinear';
+import { fullConv2d, frozenConv2d, loraConv2d, rowConv2d, type ConvSpec } from '../tensor/ops/conv2d';
+import { frozenDepthwiseConv2d, fullDepthwiseConv2d, rowDepthwiseConv2d } from '../tensor/ops/depthwiseConv2d';
+import { requiresGrad, tapeActive } from '../tensor/autodiff';
+import { dims } from '../tensor/ops/grad';
+import { layerNorm } from '../tensor/ops/layerNorm';
+import { frozenLinear, fullLinear, loraLinear, rowLinear, type DropoutMask } from '../tensor/ops/linear';
+import type { NormTraining } from '../tensor/ops/normAffine';
+import { rmsNorm } from '../tensor/ops/rmsNorm';
 
 /** SPruFT with dependency groups (appendix B): W_f,dep for the selected input columns. */
 export interface ColumnTraining {

@@ -7,14 +7,14 @@
  * The family members share the layout: MistralForCausalLM (sliding-window attention),
  * Qwen2ForCausalLM (biases on q, k and v), and Llama's own `attention_bias`/`mlp_bias`.
  */
-import { silu } from '../engine/ops/activations';
-import { multiHeadAttention, ropeTables } from '../engine/ops/attention';
-import type { ChannelGroup } from '../engine/dependency/types';
-import { tf, type Tensor } from '../engine/tf';
-import { autoOp } from '../engine/autodiff';
-import { add, mul } from '../engine/ops/elementwise';
-import { customOp } from '../engine/ops/grad';
-import type { Rng } from '../engine/rng';
+import { silu } from '../tensor/ops/activations';
+import { multiHeadAttention, ropeTables } from '../tensor/ops/attention';
+import type { ChannelGroup } from './channels/types';
+import { tf, type Tensor } from '../tensor/tf';
+import { autoOp } from '../tensor/autodiff';
+import { add, mul } from '../tensor/ops/elementwise';
+import { customOp } from '../tensor/ops/grad';
+import type { Rng } from '../tensor/rng';
 import { AdaptableLayer, type ForwardContext } from './layer';
 import { block, checkedWeights, Model, specLayer, stage, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';
 import { CAUSAL_LM, llamaSizes, llamaSpec, SEQUENCE_CLASSIFICATION, type LlamaConfig, type LlamaFamily } from './specs';

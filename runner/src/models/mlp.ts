@@ -3,9 +3,9 @@
  * config.json `{ model_type: "spruft-mlp", image_size, num_channels, hidden_sizes,
  * num_labels }` and weights `mlp.layers.<i>.{weight,bias}`, `classifier.{weight,bias}`.
  */
-import type { ChannelGroup } from '../engine/dependency/types';
-import { tf, type Tensor } from '../engine/tf';
-import { relu } from '../engine/ops/elementwise';
+import type { ChannelGroup } from './channels/types';
+import { tf, type Tensor } from '../tensor/tf';
+import { relu } from '../tensor/ops/elementwise';
 import { AdaptableLayer, type ForwardContext } from './layer';
 import { mlpSpec } from './specs';
 import { checkedWeights, Model, stage, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';

@@ -6,11 +6,11 @@
 import { createHash } from 'node:crypto';
 import type { InspectResult } from '../../../protocol/results';
 import { SpruftError } from '../errors';
-import type { ChannelGroup } from '../engine/dependency/types';
-import { checkpoint } from '../engine/autodiff';
-import { Rng } from '../engine/rng';
-import { tf, type Tensor } from '../engine/tf';
-import { dims } from '../engine/ops/grad';
+import type { ChannelGroup } from './channels/types';
+import { checkpoint } from '../tensor/autodiff';
+import { Rng } from '../tensor/rng';
+import { tf, type Tensor } from '../tensor/tf';
+import { dims } from '../tensor/ops/grad';
 import { AdaptableLayer, type ForwardContext } from './layer';
 import { checkWeights, type FileLayout, type HfArchitectureSpec, type HfLayerSpec } from './hfSpec';
 
@@ -105,7 +105,7 @@ export function stage(input: Tensor, f: () => Tensor, release = true): Tensor {
 
 /**
  * One transformer block `body(x)` in its stage. With `ctx.checkpointBlocks` it is an
- * activation-checkpointed region (engine/autodiff.ts `checkpoint`): backward keeps only
+ * activation-checkpointed region (tensor/autodiff.ts `checkpoint`): backward keeps only
  * the block's input and recomputes the rest, its dropout masks drawn again from the
  * stream's state at the block's start, so the gradients are those of the plain block.
  */

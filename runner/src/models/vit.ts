@@ -5,12 +5,12 @@
  * linear classifier on the class token. Weight names follow HF, so patterns like
  * `*.attention.*` or `*.intermediate.*` mean what users expect.
  */
-import { gelu } from '../engine/ops/activations';
-import { multiHeadAttention } from '../engine/ops/attention';
-import type { ChannelGroup } from '../engine/dependency/types';
-import { tf, type Tensor } from '../engine/tf';
-import { add, firstPosition } from '../engine/ops/elementwise';
-import { customOp } from '../engine/ops/grad';
+import { gelu } from '../tensor/ops/activations';
+import { multiHeadAttention } from '../tensor/ops/attention';
+import type { ChannelGroup } from './channels/types';
+import { tf, type Tensor } from '../tensor/tf';
+import { add, firstPosition } from '../tensor/ops/elementwise';
+import { customOp } from '../tensor/ops/grad';
 import { AdaptableLayer, type ForwardContext } from './layer';
 import { vitSpec } from './specs';
 import { block, checkedWeights, Model, stage, takeOptional, takeWeight, type ModelInput, type RawWeights, type WeightEntry } from './model';

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { tf } from '../engine/tf';
-import { useBackend } from '../engine/ops/testing';
+import { tf } from '../tensor/tf';
+import { useBackend } from '../tensor/ops/testing';
 import { initLlama } from '../models/init';
 import { inspectConfig } from '../models/inspect';
 import { LlamaModel } from '../models/llama';

@@ -14,7 +14,7 @@ import sharp from 'sharp';
 import { runSpruft } from '../../../test/fixtures/spruftCli';
 import { mergeRun, startTrain } from '../app';
 import type { ImageExamples } from '../engine/batches';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { writeHfFolder } from '../io/hfFolder';
 import { inferenceContext } from '../models/layer';
 import { initMlp } from '../models/init';

@@ -17,7 +17,7 @@ import { applyAdapter } from '../engine/adapterIO';
 import { imageValues, prepareExamples, type Examples, type ImageExamples, type TokenExamples } from '../engine/batches';
 import { decodeImage } from '../data/imageDecode';
 import { detachMethod } from '../engine/methods';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { encodeBatch, type TextTokenizer } from '../data/tokenizers';
 import { taskTokenizer } from '../engine/taskData';
 import { inferenceContext } from '../models/layer';

@@ -9,7 +9,7 @@ import { configForMethod, type ResolvedRunConfig } from '../../../protocol/confi
 import type { EvaluationEvent, RunOverrides } from '../../../protocol/rpc';
 import type { BackendChoice, BackendInfo, LanguageModelMetrics, LayerSelection, MemoryMeasurement, MethodName, MultipleChoiceScore, RunResult, ScoreResult } from '../../../protocol/results';
 import { RUN_FILES, type RunStatusFile } from '../../../protocol/runFolder';
-import type { RunHooks, RunRequest, StartedRun } from '../app';
+import type { RunHooks, RunRequest, StartedRun } from './request';
 import { loadRunConfig, RunConfigError } from '../config/load';
 import { errorMessage, SpruftError } from '../errors';
 import { removeStaleTemps } from '../io/atomicWrite';
@@ -20,14 +20,14 @@ import { hasCheckpoint, readCheckpoint, removeStaleCheckpointFiles } from '../en
 import { evaluateClassifier, evaluateLanguageModel, scoreMultipleChoice } from '../engine/evaluate';
 import { readMultipleChoiceTask, type McTask } from '../data/multipleChoice';
 import type { TextTokenizer } from '../data/tokenizers';
-import { peakBytes } from '../engine/memory';
+import { peakBytes } from '../tensor/memory';
 import { attachMethod, detachMethod } from '../engine/methods';
-import { Rng } from '../engine/rng';
+import { Rng } from '../tensor/rng';
 import { scoreRows } from '../engine/score';
 import { rankZeroShare } from '../engine/parallel/shares';
 import { configDir } from '../io/npmPackage';
 import { loadTaskData, taskTokenizer } from '../engine/taskData';
-import { tf } from '../engine/tf';
+import { tf } from '../tensor/tf';
 import { trainLoop } from '../engine/train';
 import { inferenceContext } from '../models/layer';
 import { loadModel } from '../models/load';

@@ -8,7 +8,7 @@ import { SpruftError } from '../../errors';
 import type { AdaptableLayer } from '../../models/layer';
 import type { Model } from '../../models/model';
 import { columnCount, hasColumns } from '../importance/axes';
-import type { ChannelGroup } from './types';
+import type { ChannelGroup } from '../../models/channels/types';
 
 export interface TargetGroup {
   name: string;

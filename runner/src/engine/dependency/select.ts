@@ -15,7 +15,7 @@ import type { ResolvedRunConfig } from '../../../../protocol/config';
 import type { AdaptableLayer } from '../../models/layer';
 import { columnSize } from '../importance/axes';
 import type { ImportanceScores } from '../importance/metric';
-import { rowsForLayer, topRows } from '../methods';
+import { rowsForLayer, topRows } from '../importance/selection';
 import type { TargetGroup } from './groups';
 
 export interface DependentSelection {

@@ -11,8 +11,8 @@
  */
 import { SpruftError } from '../../errors';
 import type { AdaptableLayer } from '../../models/layer';
-import { dims } from '../ops/grad';
-import { tf, type Tensor } from '../tf';
+import { dims } from '../../tensor/ops/grad';
+import { tf, type Tensor } from '../../tensor/tf';
 
 /** Axes of the weight that a row's parameters span (summed to get one value per row). */
 export function rowReductionAxes(layer: AdaptableLayer): number[] {

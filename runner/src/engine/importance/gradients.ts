@@ -16,11 +16,11 @@
  * inference-memory alternative (4.2.2).
  */
 import { SpruftError } from '../../errors';
-import { valueAndGrads } from '../autodiff';
+import { valueAndGrads } from '../../tensor/autodiff';
 import { inferenceContext, type AdaptableLayer } from '../../models/layer';
 import type { Model } from '../../models/model';
 import { disposeBatch, type Batch } from '../batches';
-import { tf, type Tensor } from '../tf';
+import { tf, type Tensor } from '../../tensor/tf';
 
 export type LossFn = (logits: Tensor, batch: Batch) => Tensor;
 

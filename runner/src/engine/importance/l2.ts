@@ -3,7 +3,7 @@
  * i's parameters (a conv filter for an output channel; |gamma_i| for a norm channel).
  * A dependent input column (appendix B) scores the norm of that column's parameters.
  */
-import { tf } from '../tf';
+import { tf } from '../../tensor/tf';
 import { sumColumns, take } from './axes';
 import type { ImportanceMetric } from './metric';
 

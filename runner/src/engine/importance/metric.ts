@@ -8,7 +8,7 @@ import type { ResolvedRunConfig } from '../../../../protocol/config';
 import type { AdaptableLayer } from '../../models/layer';
 import type { Model } from '../../models/model';
 import type { Batch } from '../batches';
-import type { Tensor } from '../tf';
+import type { Tensor } from '../../tensor/tf';
 
 export interface ImportanceContext {
   model: Model;

@@ -6,10 +6,10 @@ import { initLlama } from '../../models/init';
 import { LlamaModel, type LlamaConfig } from '../../models/llama';
 import { inferenceContext } from '../../models/layer';
 import { disposeBatch, makeBatch, type ImageExamples, type TokenExamples } from '../batches';
-import { useBackend } from '../ops/testing';
-import { Rng } from '../rng';
+import { useBackend } from '../../tensor/ops/testing';
+import { Rng } from '../../tensor/rng';
 import { scoreRows } from '../score';
-import { tf } from '../tf';
+import { tf } from '../../tensor/tf';
 import { qmTaylorImportance } from './qmTaylor';
 import { convNetFrom, CONV_NET, importanceContext, mlpFrom, runConfig, type ConvNetWeights } from './testing';
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { ImageExamples } from '../batches';
-import { peakBytes } from '../memory';
-import { assertClose, useBackend } from '../ops/testing';
-import { Rng } from '../rng';
+import { peakBytes } from '../../tensor/memory';
+import { assertClose, useBackend } from '../../tensor/ops/testing';
+import { Rng } from '../../tensor/rng';
 import { scoreRows } from '../score';
-import { tf } from '../tf';
+import { tf } from '../../tensor/tf';
 import { aggregateClasses, qmTaylorImportance, quantileMean } from './qmTaylor';
 import { taylorImportance } from './taylor';
 import { importanceContext, mlpFrom, runConfig } from './testing';

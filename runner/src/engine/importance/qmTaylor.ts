@@ -28,7 +28,7 @@
 import type { ClassAggregation } from '../../../../protocol/config';
 import { SpruftError } from '../../errors';
 import { quantile } from '../evaluate';
-import { tf } from '../tf';
+import { tf } from '../../tensor/tf';
 import { classBatches, meanWeightGradients } from './gradients';
 import type { ImportanceMetric } from './metric';
 import { taylorFromGradients } from './taylor';

@@ -1,5 +1,5 @@
 /** `random`: uniform scores from the importance seed (the paper's baseline, table 6). */
-import { Rng } from '../rng';
+import { Rng } from '../../tensor/rng';
 import { columnCount } from './axes';
 import type { ImportanceMetric } from './metric';
 

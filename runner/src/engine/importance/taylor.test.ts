@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { ImageExamples } from '../batches';
-import { assertClose, finiteDifferences, useBackend } from '../ops/testing';
-import { Rng } from '../rng';
-import { tf } from '../tf';
+import { assertClose, finiteDifferences, useBackend } from '../../tensor/ops/testing';
+import { Rng } from '../../tensor/rng';
+import { tf } from '../../tensor/tf';
 import { taylorImportance } from './taylor';
 import {
   CONV_NET, convNet64, convNetFrom, crossEntropy64, importanceContext, mlp64, mlpFrom, runConfig, type ConvNetWeights, type MlpWeights,

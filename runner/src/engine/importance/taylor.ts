@@ -8,7 +8,7 @@
  * What G costs in memory is documented in ./gradients.ts.
  */
 import type { AdaptableLayer } from '../../models/layer';
-import { tf, type Tensor } from '../tf';
+import { tf, type Tensor } from '../../tensor/tf';
 import { sumColumns, sumRows, take } from './axes';
 import { meanWeightGradients } from './gradients';
 import type { ImportanceMetric, ImportanceScores } from './metric';

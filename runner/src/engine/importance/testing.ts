@@ -13,7 +13,7 @@ import type { RawWeights } from '../../models/model';
 import type { Model } from '../../models/model';
 import { BatchPlan, disposeBatch, makeBatch, type ImageExamples } from '../batches';
 import { taskLoss } from '../loss';
-import { conv64 } from '../ops/testing';
+import { conv64 } from '../../tensor/ops/testing';
 import { targetLayers } from '../targets';
 import type { ImportanceContext } from './metric';
 

@@ -30,15 +30,15 @@
  */
 import { SpruftError } from '../../errors';
 import { inferenceContext, type AdaptableLayer } from '../../models/layer';
-import { batchNorm } from '../ops/batchNorm';
-import { frozenConv2d } from '../ops/conv2d';
-import { frozenDepthwiseConv2d } from '../ops/depthwiseConv2d';
-import { dims, flatten2d } from '../ops/grad';
-import { layerNorm } from '../ops/layerNorm';
-import { frozenLinear } from '../ops/linear';
-import { rmsNorm } from '../ops/rmsNorm';
-import { Rng } from '../rng';
-import { tf, type Tensor } from '../tf';
+import { batchNorm } from '../../tensor/ops/batchNorm';
+import { frozenConv2d } from '../../tensor/ops/conv2d';
+import { frozenDepthwiseConv2d } from '../../tensor/ops/depthwiseConv2d';
+import { dims, flatten2d } from '../../tensor/ops/grad';
+import { layerNorm } from '../../tensor/ops/layerNorm';
+import { frozenLinear } from '../../tensor/ops/linear';
+import { rmsNorm } from '../../tensor/ops/rmsNorm';
+import { Rng } from '../../tensor/rng';
+import { tf, type Tensor } from '../../tensor/tf';
 import { columnCount, hasColumns } from './axes';
 import type { ImportanceContext, ImportanceMetric } from './metric';
 

@@ -14,8 +14,8 @@ import { initMlp } from '../../models/init';
 import { MlpModel, type MlpConfig } from '../../models/mlp';
 import type { ImageExamples } from '../batches';
 import { attachMethod, detachMethod } from '../methods';
-import { useBackend } from '../ops/testing';
-import { Rng } from '../rng';
+import { useBackend } from '../../tensor/ops/testing';
+import { Rng } from '../../tensor/rng';
 import { trainLoop } from '../train';
 import { liveWorkerThreads, WorkerPool } from './pool';
 

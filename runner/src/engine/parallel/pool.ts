@@ -16,7 +16,7 @@ import { SpruftError } from '../../errors';
 import type { Model } from '../../models/model';
 import { gemmRate } from '../gemm';
 import { defaultBlasThreads, setBlasThreads } from '../../kernels/nativeBlas';
-import { tf } from '../tf';
+import { tf } from '../../tensor/tf';
 import type { FromWorker, MethodSpec, SharePass, ToWorker, WorkerFault } from './messages';
 import { recipeOf, type ModelRecipe } from './recipe';
 

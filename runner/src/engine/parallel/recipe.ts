@@ -9,9 +9,9 @@ import { SpruftError } from '../../errors';
 import { KerasGraphModel, type KerasOptions } from '../../models/keras';
 import { buildHfModel, loadModel } from '../../models/load';
 import { toEngineLayout, toFileLayout, type Model, type RawWeights } from '../../models/model';
-import { dims } from '../ops/grad';
-import { Rng } from '../rng';
-import { tf } from '../tf';
+import { dims } from '../../tensor/ops/grad';
+import { Rng } from '../../tensor/rng';
+import { tf } from '../../tensor/tf';
 
 export type ModelRecipe =
   | { kind: 'hf'; name: string; sourcePath: string; config: Record<string, unknown>; weights: RawWeights; padTokenId?: number }

@@ -77,7 +77,7 @@ export function toF64(t: Tensor): Float64Array {
 export const TEST_BACKENDS = ['wasm', 'cpu'] as const;
 
 export async function useBackend(name: (typeof TEST_BACKENDS)[number]): Promise<void> {
-  const { initBackend } = await import('../backend');
+  const { initBackend } = await import('../../engine/backend');
   await initBackend(name);
 }
 
