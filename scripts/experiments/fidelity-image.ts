@@ -25,12 +25,12 @@
  *   nice -n 10 npx tsx scripts/experiments/fidelity-image.ts --datasets fashion
  *   npx tsx scripts/experiments/fidelity-image.ts --report --write docs/fidelity.md
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveRunConfig, type ImportanceMetric, type ResolvedRunConfig, type RunConfigFile } from '../../protocol/config';
-import type { ClassificationMetrics, MethodName, QuantileSummary } from '../../protocol/results';
+import type { ClassificationMetrics, MethodName } from '../../protocol/results';
 import { initBackend } from '../../runner/src/engine/backend';
 import type { ImageExamples, TaskData } from '../../runner/src/engine/batches';
 import { evaluateClassifier } from '../../runner/src/engine/evaluate';
@@ -41,8 +41,10 @@ import { loadTaskData } from '../../runner/src/engine/taskData';
 import { trainLoop } from '../../runner/src/engine/train';
 import { loadModel } from '../../runner/src/models/load';
 import type { Model } from '../../runner/src/models/model';
-import { replaceSection } from './docSections';
-import { meanInterval, pairedTTest, signFlipTest } from './stats';
+import {
+  alternateHalves, type BaseRecord, type BaseSpec, chosenRate, curvesSvg, loadRecords, lockedRun, lrText, pairedLine, pct, type ReportShape,
+  resultTable, runWindow, sweepRates, sweepTable, windowLoss, writeSections,
+} from './fidelity-common';
 
 const { values } = parseArgs({
   options: {
@@ -89,12 +91,8 @@ const GRIDS: Record<VariantKey, number[]> = {
 };
 
 /** One run: a variant at a rate and seed, plus the ablation switches of the extra runs. */
-interface Spec {
-  dataset: string;
+interface Spec extends BaseSpec {
   variant: VariantKey;
-  lr: number;
-  seed: number;
-  epochs: number;
   /** SPruFT: also train the bias entries of the selected rows (the engine's old default). */
   trainBias?: boolean;
   /** Also adapt the depthwise convs (SPruFT only: LoRA cannot; the main job's old targets). */
@@ -103,27 +101,10 @@ interface Spec {
   loraRank?: number;
   /** Linear warmup fraction (the main job's old 0.1). */
   warmup?: number;
-  /** Which phase asked for it. */
-  phase: string;
 }
 
-interface RunRecord extends Spec {
-  key: string;
-  trainableParams: number;
-  percent: number;
-  loraRankUsed?: number;
-  val: { loss: number; accuracy: number };
-  test: { loss: number; accuracy: number; perLabelStats: QuantileSummary; perLabel: Record<string, number> };
-  steps: number;
-  trainMs: number;
-  scoreMs?: number;
-  /** Training loss per step (the convergence curve). */
-  lossCurve: number[];
-  loadAverage: number;
-  finishedAt: string;
-}
+type RunRecord = BaseRecord & Spec;
 
-const lrText = (lr: number) => lr.toExponential(0).replace('e-', 'e-');
 function keyOf(s: Spec): string {
   const extra = [
     s.trainBias ? 'bias' : '', s.depthwise ? 'dw' : '', s.loraRank !== undefined ? `r${s.loraRank}` : '', s.warmup ? `wu${s.warmup}` : '',
@@ -156,13 +137,13 @@ function runConfig(s: Spec, loraRank: number): ResolvedRunConfig {
 /** The held-out images split in two halves (even / odd positions): validation picks rates, test is reported. */
 function halves(ex: ImageExamples): { val: ImageExamples; test: ImageExamples } {
   const per = ex.shape[0] * ex.shape[1] * ex.shape[2];
-  const pick = (parity: number): ImageExamples => {
-    const idx = Array.from({ length: ex.n }, (_, i) => i).filter((i) => i % 2 === parity);
+  const pick = (idx: number[]): ImageExamples => {
     const inputs = new Float32Array(idx.length * per);
     idx.forEach((i, k) => inputs.set(ex.inputs.subarray(i * per, (i + 1) * per), k * per));
     return { kind: 'images', n: idx.length, shape: ex.shape, inputs, labels: Int32Array.from(idx, (i) => ex.labels[i]) };
   };
-  return { val: pick(0), test: pick(1) };
+  const { val, test } = alternateHalves(ex.n);
+  return { val: pick(val), test: pick(test) };
 }
 
 interface Prepared { model: Model; data: TaskData; val: ImageExamples; test: ImageExamples; loraRank: number }
@@ -199,39 +180,13 @@ async function prepare(dataset: string): Promise<Prepared> {
   return p;
 }
 
-const alive = (pid: number): boolean => {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-};
-
-/**
- * Run `s` unless its JSON exists; a run another process has locked (`<key>.lock` holding
- * its pid) is waited for, and taken over if that process is gone.
- */
+/** Run `s` unless its JSON exists (runs another process holds are waited for: fidelity-common's lockedRun). */
 async function run(s: Spec): Promise<RunRecord> {
-  mkdirSync(runsDir, { recursive: true });
   const key = keyOf(s);
-  const file = join(runsDir, `${key}.json`);
-  const lock = join(runsDir, `${key}.lock`);
-  for (;;) {
-    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
-    try {
-      closeSync(openSync(lock, 'wx'));
-      writeFileSync(lock, String(process.pid));
-      break;
-    } catch {
-      const owner = Number(readFileSync(lock, 'utf8') || '0');
-      if (owner && !alive(owner)) { rmSync(lock, { force: true }); continue; }
-      await new Promise((r) => setTimeout(r, 10_000));
-    }
-  }
-  try {
-    return await runUnlocked(s, key, file);
-  } finally {
-    rmSync(lock, { force: true });
-  }
+  return lockedRun(runsDir, key, () => runUnlocked(s, key));
 }
 
-async function runUnlocked(s: Spec, key: string, file: string): Promise<RunRecord> {
+async function runUnlocked(s: Spec, key: string): Promise<RunRecord> {
   const p = await prepare(s.dataset);
   const { model, data } = p;
   const loraRank = s.loraRank ?? p.loraRank;
@@ -263,8 +218,6 @@ async function runUnlocked(s: Spec, key: string, file: string): Promise<RunRecor
       lossCurve: outcome.lossCurve.map((e) => Number(e.loss.toFixed(5))),
       loadAverage: loadavg()[0], finishedAt: new Date().toISOString(),
     };
-    writeFileSync(`${file}.tmp`, `${JSON.stringify(record)}\n`);
-    renameSync(`${file}.tmp`, file);
     process.stderr.write(`${key}: val ${(100 * v.accuracy).toFixed(1)}% test ${(100 * t.accuracy).toFixed(1)}% (${outcome.steps} steps, ${((outcome.trainMs + (scoreMs ?? 0)) / 1000).toFixed(0)} s, load ${loadavg()[0].toFixed(1)})\n`);
     return record;
   } finally {
@@ -272,30 +225,9 @@ async function runUnlocked(s: Spec, key: string, file: string): Promise<RunRecor
   }
 }
 
-/** Higher validation accuracy, then lower validation loss. */
-const better = (a: RunRecord, b: RunRecord) => (a.val.accuracy !== b.val.accuracy ? a.val.accuracy > b.val.accuracy : a.val.loss < b.val.loss);
-
-/** Seed-0 sweep over the grid, extended once past an edge that wins; returns the chosen rate. */
-async function sweep(dataset: string, variant: VariantKey): Promise<number> {
-  const grid = [...GRIDS[variant]];
-  const results = new Map<number, RunRecord>();
-  for (let round = 0; round < 3; round++) {
-    for (const lr of grid) if (!results.has(lr)) results.set(lr, await run({ dataset, variant, lr, seed: 0, epochs: EPOCHS, phase: 'sweep' }));
-    let best = grid[0];
-    for (const lr of grid) if (better(results.get(lr)!, results.get(best)!)) best = lr;
-    if (best === grid[0] && round < 2) grid.unshift(Number((grid[0] / 3).toPrecision(1)));
-    else if (best === grid[grid.length - 1] && round < 2) grid.push(Number((grid[grid.length - 1] * 3).toPrecision(1)));
-    else return best;
-  }
-  return [...results.values()].reduce((a, b) => (better(a, b) ? a : b)).lr;
-}
-
-/** The chosen rate of a variant from the runs on disk (the sweep's rule). */
-function chosenRate(records: RunRecord[], dataset: string, variant: VariantKey): number | undefined {
-  const rs = records.filter((r) => r.phase === 'sweep' && r.dataset === dataset && r.variant === variant);
-  if (rs.length === 0) return undefined;
-  return rs.reduce((a, b) => (better(a, b) ? a : b)).lr;
-}
+/** Seed-0 sweep over the grid, extended up to twice past an edge that wins; returns the chosen rate. */
+const sweep = (dataset: string, variant: VariantKey): Promise<number> =>
+  sweepRates(GRIDS[variant], (lr) => run({ dataset, variant, lr, seed: 0, epochs: EPOCHS, phase: 'sweep' }));
 
 async function experiment(): Promise<void> {
   await initBackend('wasm');
@@ -330,67 +262,18 @@ async function experiment(): Promise<void> {
 
 // ---------------------------------------------------------------- report
 
-const pct = (x: number) => (100 * x).toFixed(1);
 const LABEL: Record<VariantKey, string> = {
   'spruft-taylor': 'SPruFT taylor', 'spruft-random': 'SPruFT random', lora: 'LoRA', full: 'full', head: 'head only',
 };
 
-function loadRecords(): RunRecord[] {
-  if (!existsSync(runsDir)) return [];
-  return readdirSync(runsDir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(runsDir, f), 'utf8')) as RunRecord);
-}
-
 const plain = (r: RunRecord) => !r.trainBias && !r.depthwise && r.loraRank === undefined && !r.warmup;
 
-/** Mean training loss over the last `k` steps ending at `end` (1-based, inclusive). */
-function windowLoss(curve: number[], end: number, k = 8): number {
-  const xs = curve.slice(Math.max(0, end - k), end);
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
-}
-
-function sweepTable(records: RunRecord[], dataset: string): string {
-  const lines = ['| method | lr | val accuracy (%) | val loss | test accuracy (%) | train loss (last 8 steps) | steps |', '|---|---:|---:|---:|---:|---:|---:|'];
-  for (const v of VARIANTS) {
-    const rs = records.filter((r) => r.phase === 'sweep' && r.dataset === dataset && r.variant === v).sort((a, b) => a.lr - b.lr);
-    const chosen = chosenRate(records, dataset, v);
-    for (const r of rs) {
-      lines.push(`| ${LABEL[v]} | ${r.lr}${r.lr === chosen ? ' (chosen)' : ''} | ${pct(r.val.accuracy)} | ${r.val.loss.toFixed(3)} | ${pct(r.test.accuracy)} | ${windowLoss(r.lossCurve, r.lossCurve.length).toFixed(3)} | ${r.steps} |`);
-    }
-  }
-  return lines.join('\n');
-}
-
-function seedsAt(records: RunRecord[], dataset: string, v: VariantKey): RunRecord[] {
-  const lr = chosenRate(records, dataset, v);
-  return records.filter((r) => r.dataset === dataset && r.variant === v && r.lr === lr && r.epochs === EPOCHS && plain(r)).sort((a, b) => a.seed - b.seed);
-}
-
-function resultTable(records: RunRecord[], dataset: string): string {
-  const lines = [
-    '| method | lr | trainable params (%) | seeds | test accuracy (%), mean [95% CI] | worst label (%) | median label (%) | test loss |',
-    '|---|---:|---:|---:|---|---:|---:|---:|',
-  ];
-  for (const v of VARIANTS) {
-    const rs = seedsAt(records, dataset, v);
-    if (rs.length === 0) continue;
-    const acc = meanInterval(rs.map((r) => 100 * r.test.accuracy));
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    lines.push(`| ${LABEL[v]}${v === 'lora' ? ` r=${rs[0].loraRankUsed}` : ''} | ${rs[0].lr} | ${rs[0].trainableParams.toLocaleString('en')} (${rs[0].percent.toFixed(2)}%) | ${rs.length} | ` +
-      `${acc.mean.toFixed(1)} [${acc.low.toFixed(1)}, ${acc.high.toFixed(1)}] | ${pct(mean(rs.map((r) => r.test.perLabelStats.min)))} | ${pct(mean(rs.map((r) => r.test.perLabelStats.median)))} | ${mean(rs.map((r) => r.test.loss)).toFixed(3)} |`);
-  }
-  return lines.join('\n');
-}
-
-function pairedLine(records: RunRecord[], dataset: string, a: VariantKey, b: VariantKey): string {
-  const ra = seedsAt(records, dataset, a);
-  const rb = new Map(seedsAt(records, dataset, b).map((r) => [r.seed, r]));
-  const d = ra.filter((r) => rb.has(r.seed)).map((r) => 100 * (r.test.accuracy - rb.get(r.seed)!.test.accuracy));
-  if (d.length < 2) return `${LABEL[a]} - ${LABEL[b]}: fewer than 2 paired seeds.`;
-  const t = pairedTTest(d);
-  const ci = meanInterval(d);
-  return `${LABEL[a]} - ${LABEL[b]} (paired by seed, n = ${d.length}): mean difference ${ci.mean.toFixed(2)} points, 95% CI [${ci.low.toFixed(2)}, ${ci.high.toFixed(2)}]; ` +
-    `paired t = ${t.t.toFixed(2)}, two-sided p = ${t.p.toFixed(3)}; exact sign-flip p = ${signFlipTest(d).toFixed(3)}; per seed: ${d.map((x) => x.toFixed(1)).join(', ')}.`;
-}
+const SHAPE: ReportShape<RunRecord> = {
+  variants: VARIANTS,
+  label: (v, r) => `${LABEL[v as VariantKey]}${v === 'lora' && r ? ` r=${r.loraRankUsed}` : ''}`,
+  plain,
+  epochs: EPOCHS,
+};
 
 function extrasTable(records: RunRecord[]): string {
   const rs = records.filter((r) => r.dataset === 'mnist' && r.seed === 0 && (r.phase === 'extras' || (r.phase === 'sweep' && r.lr === chosenRate(records, 'mnist', r.variant))));
@@ -407,66 +290,39 @@ function extrasTable(records: RunRecord[]): string {
   return lines.join('\n');
 }
 
-/** Training-loss curves (moving mean over 8 steps) of the chosen runs, seed 0, as an SVG. */
-function curvesSvg(records: RunRecord[], dataset: string): string {
+/** Training-loss curves of the chosen runs, seed 0 (at twice the epochs where that run exists), as an SVG. */
+function curves(records: RunRecord[], dataset: string): string {
   const series = VARIANTS.map((v) => ({ v, r: records.find((r) => r.dataset === dataset && r.variant === v && r.seed === 0 && plain(r) && r.epochs === 2 * EPOCHS && r.lr === chosenRate(records, dataset, v))
     ?? records.find((r) => r.phase === 'sweep' && r.dataset === dataset && r.variant === v && r.lr === chosenRate(records, dataset, v)) }))
     .filter((s): s is { v: VariantKey; r: RunRecord } => s.r !== undefined);
-  const W = 640; const H = 360; const L = 50; const B = 40;
-  const maxStep = Math.max(1, ...series.map((s) => s.r.lossCurve.length));
-  const smooth = (c: number[]) => c.map((_, i) => windowLoss(c, i + 1));
-  const maxLoss = Math.max(0.1, ...series.flatMap((s) => smooth(s.r.lossCurve)));
-  const x = (i: number) => L + ((W - L - 10) * i) / maxStep;
-  const y = (l: number) => H - B - ((H - B - 10) * l) / maxLoss;
-  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd'];
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<line x1="${L}" y1="${H - B}" x2="${W - 10}" y2="${H - B}" stroke="black"/><line x1="${L}" y1="10" x2="${L}" y2="${H - B}" stroke="black"/>`,
-    `<text x="${W / 2}" y="${H - 8}" text-anchor="middle">optimizer step</text>`,
-    `<text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">training loss (mean of 8 steps)</text>`,
-    `<text x="${L}" y="${H - B + 14}" text-anchor="middle">0</text><text x="${x(maxStep)}" y="${H - B + 14}" text-anchor="middle">${maxStep}</text>`,
-    `<text x="${L - 4}" y="${y(maxLoss) + 4}" text-anchor="end">${maxLoss.toFixed(2)}</text><text x="${L - 4}" y="${y(0) + 4}" text-anchor="end">0</text>`];
-  series.forEach((s, k) => {
-    const pts = smooth(s.r.lossCurve).map((l, i) => `${x(i + 1).toFixed(1)},${y(l).toFixed(1)}`).join(' ');
-    parts.push(`<polyline fill="none" stroke="${colors[k]}" stroke-width="1.5" points="${pts}"/>`);
-    parts.push(`<text x="${W - 200}" y="${20 + 14 * k}" fill="${colors[k]}">${LABEL[s.v]} (lr ${s.r.lr}, ${s.r.epochs} epochs)</text>`);
-  });
-  parts.push('</svg>');
-  return parts.join('\n');
+  return curvesSvg(series.map((s) => ({ label: `${LABEL[s.v]} (lr ${s.r.lr}, ${s.r.epochs} epochs)`, curve: s.r.lossCurve })));
 }
 
 function report(): void {
-  const records = loadRecords();
+  const records = loadRecords<RunRecord>(runsDir);
+  if (records.length === 0) {
+    // The tables in docs/fidelity.md stay as they are rather than being emptied.
+    process.stderr.write(`fidelity-image: no runs in ${runsDir}: nothing to report (run the experiment first)\n`);
+    process.exit(1);
+  }
   const sections: Array<[string, string]> = [];
   const datasets = Object.keys(DATASETS).filter((d) => records.some((r) => r.dataset === d));
-  const first = records.map((r) => r.finishedAt).sort()[0];
-  const last = records.map((r) => r.finishedAt).sort().at(-1);
-  const loads = records.map((r) => r.loadAverage);
   const settings = `Generated by \`npx tsx scripts/experiments/fidelity-image.ts --report --write docs/fidelity.md\` from ${records.length} runs in \`docs/fidelity/runs/\` ` +
-    `(run between ${first} and ${last}; 1-minute load average ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} on ${cpus().length} cores). ` +
+    `(${runWindow(records, cpus().length)}). ` +
     `MobileNetV2 (npm nsfwjs, cut at out_relu, new 10-way head), 32x32 inputs in [-1, 1]; ${TRAIN_LIMIT} balanced training images, ` +
     `${EVAL_LIMIT} held-out images split into a validation half (rates are chosen on it) and a test half (reported); ` +
     `Adam, batch ${BATCH}, cosine decay to 1e-9, no warmup (paper 5.3), ${EPOCHS} epochs unless said. SPruFT: ${RATIO * 100}% of the rows of every conv but the depthwise ones, no bias rows; ` +
     'LoRA on the same convs, rank matched to SPruFT\'s trainable parameters, alpha 16, dropout 0.1; every method trains the new head.';
   sections.push(['fidelity-image-settings', settings]);
   for (const d of datasets) {
-    sections.push([`fidelity-sweep-${d}`, `#### ${DATASETS[d].title}: learning-rate sweep (seed 0)\n\n${sweepTable(records, d)}`]);
-    const pairs = [pairedLine(records, d, 'spruft-taylor', 'spruft-random'), pairedLine(records, d, 'spruft-taylor', 'lora'), pairedLine(records, d, 'spruft-taylor', 'full')];
-    sections.push([`fidelity-result-${d}`, `#### ${DATASETS[d].title}: each method at its chosen rate\n\n${resultTable(records, d)}\n\n${pairs.map((p) => `* ${p}`).join('\n')}`]);
-    const svgPath = join(root, `docs/fidelity/curves-${d}.svg`);
+    sections.push([`fidelity-sweep-${d}`, `#### ${DATASETS[d].title}: learning-rate sweep (seed 0)\n\n${sweepTable(records, d, SHAPE)}`]);
+    const pairs = (['spruft-random', 'lora', 'full'] as const).map((b) => pairedLine(records, d, 'spruft-taylor', b, SHAPE));
+    sections.push([`fidelity-result-${d}`, `#### ${DATASETS[d].title}: each method at its chosen rate\n\n${resultTable(records, d, SHAPE)}\n\n${pairs.map((p) => `* ${p}`).join('\n')}`]);
     mkdirSync(join(root, 'docs/fidelity'), { recursive: true });
-    writeFileSync(svgPath, `${curvesSvg(records, d)}\n`);
+    writeFileSync(join(root, `docs/fidelity/curves-${d}.svg`), `${curves(records, d)}\n`);
   }
   sections.push(['fidelity-extras', extrasTable(records)]);
-  const text = sections.map(([name, body]) => `<!-- ${name} -->\n${body}`).join('\n\n');
-  if (values.write) {
-    const path = resolve(values.write);
-    let doc = existsSync(path) ? readFileSync(path, 'utf8') : '';
-    for (const [name, body] of sections) doc = replaceSection(doc, name, body);
-    writeFileSync(path, doc);
-  } else {
-    process.stdout.write(`${text}\n`);
-  }
+  writeSections(values.write, sections);
 }
 
 if (values.report) {
