@@ -120,7 +120,8 @@ export function loadRecords<R extends BaseRecord>(runsDir: string): R[] {
 }
 
 export const pct = (x: number): string => (100 * x).toFixed(1);
-export const lrText = (lr: number): string => lr.toExponential(0);
+/** A rate in a run's file name: one significant digit where that is exact (1e-3, 3e-4), else two (1.7e-3). */
+export const lrText = (lr: number): string => (Number(lr.toExponential(0)) === lr ? lr.toExponential(0) : lr.toExponential(1));
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Mean training loss over the last `k` steps ending at `end` (1-based, inclusive). */
