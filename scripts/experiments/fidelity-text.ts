@@ -62,6 +62,12 @@ const { values } = parseArgs({
     report: { type: 'boolean', default: false },
     write: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    /**
+     * Phase `alt`: `variant:lr,...`, seeds 0..seeds-1 of a variant at a rate other than its
+     * chosen one (a check of how much the comparison hangs on the sweep's pick; reported
+     * beside the main table, never in it).
+     */
+    alt: { type: 'string', default: '' },
   },
 });
 
@@ -225,6 +231,14 @@ async function experiment(): Promise<void> {
   await initBackend('wasm');
   const phases = values.phases!.split(',');
   const mine = VARIANTS.filter((v) => values.variants!.split(',').includes(v));
+  if (phases.includes('alt')) {
+    for (const item of values.alt!.split(',').filter(Boolean)) {
+      const [v, lr] = item.split(':');
+      if (!VARIANTS.includes(v as VariantKey) || !(Number(lr) > 0)) throw new Error(`--alt: "${item}" is not variant:lr with a variant of ${VARIANTS.join(', ')}`);
+      for (let seed = 0; seed < SEEDS; seed++) await run({ dataset: DATASET, variant: v as VariantKey, lr: Number(lr), seed, epochs: EPOCHS, phase: 'alt' });
+    }
+    if (!phases.includes('sweep') && !phases.includes('seeds')) return;
+  }
   const rates = new Map<VariantKey, number>();
   for (const v of mine) rates.set(v, await sweep(v));
   process.stderr.write(`rates ${JSON.stringify(Object.fromEntries(rates))}\n`);
@@ -281,9 +295,20 @@ function report(): void {
     pairedLine(records, DATASET, 'spruft-taylor', 'full', SHAPE),
     pairedLine(records, DATASET, 'lora', 'full', SHAPE),
   ];
+  // Variants also run at another rate (phase alt): each such rate's seeds as a table, and Taylor's rows against it.
+  const altRates = [...new Set(records.filter((r) => r.phase === 'alt').map((r) => `${r.variant}:${r.lr}`))];
+  const altLines = altRates.map((a) => {
+    const [v, lr] = [a.split(':')[0] as VariantKey, Number(a.split(':')[1])];
+    const view = records.filter((r) => r.variant !== v || r.lr === lr).map((r) => (r.variant === v ? { ...r, phase: r.seed === 0 ? 'sweep' : 'seeds' } : r));
+    // Only the alt rate's runs of v remain, so v's "chosen" rate in this view is lr.
+    const one = (x: VariantKey) => resultTable(view, DATASET, { ...SHAPE, variants: [x] }, mcc).split('\n')[2];
+    return { row: one(v), paired: pairedLine(view, DATASET, 'spruft-taylor', v, SHAPE) };
+  });
+  const alt = altLines.length === 0 ? '' : `\n\nThe same at another rate than the chosen one (\`--phases alt --alt variant:lr\`; not part of the table above):\n\n` +
+    `${resultTable([], DATASET, SHAPE, mcc).split('\n').slice(0, 2).join('\n')}\n${altLines.map((l) => l.row).join('\n')}\n\n${altLines.map((l) => `* ${l.paired}`).join('\n')}`;
   const sections: Array<[string, string]> = [
     ['fidelity-text-settings', settings],
-    ['fidelity-text-result', `#### ${TITLE}: each method at its chosen rate\n\n${resultTable(records, DATASET, SHAPE, mcc)}\n\n${pairs.map((p) => `* ${p}`).join('\n')}`],
+    ['fidelity-text-result', `#### ${TITLE}: each method at its chosen rate\n\n${resultTable(records, DATASET, SHAPE, mcc)}\n\n${pairs.map((p) => `* ${p}`).join('\n')}${alt}`],
     ['fidelity-text-sweep', `#### ${TITLE}: learning-rate sweep (seed 0)\n\n${sweepTable(records, DATASET, SHAPE)}\n\n${edgeNote}`],
   ];
   const series = VARIANTS.map((v) => ({ v, r: seedsAt(records, DATASET, v, SHAPE).find((r) => r.seed === 0) }))
