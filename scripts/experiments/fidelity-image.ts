@@ -342,7 +342,8 @@ function finerSection(records: RunRecord[]): string {
 }
 
 function report(): void {
-  const records = loadRecords<RunRecord>(runsDir);
+  // The folder also holds other experiments' runs (fidelity-text.ts): this one's datasets only.
+  const records = loadRecords<RunRecord>(runsDir).filter((r) => r.dataset in DATASETS);
   if (records.length === 0) {
     // The tables in docs/fidelity.md stay as they are rather than being emptied.
     process.stderr.write(`fidelity-image: no runs in ${runsDir}: nothing to report (run the experiment first)\n`);
