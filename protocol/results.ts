@@ -7,7 +7,7 @@
  * Units: bytes for memory, milliseconds for time, fractions (0..1) for accuracy.
  */
 
-import type { Method } from './config';
+import type { Method } from './methods';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export type BackendChoice = 'auto' | BackendName;
@@ -43,7 +43,7 @@ export interface NativeBlasInfo {
   kernels: string[];
 }
 
-/** A fine-tuning method: one of protocol/config.ts `METHODS` (the one list of names). */
+/** A fine-tuning method: one of protocol/methods.ts `METHODS` (the one list of names). */
 export type MethodName = Method;
 
 /**
