@@ -16,10 +16,7 @@
  * understood by VS Code's JSON support) and `x-completion` (what the language server
  * offers as values: file paths, layer names or layer-name patterns of the model).
  */
-import { Type, type ObjectOptions, type Static, type TNumber, type TObject, type TOptional, type TProperties, type TSchema } from '@sinclair/typebox';
-import { METHOD_DOCS, METHODS, type Method } from './methods';
-
-export { METHODS, type Method };
+import { Type, type ObjectOptions, type Static, type TObject, type TOptional, type TProperties, type TSchema } from '@sinclair/typebox';
 
 /** Values the language server completes beyond the schema's enums. */
 export type CompletionHint = 'path' | 'layer-name' | 'layer-pattern';
@@ -65,6 +62,9 @@ const ENGINE = 'Engine option (not in the paper).';
 
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export const TASKS = ['image-classification', 'text-classification', 'causal-lm'] as const;
+// The method names: protocol/methods.ts, free of dependencies (the webview reads it too).
+import { METHOD_DOCS, METHODS, type Method } from './methods';
+export { METHODS, type Method };
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;
 export const CLASS_AGGREGATIONS = ['quantile-mean', 'max', 'mean'] as const;
 export const CLASS_SCORES = ['appendix-a', 'eq-6'] as const;
@@ -421,7 +421,7 @@ export const TrainingSchema = section(
     }),
     lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `methodLr` overrides it per method. Default: 1e-4. Instruction tuning (`data.format: alpaca | chat`) without `lr`: SPruFT 2e-5, LoRA 1e-4 (`methodLr`).', { 'x-aliases': ['learningRate', 'learning_rate'] }),
     methodLr: section(
-      Object.fromEntries(METHODS.map((m) => [m, doc(Type.Number({ exclusiveMinimum: 0 }), `Peak learning rate of \`${m}\` (paper 5.3 tunes each method's rate). Default: \`lr\`.`)])) as { [M in Method]: TNumber },
+      Object.fromEntries(METHODS.map((m) => [m, doc(Type.Number({ exclusiveMinimum: 0 }), `Peak learning rate of \`${m}\` (paper 5.3 tunes each method's rate). Default: \`lr\`.`)])),
       'Per-method peak learning rates overriding `lr`, for comparisons where each method runs at its own tuned rate (paper 5.3: SPruFT 2e-5 and LoRA 1e-4 on Llama). Default: `lr` for every method; for instruction tuning (`data.format: alpaca | chat`) without `lr`, SPruFT 2e-5 and LoRA 1e-4.',
     ),
     minLr: doc(Type.Number({ minimum: 0, default: 1e-9 }), 'Floor of the `cosine` schedule (paper 5.3: 1e-9). Default: 1e-9.'),

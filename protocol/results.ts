@@ -7,8 +7,6 @@
  * Units: bytes for memory, milliseconds for time, fractions (0..1) for accuracy.
  */
 
-import type { Method } from './methods';
-
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export type BackendChoice = 'auto' | BackendName;
 
@@ -44,7 +42,7 @@ export interface NativeBlasInfo {
 }
 
 /** A fine-tuning method: one of protocol/methods.ts `METHODS` (the one list of names). */
-export type MethodName = Method;
+export type MethodName = import('./methods').Method;
 
 /**
  * Memory by component (paper C.3). `total` is the paper's "mem" = mem_TTL - mem_M:
