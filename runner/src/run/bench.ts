@@ -89,7 +89,7 @@ export interface BenchOptions {
  * layers (on a decoder each also with `freezeAttention`), then those that train every
  * weight (full); `head` trains no backbone layer and is left out.
  */
-const BENCH_METHODS = {
+export const BENCH_METHODS = {
   adapters: METHODS.filter((m) => METHOD_INFO[m].memory.scope === 'targets'),
   whole: METHODS.filter((m) => METHOD_INFO[m].memory.scope === 'all'),
 };
