@@ -1073,6 +1073,20 @@ function crossChecks(parsed: ParsedRunConfig, view: ConfigView, out: ConfigDiagn
     });
   }
 
+  // Data-parallel ranks split every batch (engine/parallel): each needs at least one example of it.
+  const workers = view.number(['training', 'workers']);
+  const batchSize = view.number(['training', 'batchSize']);
+  if (workers !== undefined && batchSize !== undefined && workers > batchSize) {
+    const path: ConfigPath = view.has(['training', 'workers']) ? ['training', 'workers'] : ['training', 'batchSize'];
+    out.push({
+      severity: 'error',
+      code: 'workers-exceed-batch',
+      message: `\`training.workers\` (${workers}) exceeds \`training.batchSize\` (${batchSize}): each worker computes a share of every batch. Use at most ${batchSize} workers, or a larger batch.`,
+      range: at(path),
+      path,
+    });
+  }
+
   // Values the schema allows but no run could finish (or that would exhaust memory first).
   const epochs = view.raw(['training', 'epochs']);
   if (typeof epochs === 'number' && epochs > MAX_SENSIBLE_EPOCHS) {

@@ -319,6 +319,8 @@ export interface InspectResult {
   name: string;
   architecture: string;
   format: 'hf' | 'tfjs-layers';
+  /** What the model reads, when the header says: images or token ids (a task must fit it). */
+  input?: 'image' | 'tokens';
   params: number;
   /** Transformers: the shape from config.json (memory estimate). */
   transformer?: TransformerShape;
