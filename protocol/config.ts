@@ -60,7 +60,9 @@ function section<P extends TProperties, R extends keyof P & string = never>(
 
 const ENGINE = 'Engine option (not in the paper).';
 
-export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+/** TensorFlow.js backends the runner can start; a config or a client may also ask for `auto`. */
+export const BACKEND_NAMES = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', ...BACKEND_NAMES] as const;
 export const TASKS = ['image-classification', 'text-classification', 'causal-lm'] as const;
 export const METHODS = ['spruft', 'lora', 'full', 'head'] as const;
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;

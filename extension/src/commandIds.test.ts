@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
+import { BACKENDS } from '../../protocol/config';
 import { CHECK_SETTINGS, CHECK_SETTINGS_SECTION, RUN_CONFIG_LANGUAGE_ID } from '../../protocol/languageServer';
 import { CommandId, DASHBOARD_VIEW_TYPE, RUNS_VIEW_ID, SETTINGS_SECTION, SettingKey } from './commandIds';
 
@@ -46,6 +47,8 @@ it('declares every setting the config reader and the language server read, and r
     assert.deepEqual([declaredSetting.type, declaredSetting.default, declaredSetting.markdownDescription], [setting.type, setting.default, setting.description], key);
   }
   assert.ok(manifest.contributes.languages.some((l) => l.id === RUN_CONFIG_LANGUAGE_ID), 'the served language is contributed');
+  // The backend setting offers exactly the backends a config may name (protocol/config.ts).
+  assert.deepEqual((properties[`${SETTINGS_SECTION}.${SettingKey.backend}`] as { enum?: string[] }).enum, [...BACKENDS]);
   const trust = manifest.capabilities.untrustedWorkspaces;
   assert.equal(trust.supported, 'limited');
   assert.deepEqual(trust.restrictedConfigurations.sort(), [`${SETTINGS_SECTION}.${SettingKey.nodeExecutable}`, `${SETTINGS_SECTION}.${SettingKey.runnerArgs}`].sort());
