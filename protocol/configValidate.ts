@@ -21,7 +21,11 @@ import {
   type CompletionHint,
   type RunConfigFile,
 } from './config';
-import type { ConfigDiagnostic, ConfigFix, ConfigPosition, ConfigRange, ConfigSeverity } from './diagnostics';
+import type { ConfigDiagnostic, ConfigFix, ConfigRange, ConfigSeverity } from './diagnostics';
+import { formatBytes } from './format';
+import { LineIndex } from './lineIndex';
+
+export { LineIndex };
 
 export type ConfigPath = Array<string | number>;
 export type ConfigSyntax = 'yaml' | 'json';
@@ -71,55 +75,6 @@ export interface SchemaNode {
 /** The run-config schema seen through the keywords above (TypeBox schemas are JSON Schema). */
 export const runConfigSchema: SchemaNode = RunConfigSchema as unknown as SchemaNode;
 
-// ---- text positions -----------------------------------------------------------------
-
-/** Offsets <-> 0-based line/character (UTF-16 code units, as LSP and JavaScript count). */
-export class LineIndex {
-  private readonly starts: number[] = [0];
-
-  constructor(readonly text: string) {
-    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) this.starts.push(i + 1);
-  }
-
-  get lineCount(): number {
-    return this.starts.length;
-  }
-
-  positionAt(offset: number): ConfigPosition {
-    const at = Math.max(0, Math.min(offset, this.text.length));
-    let lo = 0;
-    let hi = this.starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.starts[mid]! <= at) lo = mid;
-      else hi = mid - 1;
-    }
-    return { line: lo, character: at - this.starts[lo]! };
-  }
-
-  offsetAt(position: ConfigPosition): number {
-    if (position.line >= this.starts.length) return this.text.length;
-    const start = this.starts[Math.max(0, position.line)]!;
-    const end = position.line + 1 < this.starts.length ? this.starts[position.line + 1]! - 1 : this.text.length;
-    return Math.min(start + Math.max(0, position.character), end);
-  }
-
-  range(start: number, end: number): ConfigRange {
-    return { start: this.positionAt(start), end: this.positionAt(end) };
-  }
-
-  lineStart(line: number): number {
-    return this.starts[Math.min(Math.max(0, line), this.starts.length - 1)]!;
-  }
-
-  /** The text of a line without its line break. */
-  lineText(line: number): string {
-    const start = this.lineStart(line);
-    const next = line + 1 < this.starts.length ? this.starts[line + 1]! : this.text.length;
-    return this.text.slice(start, next).replace(/\r?\n$/, '');
-  }
-}
-
 // ---- parsing --------------------------------------------------------------------------
 
 export interface ParsedRunConfig {
@@ -138,10 +93,6 @@ export function configSyntaxOf(fileName: string): ConfigSyntax {
 
 function firstLineRange(lines: LineIndex): ConfigRange {
   return { start: { line: 0, character: 0 }, end: { line: 0, character: Math.min(lines.lineText(0).length, 200) } };
-}
-
-function sizeLabel(chars: number): string {
-  return chars >= 1024 * 1024 ? `${(chars / 1024 / 1024).toFixed(1)} MB` : `${Math.round(chars / 1024)} KB`;
 }
 
 /** YAML's own messages, reworded where the plain one does not say what to do. */
@@ -164,7 +115,7 @@ export function parseRunConfig(text: string, syntax: ConfigSyntax = 'yaml'): Par
     diagnostics.push({
       severity: 'error',
       code: 'file-too-large',
-      message: `This file has ${sizeLabel(text.length)}; a run config has a few KB, and files above ${sizeLabel(MAX_CONFIG_CHARS)} are not checked. Is this the right file?`,
+      message: `This file has ${formatBytes(text.length)} of text; a run config has a few KiB, and files above ${formatBytes(MAX_CONFIG_CHARS)} are not checked. Is this the right file?`,
       range: firstLineRange(lines),
       path: [],
     });

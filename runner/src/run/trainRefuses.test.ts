@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { LineIndex } from '../../../protocol/lineIndex';
 import { startTrain } from '../app';
 import { loadRunConfig, RunConfigError } from '../config/load';
 import { writeHfFolder } from '../io/hfFolder';
@@ -65,9 +66,7 @@ describe('train refuses what check rejects, before any run folder', () => {
       assert.equal(found[0]!.severity, 'error');
       const lineStart = text.indexOf(c.at[0]);
       const offset = text.indexOf(c.at[1], lineStart);
-      const line = text.slice(0, offset).split('\n').length - 1;
-      const character = offset - (text.lastIndexOf('\n', offset - 1) + 1);
-      assert.deepEqual(found[0]!.range.start, { line, character }, `${c.code} points at ${c.at[1]}`);
+      assert.deepEqual(found[0]!.range.start, new LineIndex(text).positionAt(offset), `${c.code} points at ${c.at[1]}`);
 
       const before = readdirSync(dir).sort();
       await assert.rejects(startTrain({ configPath: path }, {}), (err: unknown) => err instanceof RunConfigError && err.diagnostics.some((d) => d.code === c.code));
