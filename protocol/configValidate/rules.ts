@@ -204,6 +204,20 @@ export function crossChecks(parsed: ParsedRunConfig, view: ConfigView, out: Conf
     });
   }
 
+  // `head` trains the classifier head alone: with no head to train, the run would train nothing.
+  const headIndex = view.methods().indexOf('head');
+  const headTrain = view.raw(['head', 'train']);
+  if (headIndex >= 0 && (validTask === 'causal-lm' || headTrain === false)) {
+    const path: ConfigPath = headIndex === 0 && view.string(['method']) === 'head' ? ['method'] : ['compare', view.list(['compare']).indexOf('head')];
+    out.push({
+      severity: 'error',
+      code: 'nothing-to-train',
+      message: `Method \`head\` trains the classifier head only, but ${validTask === 'causal-lm' ? '`task: causal-lm` has no classifier head' : '`head.train` is `false`'}: the run would train nothing. Use \`spruft\`, \`lora\` or \`full\`${validTask === 'causal-lm' ? '' : ', or set `head.train: true`'}.`,
+      range: at(path),
+      path,
+    });
+  }
+
   // Values the schema allows but no run could finish (or that would exhaust memory first).
   const epochs = view.raw(['training', 'epochs']);
   if (typeof epochs === 'number' && epochs > MAX_SENSIBLE_EPOCHS) {

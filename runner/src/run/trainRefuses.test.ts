@@ -2,7 +2,7 @@
  * Every rule a run enforces on its config is a `spruft check` finding first, at the key it
  * is about, and `train` refuses such a config before it makes a run folder: too many
  * workers for the batch, a head the labels do not fit without `head.replace`, a task the
- * model cannot read, an `output.dir` that is a file.
+ * model cannot read, a `head` method with no head to train, an `output.dir` that is a file.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -48,6 +48,7 @@ describe('train refuses what check rejects, before any run folder', () => {
     { name: 'workers', code: 'workers-exceed-batch', changes: { training: 'training: { batchSize: 4, maxSteps: 1, workers: 6 }' }, at: ['training:', '6'] },
     { name: 'head', code: 'head-size-mismatch', changes: { data: 'data: { dataset: mnist, classes: [0, 1, 2], trainLimit: 40, image: { size: 8, channels: 1 } }\nhead: { replace: false }' }, at: ['head:', 'false'] },
     { name: 'task', code: 'task-model-mismatch', changes: { task: 'task: text-classification', data: 'data: { dataset: jsonl, path: train.jsonl }' }, at: ['task:', 'text-classification'] },
+    { name: 'nothing', code: 'nothing-to-train', changes: { method: 'method: head\nhead: { train: false }' }, at: ['method:', 'head'] },
     { name: 'output', code: 'output-not-folder', changes: { output: 'output: { dir: ./not-a-folder/runs }' }, at: ['output:', './not-a-folder/runs'] },
   ];
 
