@@ -131,6 +131,8 @@ export interface StepProbe {
 /** mem_M (paper C.3): peak bytes of inference with the frozen model on `batch`. */
 export async function inferencePeakBytes(model: Model, batch: Batch, ctx: ForwardContext): Promise<number> {
   return peakBytes(() => {
-    tf.tidy(() => model.forward(batch.x, ctx));
+    // Braces: a tidy keeps what its function returns; the logits must go with the rest
+    // (kept, they stayed alive through every training step measured against this peak).
+    tf.tidy(() => { model.forward(batch.x, ctx); });
   });
 }
