@@ -12,7 +12,9 @@ import type { LayerSelection, MethodName } from '../../../protocol/results';
 import { makeBatch, type Examples } from './batches';
 import { topRows } from './importance/selection';
 import { lmCrossEntropy, lmHeadChunkRows, lmHeadCrossEntropy, modelLoss, taskLoss } from './loss';
+import { tracePositions } from './flops';
 import { attachMethod, detachMethod } from './methods';
+import { inferencePeakBytes } from './step';
 import { initLlama } from '../models/init';
 import type { ForwardContext } from '../models/layer';
 import { LlamaModel, type LlamaConfig } from '../models/llama';
@@ -123,6 +125,18 @@ describe('modelLoss on a causal LM', () => {
       return { name: l.name, kind: l.kind, rows: topRows(scores, Math.min(4, l.dOut)), scores: Array.from(scores), dOut: l.dOut, dIn: l.dIn };
     });
   }
+
+  it('mem_M and the FLOP trace leave no logits behind (else they count in every training peak)', async () => {
+    const model = new LlamaModel('llama-loss', '', { ...CONFIG }, initLlama(CONFIG, 3));
+    const batch = makeBatch(examples, Int32Array.from([0, 1, 2]));
+    tf.tidy(() => { model.forward(batch.x, { training: false, dropoutMaskBytes: 0 }); }); // the causal mask's cache
+    const before = tf.memory().numTensors;
+    assert.ok((await inferencePeakBytes(model, batch, { training: false, dropoutMaskBytes: 0 })) > 0);
+    assert.ok(tracePositions(model, batch).length > 0);
+    assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+    tf.dispose([batch.x, batch.targets!, batch.weights!]);
+    model.dispose();
+  });
 
   for (const method of ['spruft', 'lora', 'full'] as MethodName[]) {
     it(`${method}: the fused loss and its gradients equal taskLoss over the logits, and its forward keeps less`, () => {
