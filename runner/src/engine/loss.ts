@@ -173,8 +173,8 @@ export function lmHeadCrossEntropy(
       return grads;
     },
   ) as tf.Scalar;
-  if (t1 !== targets) t1.dispose();
-  if (w1 !== weights) w1.dispose();
+  // Flat views of the targets and weights: the op saved handles of its own.
+  tf.dispose([t1, w1]);
   return loss;
 }
 
