@@ -41,7 +41,8 @@ export interface NativeBlasInfo {
   kernels: string[];
 }
 
-export type MethodName = 'spruft' | 'lora' | 'full' | 'head';
+/** A fine-tuning method: one of protocol/methods.ts `METHODS` (the one list of names). */
+export type MethodName = import('./methods').Method;
 
 /**
  * Memory by component (paper C.3). `total` is the paper's "mem" = mem_TTL - mem_M:

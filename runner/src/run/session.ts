@@ -20,7 +20,7 @@ import { hasCheckpoint, readCheckpoint, removeStaleCheckpointFiles } from '../en
 import { evaluateClassifier, evaluateLanguageModel, scoreMultipleChoice } from '../engine/evaluate';
 import { readMultipleChoiceTask, type McTask } from '../data/multipleChoice';
 import type { TextTokenizer } from '../data/tokenizers';
-import { attachMethod, detachMethod } from '../engine/methods';
+import { attachMethod, detachMethod, methodInfo } from '../engine/methods';
 import { Rng } from '../tensor/rng';
 import { scoreRows } from '../engine/score';
 import { inferencePeakBytes } from '../engine/step';
@@ -246,7 +246,7 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
   };
   setStatus(started);
   let selection: { layers: LayerSelection[]; metric: string } | undefined;
-  if (method === 'spruft') {
+  if (methodInfo(method).scoresRows) {
     selection = await selectionFor(ctx, folder);
     const event = { runId: ctx.runId, method, metric: selection.metric, layers: selection.layers };
     folder.writeSelection(event);
