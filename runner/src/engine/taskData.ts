@@ -14,6 +14,7 @@ import { DataIssues, checkNoEmptyClass, classBalance, readLabelledTable, tableFo
 import { loadMnist, mnistDigitsDir } from '../data/mnist';
 import { configDir } from '../io/npmPackage';
 import type { Model } from '../models/model';
+import { packTokenTypes } from '../models/tokenTypes';
 import { loadSpamAssassin, SPAM_ASSASSIN_PACKAGE } from '../data/spamAssassin';
 import { ByteTokenizer, balancedTextLimit, readJsonl, readTextCorpus, selectTextClasses, splitTextHoldout, type TextDataset } from '../data/text';
 import { readAlpaca, readChat, tokenizeInstruct, type InstructRecord, type PromptStyle } from '../data/instruct';
@@ -355,9 +356,12 @@ export async function loadTextClassificationTask(config: ResolvedRunConfig, mode
   model.padTokenId = tok.padId;
   // Right padding whatever the tokenizer's side: the engine's models read each sequence's
   // last real token where its padding starts.
+  // A pair's token types (BERT's segment ids) go to a model that reads them, packed into its ids.
+  const types = model.input.kind === 'tokens' ? model.input.tokenTypes ?? 1 : 1;
   const encode = (ds: TextDataset): TokenExamples => {
     const e = encodeBatch(tok, ds.texts, length, 'right', ds.textPairs);
-    return { kind: 'tokens', n: ds.n, length, ids: e.ids, mask: Uint8Array.from(e.attentionMask), labels: ds.labels };
+    const ids = e.typeIds && types > 1 ? packTokenTypes(e.ids, e.typeIds, model.input.kind === 'tokens' ? model.input.vocabSize : 0, types) : e.ids;
+    return { kind: 'tokens', n: ds.n, length, ids, mask: Uint8Array.from(e.attentionMask), labels: ds.labels };
   };
   return {
     train: encode(train), eval: encode(evalSet), labelNames: d.labelNames ?? train.labelNames,

@@ -29,6 +29,7 @@ import type { Model, RawWeights } from './model';
 import { inspectModelHeader } from './inspect';
 import { bertLogits64, gpt2Logits64, llamaLogits64 } from './reference64';
 import { languageModelSpec } from './specs';
+import { packTokenTypes } from './tokenTypes';
 
 interface Case {
   name: string;
@@ -110,6 +111,32 @@ describe('HF language architectures', () => {
       });
     }
   }
+
+  it('BERT token types (a text pair\'s segment ids, packed into the ids) against the float64 reference; RoBERTa reads one type', () => {
+    const c = CASES[1];
+    const raw = weightsOf(c, 6);
+    const model = build(c, raw);
+    assert.deepEqual(model.input, { kind: 'tokens', vocabSize: 13, maxLength: 16, tokenTypes: 2 });
+    // [CLS] a [SEP] b [SEP] pad: types 0 0 0 1 1 0.
+    const seqs = [[2, 7, 3, 11, 3, 0], [2, 4, 12, 3, 8, 3]];
+    const types = [[0, 0, 0, 1, 1, 0], [0, 0, 0, 0, 1, 1]];
+    const packed = seqs.map((s, i) => Array.from(packTokenTypes(Int32Array.from(s), Int32Array.from(types[i]), 13, 2)));
+    assert.deepEqual(packed[0], [2, 7, 3, 24, 16, 0]);
+    logits(model, packed);
+    const before = tf.memory().numTensors;
+    const ours = logits(model, packed);
+    assert.equal(tf.memory().numTensors, before, 'forward leaked tensors');
+    assertClose(ours, seqs.flatMap((s, i) => Array.from(bertLogits64(c.config, raw, s, types[i]))), 1e-4, 'BERT logits with token types');
+    // The types matter: the same ids as one segment give other logits.
+    const single = seqs.flatMap((s) => Array.from(bertLogits64(c.config, raw, s)));
+    assert.ok(ours.some((v, i) => Math.abs(v - single[i]) > 1e-3), 'type-1 tokens change the logits');
+    assertClose(logits(model, seqs), single, 1e-4, 'plain ids are type 0');
+    assert.throws(() => packTokenTypes(Int32Array.from([2]), Int32Array.from([2]), 13, 2), /token type 2 is outside the model's 2 token types/);
+    model.dispose();
+    const roberta = build(CASES[2], weightsOf(CASES[2], 6));
+    assert.equal((roberta.input as { tokenTypes?: number }).tokenTypes, undefined);
+    roberta.dispose();
+  });
 
   it('Mistral sliding window: a token beyond the window no longer reaches a position', () => {
     const c = CASES[4];

@@ -18,7 +18,8 @@ export type { FileLayout };
 
 export type ModelInput =
   | { kind: 'image'; height: number; width: number; channels: number }
-  | { kind: 'tokens'; vocabSize: number; maxLength: number };
+  /** `tokenTypes` > 1: the model reads token type ids packed into its ids (models/tokenTypes.ts). */
+  | { kind: 'tokens'; vocabSize: number; maxLength: number; tokenTypes?: number };
 
 /** A weight of the model files: its name there, the tensor, and its file layout. */
 export interface WeightEntry {

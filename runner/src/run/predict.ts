@@ -22,6 +22,7 @@ import { encodeBatch, type TextTokenizer } from '../data/tokenizers';
 import { taskTokenizer } from '../engine/taskData';
 import { inferenceContext } from '../models/layer';
 import type { Model } from '../models/model';
+import { tokenIdsOf } from '../models/tokenTypes';
 import { ensureBackend, prepare, readResolved } from './session';
 
 const DEFAULT_TOP_K = 3;
@@ -169,7 +170,8 @@ export async function predictRun(params: PredictParams): Promise<PredictResult> 
       }
       const x = tf.tensor2d(ex.ids.slice(i * ex.length, (i + 1) * ex.length), [1, ex.length], 'int32');
       try {
-        const text = tok().decode(ex.ids.subarray(i * ex.length, (i + 1) * ex.length));
+        // A pair's ids carry their token types (models/tokenTypes.ts): the text is the ids' own.
+        const text = tok().decode(model.input.kind === 'tokens' ? tokenIdsOf(ex.ids.subarray(i * ex.length, (i + 1) * ex.length), model.input.vocabSize) : []);
         return { result: await classify(model, x, labelNames, topK), shown: { text, ...(label ? { label } : {}), index: i } };
       } finally {
         x.dispose();
