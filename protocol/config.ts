@@ -61,6 +61,9 @@ function section<P extends TProperties, R extends keyof P & string = never>(
 const ENGINE = 'Engine option (not in the paper).';
 
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+/** transformers' `problem_type` values the sequence-classification heads support here. */
+export const PROBLEM_TYPES = ['single_label_classification', 'regression'] as const;
+export type ProblemType = (typeof PROBLEM_TYPES)[number];
 export const TASKS = ['image-classification', 'text-classification', 'causal-lm'] as const;
 export const METHODS = ['spruft', 'lora', 'full', 'head'] as const;
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;
@@ -407,6 +410,10 @@ export const HeadSchema = section(
       Type.Boolean({ default: true }),
       `Replace the model's own classifier with a new one sized to the task's labels. Default: true when the label count differs. ${ENGINE}`,
     ),
+    problemType: literals(PROBLEM_TYPES, 'What the head predicts, in transformers\' `problem_type` terms (written to the merged config.json). Default: `single_label_classification`.', 'single_label_classification', {
+      single_label_classification: 'One label per example: cross-entropy; accuracy, F1, MCC.',
+      regression: '`text-classification` only: one number per example (GLUE\'s STS-B similarity): one output (`num_labels: 1`), mean squared error; MSE, Pearson and Spearman (paper appendix C). The label column holds numbers.',
+    }),
   },
   'The classification head (paper 5.2). Default: a new head, trained.',
 );
@@ -641,7 +648,7 @@ export interface ResolvedRunConfig {
     selectionFrom?: string;
   };
   lora: { rank: number; alpha: number; dropout: number };
-  head: { train: boolean; replace: boolean };
+  head: { train: boolean; replace: boolean; problemType: ProblemType };
   training: {
     optimizer: Optimizer;
     lr: number;
@@ -775,7 +782,7 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       alpha: file.lora?.alpha ?? 16,
       dropout: file.lora?.dropout ?? 0.1,
     },
-    head: { train: file.head?.train ?? true, replace: file.head?.replace ?? true },
+    head: { train: file.head?.train ?? true, replace: file.head?.replace ?? true, problemType: file.head?.problemType ?? 'single_label_classification' },
     training: {
       optimizer: t.optimizer ?? 'adam',
       lr: t.lr ?? 1e-4,

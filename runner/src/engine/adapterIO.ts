@@ -161,6 +161,7 @@ export function writeAdapter(dir: string, model: Model, attached: AttachedMethod
     baseModel: {
       path: model.sourcePath, architecture: model.architecture, fingerprint: o.fingerprint,
       numLabels: model.numLabels, labelNames: model.labelNames, cutAt: c.model.cutAt,
+      ...(model.problemType ? { problemType: model.problemType } : {}),
     },
     metric: method === 'spruft' ? o.metric : undefined,
     rank: method === 'spruft' ? c.spruft.rank : method === 'lora' ? c.lora.rank : undefined,
@@ -318,6 +319,7 @@ export function applyAdapter(dir: string, model: Model, o: ApplyOptions = {}): A
       }
     }
     model.labelNames = config.baseModel.labelNames;
+    model.problemType = config.baseModel.problemType;
   }
   for (const e of model.extraWeights()) {
     if (!config.fullTensors.includes(e.fileName)) continue;

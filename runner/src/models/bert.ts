@@ -194,6 +194,7 @@ export class BertModel extends Model {
       ...this.config, num_labels: this.classifier.dOut,
       architectures: [this.architecture === 'roberta' ? 'RobertaForSequenceClassification' : 'BertForSequenceClassification'],
       ...(id2label ? { id2label, label2id } : {}),
+      ...(this.problemType ? { problem_type: this.problemType } : {}),
     };
   }
 }

@@ -161,6 +161,9 @@ export abstract class Model {
 
   labelNames: string[] | undefined;
 
+  /** The head's transformers `problem_type` when a run set it (`head.problemType`); written to config.json on export. */
+  problemType: 'single_label_classification' | 'regression' | undefined;
+
   /**
    * The token id that pads a batch (text models that read padded batches: attention masks,
    * the last real token). Set from config.json's pad_token_id; the data side sets the id of

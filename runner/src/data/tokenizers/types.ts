@@ -158,11 +158,12 @@ export function encodeBatch(tok: TextTokenizer, texts: string[], maxLength: numb
   const typeIds = pairs ? new Int32Array(n * maxLength) : undefined;
   let truncated = 0;
   texts.forEach((text, i) => {
-    const e = pairs ? encodePairWithSpecials(tok, text, pairs[i], maxLength) : encodeWithSpecials(tok, text, maxLength);
+    const pair = pairs ? encodePairWithSpecials(tok, text, pairs[i], maxLength) : undefined;
+    const e = pair ?? encodeWithSpecials(tok, text, maxLength);
     if (e.truncated) truncated++;
     const start = i * maxLength + (paddingSide === 'left' ? maxLength - e.ids.length : 0);
     ids.set(e.ids, start);
-    if (typeIds && 'typeIds' in e) typeIds.set(e.typeIds, start);
+    if (typeIds && pair) typeIds.set(pair.typeIds, start);
     attentionMask.fill(1, start, start + e.ids.length);
     lengths[i] = e.ids.length;
   });
