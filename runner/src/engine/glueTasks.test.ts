@@ -18,7 +18,6 @@ import { readHfFolder } from '../io/hfFolder';
 import { inferenceContext } from '../models/layer';
 import type { RawWeights } from '../models/model';
 import { bertLogits64 } from '../models/reference64';
-import { packTokenTypes } from '../models/tokenTypes';
 import { useBackend } from '../tensor/ops/testing';
 import { tf } from '../tensor/tf';
 import { disposeBatch, makeBatch, type TokenExamples } from './batches';
