@@ -498,6 +498,10 @@ export const OutputSchema = section(
       `Run folder name. Default: \`<config name>-<method>-<timestamp>\`. ${ENGINE}`,
       { patternErrorMessage: 'Use only letters, digits, `.`, `_` and `-`.' },
     ),
+    maxShardSize: doc(
+      Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*([KMGTkmgt][iI]?[bB]|[bB])?\\s*$' })]),
+      `Largest \`.safetensors\` file of a merged Hugging Face model (\`spruft merge\`): a larger model is written as \`model-00001-of-0000n.safetensors\` + \`model.safetensors.index.json\`, as transformers' \`save_pretrained(max_shard_size=...)\` does. Bytes, or "5GB" (10^9), "500MB", "2GiB" (2^30). \`spruft merge --max-shard-size\` overrides it. Default: "5GB" (transformers' default). ${ENGINE}`,
+    ),
   },
   `Where results go: the run folder holds the resolved config, the adapter, metrics.json and the progress log. Default: \`runs/\` beside this file. ${ENGINE}`,
 );
@@ -674,7 +678,7 @@ export interface ResolvedRunConfig {
     workers: number;
   };
   backend: Backend;
-  output: { dir: string; name?: string };
+  output: { dir: string; name?: string; maxShardSize?: number | string };
   /** Multiple-choice task files (absolute paths, or `name=path`), scored before and after tuning. */
   evaluation?: { tasks: string[]; limit?: number };
 }
@@ -811,7 +815,7 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       workers: t.workers ?? 1,
     },
     backend: file.backend ?? 'auto',
-    output: { dir: abs(file.output?.dir ?? 'runs')!, name: file.output?.name },
+    output: { dir: abs(file.output?.dir ?? 'runs')!, name: file.output?.name, ...(file.output?.maxShardSize !== undefined ? { maxShardSize: file.output.maxShardSize } : {}) },
     ...(file.evaluation?.tasks ? { evaluation: { tasks: file.evaluation.tasks.map(taskSpec), limit: file.evaluation.limit } } : {}),
   };
 }

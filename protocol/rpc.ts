@@ -162,6 +162,8 @@ export interface MergeParams {
   outDir: string;
   /** Write even where the output is, holds or lies inside the base model's folder (refused otherwise). */
   force?: boolean;
+  /** Largest safetensors shard: bytes or "5GB"/"2GiB" (default: the run config's output.maxShardSize, else 5GB). */
+  maxShardSize?: number | string;
 }
 
 export interface MergeResult {

@@ -75,7 +75,7 @@ export interface RunnerApp {
   startTrain(req: RunRequest, hooks: RunHooks): Promise<StartedRun<RunResult>>;
   startScore(req: RunRequest, hooks: RunHooks): Promise<StartedRun<ScoreResult>>;
   startEvaluate(target: string, hooks: RunHooks, tasks?: string[]): Promise<StartedRun<RunResult>>;
-  mergeRun(runDir: string, outDir: string, force?: boolean): Promise<MergeResult>;
+  mergeRun(runDir: string, outDir: string, force?: boolean, maxShardSize?: number | string): Promise<MergeResult>;
   predictRun(params: PredictParams): Promise<PredictResult>;
 }
 
@@ -454,7 +454,11 @@ export class RunnerServer {
     );
     c.onRequest(CancelRequest, (params) => this.handle(async () => this.cancel(requiredString(params, 'runId'))));
     c.onRequest(MergeRequest, (params) =>
-      this.handle(() => this.app.mergeRun(requiredString(params, 'runDir'), requiredString(params, 'outDir'), record(params).force === true)),
+      this.handle(() => {
+        const size = record(params).maxShardSize;
+        if (size !== undefined && typeof size !== 'number' && typeof size !== 'string') throw new SpruftError('CONFIG_INVALID', 'maxShardSize must be bytes or a size such as "5GB"');
+        return this.app.mergeRun(requiredString(params, 'runDir'), requiredString(params, 'outDir'), record(params).force === true, size as number | string | undefined);
+      }),
     );
     c.onRequest(PredictRequest, (params) => this.handle(() => (this.active ? Promise.reject(busyError('a run is going; try the model once it ends')) : this.app.predictRun(predictParams(params)))));
     c.onNotification((method) => this.log('warn', `ignored unknown notification "${method}"`));

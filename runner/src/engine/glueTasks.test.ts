@@ -6,7 +6,7 @@
  * in the evaluation; the merged config.json says regression, as transformers reads it.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,12 +18,17 @@ import { readHfFolder } from '../io/hfFolder';
 import { inferenceContext } from '../models/layer';
 import type { RawWeights } from '../models/model';
 import { bertLogits64 } from '../models/reference64';
-import { useBackend } from '../tensor/ops/testing';
+import { assertClose, useBackend } from '../tensor/ops/testing';
 import { tf } from '../tensor/tf';
 import { disposeBatch, makeBatch, type TokenExamples } from './batches';
 import { taskLoss } from './loss';
 import { mseLoss } from './regressionLoss';
 import { prepare } from '../run/session';
+import { parseByteSize } from '../../../protocol/format';
+import { RUN_FILES } from '../../../protocol/runFolder';
+import { applyAdapter } from './adapterIO';
+import { detachMethod } from './methods';
+import { loadModel } from '../models/load';
 
 const ROOT = resolve(__dirname, '../../..');
 const FIXTURE = join(ROOT, 'test/fixtures/glue/stsb.tsv');
@@ -50,6 +55,7 @@ function fixtureScores(): Map<string, number> {
 
 describe('GLUE pair and regression tasks (STS-B layout) on BERT', () => {
   let dir: string;
+  let runDir = '';
   before(async () => {
     await useBackend('wasm');
     dir = mkdtempSync(join(tmpdir(), 'spruft-glue-'));
@@ -148,6 +154,7 @@ describe('GLUE pair and regression tasks (STS-B layout) on BERT', () => {
       assert.ok(m.pearson >= -1 && m.pearson <= 1 && m.spearman >= -1 && m.spearman <= 1, `${r.method} correlations ${m.pearson} ${m.spearman}`);
       assert.equal('accuracy' in m, false);
     }
+    runDir = result.runDir;
     const out = join(dir, 'merged');
     await mergeRuns([result.runDir], out, {});
     const merged = readHfFolder(out);
@@ -155,6 +162,47 @@ describe('GLUE pair and regression tasks (STS-B layout) on BERT', () => {
     assert.equal(config.problem_type, 'regression');
     assert.equal(config.num_labels, 1);
     assert.deepEqual(merged.tensors.get('classifier.weight')!.shape, [1, 64]);
+  });
+
+  it('a merged model over the shard limit: model-0000k-of-0000n.safetensors + index as transformers writes them, re-read with the adapted outputs', async () => {
+    assert.equal(parseByteSize('5GB'), 5e9);
+    assert.equal(parseByteSize('2GiB'), 2 * 2 ** 30);
+    assert.equal(parseByteSize(' 200kb '), 200_000);
+    assert.equal(parseByteSize(1234), 1234);
+    assert.equal(parseByteSize('5 parsecs'), undefined);
+    assert.equal(parseByteSize(0), undefined);
+    const out = join(dir, 'sharded');
+    // bert-tiny holds 183k float32 weights (~0.73 MB, its word embeddings 0.41 MB alone): 3 shards of 200KB.
+    await mergeRuns([runDir], out, { maxShardSize: '200KB' });
+    const files = readdirSync(out).sort();
+    const shards = files.filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f));
+    assert.ok(shards.length >= 3, files.join(', '));
+    assert.ok(shards.every((f) => f.endsWith(`-of-${String(shards.length).padStart(5, '0')}.safetensors`)));
+    assert.ok(!files.includes('model.safetensors'));
+    assert.ok(files.includes('tokenizer.json') && files.includes('vocab.txt'), 'the tokenizer comes along');
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no temporary folder left');
+    const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8')) as { metadata: { total_size: number }; weight_map: Record<string, string> };
+    assert.deepEqual([...new Set(Object.values(index.weight_map))].sort(), shards);
+    // As save_pretrained: a shard stays within the limit unless one tensor alone exceeds it.
+    for (const f of shards) {
+      const alone = Object.values(index.weight_map).filter((v) => v === f).length === 1;
+      assert.ok(alone || statSync(join(out, f)).size <= 200_000 + 8192, `${f} within the limit (+ its header)`);
+    }
+    // The runner's own loader reads the shards; outputs are the base model with the adapter attached.
+    const c = resolveRunConfig(stsbConfig(dir), { baseDir: dir, resolvePath: (b, p) => resolve(b, p) });
+    const { model: tuned, data } = await prepare(c, undefined);
+    applyAdapter(join(runDir, RUN_FILES.adapterDir), tuned, { strict: false });
+    const merged = loadModel(out);
+    const batch = makeBatch(data.eval, Int32Array.from([0, 1, 2, 3, 4, 5]));
+    const a = tf.tidy(() => tuned.forward(batch.x, inferenceContext()).dataSync() as Float32Array);
+    const b = tf.tidy(() => merged.forward(batch.x, inferenceContext()).dataSync() as Float32Array);
+    assertClose(b, a, 1e-4, 'sharded merged model vs base + adapter');
+    disposeBatch(batch);
+    detachMethod(tuned);
+    tuned.dispose();
+    merged.dispose();
+    await assert.rejects(mergeRuns([runDir], join(dir, 'never'), { maxShardSize: 'lots' }), /max shard size "lots" is not a size/);
+    assert.equal(existsSync(join(dir, 'never')), false);
   });
 
   it('refusals: qm-taylor (per class) and a label that is not a number', async () => {
