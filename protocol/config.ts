@@ -410,7 +410,7 @@ export const HeadSchema = section(
       Type.Boolean({ default: true }),
       `Replace the model's own classifier with a new one sized to the task's labels. Default: true when the label count differs. ${ENGINE}`,
     ),
-    problemType: literals(PROBLEM_TYPES, 'What the head predicts, in transformers\' `problem_type` terms (written to the merged config.json). Default: `single_label_classification`.', 'single_label_classification', {
+    problemType: literals(PROBLEM_TYPES, 'What the head predicts, in transformers\' `problem_type` terms (written to the merged config.json); GLUE\'s STS-B is a regression (paper appendix C). Default: `single_label_classification`.', 'single_label_classification', {
       single_label_classification: 'One label per example: cross-entropy; accuracy, F1, MCC.',
       regression: '`text-classification` only: one number per example (GLUE\'s STS-B similarity): one output (`num_labels: 1`), mean squared error; MSE, Pearson and Spearman (paper appendix C). The label column holds numbers.',
     }),
