@@ -91,6 +91,8 @@ export const INSTRUCTION_FORMATS: readonly (typeof DATA_FORMATS)[number][] = ['a
  * after a warmup over the first 3% of the steps.
  */
 export const INSTRUCTION_DEFAULTS = { spruftLr: 2e-5, loraLr: 1e-4, schedule: 'linear', warmup: 0.03, linearDecayTo: 0.01 } as const;
+/** Text classification's defaults: the paper's encoder settings on GLUE (appendix C: lr 2e-5, linear decay to 0.01, 256 tokens). */
+export const TEXT_CLASSIFICATION_DEFAULTS = { lr: 2e-5, schedule: 'linear', maxLength: 256 } as const;
 
 /** The datasets each task can read (what the engine's loaders support). */
 export const TASK_DATASETS: { readonly [T in (typeof TASKS)[number]]: readonly (typeof DATASETS)[number][] } = {
@@ -173,7 +175,7 @@ export const TextSchema = section(
     ),
     maxLength: doc(
       Type.Integer({ minimum: 2, maximum: 8192, default: 128 }),
-      'Tokens per example; longer texts are truncated, shorter ones padded (paper 5.3: 2048 for Llama; appendix C: 256 for DeBERTaV3). Default: 128.',
+      'Tokens per example (at most the model\'s positions); longer texts are truncated, shorter ones padded (paper 5.3: 2048 for Llama; appendix C: 256 for DeBERTaV3). Default: 128; 256 for `text-classification` (appendix C).',
       { 'x-aliases': ['max_length', 'max_seq_length', 'maxSeqLength', 'seq_len'] },
     ),
   },
@@ -424,7 +426,7 @@ export const TrainingSchema = section(
       adam: 'Adam (Kingma & Ba), as in the paper (5.3).',
       adamw: 'Adam with decoupled weight decay (`weightDecay`).',
     }),
-    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `methodLr` overrides it per method. Default: 1e-4. Instruction tuning (`data.format: alpaca | chat`) without `lr`: SPruFT 2e-5, LoRA 1e-4 (`methodLr`).', { 'x-aliases': ['learningRate', 'learning_rate'] }),
+    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `methodLr` overrides it per method. Default: 1e-4; 2e-5 for `text-classification` (appendix C, DeBERTaV3 on GLUE). Instruction tuning (`data.format: alpaca | chat`) without `lr`: SPruFT 2e-5, LoRA 1e-4 (`methodLr`).', { 'x-aliases': ['learningRate', 'learning_rate'] }),
     methodLr: section(
       {
         spruft: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `spruft` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
@@ -435,7 +437,7 @@ export const TrainingSchema = section(
       'Per-method peak learning rates overriding `lr`, for comparisons where each method runs at its own tuned rate (paper 5.3: SPruFT 2e-5 and LoRA 1e-4 on Llama). Default: `lr` for every method; for instruction tuning (`data.format: alpaca | chat`) without `lr`, SPruFT 2e-5 and LoRA 1e-4.',
     ),
     minLr: doc(Type.Number({ minimum: 0, default: 1e-9 }), 'Floor of the `cosine` schedule (paper 5.3: 1e-9). Default: 1e-9.'),
-    schedule: literals(SCHEDULES, 'Learning-rate schedule. Default: `cosine` (paper 5.3, image models); `linear` for instruction tuning (5.3, Llama).', 'cosine', {
+    schedule: literals(SCHEDULES, 'Learning-rate schedule. Default: `cosine` (paper 5.3, image models); `linear` for instruction tuning (5.3, Llama) and `text-classification` (appendix C).', 'cosine', {
       cosine: 'Cosine annealing from `lr` to `minLr` (paper 5.3, image models).',
       linear: 'Linear decay to `linearDecayTo` x `lr` after the warmup (paper 5.3, Llama).',
       constant: 'Constant `lr` after the warmup.',
@@ -743,7 +745,7 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       text: {
         field: file.data.text?.field ?? 'text',
         labelField: file.data.text?.labelField ?? 'label',
-        maxLength: file.data.text?.maxLength ?? 128,
+        maxLength: file.data.text?.maxLength ?? (file.task === 'text-classification' ? TEXT_CLASSIFICATION_DEFAULTS.maxLength : 128),
       },
       format,
       promptTemplate: file.data.promptTemplate ?? 'auto',
@@ -789,14 +791,14 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
     head: { train: file.head?.train ?? true, replace: file.head?.replace ?? true, problemType: file.head?.problemType ?? 'single_label_classification' },
     training: {
       optimizer: t.optimizer ?? 'adam',
-      lr: t.lr ?? 1e-4,
+      lr: t.lr ?? (file.task === 'text-classification' ? TEXT_CLASSIFICATION_DEFAULTS.lr : 1e-4),
       // Instruction tuning without a training.lr: the paper's Llama rates (5.3) per method.
       methodLr: {
         ...(instruct && t.lr === undefined ? { spruft: INSTRUCTION_DEFAULTS.spruftLr, lora: INSTRUCTION_DEFAULTS.loraLr } : {}),
         ...(t.methodLr ?? {}),
       },
       minLr: t.minLr ?? 1e-9,
-      schedule: t.schedule ?? (instruct ? INSTRUCTION_DEFAULTS.schedule : 'cosine'),
+      schedule: t.schedule ?? (instruct ? INSTRUCTION_DEFAULTS.schedule : file.task === 'text-classification' ? TEXT_CLASSIFICATION_DEFAULTS.schedule : 'cosine'),
       warmup: t.warmup ?? (instruct ? INSTRUCTION_DEFAULTS.warmup : 0),
       linearDecayTo: t.linearDecayTo ?? 0.01,
       weightDecay: t.weightDecay ?? 0,

@@ -37,6 +37,14 @@ describe('data shape before a run', () => {
     assert.match(missing[0].message, /no column "stars" \(data\.columns\.label\); the table's columns are review, sentiment/);
   });
 
+  it('a regression (head.problemType: regression): the numeric labels\' range, and a label that is no number as an error naming file and line', async () => {
+    writeFileSync(join(dir, 's.tsv'), 'sentence1\tsentence2\tscore\na\tb\t0.4\nc\td\t4.900\ne\tf\tsame\n');
+    const found = await check('stsb.spruft.yaml', `model: { path: ${llama} }\ntask: text-classification\nhead: { problemType: regression }\ndata:\n  dataset: tsv\n  path: s.tsv\n  columns: { text: sentence1, textPair: sentence2, label: score }\n`);
+    assert.deepEqual(found.map((d) => [d.severity, d.code]), [['information', 'data-shape'], ['error', 'data-invalid']]);
+    assert.equal(found[0].message, 's.tsv: 2 examples with numeric labels from 0.4 to 4.9 (mean 2.650).');
+    assert.match(found[1].message, /s\.tsv:4: label "same" is not a number/);
+  });
+
   it('an image folder: an empty class and a stray file are errors naming their paths', async () => {
     const folder = join(dir, 'photos');
     for (const [cls, n] of [['cat', 3], ['dog', 1]] as const) {

@@ -1,6 +1,6 @@
 /**
  * GLUE's sentence-pair and regression tasks on an encoder (paper appendix C): STS-B's TSV
- * layout (test/fixtures/glue/stsb.tsv, hand-made), its two sentences through the BERT
+ * layout (examples/data/stsb.tsv, hand-made), its two sentences through the BERT
  * tokenizer's pair template with token types, a one-output head trained with the mean
  * squared error (transformers' problem_type "regression"), and MSE, Pearson and Spearman
  * in the evaluation; the merged config.json says regression, as transformers reads it.
@@ -31,7 +31,7 @@ import { detachMethod } from './methods';
 import { loadModel } from '../models/load';
 
 const ROOT = resolve(__dirname, '../../..');
-const FIXTURE = join(ROOT, 'test/fixtures/glue/stsb.tsv');
+const FIXTURE = join(ROOT, 'examples/data/stsb.tsv');
 const BERT = join(ROOT, 'models/bert-tiny');
 const LENGTH = 32;
 
