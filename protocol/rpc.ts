@@ -205,6 +205,8 @@ export interface LabelScore {
 export interface ModelAnswer {
   top?: LabelScore[];
   continuation?: string;
+  /** A regression head's prediction (`head.problemType: regression`). */
+  value?: number;
 }
 
 export interface PredictResult {

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { resolveRunConfig, type RunConfigFile } from '../../../protocol/config';
 import type { RegressionMetrics } from '../../../protocol/results';
-import { mergeRuns, startTrain } from '../app';
+import { mergeRuns, predictRun, startTrain } from '../app';
 import { encodePairWithSpecials, loadTokenizer } from '../data/tokenizers';
 import { readHfFolder } from '../io/hfFolder';
 import { inferenceContext } from '../models/layer';
@@ -203,6 +203,14 @@ describe('GLUE pair and regression tasks (STS-B layout) on BERT', () => {
     merged.dispose();
     await assert.rejects(mergeRuns([runDir], join(dir, 'never'), { maxShardSize: 'lots' }), /max shard size "lots" is not a size/);
     assert.equal(existsSync(join(dir, 'never')), false);
+  });
+
+  it('the playground answers with the predicted number before and after tuning', async () => {
+    const answer = await predictRun({ runDir, input: { kind: 'example', index: 0 } });
+    assert.equal(typeof answer.base.value, 'number');
+    assert.equal(typeof answer.tuned.value, 'number');
+    assert.notEqual(answer.base.value, answer.tuned.value, 'the adapter changes the prediction');
+    assert.ok([...fixtureScores().values()].some((v) => Math.fround(v) === Number(answer.input.label)), `true label ${answer.input.label} is a score of the file`);
   });
 
   it('refusals: qm-taylor (per class) and a label that is not a number', async () => {

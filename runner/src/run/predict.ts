@@ -63,6 +63,8 @@ function ranked(logits: Float32Array, labelNames: string[], topK: number): Label
 async function classify(model: Model, x: tf.Tensor, labelNames: string[], topK: number): Promise<ModelAnswer> {
   const logits = tf.tidy(() => model.forward(x, inferenceContext()));
   try {
+    // A regression head's one output is the prediction itself, not a class score.
+    if (model.problemType === 'regression') return { value: (await logits.data())[0] };
     return { top: ranked((await logits.data()) as Float32Array, labelNames, topK) };
   } finally {
     logits.dispose();
@@ -157,7 +159,8 @@ export async function predictRun(params: PredictParams): Promise<PredictResult> 
     }
     if (input.kind === 'example') {
       const i = exampleIndex(ex, input.index);
-      const label = labelNames[(ex as ImageExamples | TokenExamples).labels![i]!];
+      const values = ex.kind === 'tokens' ? ex.values : undefined;
+      const label = values ? String(values[i]) : labelNames[(ex as ImageExamples | TokenExamples).labels![i]!];
       if (ex.kind === 'images') {
         await prepareExamples(ex, [i]);
         const values = imageValues(ex, i).slice();
