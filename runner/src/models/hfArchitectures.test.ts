@@ -169,7 +169,9 @@ describe('HF language architectures', () => {
           });
           const attached = attachMethod(model, { method, config, selection, trainHead: !c.decoder, seed: 1 });
           tf.tidy(() => attached.trainables.forEach((t, i) => t.variable.assign(tf.add(t.variable, tf.mul(tf.randomNormal(t.variable.shape, 0, 1, 'float32', 10 + i), 0.05)))));
-          const ids = Int32Array.from(SEQS.flat().map((x, i) => (!c.decoder && i % 6 === 5 ? c.pad! : x)));
+          // BERT reads token types: positions 3-4 of each row are the second text of a pair (type 1, packed).
+          const types = model.input.kind === 'tokens' && (model.input.tokenTypes ?? 1) > 1 ? 13 : 0;
+          const ids = Int32Array.from(SEQS.flat().map((x, i) => (!c.decoder && i % 6 === 5 ? c.pad! : x + (i % 6 === 3 || i % 6 === 4 ? types : 0))));
           const data: Examples = c.decoder
             ? { kind: 'tokens', n: 2, length: 6, ids, mask: new Uint8Array(12).fill(1) }
             : { kind: 'tokens', n: 2, length: 6, ids, mask: new Uint8Array(12).fill(1), labels: Int32Array.of(0, 2) };
