@@ -24,6 +24,7 @@ import { disposeBatch, makeBatch, type TokenExamples } from './batches';
 import { taskLoss } from './loss';
 import { mseLoss } from './regressionLoss';
 import { prepare } from '../run/session';
+import { listRun } from '../commands/runs';
 import { parseByteSize } from '../../../protocol/format';
 import { RUN_FILES } from '../../../protocol/runFolder';
 import { applyAdapter } from './adapterIO';
@@ -155,6 +156,8 @@ describe('GLUE pair and regression tasks (STS-B layout) on BERT', () => {
       assert.equal('accuracy' in m, false);
     }
     runDir = result.runDir;
+    // `spruft runs` lists each method's Pearson.
+    assert.deepEqual(listRun(runDir).methods.map((m) => [m.method, m.pearson]), [result, ...result.compared!].map((r) => [r.method, (r.metrics as RegressionMetrics).pearson]));
     const out = join(dir, 'merged');
     await mergeRuns([result.runDir], out, {});
     const merged = readHfFolder(out);
