@@ -426,7 +426,7 @@ export const TrainingSchema = section(
       adam: 'Adam (Kingma & Ba), as in the paper (5.3).',
       adamw: 'Adam with decoupled weight decay (`weightDecay`).',
     }),
-    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `methodLr` overrides it per method. Default: 1e-4; 2e-5 for `text-classification` (appendix C, DeBERTaV3 on GLUE). Instruction tuning (`data.format: alpaca | chat`) without `lr`: SPruFT 2e-5, LoRA 1e-4 (`methodLr`).', { 'x-aliases': ['learningRate', 'learning_rate'] }),
+    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `methodLr` overrides it per method. Default: 1e-4. `text-classification` without `lr`: 2e-5 (appendix C, DeBERTaV3 on GLUE). Instruction tuning (`data.format: alpaca | chat`) without `lr`: SPruFT 2e-5, LoRA 1e-4 (`methodLr`).', { 'x-aliases': ['learningRate', 'learning_rate'] }),
     methodLr: section(
       {
         spruft: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `spruft` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
