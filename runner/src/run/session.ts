@@ -12,6 +12,7 @@ import { RUN_FILES, type RunStatusFile } from '../../../protocol/runFolder';
 import type { RunHooks, RunRequest, StartedRun } from './request';
 import { loadRunConfig, RunConfigError } from '../config/load';
 import { errorMessage, SpruftError } from '../errors';
+import { formatDuration } from '../../../protocol/format';
 import { removeStaleTemps } from '../io/atomicWrite';
 import { applyAdapter, readAdapterConfig, writeAdapter } from '../engine/adapterIO';
 import { initBackend } from '../engine/backend';
@@ -21,7 +22,7 @@ import { evaluateClassifier, evaluateLanguageModel, evaluateRegression, scoreMul
 import { readMultipleChoiceTask, type McTask } from '../data/multipleChoice';
 import type { TextTokenizer } from '../data/tokenizers';
 import { peakBytes } from '../tensor/memory';
-import { attachMethod, detachMethod } from '../engine/methods';
+import { attachMethod, detachMethod, methodInfo } from '../engine/methods';
 import { Rng } from '../tensor/rng';
 import { scoreRows } from '../engine/score';
 import { rankZeroShare } from '../engine/parallel/shares';
@@ -230,7 +231,7 @@ async function selectionFor(ctx: MethodRunContext, folder: MethodFolder): Promis
   }
   ctx.hooks.onProgress?.({ runId: ctx.runId, method: 'spruft', phase: 'scoring', step: 0, totalSteps: 0, epoch: 0, totalEpochs: 0, elapsedMs: 0 });
   const scored = await scoreRows(ctx.model, c, ctx.data.train);
-  ctx.hooks.onLog?.('info', `scored ${scored.layers.length} layers with ${scored.metric} in ${(scored.ms / 1000).toFixed(1)} s`);
+  ctx.hooks.onLog?.('info', `scored ${scored.layers.length} layers with ${scored.metric} in ${formatDuration(scored.ms)}`);
   for (const w of scored.warnings) ctx.hooks.onLog?.('warn', w);
   return { layers: scored.layers, metric: scored.metric };
 }
@@ -251,7 +252,7 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
   };
   setStatus(started);
   let selection: { layers: LayerSelection[]; metric: string } | undefined;
-  if (method === 'spruft') {
+  if (methodInfo(method).scoresRows) {
     selection = await selectionFor(ctx, folder);
     const event = { runId: ctx.runId, method, metric: selection.metric, layers: selection.layers };
     folder.writeSelection(event);
