@@ -17,6 +17,7 @@
  * offers as values: file paths, layer names or layer-name patterns of the model).
  */
 import { Type, type ObjectOptions, type Static, type TObject, type TOptional, type TProperties, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 
 /** Values the language server completes beyond the schema's enums. */
 export type CompletionHint = 'path' | 'layer-name' | 'layer-pattern';
@@ -60,9 +61,16 @@ function section<P extends TProperties, R extends keyof P & string = never>(
 
 const ENGINE = 'Engine option (not in the paper).';
 
-export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+/** TensorFlow.js backends the runner can start; a config or a client may also ask for `auto`. */
+export const BACKEND_NAMES = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', ...BACKEND_NAMES] as const;
+/** transformers' `problem_type` values the sequence-classification heads support here. */
+export const PROBLEM_TYPES = ['single_label_classification', 'regression'] as const;
+export type ProblemType = (typeof PROBLEM_TYPES)[number];
 export const TASKS = ['image-classification', 'text-classification', 'causal-lm'] as const;
-export const METHODS = ['spruft', 'lora', 'full', 'head'] as const;
+// The method names: protocol/methods.ts, free of dependencies (the webview reads it too).
+import { METHOD_DOCS, METHODS, type Method } from './methods';
+export { METHODS, type Method };
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;
 export const CLASS_AGGREGATIONS = ['quantile-mean', 'max', 'mean'] as const;
 export const CLASS_SCORES = ['appendix-a', 'eq-6'] as const;
@@ -88,6 +96,8 @@ export const INSTRUCTION_FORMATS: readonly (typeof DATA_FORMATS)[number][] = ['a
  * after a warmup over the first 3% of the steps.
  */
 export const INSTRUCTION_DEFAULTS = { spruftLr: 2e-5, loraLr: 1e-4, schedule: 'linear', warmup: 0.03, linearDecayTo: 0.01 } as const;
+/** Text classification's defaults: the paper's encoder settings on GLUE (appendix C: lr 2e-5, linear decay to 0.01, 256 tokens). */
+export const TEXT_CLASSIFICATION_DEFAULTS = { lr: 2e-5, schedule: 'linear', maxLength: 256 } as const;
 
 /** The datasets each task can read (what the engine's loaders support). */
 export const TASK_DATASETS: { readonly [T in (typeof TASKS)[number]]: readonly (typeof DATASETS)[number][] } = {
@@ -170,7 +180,7 @@ export const TextSchema = section(
     ),
     maxLength: doc(
       Type.Integer({ minimum: 2, maximum: 8192, default: 128 }),
-      'Tokens per example; longer texts are truncated, shorter ones padded (paper 5.3: 2048 for Llama; appendix C: 256 for DeBERTaV3). Default: 128.',
+      'Tokens per example (at most the model\'s positions); longer texts are truncated, shorter ones padded (paper 5.3: 2048 for Llama; appendix C: 256 for DeBERTaV3). Default: 128; 256 for `text-classification` (appendix C).',
       { 'x-aliases': ['max_length', 'max_seq_length', 'maxSeqLength', 'seq_len'] },
     ),
   },
@@ -182,7 +192,7 @@ export const ColumnsSchema = section(
     text: doc(Type.String({ minLength: 1 }), `Column (or JSONL field; dotted paths reach into objects) holding the text. Default: \`data.text.field\` (\`text\`). ${ENGINE}`),
     textPair: doc(Type.String({ minLength: 1 }), 'Column holding the second text of a pair task (GLUE\'s MRPC, QQP, MNLI...: paper appendix C). Default: none.'),
     label: doc(Type.String({ minLength: 1 }), `Column holding the label (a name from \`labelNames\`, or an integer index). Default: \`data.text.labelField\` (\`label\`). ${ENGINE}`),
-    image: doc(Type.String({ minLength: 1 }), `Column holding the image: a path relative to the table's folder, or bytes (Hugging Face's \`{bytes, path}\` image struct). Default: \`image\`. ${ENGINE}`),
+    image: doc(Type.String({ minLength: 1, default: 'image' }), `Column holding the image: a path relative to the table's folder, or bytes (Hugging Face's \`{bytes, path}\` image struct). Default: \`image\`. ${ENGINE}`),
   },
   `Which column of a CSV, TSV, JSONL or Parquet file holds what. Default: \`text\`, \`label\`, \`image\`. ${ENGINE}`,
 );
@@ -407,6 +417,10 @@ export const HeadSchema = section(
       Type.Boolean({ default: true }),
       `Replace the model's own classifier with a new one sized to the task's labels. Default: true when the label count differs. ${ENGINE}`,
     ),
+    problemType: literals(PROBLEM_TYPES, 'What the head predicts, in transformers\' `problem_type` terms (written to the merged config.json); GLUE\'s STS-B is a regression (paper appendix C). Default: `single_label_classification`.', 'single_label_classification', {
+      single_label_classification: 'One label per example: cross-entropy; accuracy, F1, MCC.',
+      regression: '`text-classification` only: one number per example (GLUE\'s STS-B similarity): one output (`num_labels: 1`), mean squared error; MSE, Pearson and Spearman (paper appendix C). The label column holds numbers.',
+    }),
   },
   'The classification head (paper 5.2). Default: a new head, trained.',
 );
@@ -417,18 +431,13 @@ export const TrainingSchema = section(
       adam: 'Adam (Kingma & Ba), as in the paper (5.3).',
       adamw: 'Adam with decoupled weight decay (`weightDecay`).',
     }),
-    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `methodLr` overrides it per method. Default: 1e-4. Instruction tuning (`data.format: alpaca | chat`) without `lr`: SPruFT 2e-5, LoRA 1e-4 (`methodLr`).', { 'x-aliases': ['learningRate', 'learning_rate'] }),
+    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `methodLr` overrides it per method. Default: 1e-4. `text-classification` without `lr`: 2e-5 (appendix C, DeBERTaV3 on GLUE). Instruction tuning (`data.format: alpaca | chat`) without `lr`: SPruFT 2e-5, LoRA 1e-4 (`methodLr`).', { 'x-aliases': ['learningRate', 'learning_rate'] }),
     methodLr: section(
-      {
-        spruft: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `spruft` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
-        lora: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `lora` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
-        full: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `full` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
-        head: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `head` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
-      },
+      Object.fromEntries(METHODS.map((m) => [m, doc(Type.Number({ exclusiveMinimum: 0 }), `Peak learning rate of \`${m}\` (paper 5.3 tunes each method's rate). Default: \`lr\`.`)])),
       'Per-method peak learning rates overriding `lr`, for comparisons where each method runs at its own tuned rate (paper 5.3: SPruFT 2e-5 and LoRA 1e-4 on Llama). Default: `lr` for every method; for instruction tuning (`data.format: alpaca | chat`) without `lr`, SPruFT 2e-5 and LoRA 1e-4.',
     ),
     minLr: doc(Type.Number({ minimum: 0, default: 1e-9 }), 'Floor of the `cosine` schedule (paper 5.3: 1e-9). Default: 1e-9.'),
-    schedule: literals(SCHEDULES, 'Learning-rate schedule. Default: `cosine` (paper 5.3, image models); `linear` for instruction tuning (5.3, Llama).', 'cosine', {
+    schedule: literals(SCHEDULES, 'Learning-rate schedule. Default: `cosine` (paper 5.3, image models); `linear` for instruction tuning (5.3, Llama) and `text-classification` (appendix C).', 'cosine', {
       cosine: 'Cosine annealing from `lr` to `minLr` (paper 5.3, image models).',
       linear: 'Linear decay to `linearDecayTo` x `lr` after the warmup (paper 5.3, Llama).',
       constant: 'Constant `lr` after the warmup.',
@@ -491,6 +500,10 @@ export const OutputSchema = section(
       `Run folder name. Default: \`<config name>-<method>-<timestamp>\`. ${ENGINE}`,
       { patternErrorMessage: 'Use only letters, digits, `.`, `_` and `-`.' },
     ),
+    maxShardSize: doc(
+      Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*([KMGTkmgt][iI]?[bB]|[bB])?\\s*$' })]),
+      `Largest \`.safetensors\` file of a merged Hugging Face model (\`spruft merge\`): a larger model is written as \`model-00001-of-0000n.safetensors\` + \`model.safetensors.index.json\`, as transformers' \`save_pretrained(max_shard_size=...)\` does. Bytes, or "5GB" (10^9), "500MB", "2GiB" (2^30). \`spruft merge --max-shard-size\` overrides it. Default: "5GB" (transformers' default). ${ENGINE}`,
+    ),
   },
   `Where results go: the run folder holds the resolved config, the adapter, metrics.json and the progress log. Default: \`runs/\` beside this file. ${ENGINE}`,
 );
@@ -506,12 +519,7 @@ export const RunConfigSchema = section(
       'causal-lm': 'Next-token prediction on `text` or `jsonl`, or instruction tuning (`data.format: alpaca | chat`); perplexity, and zero-shot multiple choice with `evaluation.tasks` (paper 5.1, table 3).',
     }),
     data: DataSchema,
-    method: literals(METHODS, 'Fine-tuning method. Default: `spruft` (paper 4.1).', 'spruft', {
-      spruft: 'Tune the top rows of each targeted layer, chosen by an importance metric (paper 4.1, eq. 5).',
-      lora: 'Low-rank adapters (alpha / r) B A with dropout (eq. 3-4): the paper\'s main baseline.',
-      full: 'Train every weight (FFT in table 5).',
-      head: 'Train only the classifier (Head in table 7).',
-    }),
+    method: literals(METHODS, 'Fine-tuning method. Default: `spruft` (paper 4.1).', 'spruft', METHOD_DOCS),
     compare: doc(
       Type.Array(literals(METHODS, 'Method.'), { uniqueItems: true }),
       'Also train these methods on the same model and data in the same process and report them side by side (as the paper\'s tables 3-5 do). Default: none.',
@@ -577,7 +585,6 @@ export type RunConfigFile = DeepPartialDefaults<RawRunConfig> & Pick<RawRunConfi
 
 export type Backend = (typeof BACKENDS)[number];
 export type Task = (typeof TASKS)[number];
-export type Method = (typeof METHODS)[number];
 export type ImportanceMetric = (typeof METRICS)[number];
 export type ClassAggregation = (typeof CLASS_AGGREGATIONS)[number];
 export type ClassScore = (typeof CLASS_SCORES)[number];
@@ -641,7 +648,7 @@ export interface ResolvedRunConfig {
     selectionFrom?: string;
   };
   lora: { rank: number; alpha: number; dropout: number };
-  head: { train: boolean; replace: boolean };
+  head: { train: boolean; replace: boolean; problemType: ProblemType };
   training: {
     optimizer: Optimizer;
     lr: number;
@@ -667,7 +674,7 @@ export interface ResolvedRunConfig {
     workers: number;
   };
   backend: Backend;
-  output: { dir: string; name?: string };
+  output: { dir: string; name?: string; maxShardSize?: number | string };
   /** Multiple-choice task files (absolute paths, or `name=path`), scored before and after tuning. */
   evaluation?: { tasks: string[]; limit?: number };
 }
@@ -695,15 +702,17 @@ function isRelativeFsPath(path: string): boolean {
 export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): ResolvedRunConfig {
   const abs = (p: string | undefined): string | undefined =>
     p === undefined ? undefined : isRelativeFsPath(p) ? options.resolvePath(options.baseDir, p) : p;
-  const t = file.training ?? {};
+  // Keys with a schema default are read from `d`; keys without one from the file itself.
+  const d = withSchemaDefaults(file);
+  const t = d.training;
   const sp = file.spruft ?? {};
-  const imp = sp.importance ?? {};
-  const seed = t.seed ?? 0;
+  const imp = d.spruft.importance;
   const fileBase = options.sourcePath?.split(/[\\/]/).pop()?.replace(/\.spruft\.(ya?ml|json)$/, '');
   const rankOrRatio = sp.rank === undefined && sp.ratio === undefined ? { ratio: DEFAULT_SPRUFT_RATIO } : { rank: sp.rank, ratio: sp.ratio };
-  const format = file.data.format ?? 'text';
+  const format = d.data.format;
   // Instruction tuning takes the paper's Llama settings (5.3) where the file says nothing.
   const instruct = file.task === 'causal-lm' && INSTRUCTION_FORMATS.includes(format);
+  const given = file.training ?? {};
   const taskSpec = (spec: string): string => {
     const eq = spec.indexOf('=');
     return eq > 0 && !/[\\/]/.test(spec.slice(0, eq)) ? `${spec.slice(0, eq + 1)}${abs(spec.slice(eq + 1))}` : abs(spec)!;
@@ -711,7 +720,7 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
   return {
     name: file.name ?? fileBase ?? 'run',
     sourcePath: options.sourcePath ?? '',
-    model: { path: abs(file.model.path)!, format: file.model.format ?? 'auto', cutAt: file.model.cutAt },
+    model: { path: abs(file.model.path)!, format: d.model.format, cutAt: file.model.cutAt },
     task: file.task,
     data: {
       dataset: file.data.dataset,
@@ -719,94 +728,75 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       evalPath: abs(file.data.evalPath),
       trainLimit: file.data.trainLimit,
       evalLimit: file.data.evalLimit,
-      evalFraction: file.data.evalFraction ?? 0.1,
+      evalFraction: d.data.evalFraction,
       classes: file.data.classes,
       labelNames: file.data.labelNames,
-      image: {
-        size: file.data.image?.size ?? 32,
-        channels: (file.data.image?.channels ?? 3) as 1 | 3,
-        normalize: file.data.image?.normalize ?? 'unit',
-        fit: file.data.image?.fit ?? 'crop',
-        cacheMiB: file.data.image?.cacheMiB ?? 256,
-      },
-      text: {
-        field: file.data.text?.field ?? 'text',
-        labelField: file.data.text?.labelField ?? 'label',
-        maxLength: file.data.text?.maxLength ?? 128,
-      },
+      image: { ...d.data.image, channels: d.data.image.channels as 1 | 3 },
+      // Text classification takes the paper's encoder length (appendix C) where the file says nothing.
+      text: { ...d.data.text, maxLength: file.data.text?.maxLength ?? (file.task === 'text-classification' ? TEXT_CLASSIFICATION_DEFAULTS.maxLength : d.data.text.maxLength) },
       format,
-      promptTemplate: file.data.promptTemplate ?? 'auto',
+      promptTemplate: d.data.promptTemplate,
       ...(file.data.chatTemplate !== undefined ? { chatTemplate: file.data.chatTemplate } : {}),
       columns: {
-        text: file.data.columns?.text ?? file.data.text?.field ?? 'text',
+        text: file.data.columns?.text ?? d.data.text.field,
         textPair: file.data.columns?.textPair,
-        label: file.data.columns?.label ?? file.data.text?.labelField ?? 'label',
-        image: file.data.columns?.image ?? 'image',
+        label: file.data.columns?.label ?? d.data.text.labelField,
+        image: d.data.columns.image,
       },
-      onError: file.data.onError ?? 'error',
+      onError: d.data.onError,
     },
-    method: file.method ?? 'spruft',
-    compare: (file.compare ?? []).filter((m) => m !== (file.method ?? 'spruft')),
-    targets: {
-      include: file.targets?.include ?? ['*'],
-      exclude: file.targets?.exclude ?? [],
-      layerTypes: file.targets?.layerTypes ?? ['linear', 'conv2d'],
-      freezeAttention: file.targets?.freezeAttention ?? false,
-    },
+    method: d.method,
+    compare: (file.compare ?? []).filter((m) => m !== d.method),
+    targets: d.targets,
     spruft: {
       ...rankOrRatio,
-      budget: sp.budget ?? 'per-layer',
-      importance: {
-        metric: imp.metric ?? 'l2',
-        calibrationBatches: imp.calibrationBatches ?? 8,
-        classAggregation: imp.classAggregation ?? 'quantile-mean',
-        classScore: imp.classScore ?? 'appendix-a',
-        perturbations: imp.perturbations ?? 5,
-        calibrationSets: imp.calibrationSets ?? 64,
-        epsilon: imp.epsilon ?? 1e-3,
-        seed: imp.seed ?? seed,
-      },
-      dependency: sp.dependency ?? false,
-      trainBias: sp.trainBias ?? false,
+      budget: d.spruft.budget,
+      importance: { ...imp, seed: file.spruft?.importance?.seed ?? t.seed },
+      dependency: d.spruft.dependency,
+      trainBias: d.spruft.trainBias,
       selectionFrom: abs(sp.selectionFrom),
     },
-    lora: {
-      rank: file.lora?.rank ?? 8,
-      alpha: file.lora?.alpha ?? 16,
-      dropout: file.lora?.dropout ?? 0.1,
-    },
-    head: { train: file.head?.train ?? true, replace: file.head?.replace ?? true },
+    lora: d.lora,
+    head: { ...d.head, problemType: d.head.problemType ?? 'single_label_classification' },
     training: {
-      optimizer: t.optimizer ?? 'adam',
-      lr: t.lr ?? 1e-4,
+      ...t,
+      lr: given.lr ?? (file.task === 'text-classification' ? TEXT_CLASSIFICATION_DEFAULTS.lr : t.lr),
       // Instruction tuning without a training.lr: the paper's Llama rates (5.3) per method.
       methodLr: {
-        ...(instruct && t.lr === undefined ? { spruft: INSTRUCTION_DEFAULTS.spruftLr, lora: INSTRUCTION_DEFAULTS.loraLr } : {}),
-        ...(t.methodLr ?? {}),
+        ...(instruct && given.lr === undefined ? { spruft: INSTRUCTION_DEFAULTS.spruftLr, lora: INSTRUCTION_DEFAULTS.loraLr } : {}),
+        ...(given.methodLr ?? {}),
       },
-      minLr: t.minLr ?? 1e-9,
-      schedule: t.schedule ?? (instruct ? INSTRUCTION_DEFAULTS.schedule : 'cosine'),
-      warmup: t.warmup ?? (instruct ? INSTRUCTION_DEFAULTS.warmup : 0),
-      linearDecayTo: t.linearDecayTo ?? 0.01,
-      weightDecay: t.weightDecay ?? 0,
-      beta1: t.beta1 ?? 0.9,
-      beta2: t.beta2 ?? 0.999,
-      epsilon: t.epsilon ?? 1e-8,
-      epochs: t.epochs ?? 1,
-      maxSteps: t.maxSteps,
-      batchSize: t.batchSize ?? 32,
-      gradAccumulation: t.gradAccumulation ?? 1,
-      evalBatchSize: t.evalBatchSize ?? 128,
-      seed,
-      checkpointing: t.checkpointing ?? 'none',
-      checkpointEvery: t.checkpointEvery ?? 100,
-      ...(t.evalEvery !== undefined ? { evalEvery: t.evalEvery } : {}),
-      workers: t.workers ?? 1,
+      schedule: given.schedule ?? (instruct ? INSTRUCTION_DEFAULTS.schedule : file.task === 'text-classification' ? TEXT_CLASSIFICATION_DEFAULTS.schedule : t.schedule),
+      warmup: given.warmup ?? (instruct ? INSTRUCTION_DEFAULTS.warmup : t.warmup),
+      maxSteps: given.maxSteps,
+      ...(given.evalEvery !== undefined ? { evalEvery: given.evalEvery } : {}),
     },
-    backend: file.backend ?? 'auto',
-    output: { dir: abs(file.output?.dir ?? 'runs')!, name: file.output?.name },
+    backend: d.backend,
+    output: { dir: abs(d.output.dir)!, name: file.output?.name, ...(file.output?.maxShardSize !== undefined ? { maxShardSize: file.output.maxShardSize } : {}) },
     ...(file.evaluation?.tasks ? { evaluation: { tasks: file.evaluation.tasks.map(taskSpec), limit: file.evaluation.limit } } : {}),
   };
+}
+
+/** Every key of T present, deeply (what `withSchemaDefaults` gives for the keys that have a default). */
+type Filled<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]-?: Filled<NonNullable<T[K]>> } : T;
+
+/**
+ * The file with the schema's defaults applied by TypeBox (`Value.Default`): a default is
+ * written once, in the schema, and the checks, the editor's hover and the run all read it
+ * there. Sections the file leaves out are added (empty) first, so that their keys'
+ * defaults apply too. Keys without a default stay absent (read them from the file: the
+ * type here cannot tell them apart).
+ */
+function withSchemaDefaults(file: RunConfigFile): Filled<RunConfigFile> {
+  const addSections = (schema: TSchema, value: Record<string, unknown>): Record<string, unknown> => {
+    for (const [key, child] of Object.entries((schema as Partial<TObject>).properties ?? {})) {
+      if (child.type !== 'object' || !child.properties) continue;
+      value[key] ??= {};
+      addSections(child, value[key] as Record<string, unknown>);
+    }
+    return value;
+  };
+  return Value.Default(RunConfigSchema, addSections(RunConfigSchema, structuredClone(file) as Record<string, unknown>)) as Filled<RunConfigFile>;
 }
 
 /** The config one method trains with: `training.lr` replaced by its `training.methodLr` entry, if any. */

@@ -7,8 +7,10 @@
  * Units: bytes for memory, milliseconds for time, fractions (0..1) for accuracy.
  */
 
-export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
-export type BackendChoice = 'auto' | BackendName;
+import type { BACKEND_NAMES, BACKENDS, ImportanceMetric } from './config';
+
+export type BackendName = (typeof BACKEND_NAMES)[number];
+export type BackendChoice = (typeof BACKENDS)[number];
 
 /** Which backend ran and why; recorded in every result. */
 export interface BackendInfo {
@@ -41,7 +43,8 @@ export interface NativeBlasInfo {
   kernels: string[];
 }
 
-export type MethodName = 'spruft' | 'lora' | 'full' | 'head';
+/** A fine-tuning method: one of protocol/methods.ts `METHODS` (the one list of names). */
+export type MethodName = import('./methods').Method;
 
 /**
  * Memory by component (paper C.3). `total` is the paper's "mem" = mem_TTL - mem_M:
@@ -147,7 +150,18 @@ export interface LanguageModelMetrics {
   multipleChoice?: Record<string, MultipleChoiceScore>;
 }
 
-export type Metrics = ClassificationMetrics | (LanguageModelMetrics & { accuracy?: number });
+/** A regression head's evaluation (`head.problemType: regression`), as GLUE reports STS-B. */
+export interface RegressionMetrics {
+  /** Mean squared error (the training loss). */
+  loss: number;
+  mse: number;
+  /** Pearson and Spearman correlation of predictions and targets (NaN when either is constant). */
+  pearson: number;
+  spearman: number;
+  examples: number;
+}
+
+export type Metrics = ClassificationMetrics | (RegressionMetrics & { accuracy?: number }) | (LanguageModelMetrics & { accuracy?: number });
 
 export interface TrainableCount {
   trainableParams: number;
@@ -194,7 +208,7 @@ export type LayerKind = 'linear' | 'conv2d' | 'depthwise-conv2d' | 'layernorm' |
 
 export interface ScoreResult {
   backend: BackendInfo;
-  metric: string;
+  metric: ImportanceMetric;
   /**
    * Per layer the selection, and `rowScores`: every row's importance (index = row);
    * `snr` (zo-taylor): the median over rows of |mean| / standard error of the n k
@@ -319,6 +333,8 @@ export interface InspectResult {
   name: string;
   architecture: string;
   format: 'hf' | 'tfjs-layers';
+  /** What the model reads, when the header says: images or token ids (a task must fit it). */
+  input?: 'image' | 'tokens';
   params: number;
   /** Transformers: the shape from config.json (memory estimate). */
   transformer?: TransformerShape;

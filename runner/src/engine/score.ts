@@ -4,7 +4,7 @@
  * input columns when `dependency` is on (appendix B). Reports its own time, its peak
  * memory and, for comparison, the peak of plain inference.
  */
-import type { ResolvedRunConfig } from '../../../protocol/config';
+import type { ImportanceMetric, ResolvedRunConfig } from '../../../protocol/config';
 import type { LayerSelection } from '../../../protocol/results';
 import { SpruftError } from '../errors';
 import type { Model } from '../models/model';
@@ -20,7 +20,7 @@ import { targetLayers } from './targets';
 import { taskLoss } from './loss';
 
 export interface Scored {
-  metric: string;
+  metric: ImportanceMetric;
   layers: LayerSelection[];
   peakBytes: number;
   ms: number;
@@ -60,6 +60,9 @@ export function calibrationPartition(n: number, k: number, batchSize: number, se
 
 export async function scoreRows(model: Model, config: ResolvedRunConfig, train: Examples): Promise<Scored> {
   const options = config.spruft.importance;
+  if (options.metric === 'qm-taylor' && config.head.problemType === 'regression') {
+    throw new SpruftError('CONFIG_INVALID', 'spruft.importance.metric: qm-taylor scores per class (eq. 6-7), and a regression (head.problemType: regression) has no classes; use taylor, zo-taylor or l2');
+  }
   const layers = targetLayers(model.layers, config.targets);
   const groups = config.spruft.dependency ? targetGroups(model, layers) : [];
   const plan = new BatchPlan(train.n, config.training.batchSize, options.seed);

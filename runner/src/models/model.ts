@@ -18,7 +18,8 @@ export type { FileLayout };
 
 export type ModelInput =
   | { kind: 'image'; height: number; width: number; channels: number }
-  | { kind: 'tokens'; vocabSize: number; maxLength: number };
+  /** `tokenTypes` > 1: the model reads token type ids packed into its ids (models/tokenTypes.ts). */
+  | { kind: 'tokens'; vocabSize: number; maxLength: number; tokenTypes?: number };
 
 /** A weight of the model files: its name there, the tensor, and its file layout. */
 export interface WeightEntry {
@@ -149,6 +150,20 @@ export abstract class Model {
     readonly sourcePath: string,
   ) {}
 
+  /**
+   * A causal LM's LM head (logits over the vocabulary), when the model is one: the
+   * training loss then applies it itself, chunk by chunk over the tokens, to the hidden
+   * state `lmHeadInput` returns (engine/loss.ts `modelLoss`), instead of forming all logits.
+   */
+  get lmHead(): AdaptableLayer | undefined {
+    return undefined;
+  }
+
+  /** The forward pass up to `lmHead`: the hidden state [B, T, d] the LM head reads. */
+  lmHeadInput(_x: Tensor, _ctx: ForwardContext): Tensor {
+    throw new SpruftError('INTERNAL', `${this.architecture} has no LM head`, this.sourcePath);
+  }
+
   /** The classification head, when the model has one. */
   get head(): AdaptableLayer | undefined {
     return this.layers.find((l) => l.head);
@@ -159,6 +174,9 @@ export abstract class Model {
   }
 
   labelNames: string[] | undefined;
+
+  /** The head's transformers `problem_type` when a run set it (`head.problemType`); written to config.json on export. */
+  problemType: 'single_label_classification' | 'regression' | undefined;
 
   /**
    * The token id that pads a batch (text models that read padded batches: attention masks,

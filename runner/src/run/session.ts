@@ -12,22 +12,22 @@ import { RUN_FILES, type RunStatusFile } from '../../../protocol/runFolder';
 import type { RunHooks, RunRequest, StartedRun } from './request';
 import { loadRunConfig, RunConfigError } from '../config/load';
 import { errorMessage, SpruftError } from '../errors';
+import { formatDuration } from '../../../protocol/format';
 import { removeStaleTemps } from '../io/atomicWrite';
 import { applyAdapter, readAdapterConfig, writeAdapter } from '../engine/adapterIO';
 import { initBackend } from '../engine/backend';
 import { disposeBatch, makeBatch, prepareExamples, type TaskData } from '../engine/batches';
 import { hasCheckpoint, readCheckpoint, removeStaleCheckpointFiles } from '../engine/checkpoint';
-import { evaluateClassifier, evaluateLanguageModel, scoreMultipleChoice } from '../engine/evaluate';
+import { evaluateClassifier, evaluateLanguageModel, evaluateRegression, scoreMultipleChoice } from '../engine/evaluate';
 import { readMultipleChoiceTask, type McTask } from '../data/multipleChoice';
 import type { TextTokenizer } from '../data/tokenizers';
-import { peakBytes } from '../tensor/memory';
-import { attachMethod, detachMethod } from '../engine/methods';
+import { attachMethod, detachMethod, methodInfo } from '../engine/methods';
 import { Rng } from '../tensor/rng';
 import { scoreRows } from '../engine/score';
+import { inferencePeakBytes } from '../engine/step';
 import { rankZeroShare } from '../engine/parallel/shares';
 import { configDir } from '../io/npmPackage';
 import { loadTaskData, taskTokenizer } from '../engine/taskData';
-import { tf } from '../tensor/tf';
 import { trainLoop } from '../engine/train';
 import { inferenceContext } from '../models/layer';
 import { loadModel } from '../models/load';
@@ -131,6 +131,7 @@ export async function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): Pro
       model.replaceHead(labels, Rng.derive(c.training.seed, 'head-init'));
     }
     model.labelNames = data.labelNames;
+    model.problemType = c.head.problemType;
   }
   return { model, data, ...(mc ? { mc } : {}) };
 }
@@ -141,15 +142,14 @@ async function inferencePeak(model: Model, data: TaskData, batchSize: number): P
   await prepareExamples(data.train, indices);
   const batch = makeBatch(data.train, indices);
   try {
-    return await peakBytes(() => {
-      tf.tidy(() => model.forward(batch.x, inferenceContext()));
-    });
+    return await inferencePeakBytes(model, batch, inferenceContext());
   } finally {
     disposeBatch(batch);
   }
 }
 
 async function evaluate(model: Model, c: ResolvedRunConfig, data: TaskData, mc?: McSuite, log?: RunHooks['onLog']): Promise<RunResult['metrics']> {
+  if (c.head.problemType === 'regression') return evaluateRegression(model, data.eval, { batchSize: c.training.evalBatchSize });
   if (isClassification(c)) return evaluateClassifier(model, data.eval, { batchSize: c.training.evalBatchSize, labelNames: data.labelNames ?? [] });
   if (data.eval.kind !== 'tokens') throw new SpruftError('INTERNAL', 'causal LM evaluation needs token data');
   const metrics: LanguageModelMetrics = await evaluateLanguageModel(model, data.eval, c.training.evalBatchSize);
@@ -228,7 +228,7 @@ async function selectionFor(ctx: MethodRunContext, folder: MethodFolder): Promis
   }
   ctx.hooks.onProgress?.({ runId: ctx.runId, method: 'spruft', phase: 'scoring', step: 0, totalSteps: 0, epoch: 0, totalEpochs: 0, elapsedMs: 0 });
   const scored = await scoreRows(ctx.model, c, ctx.data.train);
-  ctx.hooks.onLog?.('info', `scored ${scored.layers.length} layers with ${scored.metric} in ${(scored.ms / 1000).toFixed(1)} s`);
+  ctx.hooks.onLog?.('info', `scored ${scored.layers.length} layers with ${scored.metric} in ${formatDuration(scored.ms)}`);
   for (const w of scored.warnings) ctx.hooks.onLog?.('warn', w);
   return { layers: scored.layers, metric: scored.metric };
 }
@@ -249,7 +249,7 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
   };
   setStatus(started);
   let selection: { layers: LayerSelection[]; metric: string } | undefined;
-  if (method === 'spruft') {
+  if (methodInfo(method).scoresRows) {
     selection = await selectionFor(ctx, folder);
     const event = { runId: ctx.runId, method, metric: selection.metric, layers: selection.layers };
     folder.writeSelection(event);

@@ -17,11 +17,12 @@
  */
 import type { ResolvedRunConfig } from '../../../../protocol/config';
 import type { MemoryMeasurement } from '../../../../protocol/results';
+import { formatBytes } from '../../../../protocol/format';
 import type { ForwardContext } from '../../models/layer';
 import type { Model } from '../../models/model';
 import { makeBatch, type Examples } from '../batches';
 import { breakdown, peakBytes } from '../../tensor/memory';
-import type { AttachedMethod } from '../methods';
+import { methodInfo, type AttachedMethod } from '../methods';
 import { Rng } from '../../tensor/rng';
 import { accumulateGradients, type StepProbe, type StepRunner } from '../step';
 import { tf, type Tensor } from '../../tensor/tf';
@@ -31,7 +32,7 @@ import { lossWeight, shareBounds, takeShare } from './shares';
 
 /** What a worker needs to attach the method that rank 0 attached. */
 export function methodSpecOf(model: Model, attached: AttachedMethod, config: ResolvedRunConfig): MethodSpec {
-  const selection = attached.method !== 'spruft' ? undefined : attached.adaptedLayers.flatMap((l) => (l.training.kind === 'rows' ? [{
+  const selection = !methodInfo(attached.method).scoresRows ? undefined : attached.adaptedLayers.flatMap((l) => (l.training.kind === 'rows' ? [{
     name: l.name, kind: l.kind, rows: l.training.rows, scores: l.training.scores ?? [], dOut: l.dOut, dIn: l.dIn,
     ...(l.training.columns ? { columns: l.training.columns.columns } : {}),
   }] : []));
@@ -49,8 +50,6 @@ interface PlannedPass {
   weight: number;
   dropoutSeed: number;
 }
-
-const MiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 export class DataParallelStep {
   /**
@@ -95,9 +94,9 @@ export class DataParallelStep {
       paramsBytes: this.attached.trainables.reduce((s, t) => s + t.variable.size * 4, 0),
       gradsBytes: probe.gradsBytes, optimizerBytes: this.runner.optimizerBytes, dropoutBytes: share.dropoutBytes,
     });
-    const peaks = workers.map((m, i) => `rank ${i + 1} ${m ? MiB(m.peakBytes) : 'no share'}`).join(', ');
+    const peaks = workers.map((m, i) => `rank ${i + 1} ${m ? formatBytes(m.peakBytes) : 'no share'}`).join(', ');
     const source = `${measured.source}; rank 0 of ${this.pool.ranks} data-parallel workers: these figures are rank 0's, for its ${share.examples} of every ${share.of} examples `
-      + `(each worker thread has its own backend, frozen model copy of ${MiB(this.model.weightBytes)} and share of the batch; peak live tensor bytes: ${peaks}; only rank 0 holds optimizer state)`;
+      + `(each worker thread has its own backend, frozen model copy of ${formatBytes(this.model.weightBytes)} and share of the batch; peak live tensor bytes: ${peaks}; only rank 0 holds optimizer state)`;
     return { loss, memory: { ...measured, source } };
   }
 
