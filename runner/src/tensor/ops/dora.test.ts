@@ -3,9 +3,10 @@ import { before, describe, it } from 'node:test';
 import { valueAndGrads } from '../autodiff';
 import { Rng } from '../rng';
 import { tf, type Tensor } from '../tf';
-import { doraLinear, doraMergedWeight, doraWeightNorm, type DoraParams } from './dora';
+import type { ConvSpec } from './conv2d';
+import { doraConv2d, doraLinear, doraMergedWeight, doraWeightNorm, type DoraParams } from './dora';
 import {
-  assertClose, assertNoLeak, gradCheck, input, randomArray, randomTensor, relativeError, testLoss, TEST_BACKENDS, useBackend,
+  assertClose, assertNoLeak, conv64, gradCheck, input, randomArray, randomTensor, relativeError, testLoss, TEST_BACKENDS, useBackend,
 } from './testing';
 
 const N = 6, D_IN = 5, D_OUT = 7, R = 2;
@@ -214,6 +215,100 @@ for (const backend of TEST_BACKENDS) {
         }, `step ${step}`);
       }
       tf.dispose([x, w, r, mask, p.a, p.b, p.m]);
+    });
+  });
+}
+
+/** Conv: x [2, 5, 6, 3] NHWC, W0 [3, 3, 3, 4], A [3, 3, 3, 2], B [2, 4]. */
+const XS = [2, 5, 6, 3];
+const [KH, KW, CO] = [3, 3, 4];
+const K = KH * KW * XS[3];
+
+/** Per output channel ||W0 + s B A||_c over (kh, kw, c_in), float64. */
+function convNorms64(w: ArrayLike<number>, a: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
+  const n = new Float64Array(CO);
+  for (let o = 0; o < CO; o++) {
+    let s = 0;
+    for (let i = 0; i < K; i++) {
+      let v = w[i * CO + o];
+      for (let k = 0; k < R; k++) v += SCALE * a[i * R + k] * b[k * CO + o];
+      s += v * v;
+    }
+    n[o] = Math.sqrt(s);
+  }
+  return n;
+}
+
+/** float64 conv DoRA (PEFT's _DoraConvNdLayer.forward), the norm given. */
+function doraConv64(a: Record<string, Float64Array>, norm: Float64Array, mask: Uint8Array | undefined, keep: number, stride: number, pad: 'same' | 'valid'): Float64Array {
+  const xd = mask ? a.x.map((v, i) => (v * mask[i]) / keep) : a.x;
+  const base = conv64(a.x, XS, a.w, [KH, KW, XS[3], CO], stride, pad).y;
+  const baseD = conv64(xd, XS, a.w, [KH, KW, XS[3], CO], stride, pad).y;
+  const h = conv64(xd, XS, a.A, [KH, KW, XS[3], R], stride, pad).y;
+  const y = new Float64Array(base.length);
+  for (let p = 0; p < y.length / CO; p++) {
+    for (let o = 0; o < CO; o++) {
+      let lora = 0;
+      for (let k = 0; k < R; k++) lora += h[p * R + k] * a.B[k * CO + o];
+      const g = a.m[o] / norm[o];
+      y[p * CO + o] = a.bias[o] + base[p * CO + o] + (g - 1) * baseD[p * CO + o] + g * SCALE * lora;
+    }
+  }
+  return y;
+}
+
+for (const backend of TEST_BACKENDS) {
+  describe(`DoRA conv2d op on ${backend}`, () => {
+    before(() => useBackend(backend));
+
+    for (const [stride, pad, withDropout] of [[1, 'same', false], [2, 'valid', false], [1, 'same', true]] as const) {
+      it(`dA, dB, dm and dx equal float64 finite differences (stride ${stride}, ${pad}${withDropout ? ', dropout' : ''})`, () => {
+        const rng = new Rng(160 + stride);
+        const spec: ConvSpec = { strides: [stride, stride], pad };
+        const keep = 0.75;
+        const size = XS.reduce((p, q) => p * q, 1);
+        const mask = withDropout ? new Uint8Array(size).map(() => (rng.next() < keep ? 1 : 0)) : undefined;
+        const maskTensor = mask ? tf.tensor(mask, XS, 'bool') : undefined;
+        const w = input(rng, [KH, KW, XS[3], CO], 0.5);
+        const A = input(rng, [KH, KW, XS[3], R], 0.3);
+        const B = input(rng, [R, CO], 0.3);
+        const norm = convNorms64(w.data, A.data, B.data);
+        const m = { shape: [CO], data: Float32Array.from(norm, (v) => v * (1 + 0.3 * rng.normal())) };
+        gradCheck(rng, {
+          what: 'doraConv2d',
+          inputs: { x: input(rng, XS), w, bias: input(rng, [CO]), A, B, m },
+          wrt: ['x', 'A', 'B', 'm'],
+          forward: (t) => doraConv2d(t.x, t.w, t.bias, spec, doraParams(t), maskTensor ? { mask: maskTensor, keep } : undefined, true),
+          reference: (a) => doraConv64(a, norm, mask, keep, stride, pad),
+        });
+        tf.dispose(maskTensor);
+      });
+    }
+
+    it('the merged filter reproduces the forward; at initialisation it is the frozen conv; no leak', () => {
+      const rng = new Rng(165);
+      const spec: ConvSpec = { strides: [1, 1], pad: 'same' };
+      const x = randomTensor(rng, XS);
+      const w = randomTensor(rng, [KH, KW, XS[3], CO]);
+      const bias = randomTensor(rng, [CO]);
+      const r = randomTensor(rng, [XS[0], XS[1], XS[2], CO]);
+      const p: DoraParams = { a: tf.variable(randomTensor(rng, [KH, KW, XS[3], R], 0.3)), b: tf.variable(tf.zeros([R, CO])), m: tf.variable(tf.zeros([CO])), scale: SCALE };
+      p.m.assign(doraWeightNorm(w, p));
+      const frozen = tf.add(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), bias);
+      const atInit = doraConv2d(x, w, bias, spec, p, undefined, false);
+      assertClose(atInit.dataSync(), frozen.dataSync(), 1e-5, 'DoRA conv at init');
+      p.b.assign(randomTensor(rng, [R, CO], 0.3));
+      const adapted = doraConv2d(x, w, bias, spec, p, undefined, false);
+      const merged = tf.tidy(() => tf.add(tf.conv2d(x as tf.Tensor4D, doraMergedWeight(w, p) as tf.Tensor4D, 1, 'same'), bias));
+      assertClose(merged.dataSync(), adapted.dataSync(), 1e-5, 'merged vs adapted');
+      const mask = tf.tensor(new Uint8Array(x.size).map(() => (rng.next() < 0.9 ? 1 : 0)), XS, 'bool');
+      for (let step = 0; step < 2; step++) {
+        assertNoLeak(() => {
+          const { grads } = valueAndGrads(() => testLoss(doraConv2d(x, w, bias, spec, p, { mask, keep: 0.9 }, true), r), [p.a, p.b, p.m]);
+          tf.dispose(grads);
+        }, `step ${step}`);
+      }
+      tf.dispose([x, w, bias, r, p.a, p.b, p.m, frozen, atInit, adapted, merged, mask]);
     });
   });
 }

@@ -1,6 +1,6 @@
 /**
  * DoRA (Liu et al. 2024; the paper's section 3, table 1 and appendix C.4, figure 3) on a
- * linear layer, as PEFT's `LoraConfig(use_dora=True)` runs it:
+ * linear layer (and a conv, doraConv2d below), as PEFT's `LoraConfig(use_dora=True)` runs it:
  *
  *   W' = m * V / ||V||_c,   V = W0 + s B A,   s = alpha / r,
  *
@@ -26,7 +26,8 @@
  *   dx = dy W0 + drop((dy * (g - 1)) W0 + dh A)        (dropout)
  */
 import { tf, type Tensor } from '../tf';
-import { customOp, flatten2d } from './grad';
+import { conv2dBackpropFilter, conv2dBackpropInput, type ConvSpec } from './conv2d';
+import { customOp, dims, flatten2d } from './grad';
 import type { DropoutMask, LoraParams } from './linear';
 
 /** DoRA adapter of one linear layer: LoRA's A, B and scale, and the magnitude. */
@@ -35,25 +36,33 @@ export interface DoraParams extends LoraParams {
   m: tf.Variable;
 }
 
-/** V = W0 + s B A: the direction before normalisation. */
+/**
+ * V = W0 + s B A: the direction before normalisation. Linear W0 [d_out, d_in]; conv W0
+ * [kh, kw, c_in, c_out] with A [kh, kw, c_in, r] and B [r, c_out] (loraConv2d's layout),
+ * B A then being (A as [kh kw c_in, r]) B reshaped to W0's shape.
+ */
 function direction(w: Tensor, p: LoraParams): Tensor {
-  return tf.add(w, tf.mul(tf.matMul(p.b, p.a), p.scale));
+  if (w.rank === 2) return tf.add(w, tf.mul(tf.matMul(p.b, p.a), p.scale));
+  const r = dims(p.a)[3];
+  return tf.add(w, tf.mul(tf.reshape(tf.matMul(tf.reshape(p.a, [-1, r]), p.b), dims(w)), p.scale));
 }
 
-function rowNorms(v: Tensor): Tensor {
-  return tf.sqrt(tf.sum(tf.square(v), 1));
+/** ||V||_c: per output row over the input (linear), per output channel over kh, kw, c_in (conv, PEFT's dims 1..3). */
+function outputNorms(v: Tensor): Tensor {
+  return tf.sqrt(tf.sum(tf.square(v), v.rank === 2 ? 1 : [0, 1, 2]));
 }
 
-/** ||W0 + s B A||_c per output row ([d_out]); with B = 0, the magnitude's initial value. */
+/** ||W0 + s B A||_c per output ([d_out]); with B = 0, the magnitude's initial value. */
 export function doraWeightNorm(w: Tensor, p: LoraParams): Tensor {
-  return tf.tidy(() => rowNorms(direction(w, p)));
+  return tf.tidy(() => outputNorms(direction(w, p)));
 }
 
-/** The merged weight m * V / ||V||_c ([d_out, d_in]): what PEFT's merge writes into W0. */
+/** The merged weight m * V / ||V||_c (W0's shape): what PEFT's merge writes into W0. */
 export function doraMergedWeight(w: Tensor, p: DoraParams): Tensor {
   return tf.tidy(() => {
     const v = direction(w, p);
-    return tf.mul(v, tf.reshape(tf.div(p.m, rowNorms(v)), [-1, 1]));
+    const g = tf.div(p.m, outputNorms(v));
+    return tf.mul(v, v.rank === 2 ? tf.reshape(g, [-1, 1]) : g);
   });
 }
 
@@ -73,7 +82,7 @@ export function doraLinear(
     xNeedsGrad ? [x2, p.a, p.b, p.m] : [p.a, p.b, p.m],
     (save) => {
       // The norm from the current A and B, a constant to backward (PEFT: weight_norm.detach()).
-      const norm = rowNorms(direction(w, p));
+      const norm = outputNorms(direction(w, p));
       const g = tf.div(p.m, norm);
       const xd = mask2 ? applyMask(x2, mask2) : x2;
       const h = tf.matMul(xd, p.a, false, true);
@@ -102,4 +111,54 @@ export function doraLinear(
     },
   );
   return restore(y, dOut);
+}
+
+/**
+ * DoRA on a conv (PEFT's _DoraConvNdLayer): the same formulas with the products as convs,
+ * h = conv(drop(x), A) ([.., r]), the LoRA output B as a 1x1 conv, ||V||_c per output
+ * channel, and the same tensors kept (u is [N, H', W', c_out]).
+ */
+export function doraConv2d(
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | undefined,
+  spec: ConvSpec,
+  p: DoraParams,
+  dropout: DropoutMask | undefined,
+  xNeedsGrad: boolean,
+): Tensor {
+  const r = dims(p.a)[3];
+  const dOut = dims(w)[3];
+  const conv = (input: Tensor, filter: Tensor): Tensor => tf.conv2d(input as tf.Tensor4D, filter as tf.Tensor4D, spec.strides, spec.pad);
+  const applyMask = (t: Tensor, m: Tensor): Tensor => tf.mul(t, tf.mul(tf.cast(m, 'float32'), 1 / dropout!.keep));
+  return customOp(
+    xNeedsGrad ? [x, p.a, p.b, p.m] : [p.a, p.b, p.m],
+    (save) => {
+      const norm = outputNorms(direction(w, p));
+      const xd = dropout ? applyMask(x, dropout.mask) : x;
+      const h = conv(xd, p.a);
+      const baseD = conv(xd, w);
+      const up = tf.reshape(tf.matMul(tf.reshape(h, [-1, r]), p.b), dims(baseD));
+      const u = tf.add(baseD, tf.mul(up, p.scale));
+      save(dropout && xNeedsGrad ? [xd, h, u, norm, dropout.mask] : [xd, h, u, norm]);
+      const scaled = tf.mul(u, tf.div(p.m, norm));
+      const adapted = dropout ? tf.add(tf.sub(conv(x, w), baseD), scaled) : scaled;
+      return bias ? tf.add(adapted, bias) : adapted;
+    },
+    (dy, [xd, h, u, norm, m]) => {
+      const g = tf.div(p.m, norm);
+      const dm = tf.div(tf.sum(tf.mul(dy, u), [0, 1, 2]), norm);
+      const gy = tf.mul(dy, g);
+      const g2 = tf.reshape(tf.mul(gy, p.scale), [-1, dOut]);
+      const db = tf.matMul(tf.reshape(h, [-1, r]), g2, true, false);
+      const dh = tf.reshape(tf.matMul(g2, p.b, false, true), dims(h));
+      const da = conv2dBackpropFilter(xd, dh, dims(p.a), spec);
+      if (!xNeedsGrad) return [da, db, dm];
+      const dxDora = conv2dBackpropInput(dims(xd), dh, p.a, spec);
+      const dx = m
+        ? tf.add(conv2dBackpropInput(dims(xd), dy, w, spec), applyMask(tf.add(conv2dBackpropInput(dims(xd), tf.sub(gy, dy), w, spec), dxDora), m))
+        : tf.add(conv2dBackpropInput(dims(xd), gy, w, spec), dxDora);
+      return [dx, da, db, dm];
+    },
+  );
 }
