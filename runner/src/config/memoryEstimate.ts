@@ -25,6 +25,8 @@
 import type { Method, ResolvedRunConfig } from '../../../protocol/config';
 import type { InspectResult, MemoryBreakdown, MemoryEstimate, TransformerShape } from '../../../protocol/results';
 import { isAttentionLayer, type InspectedLayer } from './targets';
+import { methodInfo } from '../engine/methods/info';
+import type { KeptPerToken } from '../engine/methods/method';
 
 const FLOAT_BYTES = 4;
 
@@ -48,12 +50,6 @@ function inputWidth(layer: InspectedLayer): number {
   return layer.dIn ?? layer.dOut ?? 0;
 }
 
-function rowsFor(layer: InspectedLayer, config: ResolvedRunConfig): number {
-  const dOut = layer.dOut ?? 0;
-  const wanted = config.spruft.rank ?? Math.max(1, Math.round((config.spruft.ratio ?? 0) * dOut));
-  return Math.min(dOut, wanted);
-}
-
 /**
  * Estimate one method's training memory on this model. `targets` are the layers it
  * adapts (see selectTargetLayers); `full` and `head` ignore them.
@@ -74,24 +70,17 @@ export function estimateTrainingMemory(
   let cacheWidth = 0;
   let dropoutWidth = 0;
 
-  if (method === 'spruft' || method === 'lora') {
+  const m = methodInfo(method);
+  if (m.memory.scope === 'targets') {
     for (const layer of targets) {
       const dIn = inputWidth(layer);
-      if (method === 'spruft') {
-        const rows = rowsFor(layer, config);
-        const isNorm = layer.kind === 'layernorm' || layer.kind === 'rmsnorm' || layer.kind === 'batchnorm';
-        // Appendix B: with dependency groups the dependent input columns add about as many again.
-        trainable += (isNorm ? 2 * rows : rows * dIn + (config.spruft.trainBias ? rows : 0)) * (config.spruft.dependency ? 2 : 1);
-        cacheWidth += dIn;
-      } else {
-        const r = config.lora.rank;
-        trainable += r * (dIn + (layer.dOut ?? 0));
-        // LoRA caches A x for dL/dB (paper C.5) and the input for dL/dA, plus the dropout mask.
-        cacheWidth += dIn + r;
-        if (config.lora.dropout > 0) dropoutWidth += dIn;
-      }
+      trainable += m.memory.targetParams!(layer, config, false) ?? 0;
+      // What the adapter keeps for its gradients; with dropout also the masks (paper C.5).
+      const kept = m.memory.kept!(dIn, config);
+      cacheWidth += (kept.sharesInput ? dIn : 0) + kept.floats;
+      dropoutWidth += kept.masks;
     }
-  } else if (method === 'full') {
+  } else if (m.memory.scope === 'all') {
     trainable = model.params;
     cacheWidth = weighted.reduce((s, l) => s + inputWidth(l), 0);
   } else if (head) {
@@ -100,7 +89,7 @@ export function estimateTrainingMemory(
   }
   // Backpropagating to the earliest trainable layer keeps the outputs of the layers on the
   // way; with adapters spread over the blocks that is (nearly) every layer.
-  if (trainable > 0 && method !== 'head') cacheWidth += weighted.reduce((s, l) => s + (l.dOut ?? 0), 0);
+  if (trainable > 0 && m.memory.scope !== 'head') cacheWidth += weighted.reduce((s, l) => s + (l.dOut ?? 0), 0);
   const maxWidth = weighted.reduce((m, l) => Math.max(m, l.dOut ?? 0, inputWidth(l)), 0);
   return trainingEstimate(method, trainable, {
     cache: tokens * cacheWidth * FLOAT_BYTES,
@@ -144,7 +133,8 @@ export interface TransformerEstimateOptions {
   profile?: EstimateProfile;
 }
 
-type Adapt = 'frozen' | 'rows' | 'lora' | 'full';
+/** What one adapted layer keeps per token, by the input width it reads (its method's `memory.kept`). */
+type Adapt = (inputWidth: number) => KeptPerToken;
 
 /** A layer's block and role in it, from its HF name (Llama and ViT layouts). */
 const ROLES: Array<[RegExp, string]> = [
@@ -183,29 +173,23 @@ interface BlockCache {
  * What one block keeps per token for backward, following the ops' `save` lists
  * (tensor/ops/: rmsNorm/layerNorm, linear, attention, activations, elementwise).
  */
-function blockCache(s: TransformerShape, tokens: number, adapts: Map<string, Adapt[]>, gradIn: boolean, lora: { rank: number; dropout: number }, profile: EstimateProfile): BlockCache {
+function blockCache(s: TransformerShape, tokens: number, adapts: Map<string, Adapt[]>, gradIn: boolean, profile: EstimateProfile): BlockCache {
   const d = s.hidden;
   const I = s.intermediate;
   const f = 4;
   let bytes = 0;
   let masks = 0;
   const of = (role: string): Adapt[] => adapts.get(role) ?? [];
-  const adapted = (role: string): boolean => of(role).some((a) => a !== 'frozen');
+  const adapted = (role: string): boolean => of(role).length > 0;
   // Linear layers reading one input of width w: SPruFT/full keep that input once
   // (a shared buffer); LoRA keeps its own dropped copy, A x and the mask (paper C.5).
   const linears = (role: string, w: number): void => {
     let shared = false;
     for (const a of of(role)) {
-      if (a === 'rows' || a === 'full') shared = true;
-      if (a === 'lora') {
-        bytes += f * lora.rank;
-        if (lora.dropout > 0) {
-          bytes += f * w;
-          masks += w;
-        } else {
-          shared = true;
-        }
-      }
+      const kept = a(w);
+      bytes += f * kept.floats;
+      masks += kept.masks;
+      if (kept.sharesInput) shared = true;
     }
     if (shared) bytes += f * w;
   };
@@ -252,30 +236,25 @@ function estimateTransformer(
   const tokens = batch * perExample;
   const f = 4;
   const head = model.layers.find((l) => l.head);
-  const trainsHead = config.task !== 'causal-lm' && config.head.train && head !== undefined && method !== 'full';
-  // What each layer becomes under the method.
+  const trainsHead = config.task !== 'causal-lm' && config.head.train && head !== undefined && methodInfo(method).memory.scope !== 'all';
+  const m = methodInfo(method);
+  // What each adapted layer keeps, by name.
   const adaptOf = new Map<string, Adapt>();
+  const kept = (w: number): KeptPerToken => m.memory.kept!(w, config);
   let trainable = 0;
-  if (method === 'full') {
+  if (m.memory.scope === 'all') {
     // Every weight but the head, which trains only where the task has a classifier.
     trainable = model.params - (head && !trainsHeadUnderFull(config) ? head.params : 0);
-    for (const l of model.layers) if (l.dOut && !l.head) adaptOf.set(l.name, 'full');
-  } else if (method === 'spruft' || method === 'lora') {
+    for (const l of model.layers) if (l.dOut && !l.head) adaptOf.set(l.name, kept);
+  } else if (m.memory.scope === 'targets') {
     for (const layer of targets) {
-      const dIn = inputWidth(layer);
-      const isNorm = layer.kind === 'layernorm' || layer.kind === 'rmsnorm' || layer.kind === 'batchnorm';
-      if (method === 'spruft') {
-        const rows = rowsFor(layer, config);
-        const withBias = layer.params > (layer.dOut ?? 0) * dIn;
-        trainable += (isNorm ? rows * (withBias ? 2 : 1) : rows * dIn + (config.spruft.trainBias && withBias ? rows : 0)) * (config.spruft.dependency ? 2 : 1);
-        adaptOf.set(layer.name, 'rows');
-      } else if (layer.kind === 'linear' || layer.kind === 'conv2d') {
-        trainable += Math.min(config.lora.rank, layer.dOut ?? 0) * (dIn + (layer.dOut ?? 0));
-        adaptOf.set(layer.name, 'lora');
-      }
+      const params = m.memory.targetParams!(layer, config, true);
+      if (params === undefined) continue;
+      trainable += params;
+      adaptOf.set(layer.name, kept);
     }
   }
-  if (trainsHead || (method === 'head' && head)) trainable += head!.params;
+  if (trainsHead || (m.memory.scope === 'head' && head)) trainable += head!.params;
   // Blocks in order; a gradient flows into block i when anything before it trains.
   const perBlock: Array<Map<string, Adapt[]>> = Array.from({ length: s.blocks }, () => new Map());
   for (const [name, a] of adaptOf) {
@@ -284,15 +263,14 @@ function estimateTransformer(
     const m = perBlock[r.block];
     m.set(r.role, [...(m.get(r.role) ?? []), a]);
   }
-  const loraShape = { rank: config.lora.rank, dropout: config.lora.dropout };
   const checkpointed = config.training.checkpointing === 'blocks';
   // Under `full` the embeddings (or the patch embedding) train: a gradient enters block 0.
-  let gradIn = method === 'full';
+  let gradIn = m.trainsExtras;
   let cache = 0;
   let masks = 0;
   let recompute = 0;
   for (const adapts of perBlock) {
-    const b = blockCache(s, perExample, adapts, gradIn, loraShape, profile);
+    const b = blockCache(s, perExample, adapts, gradIn, profile);
     const any = gradIn || b.gradOut;
     if (checkpointed) {
       // Only the block's input; in backward one block's cache and masks at a time.
@@ -311,7 +289,7 @@ function estimateTransformer(
     if (s.kind === 'decoder') cache += tokens * f * (s.vocab ?? 0) * (profile === 'pytorch' ? 2 : 1);
   }
   // A trained classifier keeps its input (one token per example).
-  if (trainsHead || method === 'head' || method === 'full') cache += batch * f * s.hidden;
+  if (trainsHead || m.memory.scope !== 'targets') cache += batch * f * s.hidden;
   // Inference's own working set: one block's intermediates, or the logits.
   const d = s.hidden;
   const blockWork = tokens * f * (8 * d + (s.gatedMlp ? 4 : 2) * s.intermediate + (profile === 'engine' ? 2 * s.heads * perExample : 0));

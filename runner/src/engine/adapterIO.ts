@@ -8,44 +8,25 @@ import { existsSync } from 'node:fs';
 import { readJsonFile } from '../io/jsonText';
 import { join } from 'node:path';
 import {
-  ADAPTER_CONFIG_FILE, ADAPTER_FORMAT, ADAPTER_RECORD_FILE, ADAPTER_VERSION, ADAPTER_VERSIONS_READ, ADAPTER_WEIGHTS_FILE, adapterTensorName,
-  type AdapterConfig, type AdapterLayer, type PeftLoraConfig,
+  ADAPTER_CONFIG_FILE, ADAPTER_FORMAT, ADAPTER_RECORD_FILE, ADAPTER_VERSION, ADAPTER_VERSIONS_READ, ADAPTER_WEIGHTS_FILE,
+  type AdapterConfig, type AdapterLayer,
 } from '../../../protocol/adapter';
-import type { ResolvedRunConfig } from '../../../protocol/config';
+import { METHODS, type ResolvedRunConfig } from '../../../protocol/config';
 import { SpruftError } from '../errors';
 import { writeFolderAtomic } from '../io/atomicWrite';
 import { writeHfFolder } from '../io/hfFolder';
 import { readSafetensors, serializeSafetensors, type SafetensorsTensor } from '../io/safetensors';
 import { writeLayersModel } from '../io/tfjsLayers';
 import type { AdaptableLayer } from '../models/layer';
-import { toFileLayout, toEngineLayout, type FileLayout, type Model, type WeightEntry } from '../models/model';
-import type { AttachedMethod } from './methods';
-import { addInputChannels } from '../tensor/ops/columnConv2d';
-import { addColumns } from '../tensor/ops/columnLinear';
-import { addOutputChannels } from '../tensor/ops/conv2d';
-import { addChannels } from '../tensor/ops/depthwiseConv2d';
+import { toFileLayout, toEngineLayout, type Model, type WeightEntry } from '../models/model';
+import { findMethod, methodModule, type AttachedMethod } from './methods';
 import { dims } from '../tensor/ops/grad';
-import { addRows } from '../tensor/ops/linear';
 import { Rng } from '../tensor/rng';
 import { tf, type Tensor } from '../tensor/tf';
 
 /** The model-file entry of a layer's tensor (its name and layout in the base's files). */
 function entryOf(model: Model, t: Tensor | undefined): WeightEntry | undefined {
   return t ? model.weightEntries().find((e) => e.get() === t) : undefined;
-}
-
-/** The engine axis of a layer's weight that indexes rows (output features / channels), and input features. */
-function engineRowAxis(layer: AdaptableLayer): number {
-  return layer.kind === 'conv2d' ? 3 : layer.kind === 'depthwise-conv2d' ? 2 : 0;
-}
-
-function engineColumnAxis(layer: AdaptableLayer): number {
-  return layer.kind === 'conv2d' ? 2 : 1;
-}
-
-/** Where engine axis `axis` of a rank-`rank` tensor lands in the file layout (toFileLayout is the one truth). */
-function fileAxis(axis: number, rank: number, layout: FileLayout): number {
-  return tf.tidy(() => dims(toFileLayout(tf.zeros(Array.from({ length: rank }, (_, i) => (i === axis ? 2 : 1))), layout)).indexOf(2));
 }
 
 /**
@@ -56,19 +37,6 @@ function rowsFromFile(layer: AdaptableLayer, t: Tensor): Tensor {
   if (layer.kind === 'conv2d') return tf.transpose(t, [1, 2, 3, 0]);
   if (layer.kind === 'depthwise-conv2d') return tf.transpose(t, [1, 2, 0, 3]);
   return t;
-}
-
-/** LoRA tensors in PEFT's layouts: conv A [r, c_in, kh, kw], conv B [c_out, r, 1, 1]. */
-function loraToFile(layer: AdaptableLayer, a: Tensor, b: Tensor): [Tensor, Tensor] {
-  if (layer.kind !== 'conv2d') return [a, b];
-  const [r, cout] = dims(b);
-  return [tf.transpose(a, [3, 2, 0, 1]), tf.reshape(tf.transpose(b), [cout, r, 1, 1])];
-}
-
-function loraFromFile(layer: AdaptableLayer, a: Tensor, b: Tensor): [Tensor, Tensor] {
-  if (layer.kind !== 'conv2d') return [a, b];
-  const [cout, r] = dims(b);
-  return [tf.transpose(a, [2, 3, 1, 0]), tf.transpose(tf.reshape(b, [cout, r]))];
 }
 
 function f32(t: Tensor): SafetensorsTensor {
@@ -96,11 +64,12 @@ export interface AdapterWriteOptions {
 
 /** Write `adapter_config.json` + `adapter_model.safetensors` (one atomic folder write). */
 export function writeAdapter(dir: string, model: Model, attached: AttachedMethod, o: AdapterWriteOptions): AdapterConfig {
+  const m = methodModule(attached.method);
+  const wholeName = (fileName: string): string => m.adapter.wholeTensorName?.(fileName) ?? fileName;
   const tensors = new Map<string, SafetensorsTensor>();
   const layers: AdapterLayer[] = [];
   tf.tidy(() => {
     for (const l of attached.adaptedLayers) {
-      const t = l.training;
       const base = entryOf(model, l.weight);
       const layout = base?.layout ?? 'same';
       const entry: AdapterLayer = { name: l.name, kind: l.kind, weightShape: dims(l.weight), tensors: {} };
@@ -110,50 +79,24 @@ export function writeAdapter(dir: string, model: Model, attached: AttachedMethod
         const bias = entryOf(model, l.bias);
         if (bias) entry.biasName = bias.fileName;
       }
-      if (t.kind === 'rows') {
-        // W_f has the engine layout of W with its row axis cut to r; in the file, the base's layout.
-        const wf = toFileLayout(t.wf, layout);
-        entry.rowAxis = fileAxis(engineRowAxis(l), dims(l.weight).length, layout);
-        tensors.set(adapterTensorName.spruftRows(l.name), f32(wf));
-        entry.tensors[adapterTensorName.spruftRows(l.name)] = dims(wf);
-        if (t.bf) {
-          tensors.set(adapterTensorName.spruftBias(l.name), f32(t.bf));
-          entry.tensors[adapterTensorName.spruftBias(l.name)] = dims(t.bf);
-        }
-        entry.rows = t.rows;
-        entry.scores = t.scores;
-        if (t.columns) {
-          // Appendix B's W_f,dep: the base's layout with its input axis cut to c.
-          const wdep = toFileLayout(t.columns.wdep, layout);
-          entry.columnAxis = fileAxis(engineColumnAxis(l), dims(l.weight).length, layout);
-          tensors.set(adapterTensorName.spruftDependency(l.name), f32(wdep));
-          entry.tensors[adapterTensorName.spruftDependency(l.name)] = dims(wdep);
-          entry.columns = t.columns.columns;
-        }
-      } else if (t.kind === 'lora') {
-        const [a, b] = loraToFile(l, t.a, t.b);
-        tensors.set(adapterTensorName.loraA(l.name), f32(a));
-        tensors.set(adapterTensorName.loraB(l.name), f32(b));
-        entry.tensors[adapterTensorName.loraA(l.name)] = dims(a);
-        entry.tensors[adapterTensorName.loraB(l.name)] = dims(b);
-      } else if (t.kind === 'full') {
-        tensors.set(`${l.name}.weight`, f32(t.w));
-        entry.tensors[`${l.name}.weight`] = dims(t.w);
-        if (t.b) {
-          tensors.set(`${l.name}.bias`, f32(t.b));
-          entry.tensors[`${l.name}.bias`] = dims(t.b);
-        }
-      }
+      m.adapter.writeLayer(l, {
+        layout,
+        entry,
+        put: (name, t) => {
+          tensors.set(name, f32(t));
+          entry.tensors[name] = dims(t);
+        },
+      });
       layers.push(entry);
     }
-    // LoRA: the head as PEFT's `modules_to_save` restores it.
-    const headName = (fileName: string): string => (attached.method === 'lora' ? adapterTensorName.peftSaved(fileName) : fileName);
-    for (const h of headEntries(model)) tensors.set(headName(h.fileName), f32(toFileLayout(h.tensor, h.layout)));
+    // The head under the method's name for whole tensors (LoRA: PEFT's `modules_to_save`).
+    for (const h of headEntries(model)) tensors.set(wholeName(h.fileName), f32(toFileLayout(h.tensor, h.layout)));
     // `full` also trains the embeddings (their trained values live in the entries now).
-    if (attached.method === 'full') for (const e of model.extraWeights()) tensors.set(e.fileName, f32(toFileLayout(e.get(), e.layout)));
+    if (m.trainsExtras) for (const e of model.extraWeights()) tensors.set(e.fileName, f32(toFileLayout(e.get(), e.layout)));
   });
   const c = o.config;
   const method = attached.method;
+  const fields = m.adapter.configFields(c, o.metric);
   const config: AdapterConfig = {
     format: ADAPTER_FORMAT,
     version: ADAPTER_VERSION,
@@ -162,46 +105,26 @@ export function writeAdapter(dir: string, model: Model, attached: AttachedMethod
       path: model.sourcePath, architecture: model.architecture, fingerprint: o.fingerprint,
       numLabels: model.numLabels, labelNames: model.labelNames, cutAt: c.model.cutAt,
     },
-    metric: method === 'spruft' ? o.metric : undefined,
-    rank: method === 'spruft' ? c.spruft.rank : method === 'lora' ? c.lora.rank : undefined,
-    ratio: method === 'spruft' ? c.spruft.ratio : undefined,
+    metric: fields.metric,
+    rank: fields.rank,
+    ratio: fields.ratio,
     freezeAttention: c.targets.freezeAttention,
     layers,
-    fullTensors: [...headEntries(model).map((h) => (method === 'lora' ? adapterTensorName.peftSaved(h.fileName) : h.fileName)), ...(method === 'full' ? model.extraWeights().map((e) => e.fileName) : [])],
+    fullTensors: [...headEntries(model).map((h) => wholeName(h.fileName)), ...(m.trainsExtras ? model.extraWeights().map((e) => e.fileName) : [])],
     training: { ...c.training },
     createdAt: new Date().toISOString(),
   };
   const json = (v: unknown): string[] => [JSON.stringify(v, null, 2) + '\n'];
-  const peft = method === 'lora' ? peftLoraConfig(model, attached, c, layers) : undefined;
-  if (peft) Object.assign(config, peft);
+  const modulesToSave = model.head && headEntries(model).length > 0 ? [model.head.name] : null;
+  const foreign = m.adapter.foreignConfig?.(model, attached.adaptedLayers, c, layers, modulesToSave);
+  if (foreign) Object.assign(config, foreign);
   writeFolderAtomic(dir, [
     { name: ADAPTER_WEIGHTS_FILE, chunks: () => [serializeSafetensors(tensors, { format: 'pt' })] },
     // LoRA: adapter_config.json is PEFT's alone (older PEFT refuses unknown keys); this format's record beside it.
-    { name: ADAPTER_CONFIG_FILE, chunks: () => json(peft ?? config) },
-    ...(peft ? [{ name: ADAPTER_RECORD_FILE, chunks: () => json(config) }] : []),
+    { name: ADAPTER_CONFIG_FILE, chunks: () => json(foreign ?? config) },
+    ...(foreign ? [{ name: ADAPTER_RECORD_FILE, chunks: () => json(config) }] : []),
   ]);
   return config;
-}
-
-/**
- * PEFT's LoraConfig for this adapter (what `PeftModel.from_pretrained` reads): `r` the
- * configured rank, `rank_pattern` the layers where it was capped at d_out, the head in
- * `modules_to_save`.
- */
-function peftLoraConfig(model: Model, attached: AttachedMethod, c: ResolvedRunConfig, layers: AdapterLayer[]): PeftLoraConfig {
-  const rankPattern: Record<string, number> = {};
-  for (const l of attached.adaptedLayers) {
-    if (l.training.kind === 'lora') {
-      const r = dims(l.training.b)[l.kind === 'linear' ? 1 : 0];
-      if (r !== c.lora.rank) rankPattern[l.name] = r;
-    }
-  }
-  return {
-    peft_type: 'LORA', task_type: null, r: c.lora.rank, lora_alpha: c.lora.alpha, lora_dropout: c.lora.dropout,
-    target_modules: layers.map((l) => l.name), rank_pattern: rankPattern, bias: 'none', fan_in_fan_out: false,
-    modules_to_save: model.head && headEntries(model).length > 0 ? [model.head.name] : null,
-    base_model_name_or_path: model.sourcePath, inference_mode: true, init_lora_weights: true,
-  };
 }
 
 export function readAdapterConfig(dir: string): AdapterConfig {
@@ -231,13 +154,6 @@ export function baseMismatchMessage(recorded: AdapterConfig['baseModel'], path: 
     + 'Restore the base model the run used, or train again on this one';
 }
 
-/** A non-trainable variable holding `t` (which is released). */
-function frozenVariable(t: Tensor): tf.Variable {
-  const v = tf.variable(t, false);
-  t.dispose();
-  return v;
-}
-
 export interface ApplyOptions {
   /** Fail when the base model's fingerprint differs (default); false: warn through `onWarning`. */
   strict?: boolean;
@@ -263,6 +179,8 @@ export function applyAdapter(dir: string, model: Model, o: ApplyOptions = {}): A
     if (!t) throw new SpruftError('ADAPTER_INVALID', `tensor "${name}" is missing from ${ADAPTER_WEIGHTS_FILE}`, dir);
     return tf.tensor(t.data as Float32Array, t.shape);
   };
+  const m = findMethod(config.method);
+  if (!m) throw new SpruftError('ADAPTER_INVALID', `"method" is ${JSON.stringify(config.method)}, which this runner does not know (it knows ${METHODS.join(', ')})`, dir);
   const byName = new Map(model.layers.map((l) => [l.name, l]));
   for (const spec of config.layers) {
     const layer = byName.get(spec.name);
@@ -273,28 +191,7 @@ export function applyAdapter(dir: string, model: Model, o: ApplyOptions = {}): A
     layer.resetTraining();
     const layout = entryOf(model, layer.weight)?.layout ?? 'same';
     const fromFile = (t: Tensor): Tensor => (config.version === 1 ? rowsFromFile(layer, t) : toEngineLayout(t, layout));
-    if (config.method === 'spruft') {
-      const rows = spec.rows ?? [];
-      const wf = tf.tidy(() => fromFile(tensor(adapterTensorName.spruftRows(spec.name))));
-      const biasName = adapterTensorName.spruftBias(spec.name);
-      const columns = spec.columns && spec.columns.length > 0 ? spec.columns : undefined;
-      const wdep = columns ? tf.tidy(() => fromFile(tensor(adapterTensorName.spruftDependency(spec.name)))) : undefined;
-      layer.training = {
-        kind: 'rows', rows, rowsTensor: tf.tensor1d(rows, 'int32'),
-        wf: frozenVariable(wf), bf: file.tensors.has(biasName) ? frozenVariable(tensor(biasName)) : undefined, scores: spec.scores,
-        columns: columns && wdep ? { columns, colsTensor: tf.tensor1d(columns, 'int32'), wdep: frozenVariable(wdep) } : undefined,
-      };
-    } else if (config.method === 'lora') {
-      const [a, b] = tf.tidy(() => loraFromFile(layer, tensor(adapterTensorName.loraA(spec.name)), tensor(adapterTensorName.loraB(spec.name))));
-      // The rank of this layer (capped at d_out, PEFT's rank_pattern), not the configured r.
-      const rank = dims(a)[layer.kind === 'linear' ? 0 : 3];
-      layer.training = { kind: 'lora', a: frozenVariable(a), b: frozenVariable(b), scale: (config.lora_alpha ?? 16) / rank, dropout: 0 };
-    } else if (config.method === 'full') {
-      layer.training = {
-        kind: 'full', w: frozenVariable(tensor(`${spec.name}.weight`)),
-        b: file.tensors.has(`${spec.name}.bias`) ? frozenVariable(tensor(`${spec.name}.bias`)) : undefined,
-      };
-    }
+    layer.training = m.adapter.readLayer(layer, { spec, config, tensor, has: (name) => file.tensors.has(name), fromFile });
   }
   let head = model.head;
   if (head && config.fullTensors.length > 0) {
@@ -305,7 +202,7 @@ export function applyAdapter(dir: string, model: Model, o: ApplyOptions = {}): A
       head = model.head!;
     }
     const current = head;
-    const stored = (fileName: string): string => (config.method === 'lora' && config.version > 1 ? adapterTensorName.peftSaved(fileName) : fileName);
+    const stored = (fileName: string): string => (config.version > 1 ? m.adapter.wholeTensorName?.(fileName) ?? fileName : fileName);
     for (const e of model.weightEntries().filter((w) => w.get() === current.weight || w.get() === current.bias)) {
       if (!config.fullTensors.includes(stored(e.fileName))) continue;
       const value = tf.tidy(() => toEngineLayout(tensor(stored(e.fileName)), e.layout));
@@ -334,28 +231,7 @@ export function mergeTraining(model: Model): number {
   for (const l of model.layers) {
     const t = l.training;
     if (t.kind === 'frozen') continue;
-    const next = tf.tidy((): { w: Tensor; b?: Tensor } => {
-      switch (t.kind) {
-        case 'rows': {
-          const withRows = l.kind === 'linear' || l.isNorm ? addRows(l.weight, t.rowsTensor, t.wf)
-            : l.kind === 'conv2d' ? addOutputChannels(l.weight, t.rowsTensor, t.wf)
-            : addChannels(l.weight, t.rowsTensor, t.wf);
-          // Appendix B: W + M W_f + W_f,dep M_dep.
-          const c = t.columns;
-          const w = !c ? withRows : l.kind === 'conv2d' ? addInputChannels(withRows, c.colsTensor, c.wdep) : addColumns(withRows, c.colsTensor, c.wdep);
-          const b = t.bf ? addRows(l.bias ?? tf.zeros([l.dOut]), t.rowsTensor, t.bf) : l.bias;
-          return { w, b };
-        }
-        case 'lora': {
-          const delta = l.kind === 'linear'
-            ? tf.mul(tf.matMul(t.b, t.a), t.scale)
-            : tf.reshape(tf.mul(tf.matMul(tf.reshape(t.a, [-1, dims(t.a)[3]]), t.b), t.scale), dims(l.weight));
-          return { w: tf.add(l.weight, delta), b: l.bias };
-        }
-        case 'full':
-          return { w: tf.clone(t.w), b: t.b ? tf.clone(t.b) : l.bias };
-      }
-    });
+    const next = tf.tidy(() => t.merged(l));
     const oldW = l.weight;
     const oldB = l.bias;
     // Through the model's entries, so that any alias of the weight (a tied LM head) follows.

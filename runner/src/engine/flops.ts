@@ -3,8 +3,9 @@
  * the products a method needs, counted from the shapes one forward pass actually sees.
  *   forward           2 * positions * d_out * d_in per layer (conv: per output pixel)
  *   input gradients   the same again for every layer after the first one that trains
- *   weight gradients  full: the same; SPruFT: r/d_out of it (dW_f = dy[:, idx]^T x);
- *                     LoRA: its two small products, forward and backward
+ *   weight gradients  each method's layer training's `gradientFlops`: full the same;
+ *                     SPruFT r/d_out of it (dW_f = dy[:, idx]^T x); LoRA its two small
+ *                     products, forward and backward
  *   attention         QK^T and PV: 4 * B * T^2 * d per block forward, twice that backward
  * Elementwise work (norms, activations, softmax) is not counted, as usual for MFU.
  */
@@ -61,13 +62,8 @@ export function trainingStepFlops(shapes: LayerShape[], attention?: AttentionSha
     const fwd = 2 * positions * layer.dOut * layer.dIn;
     flops += fwd;
     if (gradientFlows) flops += fwd;
-    const t = layer.training;
-    if (t.kind === 'full') flops += fwd;
-    else if (t.kind === 'rows') flops += (fwd * t.rows.length) / layer.dOut;
-    else if (t.kind === 'lora') {
-      const r = layer.kind === 'linear' ? t.a.shape[0] : t.a.shape[3]!;
-      flops += 3 * 2 * positions * r * (layer.dIn + layer.dOut);
-    }
+    // The method's own products (its layer training says: engine/methods/<name>/layer.ts).
+    flops += layer.training.gradientFlops(layer, positions, fwd);
     gradientFlows = gradientFlows || layer.trainable;
   }
   if (attention) {

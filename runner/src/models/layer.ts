@@ -6,37 +6,69 @@
  */
 import type { LayerKind } from '../../../protocol/results';
 import { isAttentionLayer } from '../config/targets';
-import { Rng } from '../tensor/rng';
+import type { Rng } from '../tensor/rng';
 import { tf, type Tensor } from '../tensor/tf';
 import { batchNorm } from '../tensor/ops/batchNorm';
-import { columnConv2d } from '../tensor/ops/columnConv2d';
-import { columnLinear } from '../tensor/ops/columnLinear';
-import { fullConv2d, frozenConv2d, loraConv2d, rowConv2d, type ConvSpec } from '../tensor/ops/conv2d';
-import { frozenDepthwiseConv2d, fullDepthwiseConv2d, rowDepthwiseConv2d } from '../tensor/ops/depthwiseConv2d';
+import { frozenConv2d, type ConvSpec } from '../tensor/ops/conv2d';
+import { frozenDepthwiseConv2d } from '../tensor/ops/depthwiseConv2d';
 import { requiresGrad, tapeActive } from '../tensor/autodiff';
 import { dims } from '../tensor/ops/grad';
 import { layerNorm } from '../tensor/ops/layerNorm';
-import { frozenLinear, fullLinear, loraLinear, rowLinear, type DropoutMask } from '../tensor/ops/linear';
+import { frozenLinear } from '../tensor/ops/linear';
 import type { NormTraining } from '../tensor/ops/normAffine';
 import { rmsNorm } from '../tensor/ops/rmsNorm';
 
-/** SPruFT with dependency groups (appendix B): W_f,dep for the selected input columns. */
-export interface ColumnTraining {
-  columns: number[];
-  colsTensor: tf.Tensor1D;
-  /** linear [d_out, c]; conv2d [kh, kw, c, c_out]; zero at start. */
-  wdep: tf.Variable;
+/**
+ * How one layer trains under the method being run: the training state a method module
+ * (runner/src/engine/methods/<name>/) attaches to the layer, and what it does to the
+ * layer's forward pass. The layer knows only this interface; `frozen` is the layer's own.
+ */
+export interface Training {
+  /** 'frozen', or the method module's kind of layer training ('rows', 'lora', 'full', ...). */
+  readonly kind: string;
+  /**
+   * y = layer(x) with this training, from the layer's frozen weight and bias (read at
+   * call time: a merge replaces them). `xNeedsGrad`: see AdaptableLayer.apply.
+   */
+  forward(layer: AdaptableLayer, x: Tensor, ctx: ForwardContext, xNeedsGrad: boolean): Tensor;
+  /** The trainable tensors, with stable names (checkpoints, workers, adapters). */
+  trainables(layer: AdaptableLayer): Array<{ name: string; variable: tf.Variable }>;
+  /** The layer's weight and bias with the training folded in (new tensors, or the layer's own bias). */
+  merged(layer: AdaptableLayer): { w: Tensor; b?: Tensor };
+  /**
+   * Model FLOPs of one training step beyond the forward pass and the input gradient:
+   * the trained tensors' gradients (and any extra forward products), given the forward
+   * product's FLOPs `fwd` at `positions` positions (engine/flops.ts).
+   */
+  gradientFlops(layer: AdaptableLayer, positions: number, fwd: number): number;
+  /** Release the training's tensors. */
+  dispose(): void;
 }
 
-/** How one layer trains under the method being run. */
-export type LayerTraining =
-  | { kind: 'frozen' }
-  /** SPruFT (paper 4.1): W_f for the selected rows (and W_f,dep for dependent columns). */
-  | { kind: 'rows'; rows: number[]; rowsTensor: tf.Tensor1D; wf: tf.Variable; bf?: tf.Variable; scores?: number[]; columns?: ColumnTraining }
-  /** LoRA (eq. 3-4). */
-  | { kind: 'lora'; a: tf.Variable; b: tf.Variable; scale: number; dropout: number }
-  /** The weight itself trains (full fine-tuning, the classifier head). */
-  | { kind: 'full'; w: tf.Variable; b?: tf.Variable };
+/** The layer as loaded: nothing trains. */
+export interface FrozenTraining extends Training {
+  readonly kind: 'frozen';
+}
+
+const FROZEN: FrozenTraining = {
+  kind: 'frozen',
+  forward: (layer, x, _ctx, xNeedsGrad) => layer.frozenForward(x, xNeedsGrad),
+  trainables: () => [],
+  merged: (layer) => ({ w: layer.weight, b: layer.bias }),
+  gradientFlops: () => 0,
+  dispose: () => undefined,
+};
+
+/**
+ * Every kind of layer training, by kind. Each method module adds its own by declaration
+ * merging (`declare module '.../models/layer' { interface LayerTrainings { rows: RowsTraining } }`),
+ * so that `layer.training.kind === 'rows'` narrows to it without models/ importing engine/.
+ */
+export interface LayerTrainings {
+  frozen: FrozenTraining;
+}
+
+export type LayerTraining = LayerTrainings[keyof LayerTrainings];
 
 /** What a forward pass needs beyond its input. */
 export interface ForwardContext {
@@ -83,7 +115,7 @@ export class AdaptableLayer {
   readonly eps: number;
   readonly attention: boolean;
   readonly head: boolean;
-  training: LayerTraining = { kind: 'frozen' };
+  training: LayerTraining = FROZEN;
   /**
    * Scoring hook (`zo-taylor`, paper 4.2.2): while set, this frozen layer's forward runs
    * through it (with weights perturbed by a z regenerated from a seed). Inference only:
@@ -174,44 +206,13 @@ export class AdaptableLayer {
 
   /** The trainable tensors of this layer under its current training, with stable names. */
   trainables(): Array<{ name: string; variable: tf.Variable }> {
-    const t = this.training;
-    switch (t.kind) {
-      case 'frozen': return [];
-      case 'rows': return [
-        { name: `${this.name}.spruft_W_f`, variable: t.wf },
-        ...(t.bf ? [{ name: `${this.name}.spruft_b_f`, variable: t.bf }] : []),
-        ...(t.columns ? [{ name: `${this.name}.spruft_W_dep`, variable: t.columns.wdep }] : []),
-      ];
-      case 'lora': return [{ name: `${this.name}.lora_A`, variable: t.a }, { name: `${this.name}.lora_B`, variable: t.b }];
-      case 'full': return [{ name: `${this.name}.weight`, variable: t.w }, ...(t.b ? [{ name: `${this.name}.bias`, variable: t.b }] : [])];
-    }
+    return this.training.trainables(this);
   }
 
   /** Drop the training state (and its tensors), back to frozen. */
   resetTraining(): void {
-    const t = this.training;
-    if (t.kind === 'rows') tf.dispose([t.rowsTensor, t.wf, ...(t.bf ? [t.bf] : []), ...(t.columns ? [t.columns.colsTensor, t.columns.wdep] : [])]);
-    if (t.kind === 'lora') tf.dispose([t.a, t.b]);
-    if (t.kind === 'full') tf.dispose([t.w, ...(t.b ? [t.b] : [])]);
-    this.training = { kind: 'frozen' };
-  }
-
-  private normTraining(): NormTraining {
-    const t = this.training;
-    if (t.kind === 'rows') return { kind: 'rows', rows: t.rowsTensor, scale: t.wf, shift: t.bf };
-    if (t.kind === 'full') return { kind: 'full', scale: t.w, shift: t.b };
-    if (t.kind === 'lora') throw new Error(`internal: LoRA cannot adapt norm layer ${this.name}`);
-    return { kind: 'frozen' };
-  }
-
-  private dropoutMask(x: Tensor, rate: number, ctx: ForwardContext): DropoutMask | undefined {
-    if (!ctx.training || rate <= 0) return undefined;
-    const rng = ctx.dropoutRng ?? new Rng(0);
-    const data = new Uint8Array(x.size);
-    const keep = 1 - rate;
-    for (let i = 0; i < data.length; i++) data[i] = rng.next() < keep ? 1 : 0;
-    ctx.dropoutMaskBytes += data.byteLength;
-    return { mask: tf.tensor(data, x.shape, 'bool'), keep };
+    this.training.dispose();
+    this.training = FROZEN;
   }
 
   /**
@@ -220,49 +221,29 @@ export class AdaptableLayer {
    * engine's tape (under tfjs's tape or none, x is assumed to need it).
    */
   apply(x: Tensor, ctx: ForwardContext, xNeedsGrad: boolean = !tapeActive() || requiresGrad(x)): Tensor {
-    const t = this.training;
-    if (this.perturbedForward && t.kind === 'frozen') return this.perturbedForward(x);
+    if (this.perturbedForward && this.training.kind === 'frozen') return this.perturbedForward(x);
+    return this.training.forward(this, x, ctx, xNeedsGrad);
+  }
+
+  /** y = layer(x) with the frozen weights alone. */
+  frozenForward(x: Tensor, xNeedsGrad: boolean): Tensor {
     switch (this.kind) {
-      case 'linear':
-        switch (t.kind) {
-          case 'frozen': return frozenLinear(x, this.weight, this.bias, xNeedsGrad);
-          case 'rows': {
-            const y = rowLinear(x, this.weight, this.bias, { rows: t.rowsTensor, wf: t.wf, bf: t.bf }, xNeedsGrad);
-            return t.columns ? columnLinear(y, x, { cols: t.columns.colsTensor, wdep: t.columns.wdep }, xNeedsGrad) : y;
-          }
-          case 'lora': return loraLinear(x, this.weight, this.bias, t, this.dropoutMask(x, t.dropout, ctx), xNeedsGrad);
-          case 'full': return fullLinear(x, t.w, t.b ?? this.bias, xNeedsGrad);
-        }
-        break;
-      case 'conv2d': {
-        const spec = this.conv!;
-        switch (t.kind) {
-          case 'frozen': return frozenConv2d(x, this.weight, this.bias, spec, xNeedsGrad);
-          case 'rows': {
-            const y = rowConv2d(x, this.weight, this.bias, spec, { rows: t.rowsTensor, wf: t.wf, bf: t.bf }, xNeedsGrad);
-            return t.columns ? columnConv2d(y, x, spec, { cols: t.columns.colsTensor, wdep: t.columns.wdep }, xNeedsGrad) : y;
-          }
-          case 'lora': return loraConv2d(x, this.weight, this.bias, spec, t, this.dropoutMask(x, t.dropout, ctx), xNeedsGrad);
-          case 'full': return fullConv2d(x, t.w, t.b ?? this.bias, spec, xNeedsGrad);
-        }
-        break;
-      }
-      case 'depthwise-conv2d': {
-        const spec = this.conv!;
-        switch (t.kind) {
-          case 'frozen': return frozenDepthwiseConv2d(x, this.weight, this.bias, spec, xNeedsGrad);
-          case 'rows': return rowDepthwiseConv2d(x, this.weight, this.bias, spec, { rows: t.rowsTensor, wf: t.wf, bf: t.bf }, xNeedsGrad);
-          case 'full': return fullDepthwiseConv2d(x, t.w, t.b ?? this.bias, spec, xNeedsGrad);
-          case 'lora': throw new Error(`internal: LoRA does not adapt depthwise layer ${this.name}`);
-        }
-        break;
-      }
-      case 'layernorm': return layerNorm(x, this.weight, this.bias, this.eps, this.normTraining(), xNeedsGrad);
-      case 'rmsnorm': return rmsNorm(x, this.weight, this.eps, this.normTraining(), xNeedsGrad);
-      case 'batchnorm':
-        return batchNorm(x, this.weight, this.bias, { mean: this.movingMean!, variance: this.movingVariance!, eps: this.eps }, this.normTraining(), xNeedsGrad);
+      case 'linear': return frozenLinear(x, this.weight, this.bias, xNeedsGrad);
+      case 'conv2d': return frozenConv2d(x, this.weight, this.bias, this.conv!, xNeedsGrad);
+      case 'depthwise-conv2d': return frozenDepthwiseConv2d(x, this.weight, this.bias, this.conv!, xNeedsGrad);
+      default: return this.normForward(x, { kind: 'frozen' }, xNeedsGrad);
     }
-    throw new Error(`internal: no forward for ${this.kind}`);
+  }
+
+  /** A normalisation layer's forward pass with its affine parameters trained as `training` says. */
+  normForward(x: Tensor, training: NormTraining, xNeedsGrad: boolean): Tensor {
+    switch (this.kind) {
+      case 'layernorm': return layerNorm(x, this.weight, this.bias, this.eps, training, xNeedsGrad);
+      case 'rmsnorm': return rmsNorm(x, this.weight, this.eps, training, xNeedsGrad);
+      case 'batchnorm':
+        return batchNorm(x, this.weight, this.bias, { mean: this.movingMean!, variance: this.movingVariance!, eps: this.eps }, training, xNeedsGrad);
+      default: throw new Error(`internal: ${this.kind} layer ${this.name} is no normalisation layer`);
+    }
   }
 
   /** Frozen tensors this layer owns, by their weight names in the model files. */

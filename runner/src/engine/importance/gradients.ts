@@ -20,6 +20,7 @@ import { valueAndGrads } from '../../tensor/autodiff';
 import { inferenceContext, type AdaptableLayer } from '../../models/layer';
 import type { Model } from '../../models/model';
 import { disposeBatch, type Batch } from '../batches';
+import { FullTraining } from '../methods/full/layer';
 import { tf, type Tensor } from '../../tensor/tf';
 
 export type LossFn = (logits: Tensor, batch: Batch) => Tensor;
@@ -46,7 +47,7 @@ function attachProbes(layers: AdaptableLayer[]): Map<string, tf.Variable> {
   for (const layer of layers) {
     probeCounter += 1;
     const w = tf.tidy(() => tf.variable(tf.clone(layer.weight), true, `spruft-probe/${layer.name}#${probeCounter}`));
-    layer.training = { kind: 'full', w };
+    layer.training = new FullTraining(w);
     vars.set(layer.name, w);
   }
   return vars;

@@ -1,0 +1,15 @@
+/** `full` without tensors: every weight trains, the embeddings too. */
+import type { MethodInfo } from '../method';
+
+export const fullInfo: MethodInfo = {
+  name: 'full',
+  scoresRows: false,
+  usesTargets: false,
+  trainsExtras: true,
+  variant: () => 'full',
+  memory: {
+    scope: 'all',
+    // Each weight's gradient keeps the layer's input (one buffer however many layers read it).
+    kept: () => ({ floats: 0, masks: 0, sharesInput: true }),
+  },
+};

@@ -1,0 +1,29 @@
+/**
+ * The methods without tensors, by name: each method's `config.ts` (flags, variant label,
+ * memory formula). Free of tfjs, for the config checks and the language server; the
+ * engine's registry (index.ts) adds attaching and adapter I/O to each.
+ */
+import { METHODS, type ResolvedRunConfig } from '../../../../protocol/config';
+import type { MethodName } from '../../../../protocol/results';
+import { SpruftError } from '../../errors';
+import { fullInfo } from './full/config';
+import { headInfo } from './head/config';
+import { loraInfo } from './lora/config';
+import type { MethodInfo } from './method';
+import { spruftInfo } from './spruft/config';
+
+/** Every method's info, by name (the names: protocol/config.ts `METHODS`). */
+export const METHOD_INFO: { readonly [M in MethodName]: MethodInfo } = { spruft: spruftInfo, lora: loraInfo, full: fullInfo, head: headInfo };
+
+/** The info of `method`; a clear error for a name that is none. */
+export function methodInfo(method: string): MethodInfo {
+  if (!Object.hasOwn(METHOD_INFO, method)) throw new SpruftError('CONFIG_INVALID', `unknown method "${method}": the methods are ${METHODS.join(', ')}`);
+  return METHOD_INFO[method as MethodName];
+}
+
+/** The variant label: the method's, plus " FA" where `targets.freezeAttention` narrowed its targets. */
+export function variantOf(method: MethodName, config: ResolvedRunConfig): string {
+  const m = methodInfo(method);
+  const label = m.variant(config);
+  return config.targets.freezeAttention && m.usesTargets ? `${label} FA` : label;
+}

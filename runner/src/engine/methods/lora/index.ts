@@ -1,0 +1,101 @@
+/**
+ * `lora` (Hu et al.; paper eq. 3-4), as PEFT initialises, saves and reads it: A ~
+ * kaiming-uniform(a = sqrt(5)) = U(+-1/sqrt(fan_in)), B = 0, on the linear and conv2d
+ * target layers (rank capped at d_out); the adapter in PEFT's names and layouts with
+ * PEFT's LoraConfig as adapter_config.json (protocol/adapter.ts).
+ */
+import { adapterTensorName, type PeftLoraConfig } from '../../../../../protocol/adapter';
+import type { AdaptableLayer } from '../../../models/layer';
+import { dims } from '../../../tensor/ops/grad';
+import { Rng } from '../../../tensor/rng';
+import { tf, type Tensor } from '../../../tensor/tf';
+import { frozenVariable, uniqueName, variableOf, zerosVariable } from '../common';
+import type { MethodModule } from '../method';
+import { loraInfo } from './config';
+import { LoraTraining } from './layer';
+
+/** A new LoRA adapter on `layer`: A uniform in +-1/sqrt(fan_in) from `rng`, B zero. */
+function attachLora(layer: AdaptableLayer, rank: number, alpha: number, dropout: number, rng: Rng): LoraTraining {
+  const s = dims(layer.weight);
+  const fanIn = layer.kind === 'linear' ? s[1] : s[0] * s[1] * s[2];
+  const bound = 1 / Math.sqrt(fanIn);
+  const aShape = layer.kind === 'linear' ? [rank, s[1]] : [s[0], s[1], s[2], rank];
+  const bShape = layer.kind === 'linear' ? [s[0], rank] : [rank, s[3]];
+  const a = rng.fillUniform(new Float32Array(aShape.reduce((p, q) => p * q, 1)), -bound, bound);
+  return new LoraTraining(
+    variableOf(() => tf.tensor(a, aShape), uniqueName(`${layer.name}.lora_A`)),
+    zerosVariable(bShape, uniqueName(`${layer.name}.lora_B`)),
+    alpha / rank,
+    dropout,
+  );
+}
+
+/** LoRA tensors in PEFT's layouts: conv A [r, c_in, kh, kw], conv B [c_out, r, 1, 1]. */
+function loraToFile(layer: AdaptableLayer, a: Tensor, b: Tensor): [Tensor, Tensor] {
+  if (layer.kind !== 'conv2d') return [a, b];
+  const [r, cout] = dims(b);
+  return [tf.transpose(a, [3, 2, 0, 1]), tf.reshape(tf.transpose(b), [cout, r, 1, 1])];
+}
+
+function loraFromFile(layer: AdaptableLayer, a: Tensor, b: Tensor): [Tensor, Tensor] {
+  if (layer.kind !== 'conv2d') return [a, b];
+  const [cout, r] = dims(b);
+  return [tf.transpose(a, [2, 3, 1, 0]), tf.transpose(tf.reshape(b, [cout, r]))];
+}
+
+export const lora: MethodModule = {
+  ...loraInfo,
+
+  attach(_model, o) {
+    const { rank, alpha, dropout } = o.config.lora;
+    const rng = Rng.derive(o.seed, 'lora-init');
+    const adapted = [];
+    for (const layer of o.targets) {
+      if (layer.kind !== 'linear' && layer.kind !== 'conv2d') continue;
+      layer.training = attachLora(layer, Math.min(rank, layer.dOut), alpha, dropout, rng);
+      adapted.push(layer);
+    }
+    return { adapted };
+  },
+
+  adapter: {
+    writeLayer(layer, w) {
+      const t = layer.training;
+      if (t.kind !== 'lora') throw new Error(`internal: lora layer ${layer.name} has no LoRA training`);
+      const [a, b] = loraToFile(layer, t.a, t.b);
+      w.put(adapterTensorName.loraA(layer.name), a);
+      w.put(adapterTensorName.loraB(layer.name), b);
+    },
+    readLayer(layer, r) {
+      const [a, b] = tf.tidy(() => loraFromFile(layer, r.tensor(adapterTensorName.loraA(layer.name)), r.tensor(adapterTensorName.loraB(layer.name))));
+      // The rank of this layer (capped at d_out, PEFT's rank_pattern), not the configured r.
+      const rank = dims(a)[layer.kind === 'linear' ? 0 : 3];
+      return new LoraTraining(frozenVariable(a), frozenVariable(b), (r.config.lora_alpha ?? 16) / rank, 0);
+    },
+    configFields: (config) => ({ metric: undefined, rank: config.lora.rank, ratio: undefined }),
+    // The head as PEFT's `modules_to_save` restores it.
+    wholeTensorName: (weightName) => adapterTensorName.peftSaved(weightName),
+    /**
+     * PEFT's LoraConfig for this adapter (what `PeftModel.from_pretrained` reads): `r` the
+     * configured rank, `rank_pattern` the layers where it was capped at d_out, the head in
+     * `modules_to_save`. Older PEFT refuses unknown keys: this format's record goes beside it.
+     */
+    foreignConfig(model, adapted, c, layers, modulesToSave): PeftLoraConfig {
+      const rankPattern: Record<string, number> = {};
+      for (const l of adapted) {
+        if (l.training.kind === 'lora') {
+          const r = l.training.rank(l);
+          if (r !== c.lora.rank) rankPattern[l.name] = r;
+        }
+      }
+      return {
+        peft_type: 'LORA', task_type: null, r: c.lora.rank, lora_alpha: c.lora.alpha, lora_dropout: c.lora.dropout,
+        target_modules: layers.map((l) => l.name), rank_pattern: rankPattern, bias: 'none', fan_in_fan_out: false,
+        modules_to_save: modulesToSave,
+        base_model_name_or_path: model.sourcePath, inference_mode: true, init_lora_weights: true,
+      };
+    },
+  },
+};
+
+export { LoraTraining };
