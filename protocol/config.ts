@@ -62,7 +62,7 @@ const ENGINE = 'Engine option (not in the paper).';
 
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export const TASKS = ['image-classification', 'text-classification', 'causal-lm'] as const;
-export const METHODS = ['spruft', 'lora', 'full', 'head'] as const;
+export const METHODS = ['spruft', 'lora', 'full', 'head', 'vera', 'dora'] as const;
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;
 export const CLASS_AGGREGATIONS = ['quantile-mean', 'max', 'mean'] as const;
 export const CLASS_SCORES = ['appendix-a', 'eq-6'] as const;
@@ -394,7 +394,26 @@ export const LoraSchema = section(
       { 'x-aliases': ['lora_dropout'] },
     ),
   },
-  'LoRA options (Hu et al.; paper eq. 3-4), as in PEFT: A random, B zero. Used when `method` or `compare` names `lora`. Default: r = 8, alpha = 16, dropout 0.1.',
+  'LoRA options (Hu et al.; paper eq. 3-4), as in PEFT: A random, B zero. Used when `method` or `compare` names `lora`, and by `dora` (PEFT\'s `LoraConfig(use_dora=True)`). Default: r = 8, alpha = 16, dropout 0.1.',
+);
+
+export const VeraSchema = section(
+  {
+    rank: doc(Type.Integer({ minimum: 1, default: 256 }), 'VeRA rank r: the shared random A [r, d_in] and B [d_out, r] (PEFT\'s VeraConfig default 256; the paper\'s tables 1 and 3 use r = 64). Default: 256.', { 'x-aliases': ['r'] }),
+    dInitial: doc(Type.Number({ default: 0.1 }), 'Initial value of every lambda_d entry; lambda_b starts at 0 (PEFT\'s `d_initial`). Default: 0.1.', { 'x-aliases': ['d_initial'] }),
+    projectionSeed: doc(
+      Type.Integer({ minimum: 0, default: 0 }),
+      'Seed of the shared projections A and B (PEFT\'s `projection_prng_key`; this runner\'s generator, not torch\'s). Default: 0.',
+      { 'x-aliases': ['projection_prng_key'] },
+    ),
+    saveProjection: doc(
+      Type.Boolean({ default: true }),
+      'Store A and B in the adapter (`base_model.vera_A`, `vera_B`). Without them only this runner can read the adapter back (PEFT would draw them with torch\'s generator). Default: true.',
+      { 'x-aliases': ['save_projection'] },
+    ),
+    dropout: doc(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0 }), 'Dropout on the adapter input (PEFT\'s `vera_dropout`). Default: 0.', { 'x-aliases': ['vera_dropout'] }),
+  },
+  'VeRA options (Kopiczko et al.; paper tables 1 and 3), as PEFT\'s VeraConfig: one pair of frozen random matrices shared by every adapted linear layer, trained scaling vectors lambda_d and lambda_b. Linear layers only. Used when `method` or `compare` names `vera`. Default: r = 256, d_initial 0.1.',
 );
 
 export const HeadSchema = section(
@@ -424,6 +443,8 @@ export const TrainingSchema = section(
         lora: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `lora` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
         full: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `full` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
         head: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `head` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+        vera: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `vera` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
+        dora: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `dora` (paper 5.3 tunes each method\'s rate). Default: `lr`; instruction tuning without `lr`: LoRA\'s 1e-4.'),
       },
       'Per-method peak learning rates overriding `lr`, for comparisons where each method runs at its own tuned rate (paper 5.3: SPruFT 2e-5 and LoRA 1e-4 on Llama). Default: `lr` for every method; for instruction tuning (`data.format: alpaca | chat`) without `lr`, SPruFT 2e-5 and LoRA 1e-4.',
     ),
@@ -511,6 +532,8 @@ export const RunConfigSchema = section(
       lora: 'Low-rank adapters (alpha / r) B A with dropout (eq. 3-4): the paper\'s main baseline.',
       full: 'Train every weight (FFT in table 5).',
       head: 'Train only the classifier (Head in table 7).',
+      vera: 'VeRA: shared frozen random A and B, trained vectors lambda_d and lambda_b (tables 1 and 3); linear layers only.',
+      dora: 'DoRA: magnitude m and direction W0 + (alpha / r) B A normalised per output (tables 1, 3 and 11); reads `lora:`.',
     }),
     compare: doc(
       Type.Array(literals(METHODS, 'Method.'), { uniqueItems: true }),
@@ -519,6 +542,7 @@ export const RunConfigSchema = section(
     targets: TargetsSchema,
     spruft: SpruftSchema,
     lora: LoraSchema,
+    vera: VeraSchema,
     head: HeadSchema,
     training: TrainingSchema,
     evaluation: EvaluationSchema,
@@ -641,6 +665,7 @@ export interface ResolvedRunConfig {
     selectionFrom?: string;
   };
   lora: { rank: number; alpha: number; dropout: number };
+  vera: { rank: number; dInitial: number; projectionSeed: number; saveProjection: boolean; dropout: number };
   head: { train: boolean; replace: boolean };
   training: {
     optimizer: Optimizer;
@@ -775,13 +800,20 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       alpha: file.lora?.alpha ?? 16,
       dropout: file.lora?.dropout ?? 0.1,
     },
+    vera: {
+      rank: file.vera?.rank ?? 256,
+      dInitial: file.vera?.dInitial ?? 0.1,
+      projectionSeed: file.vera?.projectionSeed ?? 0,
+      saveProjection: file.vera?.saveProjection ?? true,
+      dropout: file.vera?.dropout ?? 0,
+    },
     head: { train: file.head?.train ?? true, replace: file.head?.replace ?? true },
     training: {
       optimizer: t.optimizer ?? 'adam',
       lr: t.lr ?? 1e-4,
       // Instruction tuning without a training.lr: the paper's Llama rates (5.3) per method.
       methodLr: {
-        ...(instruct && t.lr === undefined ? { spruft: INSTRUCTION_DEFAULTS.spruftLr, lora: INSTRUCTION_DEFAULTS.loraLr } : {}),
+        ...(instruct && t.lr === undefined ? { spruft: INSTRUCTION_DEFAULTS.spruftLr, lora: INSTRUCTION_DEFAULTS.loraLr, dora: INSTRUCTION_DEFAULTS.loraLr } : {}),
         ...(t.methodLr ?? {}),
       },
       minLr: t.minLr ?? 1e-9,

@@ -86,6 +86,9 @@ export function writeAdapter(dir: string, model: Model, attached: AttachedMethod
           tensors.set(name, f32(t));
           entry.tensors[name] = dims(t);
         },
+        putShared: (name, t) => {
+          if (!tensors.has(name)) tensors.set(name, f32(t));
+        },
       });
       layers.push(entry);
     }

@@ -90,7 +90,7 @@ describe('what the engine keeps, measured', () => {
       const p = { a: randomTensor(rng, [R, D_IN]), b: randomTensor(rng, [D_OUT, R]), lambdaD: tf.variable(tf.fill([R], 0.1)), lambdaB: tf.variable(tf.zeros([D_OUT])) };
       const measured = keptBytes((x, mask) => veraLinear(x, w, undefined, p, mask ? { mask, keep: 1 - dropout } : undefined, true), [p.lambdaD, p.lambdaB], dropout);
       const k = veraKept({ dIn: D_IN, dOut: D_OUT }, { rank: R, dropout });
-      assert.equal(measured, N * (4 * k.floats + k.maskBytes) + (k.keepsInput ? 4 * N * D_IN : 0));
+      assert.equal(measured, N * (4 * k.floats + k.masks) + (k.sharesInput ? 4 * N * D_IN : 0));
       tf.dispose([w, p.a, p.b, p.lambdaD, p.lambdaB]);
     });
 
@@ -101,7 +101,7 @@ describe('what the engine keeps, measured', () => {
       const measured = keptBytes((x, mask) => doraLinear(x, w, undefined, p, mask ? { mask, keep: 1 - dropout } : undefined, true), [p.a, p.b, p.m], dropout);
       const k = doraKept({ dIn: D_IN, dOut: D_OUT }, { rank: R, dropout });
       // The norm ||V||_c ([d_out]) is per layer, not per position.
-      assert.equal(measured, N * (4 * k.floats + k.maskBytes) + (k.keepsInput ? 4 * N * D_IN : 0) + 4 * D_OUT);
+      assert.equal(measured, N * (4 * k.floats + k.masks) + (k.sharesInput ? 4 * N * D_IN : 0) + 4 * D_OUT);
       tf.dispose([w, p.a, p.b, p.m]);
     });
   }

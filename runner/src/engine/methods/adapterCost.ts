@@ -5,6 +5,8 @@
  * cache, dropout masks) plus frozen buffers the method adds beside the model (VeRA's
  * shared projections). float32 throughout, Adam's two moments, as the engine trains.
  */
+import type { KeptPerToken } from './method';
+
 export const FLOAT_BYTES = 4;
 
 /** An adapted linear layer: W0 is [dOut, dIn]. */
@@ -21,15 +23,6 @@ export interface LinearShape {
 /** Whose bookkeeping: this engine's ops, or PyTorch autograd running PEFT (the paper's). */
 export type CostProfile = 'engine' | 'pytorch';
 
-/** What one adapted layer keeps for backward, per position (token, pixel) of its input. */
-export interface KeptPerPosition {
-  /** float32 values only this layer keeps. */
-  floats: number;
-  /** Whether it keeps its input x itself: one buffer shared with every other reader of x. */
-  keepsInput: boolean;
-  /** Dropout mask bytes (one byte an element). */
-  maskBytes: number;
-}
 
 /** An adapter method's memory over its layers at `positions` positions a step, in bytes. */
 export interface AdapterMemory {
@@ -53,14 +46,14 @@ export interface AdapterMemory {
  * one input share the buffer, which a caller that knows the graph discounts).
  */
 export function adapterMemory(
-  layers: readonly LinearShape[], positions: number, trainable: number, kept: (l: LinearShape) => KeptPerPosition, frozen: number, transient: number,
+  layers: readonly LinearShape[], positions: number, trainable: number, kept: (l: LinearShape) => KeptPerToken, frozen: number, transient: number,
 ): AdapterMemory {
   let cache = 0;
   let dropout = 0;
   for (const l of layers) {
     const k = kept(l);
-    cache += positions * FLOAT_BYTES * (k.floats + (k.keepsInput ? l.dIn : 0));
-    dropout += positions * k.maskBytes;
+    cache += positions * FLOAT_BYTES * (k.floats + (k.sharesInput ? l.dIn : 0));
+    dropout += positions * k.masks;
   }
   return {
     trainableParams: trainable,

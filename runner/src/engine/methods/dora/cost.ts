@@ -4,7 +4,8 @@
  * and figure 3: DoRA's graph keeps far more than LoRA's), transients, and the FLOPs of
  * one training step (flops.ts's convention: multiply-adds x 2, elementwise not counted).
  */
-import { adapterMemory, type AdapterMemory, type CostProfile, type KeptPerPosition, type LinearShape } from '../adapterCost';
+import { adapterMemory, type AdapterMemory, type CostProfile, type LinearShape } from '../adapterCost';
+import type { KeptPerToken } from '../method';
 
 export interface DoraCostSettings {
   rank: number;
@@ -23,14 +24,14 @@ export function doraTrainableParams(layers: readonly LinearShape[], rank: number
  * PyTorch autograd (PEFT's DoraLinearLayer): the base product and the LoRA product
  * separately, each for the magnitude's gradient (2 d_out floats).
  */
-export function doraKept(l: LinearShape, s: DoraCostSettings, profile: CostProfile = 'engine'): KeptPerPosition {
+export function doraKept(l: LinearShape, s: DoraCostSettings, profile: CostProfile = 'engine'): KeptPerToken {
   const xNeedsGrad = l.xNeedsGrad ?? true;
   const r = Math.min(s.rank, l.dOut);
   const dropped = s.dropout > 0;
   return {
     floats: r + (profile === 'pytorch' ? 2 : 1) * l.dOut + (dropped ? l.dIn : 0),
-    keepsInput: !dropped,
-    maskBytes: dropped && (xNeedsGrad || profile === 'pytorch') ? l.dIn : 0,
+    sharesInput: !dropped,
+    masks: dropped && (xNeedsGrad || profile === 'pytorch') ? l.dIn : 0,
   };
 }
 

@@ -4,7 +4,8 @@
  * and the FLOPs of one training step (flops.ts's convention: multiply-adds x 2 of the
  * products, elementwise work not counted).
  */
-import { adapterMemory, type AdapterMemory, type CostProfile, type KeptPerPosition, type LinearShape } from '../adapterCost';
+import { adapterMemory, type AdapterMemory, type CostProfile, type LinearShape } from '../adapterCost';
+import type { KeptPerToken } from '../method';
 
 export interface VeraCostSettings {
   rank: number;
@@ -41,12 +42,12 @@ export function veraProjectionFloats(layers: readonly LinearShape[], rank: numbe
  * d lambda_d and z = (lambda_d h) B^T (d_out floats) for d lambda_b, and the mask.
  * Neither keeps x: A gets no gradient.
  */
-export function veraKept(l: LinearShape, s: VeraCostSettings, profile: CostProfile = 'engine'): KeptPerPosition {
+export function veraKept(l: LinearShape, s: VeraCostSettings, profile: CostProfile = 'engine'): KeptPerToken {
   const xNeedsGrad = l.xNeedsGrad ?? true;
   return {
     floats: s.rank + (profile === 'pytorch' ? l.dOut : 0),
-    keepsInput: false,
-    maskBytes: s.dropout > 0 && (xNeedsGrad || profile === 'pytorch') ? l.dIn : 0,
+    sharesInput: false,
+    masks: s.dropout > 0 && (xNeedsGrad || profile === 'pytorch') ? l.dIn : 0,
   };
 }
 
