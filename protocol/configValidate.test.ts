@@ -205,7 +205,7 @@ describe('checking a run config', () => {
     expect('unknown-key', at(text, 'formatt'), 'Unknown key `formatt` in `model`. Did you mean `format`?');
     expect('dataset-task-mismatch', at(text, 'text'), '`data.dataset: text` does not fit `task: image-classification`; that task reads `mnist`, `fashion-mnist`, `idx`, `image-folder`, `csv`, `tsv`, `jsonl` or `parquet`.');
     expect('too-few-items', at(text, '[1]'), '`data.classes` needs at least 2 entries (it has 1).');
-    expect('invalid-value', at(text, 'sprut'), '`method` must be one of `spruft`, `lora`, `full` or `head`, not `sprut`. Did you mean `spruft`?');
+    expect('invalid-value', at(text, 'sprut'), '`method` must be one of `spruft`, `lora`, `full`, `head`, `vera` or `dora`, not `sprut`. Did you mean `spruft`?');
     expect('unknown-key', at(text, 'lr'), 'Unknown key `lr` at the top level: it belongs in `training`; move it there.');
     expect('mutually-exclusive', at(text, 'ratio'), '`spruft.rank` and `spruft.ratio` exclude each other. Use either `rank` or `ratio`, not both.');
     expect('unknown-key', at(text, 'learning_rate'), 'Unknown key `learning_rate` in `training`: it is called `lr` here.');
