@@ -120,12 +120,17 @@ function decoderSetup(o: BenchOptions, layout: LlamaConfig, defaults: { batch: n
   const rng = new Rng(1);
   const ids = Int32Array.from({ length: b * t }, () => rng.int(c.vocab_size));
   const examples: Examples = { kind: 'tokens', n: b, length: t, ids, mask: new Uint8Array(b * t).fill(1) };
-  const base: RunConfigFile = { model: { path: 'bench' }, task: 'causal-lm', data: { dataset: 'text' }, lora: { rank: 16, alpha: 16, dropout: 0.1 }, spruft: { rank: 32, importance: { metric: 'l2' } } };
+  // VeRA and DoRA at LoRA's rank and dropout, as the paper compares them (table 1: r = 64 for all three).
+  const base: RunConfigFile = {
+    model: { path: 'bench' }, task: 'causal-lm', data: { dataset: 'text' }, lora: { rank: 16, alpha: 16, dropout: 0.1 },
+    vera: { rank: 16, dropout: 0.1 }, spruft: { rank: 32, importance: { metric: 'l2' } },
+  };
   const variants: Variant[] = [];
   for (const fa of [false, true]) {
     variants.push({ method: 'spruft', freezeAttention: fa, file: { targets: { layerTypes: ['linear'], freezeAttention: fa } } });
     variants.push({ method: 'lora', freezeAttention: fa, file: { targets: { layerTypes: ['linear'], freezeAttention: fa } } });
   }
+  for (const method of ['vera', 'dora'] as const) variants.push({ method, freezeAttention: false, file: { targets: { layerTypes: ['linear'] } } });
   variants.push({ method: 'full', freezeAttention: false, file: {} });
   const shape = { layers: c.num_hidden_layers, hidden: c.hidden_size, intermediate: c.intermediate_size, heads: c.num_attention_heads, vocab: c.vocab_size };
   return {
@@ -155,6 +160,8 @@ function visionSetup(o: BenchOptions): Setup {
   const variants: Variant[] = [
     { method: 'spruft', freezeAttention: false, file: {} },
     { method: 'lora', freezeAttention: false, file: {} },
+    // DoRA adapts the convs as LoRA does; VeRA adapts linear layers only (none here but the head).
+    { method: 'dora', freezeAttention: false, file: {} },
     { method: 'full', freezeAttention: false, file: {} },
   ];
   return { model, examples, batchSize: b, variants, base, shape: { backbone: 'MobileNetV2 (nsfwjs) cut at out_relu', image: size }, batchInfo: { size: b, image: size } };
