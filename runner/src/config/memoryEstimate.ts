@@ -69,6 +69,7 @@ export function estimateTrainingMemory(
   let trainable = 0;
   let cacheWidth = 0;
   let dropoutWidth = 0;
+  let perLayer = 0;
 
   const m = methodInfo(method);
   if (m.memory.scope === 'targets') {
@@ -79,6 +80,7 @@ export function estimateTrainingMemory(
       const kept = m.memory.kept!(dIn, config, layer.dOut ?? 0, 'engine');
       cacheWidth += (kept.sharesInput ? dIn : 0) + kept.floats;
       dropoutWidth += kept.masks;
+      perLayer += m.memory.keptPerLayer?.(layer.dOut ?? 0, config) ?? 0;
     }
   } else if (m.memory.scope === 'all') {
     trainable = model.params;
@@ -92,7 +94,7 @@ export function estimateTrainingMemory(
   if (trainable > 0 && m.memory.scope !== 'head') cacheWidth += weighted.reduce((s, l) => s + (l.dOut ?? 0), 0);
   const maxWidth = weighted.reduce((m, l) => Math.max(m, l.dOut ?? 0, inputWidth(l)), 0);
   return trainingEstimate(method, trainable, {
-    cache: tokens * cacheWidth * FLOAT_BYTES,
+    cache: (tokens * cacheWidth + perLayer) * FLOAT_BYTES,
     dropout: tokens * dropoutWidth * FLOAT_BYTES,
     // Frozen tensors the method adds beside the model (VeRA's shared projections).
     other: (m.memory.frozenFloats?.(targets, config) ?? 0) * FLOAT_BYTES,
@@ -243,6 +245,8 @@ function estimateTransformer(
   const adaptOf = new Map<string, Adapt>();
   const kept = (dOut: number) => (w: number): KeptPerToken => m.memory.kept!(w, config, dOut, profile);
   let trainable = 0;
+  // Floats adapted layers keep whatever the tokens (DoRA's norms).
+  let perLayer = 0;
   if (m.memory.scope === 'all') {
     // Every weight but the head, which trains only where the task has a classifier.
     trainable = model.params - (head && !trainsHeadUnderFull(config) ? head.params : 0);
@@ -253,6 +257,7 @@ function estimateTransformer(
       if (params === undefined) continue;
       trainable += params;
       adaptOf.set(layer.name, kept(layer.dOut ?? 0));
+      perLayer += m.memory.keptPerLayer?.(layer.dOut ?? 0, config) ?? 0;
     }
   }
   if (trainsHead || (m.memory.scope === 'head' && head)) trainable += head!.params;
@@ -295,6 +300,8 @@ function estimateTransformer(
   const d = s.hidden;
   const blockWork = tokens * f * (8 * d + (s.gatedMlp ? 4 : 2) * s.intermediate + (profile === 'engine' ? 2 * s.heads * perExample : 0));
   const inferenceBytes = Math.max(blockWork, s.kind === 'decoder' ? tokens * f * (s.vocab ?? 0) : 0);
+  // Without checkpointing the per-layer floats stay to backward; with it, one block's at a time (negligible).
+  if (!checkpointed) cache += perLayer * f;
   // Frozen tensors the method adds beside the model (VeRA's shared projections) count as "other".
   const frozen = (m.memory.frozenFloats?.(targets, config) ?? 0) * f;
   return trainingEstimate(method, trainable, { cache, dropout: masks, other: recompute + frozen }, model.params * f, inferenceBytes);

@@ -13,10 +13,7 @@ export const FLOAT_BYTES = 4;
 export interface LinearShape {
   dIn: number;
   dOut: number;
-  /**
-   * Whether a gradient flows back to the layer's input (something before it trains);
-   * default true. When false no dropout mask is kept for it.
-   */
+  /** Whether a gradient flows back to the layer's input (something before it trains); default true (FLOPs of dx). */
   xNeedsGrad?: boolean;
 }
 
@@ -42,17 +39,19 @@ export interface AdapterMemory {
 
 /**
  * Sum the per-layer figures: the parameter components from `trainable`, the cache from
- * each layer's own floats plus its input when kept (counted per layer: layers that read
+ * each layer's own floats plus its input when kept, and `keptPerLayer` floats a layer
+ * keeps whatever the positions (DoRA's norm) (counted per layer: layers that read
  * one input share the buffer, which a caller that knows the graph discounts).
  */
 export function adapterMemory(
   layers: readonly LinearShape[], positions: number, trainable: number, kept: (l: LinearShape) => KeptPerToken, frozen: number, transient: number,
+  keptPerLayer: (l: LinearShape) => number = () => 0,
 ): AdapterMemory {
   let cache = 0;
   let dropout = 0;
   for (const l of layers) {
     const k = kept(l);
-    cache += positions * FLOAT_BYTES * (k.floats + (k.sharesInput ? l.dIn : 0));
+    cache += positions * FLOAT_BYTES * (k.floats + (k.sharesInput ? l.dIn : 0)) + FLOAT_BYTES * keptPerLayer(l);
     dropout += positions * k.masks;
   }
   return {

@@ -83,6 +83,8 @@ export interface MethodMemory {
    * ops, or PyTorch autograd running PEFT: config/memoryEstimate.ts EstimateProfile).
    */
   kept?(inputWidth: number, config: ResolvedRunConfig, outputWidth: number, profile: 'engine' | 'pytorch'): KeptPerToken;
+  /** Floats an adapted layer keeps for backward whatever the tokens (DoRA's norm ||V||_c), by its d_out. */
+  keptPerLayer?(outputWidth: number, config: ResolvedRunConfig): number;
   /** Frozen floats the method adds beside the model's weights (VeRA's shared projections), given its target layers. */
   frozenFloats?(targets: readonly InspectedLayer[], config: ResolvedRunConfig): number;
 }

@@ -88,7 +88,9 @@ export function doraLinear(
       const h = tf.matMul(xd, p.a, false, true);
       const baseD = tf.matMul(xd, w, false, true);
       const u = tf.add(baseD, tf.mul(tf.matMul(h, p.b, false, true), p.scale));
-      save(mask2 && xNeedsGrad ? [xd, h, u, norm, mask2] : [xd, h, u, norm]);
+      // The mask is kept even when x needs no gradient, as loraLinear keeps it (the memory
+      // accounting counts every mask a step makes as kept).
+      save(mask2 ? [xd, h, u, norm, mask2] : [xd, h, u, norm]);
       const scaled = tf.mul(u, g);
       const adapted = mask2 ? tf.add(tf.sub(tf.matMul(x2, w, false, true), baseD), scaled) : scaled;
       return bias ? tf.add(adapted, bias) : adapted;
@@ -140,7 +142,7 @@ export function doraConv2d(
       const baseD = conv(xd, w);
       const up = tf.reshape(tf.matMul(tf.reshape(h, [-1, r]), p.b), dims(baseD));
       const u = tf.add(baseD, tf.mul(up, p.scale));
-      save(dropout && xNeedsGrad ? [xd, h, u, norm, dropout.mask] : [xd, h, u, norm]);
+      save(dropout ? [xd, h, u, norm, dropout.mask] : [xd, h, u, norm]);
       const scaled = tf.mul(u, tf.div(p.m, norm));
       const adapted = dropout ? tf.add(tf.sub(conv(x, w), baseD), scaled) : scaled;
       return bias ? tf.add(adapted, bias) : adapted;

@@ -10,7 +10,7 @@
  * lambda_d [r] (init d_initial) and lambda_b [d_out] (init 0) trained.
  *
  * Backward, keeping the minimum: since A and B get no gradient, drop(x) is never needed;
- * only h = drop(x) A^T ([N, r]) is kept, and the dropout mask when x needs a gradient.
+ * only h = drop(x) A^T ([N, r]) is kept, and the dropout mask.
  * z = (h * lambda_d) B^T is recomputed in backward (N r d_out multiply-adds) rather than
  * kept ([N, d_out]; PyTorch's autograd keeps it for d lambda_b):
  *   d lambda_b = sum_n dy * z,   g = (dy * lambda_b) B,
@@ -91,7 +91,9 @@ export function veraLinear(
     xNeedsGrad ? [x2, p.lambdaD, p.lambdaB] : [p.lambdaD, p.lambdaB],
     (save) => {
       const h = tf.matMul(mask2 ? applyMask(x2, mask2) : x2, p.a, false, true);
-      save(mask2 && xNeedsGrad ? [h, mask2] : [h]);
+      // The mask is kept even when x needs no gradient, as loraLinear keeps it: the memory
+      // accounting counts every mask a step makes as kept (ForwardContext.dropoutMaskBytes).
+      save(mask2 ? [h, mask2] : [h]);
       const z = tf.matMul(tf.mul(h, p.lambdaD), p.b, false, true);
       const base = tf.matMul(x2, w, false, true);
       const adapted = tf.add(base, tf.mul(z, p.lambdaB));

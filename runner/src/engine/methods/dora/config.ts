@@ -23,6 +23,8 @@ export const doraInfo: MethodInfo = {
       return Math.min(config.lora.rank, dOut) * (dIn + dOut) + dOut;
     },
     // LoRA's (the input of A, A x) plus the direction output u [d_out] for the magnitude's gradient.
+    // And ||V||_c [d_out] per layer, the constant of backward (PEFT: detached).
+    keptPerLayer: (dOut) => dOut,
     kept: (w, config, dOut, profile) => doraKept({ dIn: w, dOut }, { rank: config.lora.rank, dropout: config.lora.dropout }, profile),
   },
 };

@@ -25,13 +25,12 @@ export function doraTrainableParams(layers: readonly LinearShape[], rank: number
  * separately, each for the magnitude's gradient (2 d_out floats).
  */
 export function doraKept(l: LinearShape, s: DoraCostSettings, profile: CostProfile = 'engine'): KeptPerToken {
-  const xNeedsGrad = l.xNeedsGrad ?? true;
   const r = Math.min(s.rank, l.dOut);
   const dropped = s.dropout > 0;
   return {
     floats: r + (profile === 'pytorch' ? 2 : 1) * l.dOut + (dropped ? l.dIn : 0),
     sharesInput: !dropped,
-    masks: dropped && (xNeedsGrad || profile === 'pytorch') ? l.dIn : 0,
+    masks: dropped ? l.dIn : 0,
   };
 }
 
@@ -46,7 +45,8 @@ export function doraTransientFloats(l: LinearShape, rank: number, profile: CostP
 
 export function doraMemory(layers: readonly LinearShape[], s: DoraCostSettings, positions: number, profile: CostProfile = 'engine'): AdapterMemory {
   const transient = layers.reduce((m, l) => Math.max(m, doraTransientFloats(l, s.rank, profile)), 0);
-  return adapterMemory(layers, positions, doraTrainableParams(layers, s.rank), (l) => doraKept(l, s, profile), 0, transient);
+  // The engine keeps ||V||_c [d_out] per layer; PyTorch the magnitude over it, m / ||V||_c, as much.
+  return adapterMemory(layers, positions, doraTrainableParams(layers, s.rank), (l) => doraKept(l, s, profile), 0, transient, (l) => l.dOut);
 }
 
 /**

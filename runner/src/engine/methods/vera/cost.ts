@@ -38,16 +38,15 @@ export function veraProjectionFloats(layers: readonly LinearShape[], rank: numbe
 
 /**
  * Kept per position by one layer. Engine: h = drop(x) A^T (r floats), z recomputed in
- * backward; the mask only when x needs a gradient. PyTorch autograd (PEFT): h for
+ * backward; the mask. PyTorch autograd (PEFT): h for
  * d lambda_d and z = (lambda_d h) B^T (d_out floats) for d lambda_b, and the mask.
  * Neither keeps x: A gets no gradient.
  */
 export function veraKept(l: LinearShape, s: VeraCostSettings, profile: CostProfile = 'engine'): KeptPerToken {
-  const xNeedsGrad = l.xNeedsGrad ?? true;
   return {
     floats: s.rank + (profile === 'pytorch' ? l.dOut : 0),
     sharesInput: false,
-    masks: s.dropout > 0 && (xNeedsGrad || profile === 'pytorch') ? l.dIn : 0,
+    masks: s.dropout > 0 ? l.dIn : 0,
   };
 }
 
