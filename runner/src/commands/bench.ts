@@ -7,7 +7,8 @@ import { formatBytes } from '../../../protocol/format';
 import { parseCommandArgs, printJson } from './output';
 
 const USAGE = `usage: spruft bench <memory|speed> [--model decoder|decoder-125m|vision] [--checkpointing none|blocks|both] [--batch N] [--seq T] [--image S] [--steps K] [--workers W] [--backend B] [--peer torch] [--kernels N] [--json]
-Trains one step of each method (spruft, lora, their freezeAttention variants, full) on
+Trains one step of each method (spruft, lora, their freezeAttention variants, vera,
+dora, full; vision: spruft, lora, dora, full) on
 the same model in one process: measured memory by component (paper C.3), step time,
 the backend's GEMM rate and model FLOP utilisation. decoder: a Llama-shaped decoder with
 random weights (14.7M parameters); decoder-125m: the same shape at GPT-2-small size
