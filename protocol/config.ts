@@ -62,7 +62,9 @@ const ENGINE = 'Engine option (not in the paper).';
 
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export const TASKS = ['image-classification', 'text-classification', 'causal-lm'] as const;
-export const METHODS = ['spruft', 'lora', 'full', 'head', 'vera', 'dora'] as const;
+// The method names: protocol/methods.ts, free of dependencies (the webview reads it too).
+import { METHOD_DOCS, METHODS, type Method } from './methods';
+export { METHODS, type Method };
 export const METRICS = ['random', 'l2', 'taylor', 'qm-taylor', 'zo-taylor'] as const;
 export const CLASS_AGGREGATIONS = ['quantile-mean', 'max', 'mean'] as const;
 export const CLASS_SCORES = ['appendix-a', 'eq-6'] as const;
@@ -438,14 +440,7 @@ export const TrainingSchema = section(
     }),
     lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `methodLr` overrides it per method. Default: 1e-4. Instruction tuning (`data.format: alpaca | chat`) without `lr`: SPruFT 2e-5, LoRA 1e-4 (`methodLr`).', { 'x-aliases': ['learningRate', 'learning_rate'] }),
     methodLr: section(
-      {
-        spruft: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `spruft` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
-        lora: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `lora` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
-        full: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `full` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
-        head: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `head` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
-        vera: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `vera` (paper 5.3 tunes each method\'s rate). Default: `lr`.'),
-        dora: doc(Type.Number({ exclusiveMinimum: 0 }), 'Peak learning rate of `dora` (paper 5.3 tunes each method\'s rate). Default: `lr`; instruction tuning without `lr`: LoRA\'s 1e-4.'),
-      },
+      Object.fromEntries(METHODS.map((m) => [m, doc(Type.Number({ exclusiveMinimum: 0 }), `Peak learning rate of \`${m}\` (paper 5.3 tunes each method's rate). Default: \`lr\`.`)])),
       'Per-method peak learning rates overriding `lr`, for comparisons where each method runs at its own tuned rate (paper 5.3: SPruFT 2e-5 and LoRA 1e-4 on Llama). Default: `lr` for every method; for instruction tuning (`data.format: alpaca | chat`) without `lr`, SPruFT 2e-5 and LoRA 1e-4.',
     ),
     minLr: doc(Type.Number({ minimum: 0, default: 1e-9 }), 'Floor of the `cosine` schedule (paper 5.3: 1e-9). Default: 1e-9.'),
@@ -527,14 +522,7 @@ export const RunConfigSchema = section(
       'causal-lm': 'Next-token prediction on `text` or `jsonl`, or instruction tuning (`data.format: alpaca | chat`); perplexity, and zero-shot multiple choice with `evaluation.tasks` (paper 5.1, table 3).',
     }),
     data: DataSchema,
-    method: literals(METHODS, 'Fine-tuning method. Default: `spruft` (paper 4.1).', 'spruft', {
-      spruft: 'Tune the top rows of each targeted layer, chosen by an importance metric (paper 4.1, eq. 5).',
-      lora: 'Low-rank adapters (alpha / r) B A with dropout (eq. 3-4): the paper\'s main baseline.',
-      full: 'Train every weight (FFT in table 5).',
-      head: 'Train only the classifier (Head in table 7).',
-      vera: 'VeRA: shared frozen random A and B, trained vectors lambda_d and lambda_b (tables 1 and 3); linear layers only.',
-      dora: 'DoRA: magnitude m and direction W0 + (alpha / r) B A normalised per output (tables 1, 3 and 11); reads `lora:`.',
-    }),
+    method: literals(METHODS, 'Fine-tuning method. Default: `spruft` (paper 4.1).', 'spruft', METHOD_DOCS),
     compare: doc(
       Type.Array(literals(METHODS, 'Method.'), { uniqueItems: true }),
       'Also train these methods on the same model and data in the same process and report them side by side (as the paper\'s tables 3-5 do). Default: none.',
@@ -601,7 +589,6 @@ export type RunConfigFile = DeepPartialDefaults<RawRunConfig> & Pick<RawRunConfi
 
 export type Backend = (typeof BACKENDS)[number];
 export type Task = (typeof TASKS)[number];
-export type Method = (typeof METHODS)[number];
 export type ImportanceMetric = (typeof METRICS)[number];
 export type ClassAggregation = (typeof CLASS_AGGREGATIONS)[number];
 export type ClassScore = (typeof CLASS_SCORES)[number];

@@ -7,8 +7,6 @@
  * Units: bytes for memory, milliseconds for time, fractions (0..1) for accuracy.
  */
 
-import type { Method } from './config';
-
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export type BackendChoice = 'auto' | BackendName;
 
@@ -43,8 +41,8 @@ export interface NativeBlasInfo {
   kernels: string[];
 }
 
-/** A fine-tuning method: one of protocol/config.ts `METHODS` (the one list of names). */
-export type MethodName = Method;
+/** A fine-tuning method: one of protocol/methods.ts `METHODS` (the one list of names). */
+export type MethodName = import('./methods').Method;
 
 /**
  * Memory by component (paper C.3). `total` is the paper's "mem" = mem_TTL - mem_M:

@@ -3,6 +3,7 @@
  * (`--vscode-*`) on <html> and a `vscode-light|dark|high-contrast` class on <body>, which
  * changes when the user switches theme (main.ts redraws then).
  */
+import { METHODS } from '../../protocol/methods';
 import type { MethodName } from '../../protocol/results';
 
 export interface ThemeColours {
@@ -67,9 +68,8 @@ export function themeColours(lookup: (name: string) => string | undefined, kind:
   const orange = v('charts-orange', '#d18616');
   const green = v('charts-green', dark ? '#89d185' : '#388a34');
   const purple = v('charts-purple', dark ? '#b180d7' : '#652d90');
-  // VeRA and DoRA: cyan and red, away from LoRA's orange (the theme's yellow is too close to it).
-  const cyan = v('terminal-ansiCyan', dark ? '#11a8cd' : '#0598bc');
   const red = v('charts-red', dark ? '#f14c4c' : '#e51400');
+  const yellow = v('charts-yellow', dark ? '#cca700' : '#bf8803');
   const foreground = v('charts-foreground', v('foreground', dark ? '#cccccc' : '#616161'));
   const palette = COMPONENT_PALETTES[dark ? 'dark' : 'light'];
   return {
@@ -79,11 +79,16 @@ export function themeColours(lookup: (name: string) => string | undefined, kind:
     background: v('editor-background', dark ? '#1e1e1e' : '#ffffff'),
     font: v('font-family', 'system-ui, sans-serif'),
     fontSize: Number.parseFloat(v('font-size', '13')) || 13,
-    methods: { spruft: blue, lora: orange, full: purple, head: green, vera: cyan, dora: red },
+    methods: methodColours([blue, orange, purple, green, red, yellow, foreground]),
     ...palette,
     heatLow: withAlpha(blue, 0.25),
     heatHigh: blue,
   };
+}
+
+/** Each method (protocol/methods.ts, in its order) its chart colour: spruft blue, lora orange, full purple, head green, then the rest. */
+function methodColours(palette: string[]): Record<MethodName, string> {
+  return Object.fromEntries(METHODS.map((m, i) => [m, palette[i % palette.length]])) as Record<MethodName, string>;
 }
 
 function themeKindOf(body: HTMLElement): ThemeKind {

@@ -5,6 +5,7 @@
  * checks that every task's config passes `spruft check` against real models.
  */
 import type { Dataset, Task } from '../../../protocol/config';
+import { METHODS } from '../../../protocol/methods';
 
 export interface NewRunConfig {
   name: string;
@@ -76,7 +77,7 @@ export function runConfigText(c: NewRunConfig): string {
     lines.push('    maxLength: 128          # tokens per example; longer ones are cut');
   }
   lines.push(
-    'method: spruft               # spruft | lora | full | head',
+    `method: spruft               # ${METHODS.join(' | ')}`,
     ...(c.compareLora ? ['compare: [lora]              # trained after, on the same data: the dashboard puts them side by side'] : []),
     'spruft:',
     '  ratio: 0.05                # tune 5% of each layer\'s rows (output neurons), paper 4.1',

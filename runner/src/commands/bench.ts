@@ -1,14 +1,13 @@
 /** `spruft bench memory|speed`: methods side by side in one process. */
 import { BACKENDS } from '../../../protocol/config';
 import type { BackendChoice, BenchResult } from '../../../protocol/results';
-import { BENCH_CHECKPOINTING, runBench } from '../run/bench';
+import { BENCH_CHECKPOINTING, BENCH_METHODS, runBench } from '../run/bench';
 import { SpruftError } from '../errors';
 import { formatBytes } from '../../../protocol/format';
 import { parseCommandArgs, printJson } from './output';
 
 const USAGE = `usage: spruft bench <memory|speed> [--model decoder|decoder-125m|vision] [--checkpointing none|blocks|both] [--batch N] [--seq T] [--image S] [--steps K] [--workers W] [--backend B] [--peer torch] [--kernels N] [--json]
-Trains one step of each method (spruft, lora, their freezeAttention variants, vera,
-dora, full; vision: spruft, lora, dora, full) on
+Trains one step of each method (${BENCH_METHODS.adapters.join(', ')}, their freezeAttention variants, ${BENCH_METHODS.whole.join(', ')}) on
 the same model in one process: measured memory by component (paper C.3), step time,
 the backend's GEMM rate and model FLOP utilisation. decoder: a Llama-shaped decoder with
 random weights (14.7M parameters); decoder-125m: the same shape at GPT-2-small size

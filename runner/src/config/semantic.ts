@@ -20,6 +20,7 @@ import { findPackageRoot } from '../io/npmPackage';
 import { fileKindOf } from '../io/regularFile';
 import { formatBytes } from '../../../protocol/format';
 import { estimateTrainingMemory, type TrainingMemoryEstimate } from './memoryEstimate';
+import { methodInfo } from '../engine/methods/info';
 import { isAdaptableKind, selectTargetLayers, suggestPatterns, type InspectedLayer, type TargetSelection } from './targets';
 
 /**
@@ -452,7 +453,8 @@ export async function semanticChecks(parsed: ParsedRunConfig, resolved: Resolved
   }
   if (model.format === 'hf' && resolved.task !== 'image-classification' && existsSync(join(modelPath, 'config.json'))) checkTokenizer(f, resolved, modelPath, model);
   let selection: TargetSelection = { layers: [], include: [], exclude: [] };
-  if (uses(resolved, 'spruft') || uses(resolved, 'lora')) {
+  // The methods that adapt `targets` (engine/methods/<name>/config.ts `usesTargets`).
+  if ([resolved.method, ...resolved.compare].some((m) => methodInfo(m).usesTargets)) {
     selection = checkTargets(f, resolved, model);
     checkRanks(f, resolved, selection);
   }

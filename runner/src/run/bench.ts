@@ -14,7 +14,7 @@
  * cores (run/peer.ts), its steps alternating with ours, for `ratios.stepOverPeer`.
  */
 import { totalmem } from 'node:os';
-import { resolveRunConfig, type Checkpointing, type ResolvedRunConfig, type RunConfigFile } from '../../../protocol/config';
+import { METHODS, resolveRunConfig, type Checkpointing, type ResolvedRunConfig, type RunConfigFile } from '../../../protocol/config';
 import type { BackendChoice, BenchMethodResult, BenchResult, InspectResult, MethodName } from '../../../protocol/results';
 import { estimateTrainingMemory } from '../config/memoryEstimate';
 import { formatBytes } from '../../../protocol/format';
@@ -27,7 +27,7 @@ import { WorkerPool } from '../engine/parallel/pool';
 import { rankZeroShare } from '../engine/parallel/shares';
 import { gemmRate } from '../engine/gemm';
 import { trainingStepFlops, tracePositions, type AttentionShape } from '../engine/flops';
-import { attachMethod, detachMethod } from '../engine/methods';
+import { attachMethod, detachMethod, METHOD_INFO } from '../engine/methods';
 import { Rng } from '../tensor/rng';
 import { scoreRows } from '../engine/score';
 import { inferencePeakBytes, StepRunner } from '../engine/step';
@@ -38,7 +38,7 @@ import { LlamaModel, type LlamaConfig } from '../models/llama';
 import { loadModel } from '../models/load';
 import type { Model } from '../models/model';
 import { ensureBackend } from './session';
-import { TorchPeer } from './peer';
+import { TORCH_PEER_METHODS, TorchPeer } from './peer';
 import { profileKernels } from '../kernels/kernelProfile';
 import { defaultBlasThreads } from '../kernels/nativeBlas';
 
@@ -84,6 +84,16 @@ export interface BenchOptions {
   onLog?: (message: string) => void;
 }
 
+/**
+ * The methods the bench runs, from the registry: every method that adapts the target
+ * layers (on a decoder each also with `freezeAttention`), then those that train every
+ * weight (full); `head` trains no backbone layer and is left out.
+ */
+export const BENCH_METHODS = {
+  adapters: METHODS.filter((m) => METHOD_INFO[m].memory.scope === 'targets'),
+  whole: METHODS.filter((m) => METHOD_INFO[m].memory.scope === 'all'),
+};
+
 interface Variant {
   method: MethodName;
   freezeAttention: boolean;
@@ -127,11 +137,9 @@ function decoderSetup(o: BenchOptions, layout: LlamaConfig, defaults: { batch: n
   };
   const variants: Variant[] = [];
   for (const fa of [false, true]) {
-    variants.push({ method: 'spruft', freezeAttention: fa, file: { targets: { layerTypes: ['linear'], freezeAttention: fa } } });
-    variants.push({ method: 'lora', freezeAttention: fa, file: { targets: { layerTypes: ['linear'], freezeAttention: fa } } });
+    for (const method of BENCH_METHODS.adapters) variants.push({ method, freezeAttention: fa, file: { targets: { layerTypes: ['linear'], freezeAttention: fa } } });
   }
-  for (const method of ['vera', 'dora'] as const) variants.push({ method, freezeAttention: false, file: { targets: { layerTypes: ['linear'] } } });
-  variants.push({ method: 'full', freezeAttention: false, file: {} });
+  for (const method of BENCH_METHODS.whole) variants.push({ method, freezeAttention: false, file: {} });
   const shape = { layers: c.num_hidden_layers, hidden: c.hidden_size, intermediate: c.intermediate_size, heads: c.num_attention_heads, vocab: c.vocab_size };
   return {
     get model(): Model {
@@ -157,13 +165,8 @@ function visionSetup(o: BenchOptions): Setup {
     model: { path: 'npm:nsfwjs/mobilenet_v2', cutAt: 'out_relu' }, task: 'image-classification', data: { dataset: 'mnist' },
     targets: { layerTypes: ['linear', 'conv2d'] }, lora: { rank: 8, alpha: 16, dropout: 0.1 }, spruft: { rank: 16, importance: { metric: 'l2' } },
   };
-  const variants: Variant[] = [
-    { method: 'spruft', freezeAttention: false, file: {} },
-    { method: 'lora', freezeAttention: false, file: {} },
-    // DoRA adapts the convs as LoRA does; VeRA adapts linear layers only (none here but the head).
-    { method: 'dora', freezeAttention: false, file: {} },
-    { method: 'full', freezeAttention: false, file: {} },
-  ];
+  // VeRA adapts linear layers only and refuses these conv targets (as PEFT's VeRA has no conv layer).
+  const variants: Variant[] = [...BENCH_METHODS.adapters.filter((m) => m !== 'vera'), ...BENCH_METHODS.whole].map((method) => ({ method, freezeAttention: false, file: {} }));
   return { model, examples, batchSize: b, variants, base, shape: { backbone: 'MobileNetV2 (nsfwjs) cut at out_relu', image: size }, batchInfo: { size: b, image: size } };
 }
 
@@ -274,7 +277,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     if (peerInfo) log(`peer: torch ${peerInfo.version} (${peerInfo.python}), ${peerInfo.threads} threads, GEMM 1024x1024 ${peerInfo.gemmGflops.toFixed(1)} GFLOP/s`);
     const topKernels = o.topKernels ?? (o.kind === 'speed' ? 8 : 0);
     for (const { v, config } of planned) {
-      const selection = v.method === 'spruft' ? (await scoreRows(model, config, examples)).layers : undefined;
+      const selection = METHOD_INFO[v.method].scoresRows ? (await scoreRows(model, config, examples)).layers : undefined;
       const attached = attachMethod(model, { method: v.method, config, selection, trainHead: setup.base.task !== 'causal-lm', seed: 0 });
       const runner = new StepRunner(model, attached, { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 });
       try {
@@ -291,7 +294,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         };
         const { memory } = parallel ? await parallel.measured(() => all, 1, 1e-5, new Rng(3), memM) : await runner.measured(batchAt, 1, 1e-5, ctx(), memM);
         await step();
-        const peerAttached = peer ? await peer.attach(v.method, v.freezeAttention) : undefined;
+        // The peer runs the methods it implements (scripts/peer/); the others run without it.
+        const withPeer = peer && TORCH_PEER_METHODS.includes(v.method) ? peer : undefined;
+        const peerAttached = withPeer ? await withPeer.attach(v.method, v.freezeAttention) : undefined;
         if (peerAttached && peerAttached.trainableParams !== attached.trainableParams) {
           throw new SpruftError('INTERNAL', `the torch peer's ${peerAttached.variant} trains ${peerAttached.trainableParams} parameters, ours ${attached.trainableParams}: not the same method`);
         }
@@ -312,7 +317,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
           cpuMs += (cpu.user + cpu.system) / 1000;
           rates.push(await gemmNow());
           // The peer's step right after ours: both under the same load.
-          if (peer) peerTimes.push(await peer.step());
+          if (withPeer) peerTimes.push(await withPeer.step());
         }
         const profile = topKernels > 0 ? await profileKernels(backend.name, step) : undefined;
         const around = times.map((_, i) => (rates[i] + rates[i + 1]) / 2);
@@ -328,10 +333,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
           trainableParams: attached.trainableParams, mem: memory.breakdown, memModel: memory.modelBytes,
           peakTrain: memory.peakTrain, peakInference: memory.peakInference, stepMs,
           mfu: flopsPerStep / (stepGemmGflop * 1e9), gemmGflops: stepGemm, stepGemmGflop, flopsPerStep, cores,
-          peerStepMs: peer ? median(peerTimes) : undefined,
+          peerStepMs: withPeer ? median(peerTimes) : undefined,
           // Each of our steps over the peer's step right after it: the pairs share the
           // machine's load of the moment, which a ratio of medians would not.
-          stepOverPeer: peer ? median(times.map((t, i) => t / peerTimes[i])) : undefined,
+          stepOverPeer: withPeer ? median(times.map((t, i) => t / peerTimes[i])) : undefined,
           kernels: profile ? { totalMs: profile.totalMs, outsideMs: profile.outsideMs, top: profile.kernels.slice(0, topKernels) } : undefined,
         };
         methods.push(result);

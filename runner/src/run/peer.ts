@@ -12,6 +12,7 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { MethodName } from '../../../protocol/results';
 import { SpruftError } from '../errors';
 import type { LlamaConfig } from '../models/llama';
 
@@ -69,6 +70,9 @@ export interface PeerDescription {
 type Reply = Record<string, unknown>;
 
 /** The peer process, answering one JSON line per command. */
+/** The methods the PyTorch peer implements (scripts/peer/). */
+export const TORCH_PEER_METHODS: readonly MethodName[] = ['spruft', 'lora', 'full'];
+
 export class TorchPeer {
   private readonly replies: Array<(r: Reply | Error) => void> = [];
   private stderr = '';
@@ -129,7 +133,7 @@ export class TorchPeer {
     return Number((await this.request({ cmd: 'gemm', reps })).gemmGflops);
   }
 
-  /** Build the peer's model with `method` ("spruft", "lora", "-fa" variants, "full") and take its warm-up step. */
+  /** Build the peer's model with `method` (one of TORCH_PEER_METHODS) ("spruft", "lora", "-fa" variants, "full") and take its warm-up step. */
   async attach(method: string, freezeAttention: boolean): Promise<{ variant: string; trainableParams: number }> {
     const r = await this.request({ cmd: 'attach', method: freezeAttention ? `${method}-fa` : method });
     return { variant: String(r.variant), trainableParams: Number(r.trainableParams) };

@@ -21,7 +21,7 @@ import { evaluateClassifier, evaluateLanguageModel, scoreMultipleChoice } from '
 import { readMultipleChoiceTask, type McTask } from '../data/multipleChoice';
 import type { TextTokenizer } from '../data/tokenizers';
 import { peakBytes } from '../tensor/memory';
-import { attachMethod, detachMethod } from '../engine/methods';
+import { attachMethod, detachMethod, methodInfo } from '../engine/methods';
 import { Rng } from '../tensor/rng';
 import { scoreRows } from '../engine/score';
 import { rankZeroShare } from '../engine/parallel/shares';
@@ -249,7 +249,7 @@ async function runMethod(ctx: MethodRunContext, method: MethodName, folder: Meth
   };
   setStatus(started);
   let selection: { layers: LayerSelection[]; metric: string } | undefined;
-  if (method === 'spruft') {
+  if (methodInfo(method).scoresRows) {
     selection = await selectionFor(ctx, folder);
     const event = { runId: ctx.runId, method, metric: selection.metric, layers: selection.layers };
     folder.writeSelection(event);

@@ -21,7 +21,7 @@ import type { ForwardContext } from '../../models/layer';
 import type { Model } from '../../models/model';
 import { makeBatch, type Examples } from '../batches';
 import { breakdown, peakBytes } from '../../tensor/memory';
-import type { AttachedMethod } from '../methods';
+import { methodInfo, type AttachedMethod } from '../methods';
 import { Rng } from '../../tensor/rng';
 import { accumulateGradients, type StepProbe, type StepRunner } from '../step';
 import { tf, type Tensor } from '../../tensor/tf';
@@ -31,7 +31,7 @@ import { lossWeight, shareBounds, takeShare } from './shares';
 
 /** What a worker needs to attach the method that rank 0 attached. */
 export function methodSpecOf(model: Model, attached: AttachedMethod, config: ResolvedRunConfig): MethodSpec {
-  const selection = attached.method !== 'spruft' ? undefined : attached.adaptedLayers.flatMap((l) => (l.training.kind === 'rows' ? [{
+  const selection = !methodInfo(attached.method).scoresRows ? undefined : attached.adaptedLayers.flatMap((l) => (l.training.kind === 'rows' ? [{
     name: l.name, kind: l.kind, rows: l.training.rows, scores: l.training.scores ?? [], dOut: l.dOut, dIn: l.dIn,
     ...(l.training.columns ? { columns: l.training.columns.columns } : {}),
   }] : []));
