@@ -17,6 +17,7 @@
  * offers as values: file paths, layer names or layer-name patterns of the model).
  */
 import { Type, type ObjectOptions, type Static, type TObject, type TOptional, type TProperties, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 
 /** Values the language server completes beyond the schema's enums. */
 export type CompletionHint = 'path' | 'layer-name' | 'layer-pattern';
@@ -60,7 +61,9 @@ function section<P extends TProperties, R extends keyof P & string = never>(
 
 const ENGINE = 'Engine option (not in the paper).';
 
-export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+/** TensorFlow.js backends the runner can start; a config or a client may also ask for `auto`. */
+export const BACKEND_NAMES = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', ...BACKEND_NAMES] as const;
 export const TASKS = ['image-classification', 'text-classification', 'causal-lm'] as const;
 // The method names: protocol/methods.ts, free of dependencies (the webview reads it too).
 import { METHOD_DOCS, METHODS, type Method } from './methods';
@@ -184,7 +187,7 @@ export const ColumnsSchema = section(
     text: doc(Type.String({ minLength: 1 }), `Column (or JSONL field; dotted paths reach into objects) holding the text. Default: \`data.text.field\` (\`text\`). ${ENGINE}`),
     textPair: doc(Type.String({ minLength: 1 }), 'Column holding the second text of a pair task (GLUE\'s MRPC, QQP, MNLI...: paper appendix C). Default: none.'),
     label: doc(Type.String({ minLength: 1 }), `Column holding the label (a name from \`labelNames\`, or an integer index). Default: \`data.text.labelField\` (\`label\`). ${ENGINE}`),
-    image: doc(Type.String({ minLength: 1 }), `Column holding the image: a path relative to the table's folder, or bytes (Hugging Face's \`{bytes, path}\` image struct). Default: \`image\`. ${ENGINE}`),
+    image: doc(Type.String({ minLength: 1, default: 'image' }), `Column holding the image: a path relative to the table's folder, or bytes (Hugging Face's \`{bytes, path}\` image struct). Default: \`image\`. ${ENGINE}`),
   },
   `Which column of a CSV, TSV, JSONL or Parquet file holds what. Default: \`text\`, \`label\`, \`image\`. ${ENGINE}`,
 );
@@ -707,15 +710,17 @@ function isRelativeFsPath(path: string): boolean {
 export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): ResolvedRunConfig {
   const abs = (p: string | undefined): string | undefined =>
     p === undefined ? undefined : isRelativeFsPath(p) ? options.resolvePath(options.baseDir, p) : p;
-  const t = file.training ?? {};
+  // Keys with a schema default are read from `d`; keys without one from the file itself.
+  const d = withSchemaDefaults(file);
+  const t = d.training;
   const sp = file.spruft ?? {};
-  const imp = sp.importance ?? {};
-  const seed = t.seed ?? 0;
+  const imp = d.spruft.importance;
   const fileBase = options.sourcePath?.split(/[\\/]/).pop()?.replace(/\.spruft\.(ya?ml|json)$/, '');
   const rankOrRatio = sp.rank === undefined && sp.ratio === undefined ? { ratio: DEFAULT_SPRUFT_RATIO } : { rank: sp.rank, ratio: sp.ratio };
-  const format = file.data.format ?? 'text';
+  const format = d.data.format;
   // Instruction tuning takes the paper's Llama settings (5.3) where the file says nothing.
   const instruct = file.task === 'causal-lm' && INSTRUCTION_FORMATS.includes(format);
+  const given = file.training ?? {};
   const taskSpec = (spec: string): string => {
     const eq = spec.indexOf('=');
     return eq > 0 && !/[\\/]/.test(spec.slice(0, eq)) ? `${spec.slice(0, eq + 1)}${abs(spec.slice(eq + 1))}` : abs(spec)!;
@@ -723,7 +728,7 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
   return {
     name: file.name ?? fileBase ?? 'run',
     sourcePath: options.sourcePath ?? '',
-    model: { path: abs(file.model.path)!, format: file.model.format ?? 'auto', cutAt: file.model.cutAt },
+    model: { path: abs(file.model.path)!, format: d.model.format, cutAt: file.model.cutAt },
     task: file.task,
     data: {
       dataset: file.data.dataset,
@@ -731,101 +736,74 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       evalPath: abs(file.data.evalPath),
       trainLimit: file.data.trainLimit,
       evalLimit: file.data.evalLimit,
-      evalFraction: file.data.evalFraction ?? 0.1,
+      evalFraction: d.data.evalFraction,
       classes: file.data.classes,
       labelNames: file.data.labelNames,
-      image: {
-        size: file.data.image?.size ?? 32,
-        channels: (file.data.image?.channels ?? 3) as 1 | 3,
-        normalize: file.data.image?.normalize ?? 'unit',
-        fit: file.data.image?.fit ?? 'crop',
-        cacheMiB: file.data.image?.cacheMiB ?? 256,
-      },
-      text: {
-        field: file.data.text?.field ?? 'text',
-        labelField: file.data.text?.labelField ?? 'label',
-        maxLength: file.data.text?.maxLength ?? 128,
-      },
+      image: { ...d.data.image, channels: d.data.image.channels as 1 | 3 },
+      text: d.data.text,
       format,
-      promptTemplate: file.data.promptTemplate ?? 'auto',
+      promptTemplate: d.data.promptTemplate,
       ...(file.data.chatTemplate !== undefined ? { chatTemplate: file.data.chatTemplate } : {}),
       columns: {
-        text: file.data.columns?.text ?? file.data.text?.field ?? 'text',
+        text: file.data.columns?.text ?? d.data.text.field,
         textPair: file.data.columns?.textPair,
-        label: file.data.columns?.label ?? file.data.text?.labelField ?? 'label',
-        image: file.data.columns?.image ?? 'image',
+        label: file.data.columns?.label ?? d.data.text.labelField,
+        image: d.data.columns.image,
       },
-      onError: file.data.onError ?? 'error',
+      onError: d.data.onError,
     },
-    method: file.method ?? 'spruft',
-    compare: (file.compare ?? []).filter((m) => m !== (file.method ?? 'spruft')),
-    targets: {
-      include: file.targets?.include ?? ['*'],
-      exclude: file.targets?.exclude ?? [],
-      layerTypes: file.targets?.layerTypes ?? ['linear', 'conv2d'],
-      freezeAttention: file.targets?.freezeAttention ?? false,
-    },
+    method: d.method,
+    compare: (file.compare ?? []).filter((m) => m !== d.method),
+    targets: d.targets,
     spruft: {
       ...rankOrRatio,
-      budget: sp.budget ?? 'per-layer',
-      importance: {
-        metric: imp.metric ?? 'l2',
-        calibrationBatches: imp.calibrationBatches ?? 8,
-        classAggregation: imp.classAggregation ?? 'quantile-mean',
-        classScore: imp.classScore ?? 'appendix-a',
-        perturbations: imp.perturbations ?? 5,
-        calibrationSets: imp.calibrationSets ?? 64,
-        epsilon: imp.epsilon ?? 1e-3,
-        seed: imp.seed ?? seed,
-      },
-      dependency: sp.dependency ?? false,
-      trainBias: sp.trainBias ?? false,
+      budget: d.spruft.budget,
+      importance: { ...imp, seed: file.spruft?.importance?.seed ?? t.seed },
+      dependency: d.spruft.dependency,
+      trainBias: d.spruft.trainBias,
       selectionFrom: abs(sp.selectionFrom),
     },
-    lora: {
-      rank: file.lora?.rank ?? 8,
-      alpha: file.lora?.alpha ?? 16,
-      dropout: file.lora?.dropout ?? 0.1,
-    },
-    vera: {
-      rank: file.vera?.rank ?? 256,
-      dInitial: file.vera?.dInitial ?? 0.1,
-      projectionSeed: file.vera?.projectionSeed ?? 0,
-      saveProjection: file.vera?.saveProjection ?? true,
-      dropout: file.vera?.dropout ?? 0,
-    },
-    head: { train: file.head?.train ?? true, replace: file.head?.replace ?? true },
+    lora: d.lora,
+    vera: d.vera,
+    head: d.head,
     training: {
-      optimizer: t.optimizer ?? 'adam',
-      lr: t.lr ?? 1e-4,
+      ...t,
       // Instruction tuning without a training.lr: the paper's Llama rates (5.3) per method.
       methodLr: {
-        ...(instruct && t.lr === undefined ? { spruft: INSTRUCTION_DEFAULTS.spruftLr, lora: INSTRUCTION_DEFAULTS.loraLr, dora: INSTRUCTION_DEFAULTS.loraLr } : {}),
-        ...(t.methodLr ?? {}),
+        ...(instruct && given.lr === undefined ? { spruft: INSTRUCTION_DEFAULTS.spruftLr, lora: INSTRUCTION_DEFAULTS.loraLr, dora: INSTRUCTION_DEFAULTS.loraLr } : {}),
+        ...(given.methodLr ?? {}),
       },
-      minLr: t.minLr ?? 1e-9,
-      schedule: t.schedule ?? (instruct ? INSTRUCTION_DEFAULTS.schedule : 'cosine'),
-      warmup: t.warmup ?? (instruct ? INSTRUCTION_DEFAULTS.warmup : 0),
-      linearDecayTo: t.linearDecayTo ?? 0.01,
-      weightDecay: t.weightDecay ?? 0,
-      beta1: t.beta1 ?? 0.9,
-      beta2: t.beta2 ?? 0.999,
-      epsilon: t.epsilon ?? 1e-8,
-      epochs: t.epochs ?? 1,
-      maxSteps: t.maxSteps,
-      batchSize: t.batchSize ?? 32,
-      gradAccumulation: t.gradAccumulation ?? 1,
-      evalBatchSize: t.evalBatchSize ?? 128,
-      seed,
-      checkpointing: t.checkpointing ?? 'none',
-      checkpointEvery: t.checkpointEvery ?? 100,
-      ...(t.evalEvery !== undefined ? { evalEvery: t.evalEvery } : {}),
-      workers: t.workers ?? 1,
+      schedule: given.schedule ?? (instruct ? INSTRUCTION_DEFAULTS.schedule : t.schedule),
+      warmup: given.warmup ?? (instruct ? INSTRUCTION_DEFAULTS.warmup : t.warmup),
+      maxSteps: given.maxSteps,
+      ...(given.evalEvery !== undefined ? { evalEvery: given.evalEvery } : {}),
     },
-    backend: file.backend ?? 'auto',
-    output: { dir: abs(file.output?.dir ?? 'runs')!, name: file.output?.name },
+    backend: d.backend,
+    output: { dir: abs(d.output.dir)!, name: file.output?.name },
     ...(file.evaluation?.tasks ? { evaluation: { tasks: file.evaluation.tasks.map(taskSpec), limit: file.evaluation.limit } } : {}),
   };
+}
+
+/** Every key of T present, deeply (what `withSchemaDefaults` gives for the keys that have a default). */
+type Filled<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]-?: Filled<NonNullable<T[K]>> } : T;
+
+/**
+ * The file with the schema's defaults applied by TypeBox (`Value.Default`): a default is
+ * written once, in the schema, and the checks, the editor's hover and the run all read it
+ * there. Sections the file leaves out are added (empty) first, so that their keys'
+ * defaults apply too. Keys without a default stay absent (read them from the file: the
+ * type here cannot tell them apart).
+ */
+function withSchemaDefaults(file: RunConfigFile): Filled<RunConfigFile> {
+  const addSections = (schema: TSchema, value: Record<string, unknown>): Record<string, unknown> => {
+    for (const [key, child] of Object.entries((schema as Partial<TObject>).properties ?? {})) {
+      if (child.type !== 'object' || !child.properties) continue;
+      value[key] ??= {};
+      addSections(child, value[key] as Record<string, unknown>);
+    }
+    return value;
+  };
+  return Value.Default(RunConfigSchema, addSections(RunConfigSchema, structuredClone(file) as Record<string, unknown>)) as Filled<RunConfigFile>;
 }
 
 /** The config one method trains with: `training.lr` replaced by its `training.methodLr` entry, if any. */

@@ -336,7 +336,7 @@ describe('bad input', () => {
     while (text.length < 5 * 1024 * 1024) text += `key${text.length}: some value\n`;
     const d = quick('5 MB', text, 'file-too-large');
     assert.equal(d.length, 1);
-    assert.match(d[0]!.message, /This file has 5\.0 MB/);
+    assert.match(d[0]!.message, /This file has 5\.00 MiB/);
   });
 
   it('refuses binary junk', () => {

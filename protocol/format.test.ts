@@ -11,6 +11,11 @@ it('formats bytes, durations, counts and scores as the dashboard shows them', ()
   assert.equal(formatDuration(249_000), '4:09');
   assert.equal(formatDuration(3_907_000), '1:05:07');
   assert.equal(formatDuration(Number.NaN), '–');
+  assert.equal(formatDuration(2_449), '2.4 s');
+  assert.equal(formatDuration(5_000), '5 s');
+  assert.equal(formatDuration(9_960), '10 s');
+  assert.equal(formatDuration(340.4), '340 ms');
+  assert.equal(formatDuration(999.6), '1000 ms');
   assert.equal(formatCount(31_744), '31.7k');
   assert.equal(formatCount(6_738_415_616), '6.74B');
   assert.equal(formatScore(0.000012), '1.20e-5');

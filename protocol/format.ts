@@ -18,9 +18,12 @@ export function formatBytes(bytes: number): string {
   return `${sign}${value.toFixed(digits)} ${BYTE_UNITS[unit]}`;
 }
 
-/** Milliseconds as `1:05:07`, `4:09` or `12 s`. */
+/** Milliseconds as `1:05:07`, `4:09`, `12 s`, `2.4 s` or `340 ms`: the one duration formatter. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '–';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  // Below 10 s a tenth of a second is still worth reading (a scoring pass, a prediction).
+  if (ms < 9950) return `${Number((ms / 1000).toFixed(1))} s`;
   const totalSeconds = Math.round(ms / 1000);
   if (totalSeconds < 60) return `${totalSeconds} s`;
   const hours = Math.floor(totalSeconds / 3600);

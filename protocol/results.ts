@@ -7,8 +7,10 @@
  * Units: bytes for memory, milliseconds for time, fractions (0..1) for accuracy.
  */
 
-export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
-export type BackendChoice = 'auto' | BackendName;
+import type { BACKEND_NAMES, BACKENDS, ImportanceMetric } from './config';
+
+export type BackendName = (typeof BACKEND_NAMES)[number];
+export type BackendChoice = (typeof BACKENDS)[number];
 
 /** Which backend ran and why; recorded in every result. */
 export interface BackendInfo {
@@ -195,7 +197,7 @@ export type LayerKind = 'linear' | 'conv2d' | 'depthwise-conv2d' | 'layernorm' |
 
 export interface ScoreResult {
   backend: BackendInfo;
-  metric: string;
+  metric: ImportanceMetric;
   /**
    * Per layer the selection, and `rowScores`: every row's importance (index = row);
    * `snr` (zo-taylor): the median over rows of |mean| / standard error of the n k
@@ -320,6 +322,8 @@ export interface InspectResult {
   name: string;
   architecture: string;
   format: 'hf' | 'tfjs-layers';
+  /** What the model reads, when the header says: images or token ids (a task must fit it). */
+  input?: 'image' | 'tokens';
   params: number;
   /** Transformers: the shape from config.json (memory estimate). */
   transformer?: TransformerShape;

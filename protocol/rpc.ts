@@ -8,11 +8,17 @@
  * and folder; the runner then streams notifications for that id and ends with exactly
  * one `run/finished`. One run at a time: another start while one runs gets the
  * `busy` error.
+ *
+ * Each request's params are a TypeBox schema (`*ParamsSchema`), their TypeScript type is
+ * derived from it, and the runner checks what it receives against it (serve.ts), so a
+ * malformed request is answered InvalidParams naming the field. Every schema node says in
+ * `description` what a value must be: that is the message's wording.
  */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
+import { BACKENDS, METHODS } from './config';
 import type { ConfigDiagnostic } from './diagnostics';
 import type {
-  BackendChoice,
   BackendInfo,
   InspectResult,
   LayerSelection,
@@ -51,14 +57,25 @@ export interface RunnerErrorData {
   diagnostics?: ConfigDiagnostic[];
 }
 
+// ---- params schemas ---------------------------------------------------------------
+
+const nonEmptyString = () => Type.String({ minLength: 1, description: 'a non-empty string' });
+const positiveInteger = () => Type.Integer({ minimum: 1, description: 'a positive integer' });
+function oneOf<const V extends readonly string[]>(values: V) {
+  return Type.Union(values.map((v) => Type.Literal(v)) as never, { description: `one of ${values.join(', ')}` }) as unknown as TSchema & { static: V[number] };
+}
+/** Named parameters: an object (other keys are ignored, for clients newer than this runner). */
+const params = <P extends Parameters<typeof Type.Object>[0]>(properties: P) => Type.Object(properties, { description: 'an object with named parameters' });
+
 // ---- initialize -----------------------------------------------------------------
 
-export interface InitializeParams {
-  clientName: string;
-  clientVersion: string;
+export const InitializeParamsSchema = params({
+  clientName: Type.Optional(Type.String({ description: 'a string' })),
+  clientVersion: Type.Optional(Type.String({ description: 'a string' })),
   /** Backend the client's settings ask for; `auto` when unset. */
-  backend?: BackendChoice;
-}
+  backend: Type.Optional(oneOf(BACKENDS)),
+});
+export type InitializeParams = Static<typeof InitializeParamsSchema>;
 
 export interface InitializeResult {
   protocolVersion: number;
@@ -76,19 +93,21 @@ export const ShutdownRequest = new RequestType0<void, RunnerErrorData>('shutdown
 
 // ---- model, config ---------------------------------------------------------------
 
-export interface InspectParams {
+export const InspectParamsSchema = params({
   /** HF folder, model.json, or `npm:` model reference. */
-  path: string;
-}
+  path: nonEmptyString(),
+});
+export type InspectParams = Static<typeof InspectParamsSchema>;
 
 /** Client -> runner: layers, shapes, parameter counts of a model (no training). */
 export const InspectModelRequest = new RequestType<InspectParams, InspectResult, RunnerErrorData>('model/inspect');
 
-export interface CheckParams {
-  configPath: string;
+export const CheckParamsSchema = params({
+  configPath: nonEmptyString(),
   /** Unsaved editor text; the file on disk when absent. */
-  text?: string;
-}
+  text: Type.Optional(Type.String({ description: 'a string' })),
+});
+export type CheckParams = Static<typeof CheckParamsSchema>;
 
 export interface CheckResult {
   diagnostics: ConfigDiagnostic[];
@@ -99,36 +118,39 @@ export const CheckConfigRequest = new RequestType<CheckParams, CheckResult, Runn
 
 // ---- runs -------------------------------------------------------------------------
 
-export interface RunOverrides {
+export const RunOverridesSchema = Type.Object({
   /** Replace the config's `method`. */
-  method?: MethodName;
+  method: Type.Optional(oneOf(METHODS)),
   /** Replace the config's `compare` list (e.g. ["lora"] for "Compare with LoRA"). */
-  compare?: MethodName[];
+  compare: Type.Optional(Type.Array(oneOf(METHODS), { description: `a list of ${METHODS.join(', ')}` })),
   /** Cap optimizer steps (smoke runs, tests). */
-  maxSteps?: number;
-  backend?: BackendChoice;
-}
+  maxSteps: Type.Optional(positiveInteger()),
+  backend: Type.Optional(oneOf(BACKENDS)),
+}, { description: 'an object' });
+export type RunOverrides = Static<typeof RunOverridesSchema>;
 
-export interface RunParams {
-  /** The run config; ignored (may be '') with `resumeDir`. */
-  configPath: string;
+export const RunParamsSchema = params({
+  /** The run config; ignored (may be '' or absent) with `resumeDir`, else required and non-empty (serve.ts). */
+  configPath: Type.Optional(Type.String({ description: 'a string' })),
   /**
    * `run/train` only: continue this run folder from its checkpoint (a cancelled,
    * interrupted or failed run), as `spruft train --resume <folder>` does.
    */
-  resumeDir?: string;
-  overrides?: RunOverrides;
-}
+  resumeDir: Type.Optional(Type.String({ description: 'a string' })),
+  overrides: Type.Optional(RunOverridesSchema),
+});
+export type RunParams = Omit<Static<typeof RunParamsSchema>, 'configPath'> & { configPath: string };
 
-export interface EvaluateParams {
+export const EvaluateParamsSchema = params({
   /** A run folder (evaluates its adapter) or a config path (evaluates the base model). */
-  target: string;
+  target: nonEmptyString(),
   /**
    * Causal LM: zero-shot multiple-choice task files (absolute paths, or `name=path`) scored
    * besides the config's `evaluation.tasks`; on a run folder before and after its adapter.
    */
-  tasks?: string[];
-}
+  tasks: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'a list of non-empty strings' })),
+});
+export type EvaluateParams = Static<typeof EvaluateParamsSchema>;
 
 export interface RunStarted {
   runId: string;
@@ -145,9 +167,8 @@ export const TrainRequest = new RequestType<RunParams, RunStarted, RunnerErrorDa
 /** Client -> runner: metrics of a run folder's adapter or of a base model. */
 export const EvaluateRequest = new RequestType<EvaluateParams, RunStarted, RunnerErrorData>('run/evaluate');
 
-export interface CancelParams {
-  runId: string;
-}
+export const CancelParamsSchema = params({ runId: nonEmptyString() });
+export type CancelParams = Static<typeof CancelParamsSchema>;
 
 export interface CancelResult {
   /** False when the run had already finished. */
@@ -157,12 +178,13 @@ export interface CancelResult {
 /** Client -> runner: stop the run within one training step; the folder stays consistent. */
 export const CancelRequest = new RequestType<CancelParams, CancelResult, RunnerErrorData>('run/cancel');
 
-export interface MergeParams {
-  runDir: string;
-  outDir: string;
+export const MergeParamsSchema = params({
+  runDir: nonEmptyString(),
+  outDir: nonEmptyString(),
   /** Write even where the output is, holds or lies inside the base model's folder (refused otherwise). */
-  force?: boolean;
-}
+  force: Type.Optional(Type.Boolean({ description: 'true or false' })),
+});
+export type MergeParams = Static<typeof MergeParamsSchema>;
 
 export interface MergeResult {
   outDir: string;
@@ -176,23 +198,26 @@ export const MergeRequest = new RequestType<MergeParams, MergeResult, RunnerErro
 // ---- playground ---------------------------------------------------------------------
 
 /** What the playground feeds both models: an evaluation example of the run's data, or a text. */
-export type PredictInput =
+export const PredictInputSchema = Type.Union([
   /** The run's evaluation example #index (an image, a text, or a passage whose start is the prompt). */
-  | { kind: 'example'; index: number }
+  Type.Object({ kind: Type.Literal('example'), index: Type.Integer({ minimum: 0 }) }),
   /** A text to classify (text-classification) or a prompt to continue (causal-lm). */
-  | { kind: 'text'; text: string }
+  Type.Object({ kind: Type.Literal('text'), text: Type.String() }),
   /** An image file (JPEG, PNG, WebP) to classify, brought to the model's input as the run's images were. */
-  | { kind: 'image'; path: string };
+  Type.Object({ kind: Type.Literal('image'), path: Type.String({ minLength: 1 }) }),
+], { description: '{"kind": "example", "index": n >= 0}, {"kind": "text", "text": "..."} or {"kind": "image", "path": "..."}' });
+export type PredictInput = Static<typeof PredictInputSchema>;
 
-export interface PredictParams {
+export const PredictParamsSchema = params({
   /** A run folder that holds an adapter. */
-  runDir: string;
-  input: PredictInput;
+  runDir: nonEmptyString(),
+  input: PredictInputSchema,
   /** Labels listed per model (classification); default 3. */
-  topK?: number;
+  topK: Type.Optional(positiveInteger()),
   /** Bytes a decoder adds to the prompt, greedily; default 48. */
-  maxNewTokens?: number;
-}
+  maxNewTokens: Type.Optional(positiveInteger()),
+});
+export type PredictParams = Static<typeof PredictParamsSchema>;
 
 export interface LabelScore {
   label: string;
@@ -236,6 +261,7 @@ export const ProgressNotification = new NotificationType<ProgressEvent>('run/pro
 export interface SelectionEvent {
   runId: string;
   method: MethodName;
+  /** The importance metric that chose the rows, or `stored` for rows reused from an adapter that does not name one. */
   metric: string;
   layers: LayerSelection[];
 }

@@ -9,7 +9,7 @@ import type { ConfigDiagnostic } from '../../protocol/diagnostics';
 import { loadRunConfig } from '../../runner/src/config/load';
 import type { TrainingMemoryEstimate } from '../../runner/src/config/memoryEstimate';
 import type { ModelInspector } from '../../runner/src/config/semantic';
-import type { RunConfigSettings } from './contract';
+import type { RunConfigSettings } from '../../protocol/languageServer';
 
 export interface Analysis {
   uri: string;

@@ -16,9 +16,9 @@ import {
   type CompletionItem,
   type Range,
 } from 'vscode-languageserver';
+import { LineIndex } from '../../protocol/lineIndex';
 import {
   ConfigView,
-  LineIndex,
   allowedValues,
   findEntry,
   locateOffset,

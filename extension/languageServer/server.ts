@@ -1,6 +1,6 @@
 /**
  * The run-config language server (node, stdio), started by the extension through
- * vscode-languageclient (see contract.ts for the document selector and settings).
+ * vscode-languageclient (protocol/languageServer.ts: the document selector, settings and watched files).
  *
  *   diagnostics  as you type: the same findings as `spruft check` (runner/src/config/load.ts)
  *   completion   keys, values, paths, the model's layer names and patterns
@@ -29,10 +29,10 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { MAX_CONFIG_CHARS, parseRunConfig, type ParsedRunConfig } from '../../protocol/configValidate';
 import type { ConfigDiagnostic, ConfigFix } from '../../protocol/diagnostics';
+import { CHECK_SETTINGS_SECTION, DEFAULT_CHECK_SETTINGS, readCheckSettings, type RunConfigSettings } from '../../protocol/languageServer';
 import { readModelLayers } from '../../runner/src/config/modelInspector';
 import { analyze, baseDirOf, filePathOf, type Analysis } from './analysis';
 import { completionItems, jsonCompletionContext, yamlCompletionContext, type CompletionEnv } from './completion';
-import { DEFAULT_SETTINGS, SETTINGS_SECTION, type RunConfigSettings } from './contract';
 import { hoverAt } from './hover';
 import { LayerCache } from './layerCache';
 import { memoryCodeLenses } from './memoryLens';
@@ -58,19 +58,10 @@ function log(message: string): void {
 }
 
 function settingsFor(uri: string): Promise<RunConfigSettings> {
-  if (!canReadSettings) return Promise.resolve(DEFAULT_SETTINGS);
+  if (!canReadSettings) return Promise.resolve(DEFAULT_CHECK_SETTINGS);
   let found = settingsCache.get(uri);
   if (!found) {
-    found = connection.workspace.getConfiguration({ scopeUri: uri, section: SETTINGS_SECTION }).then(
-      (value: unknown) => {
-        const v = (value ?? {}) as Partial<Record<keyof RunConfigSettings, unknown>>;
-        return {
-          semantic: typeof v.semantic === 'boolean' ? v.semantic : DEFAULT_SETTINGS.semantic,
-          memoryLimitGb: typeof v.memoryLimitGb === 'number' && v.memoryLimitGb >= 0 ? v.memoryLimitGb : DEFAULT_SETTINGS.memoryLimitGb,
-        };
-      },
-      () => DEFAULT_SETTINGS,
-    );
+    found = connection.workspace.getConfiguration({ scopeUri: uri, section: CHECK_SETTINGS_SECTION }).then(readCheckSettings, () => DEFAULT_CHECK_SETTINGS);
     settingsCache.set(uri, found);
   }
   return found;
@@ -155,7 +146,7 @@ connection.onInitialize((params: InitializeParams): InitializeResult => {
 });
 
 connection.onInitialized(() => {
-  if (canWatchSettings) void connection.client.register(DidChangeConfigurationNotification.type, { section: 'spruft' });
+  if (canWatchSettings) void connection.client.register(DidChangeConfigurationNotification.type, { section: CHECK_SETTINGS_SECTION });
 });
 
 connection.onDidChangeConfiguration(() => {

@@ -35,7 +35,7 @@ import {
   type SymbolInformation,
 } from 'vscode-languageserver-protocol';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-languageserver-protocol/node';
-import type { RunConfigSettings } from './contract';
+import type { RunConfigSettings } from '../../protocol/languageServer';
 
 const SERVER = join(__dirname, 'server.ts');
 

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
+import { BACKENDS } from '../../protocol/config';
+import { CHECK_SETTINGS, CHECK_SETTINGS_SECTION, RUN_CONFIG_LANGUAGE_ID } from '../../protocol/languageServer';
 import { CommandId, DASHBOARD_VIEW_TYPE, RUNS_VIEW_ID, SETTINGS_SECTION, SettingKey } from './commandIds';
 
 const root = join(__dirname, '..', '..');
@@ -16,7 +18,8 @@ const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as
   contributes: {
     commands: Array<{ command: string; title: string; category: string }>;
     menus: Record<string, Array<{ command: string; when?: string }>>;
-    configuration: { properties: Record<string, { default?: unknown }> };
+    configuration: { properties: Record<string, { type?: string; default?: unknown; markdownDescription?: string }> };
+    languages: Array<{ id: string }>;
   };
   capabilities: { untrustedWorkspaces: { supported: string; restrictedConfigurations: string[] } };
 };
@@ -33,9 +36,19 @@ it('contributes exactly the commands of the table, each with a when clause in th
   assert.ok(manifest.contributes.commands.every((c) => c.category === 'SPruFT'));
 });
 
-it('declares every setting the config reader reads, and restricts the runner ones when untrusted', () => {
-  const declared = Object.keys(manifest.contributes.configuration.properties).sort();
-  assert.deepEqual(declared, Object.values(SettingKey).map((k) => `${SETTINGS_SECTION}.${k}`).sort());
+it('declares every setting the config reader and the language server read, and restricts the runner ones when untrusted', () => {
+  const properties = manifest.contributes.configuration.properties;
+  const declared = Object.keys(properties).sort();
+  const checkKeys = Object.keys(CHECK_SETTINGS).map((k) => `${CHECK_SETTINGS_SECTION}.${k}`);
+  assert.deepEqual(declared, [...Object.values(SettingKey).map((k) => `${SETTINGS_SECTION}.${k}`), ...checkKeys].sort());
+  // The language server's settings: the contract's type, default and description.
+  for (const [key, setting] of Object.entries(CHECK_SETTINGS)) {
+    const declaredSetting = properties[`${CHECK_SETTINGS_SECTION}.${key}`]!;
+    assert.deepEqual([declaredSetting.type, declaredSetting.default, declaredSetting.markdownDescription], [setting.type, setting.default, setting.description], key);
+  }
+  assert.ok(manifest.contributes.languages.some((l) => l.id === RUN_CONFIG_LANGUAGE_ID), 'the served language is contributed');
+  // The backend setting offers exactly the backends a config may name (protocol/config.ts).
+  assert.deepEqual((properties[`${SETTINGS_SECTION}.${SettingKey.backend}`] as { enum?: string[] }).enum, [...BACKENDS]);
   const trust = manifest.capabilities.untrustedWorkspaces;
   assert.equal(trust.supported, 'limited');
   assert.deepEqual(trust.restrictedConfigurations.sort(), [`${SETTINGS_SECTION}.${SettingKey.nodeExecutable}`, `${SETTINGS_SECTION}.${SettingKey.runnerArgs}`].sort());

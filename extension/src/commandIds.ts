@@ -46,7 +46,6 @@ export const DASHBOARD_VIEW_TYPE = 'spruft.dashboard';
 export const PLAYGROUND_VIEW_TYPE = 'spruft.playground';
 /** The Runs tree view in the SPruFT sidebar container. */
 export const RUNS_VIEW_ID = 'spruft.runs';
-export const CONFIG_LANGUAGE_ID = 'spruft-config';
 /** Run-config files that get the code lens and editor-title buttons. */
 export const CONFIG_FILE_GLOB = '**/*.spruft.{yaml,yml}';
 export const CONFIG_FILE_PATTERN = /\.spruft\.ya?ml$/;

@@ -7,7 +7,8 @@
  */
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import { CommandId, CONFIG_FILE_GLOB, CONFIG_LANGUAGE_ID, ContextKey } from './commandIds';
+import { CommandId, CONFIG_FILE_GLOB, ContextKey } from './commandIds';
+import { RUN_CONFIG_LANGUAGE_ID } from '../../protocol/languageServer';
 import { ConfigCodeLensProvider } from './codeLens';
 import { dashboardActions, predictor, registerCommands, type CommandContext } from './commands/commands';
 import { DashboardPanels } from './dashboard/dashboardPanels';
@@ -67,7 +68,7 @@ export function activate(context: vscode.ExtensionContext): SpruftExtensionApi {
     new RunnerStatusBar(runner, runs),
     ...registerCommands(ctx),
     vscode.languages.registerCodeLensProvider(
-      [{ language: CONFIG_LANGUAGE_ID }, { pattern: CONFIG_FILE_GLOB }],
+      [{ language: RUN_CONFIG_LANGUAGE_ID }, { pattern: CONFIG_FILE_GLOB }],
       new ConfigCodeLensProvider(),
     ),
   );

@@ -1,12 +1,14 @@
 /**
  * The run-config language server (dist/languageServer.js, its own esbuild entry):
- * diagnostics, completion and hover for `*.spruft.yaml`. Started over IPC with the
- * editor's Node; safe in untrusted workspaces (it only reads the open documents).
+ * diagnostics, completion and hover for `*.spruft.yaml` and `*.spruft.json`. Started over
+ * IPC with the editor's Node; safe in untrusted workspaces (it only reads the open
+ * documents and the files they name). What client and server agree on is
+ * protocol/languageServer.ts.
  */
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
-import { CONFIG_LANGUAGE_ID } from './commandIds';
+import { MODEL_FILES_GLOB, RUN_CONFIG_DOCUMENT_SELECTOR } from '../../protocol/languageServer';
 
 export async function startLanguageClient(context: vscode.ExtensionContext, output: vscode.LogOutputChannel): Promise<LanguageClient | undefined> {
   const module = context.asAbsolutePath('dist/languageServer.js');
@@ -18,11 +20,12 @@ export async function startLanguageClient(context: vscode.ExtensionContext, outp
     run: { module, transport: TransportKind.ipc },
     debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6010'] } },
   };
+  const watcher = vscode.workspace.createFileSystemWatcher(MODEL_FILES_GLOB);
+  context.subscriptions.push(watcher);
   const clientOptions: LanguageClientOptions = {
-    documentSelector: [
-      { language: CONFIG_LANGUAGE_ID, scheme: 'file' },
-      { language: CONFIG_LANGUAGE_ID, scheme: 'untitled' },
-    ],
+    documentSelector: RUN_CONFIG_DOCUMENT_SELECTOR.map((filter) => ({ ...filter })),
+    // A model folder's config.json or weights changing: the server drops its layer lists and checks the open configs again.
+    synchronize: { fileEvents: watcher },
     outputChannelName: 'SPruFT Config Language Server',
   };
   const client = new LanguageClient('spruftConfig', 'SPruFT Config', serverOptions, clientOptions);

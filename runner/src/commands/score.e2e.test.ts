@@ -69,7 +69,7 @@ describe('spruft score', () => {
     const r = spruft('score', 'l2.spruft.yaml');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^model\.layers\.0\.self_attn\.q_proj\s+4\/\d+\s+rows: \d+ \d+ \d+ \d+$/m);
-    assert.match(r.stdout, /^l2: [\d,]+ parameters selected in [\d.]+ s; peak [\d.]+ \w?i?B \(inference peak [\d.]+ \w?i?B\)$/m);
+    assert.match(r.stdout, /^l2: [\d,]+ parameters selected in (?:[\d.]+ m?s|[\d:]+); peak [\d.]+ \w?i?B \(inference peak [\d.]+ \w?i?B\)$/m);
   });
 
   it('refuses a bad config with file:line:col, and a missing one by its path', () => {

@@ -1,7 +1,7 @@
 /** `spruft score <run.spruft.yaml>`: importance scores and the rows chosen per layer. */
 import { startScore } from '../app';
 import { SpruftError } from '../errors';
-import { formatBytes } from '../../../protocol/format';
+import { formatBytes, formatDuration } from '../../../protocol/format';
 import { parseCommandArgs, printJson, stderrHooks } from './output';
 
 const USAGE = `usage: spruft score <run.spruft.yaml> [--json]
@@ -19,6 +19,6 @@ export async function run(args: string[]): Promise<number> {
   for (const l of result.layers) {
     process.stdout.write(`${l.name.padEnd(48)} ${String(l.rows.length).padStart(5)}/${String(l.dOut).padEnd(5)} rows: ${l.rows.slice(0, 12).join(' ')}${l.rows.length > 12 ? ' ...' : ''}\n`);
   }
-  process.stdout.write(`\n${result.metric}: ${result.trainableParams.toLocaleString('en')} parameters selected in ${(result.ms / 1000).toFixed(2)} s; peak ${formatBytes(result.peakBytes)} (inference peak ${formatBytes(result.inferencePeakBytes)})\n`);
+  process.stdout.write(`\n${result.metric}: ${result.trainableParams.toLocaleString('en')} parameters selected in ${formatDuration(result.ms)}; peak ${formatBytes(result.peakBytes)} (inference peak ${formatBytes(result.inferencePeakBytes)})\n`);
   return 0;
 }

@@ -24,9 +24,11 @@ import {
   InitializeRequest,
   InspectModelRequest,
   LogNotification,
+  MergeRequest,
   ProgressNotification,
   RunnerErrorCode,
   PredictRequest,
+  ScoreRequest,
   ShutdownRequest,
   TrainRequest,
   type PredictParams,
@@ -306,6 +308,33 @@ describe('spruft serve (in-process double)', () => {
     assert.equal(badSteps.code, ErrorCodes.InvalidParams);
     const unknown = await rejection(h.client.sendRequest('run/fly', { to: 'moon' }));
     assert.equal(unknown.code, ErrorCodes.MethodNotFound);
+  });
+
+  it('checks every request\'s params against its schema (protocol/rpc.ts), naming the bad field', async () => {
+    const cases: Array<[string, unknown, RegExp]> = [
+      [InitializeRequest.method, { clientName: 'test', clientVersion: '0', backend: 'tpu' }, /"backend" must be one of auto, tensorflow, webgpu, wasm, cpu\./],
+      [InspectModelRequest.method, { path: 7 }, /"path" must be a non-empty string\./],
+      [InspectModelRequest.method, ['/models/x'], /"params" must be an object with named parameters\./],
+      [CheckConfigRequest.method, { configPath: '/c', text: 42 }, /"text" must be a string\./],
+      [TrainRequest.method, { configPath: '', overrides: {} }, /"configPath" must be a non-empty string\./],
+      [TrainRequest.method, { configPath: '/c', overrides: { compare: ['lora', 'qlora'] } }, /"overrides\.compare\.1" must be one of spruft, lora, full, head\./],
+      [TrainRequest.method, { configPath: '/c', overrides: { maxSteps: 1.5 } }, /"overrides\.maxSteps" must be a positive integer\./],
+      [ScoreRequest.method, { configPath: '/c', overrides: 'fast' }, /"overrides" must be an object\./],
+      [EvaluateRequest.method, { tasks: ['/mc/piqa.jsonl'] }, /"target" must be a non-empty string\./],
+      [CancelRequest.method, { runId: '' }, /"runId" must be a non-empty string\./],
+      [MergeRequest.method, { runDir: '/runs/r', outDir: '/out', force: 'yes' }, /"force" must be true or false\./],
+      [MergeRequest.method, { runDir: '/runs/r' }, /"outDir" must be a non-empty string\./],
+      [PredictRequest.method, { runDir: '/runs/r', input: { kind: 'example', index: -1 } }, /"input" must be \{"kind": "example"/],
+      [PredictRequest.method, { runDir: '/runs/r', input: { kind: 'text', text: 'hi' }, topK: 0 }, /"topK" must be a positive integer\./],
+    ];
+    for (const [method, params, message] of cases) {
+      const err = await rejection(h.client.sendRequest(method, params));
+      assert.equal(err.code, ErrorCodes.InvalidParams, `${method} ${JSON.stringify(params)}`);
+      assert.match(err.message, message, `${method} ${JSON.stringify(params)}`);
+      assert.equal(err.data?.code, 'INVALID_PARAMS');
+    }
+    assert.equal(h.app.lastTrain, undefined, 'no run was started');
+    assert.deepEqual(h.app.evaluated, []);
   });
 
   it('run/evaluate passes multiple-choice task files on, and refuses tasks that are not a list of strings', async () => {

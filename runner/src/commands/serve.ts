@@ -26,21 +26,30 @@ import {
   type MessageWriter,
   type ResponseMessage,
 } from 'vscode-jsonrpc/node';
-import { BACKENDS } from '../../../protocol/config';
+import { Value } from '@sinclair/typebox/value';
+import type { Static, TSchema } from '@sinclair/typebox';
 import type { ConfigDiagnostic } from '../../../protocol/diagnostics';
 import {
+  CancelParamsSchema,
   CancelRequest,
   CheckConfigRequest,
+  CheckParamsSchema,
+  EvaluateParamsSchema,
   EvaluateRequest,
   EvaluationNotification,
   FinishedNotification,
+  InitializeParamsSchema,
   InitializeRequest,
   InspectModelRequest,
+  InspectParamsSchema,
   LabelAccuracyNotification,
   LogNotification,
   MemoryNotification,
+  MergeParamsSchema,
   MergeRequest,
+  PredictParamsSchema,
   PredictRequest,
+  RunParamsSchema,
   type PredictParams,
   type PredictResult,
   PROTOCOL_VERSION,
@@ -54,12 +63,11 @@ import {
   type InitializeResult,
   type LogEvent,
   type MergeResult,
-  type RunOverrides,
   type RunParams,
   type RunStarted,
   type RunnerErrorData,
 } from '../../../protocol/rpc';
-import type { BackendChoice, BackendInfo, InspectResult, MethodName, RunResult, ScoreResult } from '../../../protocol/results';
+import type { BackendChoice, BackendInfo, InspectResult, RunResult, ScoreResult } from '../../../protocol/results';
 import type { RunHooks, RunRequest, StartedRun } from '../run/request';
 import { errorMessage, SpruftError } from '../errors';
 import { version as runnerVersion } from '../../../package.json';
@@ -298,83 +306,30 @@ function invalidParams(message: string): ResponseError<RunnerErrorData> {
 
 // ---- params ---------------------------------------------------------------------------
 
-function record(params: unknown): Record<string, unknown> {
-  if (typeof params !== 'object' || params === null || Array.isArray(params)) throw invalidParams('expected an object with named parameters.');
-  return params as Record<string, unknown>;
+/** "/overrides/method" -> "overrides.method"; the whole params object: "params". */
+function fieldOf(path: string): string {
+  return path ? path.slice(1).split('/').map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~')).join('.') : 'params';
 }
 
-function requiredString(params: unknown, key: string): string {
-  const value = record(params)[key];
-  if (typeof value !== 'string' || value.length === 0) throw invalidParams(`"${key}" must be a non-empty string.`);
-  return value;
-}
-
-function optionalString(params: unknown, key: string): string | undefined {
-  const value = record(params)[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw invalidParams(`"${key}" must be a string.`);
-  return value;
-}
-
-function optionalStringList(params: unknown, key: string): string[] | undefined {
-  const value = record(params)[key];
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) throw invalidParams(`"${key}" must be a list of non-empty strings.`);
-  return value as string[];
-}
-
-const METHOD_NAMES: readonly MethodName[] = ['spruft', 'lora', 'full', 'head'];
-const BACKEND_CHOICES: readonly BackendChoice[] = BACKENDS;
-
-function backendParam(value: unknown, key: string): BackendChoice | undefined {
-  if (value === undefined) return undefined;
-  if (!BACKEND_CHOICES.includes(value as BackendChoice)) throw invalidParams(`"${key}" must be one of ${BACKEND_CHOICES.join(', ')}.`);
-  return value as BackendChoice;
+/**
+ * The request's params checked against their schema in protocol/rpc.ts: the first
+ * problem is answered InvalidParams, naming the field and what it must be (the schema
+ * node's `description`).
+ */
+function checked<S extends TSchema>(schema: S, params: unknown): Static<S> {
+  const value = params ?? {};
+  if (Value.Check(schema, value)) return value as Static<S>;
+  const errors = [...Value.Errors(schema, value)];
+  // A missing key is reported at the key; an inner union's branches report deeper paths: the shallowest first.
+  const first = errors.sort((a, b) => a.path.split('/').length - b.path.split('/').length)[0]!;
+  const description = (first.schema as { description?: string }).description;
+  throw invalidParams(`"${fieldOf(first.path)}" must be ${description ?? first.message.replace(/^Expected /, '')}.`);
 }
 
 function runParams(params: unknown): RunParams {
-  const resumeDir = optionalString(params, 'resumeDir');
-  if (resumeDir !== undefined) return { configPath: optionalString(params, 'configPath') ?? '', resumeDir, ...overridesParam(params) };
-  return { configPath: requiredString(params, 'configPath'), ...overridesParam(params) };
-}
-
-function overridesParam(params: unknown): Pick<RunParams, 'overrides'> {
-  const raw = record(params).overrides;
-  if (raw === undefined) return {};
-  const o = record(raw);
-  const overrides: RunOverrides = {};
-  if (o.method !== undefined) {
-    if (!METHOD_NAMES.includes(o.method as MethodName)) throw invalidParams(`"overrides.method" must be one of ${METHOD_NAMES.join(', ')}.`);
-    overrides.method = o.method as MethodName;
-  }
-  if (o.compare !== undefined) {
-    if (!Array.isArray(o.compare) || !o.compare.every((m) => METHOD_NAMES.includes(m as MethodName))) {
-      throw invalidParams(`"overrides.compare" must be a list of ${METHOD_NAMES.join(', ')}.`);
-    }
-    overrides.compare = o.compare as MethodName[];
-  }
-  if (o.maxSteps !== undefined) {
-    if (!Number.isInteger(o.maxSteps) || (o.maxSteps as number) < 1) throw invalidParams('"overrides.maxSteps" must be a positive integer.');
-    overrides.maxSteps = o.maxSteps as number;
-  }
-  const backend = backendParam(o.backend, 'overrides.backend');
-  if (backend) overrides.backend = backend;
-  return { overrides };
-}
-
-function predictParams(params: unknown): PredictParams {
-  const runDir = requiredString(params, 'runDir');
-  const input = record(record(params).input);
-  const number = (key: string): number | undefined => {
-    const value = record(params)[key];
-    if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 1)) throw invalidParams(`"${key}" must be a positive integer.`);
-    return value as number | undefined;
-  };
-  const options = { ...(number('topK') ? { topK: number('topK') } : {}), ...(number('maxNewTokens') ? { maxNewTokens: number('maxNewTokens') } : {}) };
-  if (input.kind === 'example' && Number.isInteger(input.index) && (input.index as number) >= 0) return { runDir, input: { kind: 'example', index: input.index as number }, ...options };
-  if (input.kind === 'text' && typeof input.text === 'string') return { runDir, input: { kind: 'text', text: input.text }, ...options };
-  if (input.kind === 'image' && typeof input.path === 'string' && input.path) return { runDir, input: { kind: 'image', path: input.path }, ...options };
-  throw invalidParams('"input" must be {"kind": "example", "index": n >= 0}, {"kind": "text", "text": "..."} or {"kind": "image", "path": "..."}.');
+  const p = checked(RunParamsSchema, params);
+  if (p.resumeDir === undefined && !p.configPath) throw invalidParams('"configPath" must be a non-empty string.');
+  return { ...p, configPath: p.configPath ?? '' };
 }
 
 function busyError(why: string): ResponseError<RunnerErrorData> {
@@ -439,24 +394,34 @@ export class RunnerServer {
     const c = this.connection;
     c.onRequest(InitializeRequest, (params) => this.handle(() => this.initialize(params)));
     c.onRequest(ShutdownRequest, () => this.handle(() => this.shutdown()));
-    c.onRequest(InspectModelRequest, (params) => this.handle(() => this.app.inspectModel(requiredString(params, 'path'))));
+    c.onRequest(InspectModelRequest, (params) => this.handle(() => this.app.inspectModel(checked(InspectParamsSchema, params).path)));
     c.onRequest(CheckConfigRequest, (params) =>
-      this.handle(async () => ({ diagnostics: await this.app.checkConfig(requiredString(params, 'configPath'), optionalString(params, 'text')) })),
+      this.handle(async () => {
+        const p = checked(CheckParamsSchema, params);
+        return { diagnostics: await this.app.checkConfig(p.configPath, p.text) };
+      }),
     );
     c.onRequest(TrainRequest, (params) => this.handle(() => this.startRun('train', params, (p, hooks) => this.app.startTrain(p, hooks))));
     c.onRequest(ScoreRequest, (params) => this.handle(() => this.startRun('score', params, (p, hooks) => this.app.startScore(p, hooks))));
     c.onRequest(EvaluateRequest, (params) =>
       this.handle(() => {
-        const target = requiredString(params, 'target');
-        const tasks = optionalStringList(params, 'tasks');
-        return this.startRun('evaluate', params, (_p, hooks) => this.app.startEvaluate(target, hooks, tasks));
+        const { target, tasks } = checked(EvaluateParamsSchema, params);
+        return this.startRun('evaluate', { configPath: target }, (_p, hooks) => this.app.startEvaluate(target, hooks, tasks));
       }),
     );
-    c.onRequest(CancelRequest, (params) => this.handle(async () => this.cancel(requiredString(params, 'runId'))));
+    c.onRequest(CancelRequest, (params) => this.handle(async () => this.cancel(checked(CancelParamsSchema, params).runId)));
     c.onRequest(MergeRequest, (params) =>
-      this.handle(() => this.app.mergeRun(requiredString(params, 'runDir'), requiredString(params, 'outDir'), record(params).force === true)),
+      this.handle(() => {
+        const p = checked(MergeParamsSchema, params);
+        return this.app.mergeRun(p.runDir, p.outDir, p.force === true);
+      }),
     );
-    c.onRequest(PredictRequest, (params) => this.handle(() => (this.active ? Promise.reject(busyError('a run is going; try the model once it ends')) : this.app.predictRun(predictParams(params)))));
+    c.onRequest(PredictRequest, (params) =>
+      this.handle(() => {
+        const p = checked(PredictParamsSchema, params);
+        return this.active ? Promise.reject(busyError('a run is going; try the model once it ends')) : this.app.predictRun(p);
+      }),
+    );
     c.onNotification((method) => this.log('warn', `ignored unknown notification "${method}"`));
   }
 
@@ -472,7 +437,7 @@ export class RunnerServer {
   }
 
   private async initialize(params: unknown): Promise<InitializeResult> {
-    const backend = backendParam(record(params ?? {}).backend, 'backend') ?? 'auto';
+    const backend = checked(InitializeParamsSchema, params).backend ?? 'auto';
     // Switching the backend under a live run would move its tensors' home mid-step.
     if (this.active && !(backend === 'auto' || backend === this.backend?.name)) {
       const which = this.active.runId ? `run ${this.active.runId}` : 'a run that is starting';
@@ -492,7 +457,7 @@ export class RunnerServer {
     params: unknown,
     start: (request: RunRequest, hooks: RunHooks) => Promise<StartedRun<T>>,
   ): Promise<RunStarted> {
-    const request: RunRequest = kind === 'evaluate' ? { configPath: requiredString(params, 'target') } : runParams(params);
+    const request: RunRequest = kind === 'evaluate' ? (params as RunRequest) : runParams(params);
     if (this.shuttingDown) throw new ResponseError(RunnerErrorCode.busy, 'The runner is shutting down; start the run after it restarts.', { code: 'RUN_BUSY' });
     if (this.active) {
       const which = this.active.runId ? `run ${this.active.runId}` : 'a run that is starting';

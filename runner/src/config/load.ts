@@ -1,6 +1,6 @@
 /**
  * Reading a run config the way every run does: parse with ranges, check against the
- * schema and the rules between keys (protocol/configValidate.ts), resolve, then check
+ * schema and the rules between keys (protocol/configValidate/), resolve, then check
  * against the files and the model (semantic.ts). `spruft check`, the `run/check` request,
  * the language server and each run call this one function, so that they agree, and no
  * run starts on a file that `spruft check` rejects.

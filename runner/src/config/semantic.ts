@@ -8,7 +8,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { DEFAULT_DATA_PATHS, LAYER_TYPES, type Method, type ModelFormat, type ResolvedRunConfig } from '../../../protocol/config';
+import { DATASET_LABEL_COUNTS, DEFAULT_DATA_PATHS, LAYER_TYPES, type Method, type ModelFormat, type ResolvedRunConfig } from '../../../protocol/config';
 import { findEntry, nearestNames, rangeOfPath, type ConfigPath, type ParsedRunConfig } from '../../../protocol/configValidate';
 import type { ConfigDiagnostic, ConfigFix } from '../../../protocol/diagnostics';
 import type { InspectResult } from '../../../protocol/results';
@@ -65,6 +65,8 @@ async function kindOf(path: string): Promise<'file' | 'dir' | 'special' | undefi
 
 class Findings {
   readonly out: ConfigDiagnostic[] = [];
+  /** Classes of the training data, when its shape was read (checkDataShape). */
+  dataClasses?: number;
   constructor(readonly parsed: ParsedRunConfig) {}
 
   add(severity: ConfigDiagnostic['severity'], code: string, path: ConfigPath, message: string, fixes: ConfigFix[] = [], part: 'key' | 'value' = 'value'): void {
@@ -217,6 +219,7 @@ async function checkDataShape(f: Findings, config: ResolvedRunConfig, path: Conf
     return;
   }
   if (!shape) return;
+  if (path[1] === 'path') f.dataClasses = shape.classes.length;
   const what = config.task === 'image-classification' ? 'image' : 'example';
   f.add('information', 'data-shape', path, `${basename(file)}: ${describeDataShape(shape, what)}.`);
   if (shape.issues.length === 0) return;
@@ -421,6 +424,55 @@ function checkMemory(f: Findings, config: ResolvedRunConfig, model: InspectResul
   return estimates;
 }
 
+/** What each task reads; a model that reads the other kind cannot run it. */
+const TASK_INPUT: Record<ResolvedRunConfig['task'], 'image' | 'tokens'> = {
+  'image-classification': 'image', 'text-classification': 'tokens', 'causal-lm': 'tokens',
+};
+
+/**
+ * The rules a run applies once the model is loaded, said here first: the task reads what
+ * the model reads, and a classifier head the data's labels do not fit is replaced only
+ * when `head.replace` says so (paper 5.2: a new head for a new label set).
+ */
+function checkModelFits(f: Findings, config: ResolvedRunConfig, model: InspectResult): boolean {
+  const wanted = TASK_INPUT[config.task];
+  if (model.input !== undefined && model.input !== wanted) {
+    f.add('error', 'task-model-mismatch', ['task'], `\`task: ${config.task}\` needs a model that reads ${wanted === 'image' ? 'images' : 'tokens'}, but ${model.name} (${model.architecture}) reads ${model.input === 'image' ? 'images' : 'tokens'}.`);
+    return false;
+  }
+  if (config.task === 'causal-lm' || config.head.replace) return true;
+  const outputs = model.layers.find((l) => l.head)?.dOut;
+  const d = config.data;
+  const labels = d.classes?.length ?? d.labelNames?.length ?? DATASET_LABEL_COUNTS[d.dataset] ?? f.dataClasses;
+  // A cut model ends in a new head (0 outputs until the labels are known): it is always sized to them.
+  if (!outputs || labels === undefined || outputs === labels) return true;
+  const fixes: ConfigFix[] = f.has(['head', 'replace']) ? [{ title: 'Change to `true`', range: rangeOfPath(f.parsed, ['head', 'replace'], 'value'), newText: 'true' }] : [];
+  f.add(
+    'error',
+    'head-size-mismatch',
+    f.has(['head', 'replace']) ? ['head', 'replace'] : ['model', 'path'],
+    `The head of ${model.name} has ${outputs} outputs but the data has ${labels} labels; set \`head.replace: true\` to train a new head for them.`,
+    fixes,
+  );
+  return true;
+}
+
+/**
+ * The run folder is made inside `output.dir`: a file there (or at a folder above it) would
+ * stop the run after its folder was named.
+ */
+async function checkOutputDir(f: Findings, config: ResolvedRunConfig, baseDir: string): Promise<void> {
+  for (let dir = config.output.dir; ; dir = dirname(dir)) {
+    const kind = await kindOf(dir);
+    if (kind !== undefined && kind !== 'dir') {
+      const shown = relative(baseDir, dir) || dir;
+      f.add('error', 'output-not-folder', ['output', 'dir'], `\`output.dir\` must be a folder, but \`${shown}\` is ${kind === 'file' ? 'a file' : 'not a regular folder'}; run folders are made inside it. Choose another path.`);
+      return;
+    }
+    if (kind === 'dir' || dirname(dir) === dir) return;
+  }
+}
+
 /**
  * Everything beyond the schema. `parsed` gives the places, `resolved` the values (its
  * paths absolute). Never throws for a problem of the config; findings say it.
@@ -428,6 +480,7 @@ function checkMemory(f: Findings, config: ResolvedRunConfig, model: InspectResul
 export async function semanticChecks(parsed: ParsedRunConfig, resolved: ResolvedRunConfig, baseDir: string, options: SemanticOptions): Promise<SemanticResult> {
   const f = new Findings(parsed);
   await checkPaths(f, resolved, baseDir);
+  await checkOutputDir(f, resolved, baseDir);
   const modelPath = resolved.model.path;
   if (!modelPath.startsWith('npm:') && !(await kindOf(modelPath))) {
     await missingPath(f, ['model', 'path'], modelPath, 'The model', baseDir);
@@ -451,6 +504,7 @@ export async function semanticChecks(parsed: ParsedRunConfig, resolved: Resolved
     f.add('error', notFound ? 'path-not-found' : 'model-invalid', ['model', 'path'], `The model could not be read: ${errorMessage(err)}`);
     return { diagnostics: f.out, estimates: [] };
   }
+  if (!checkModelFits(f, resolved, model)) return { diagnostics: f.out, model, estimates: [] };
   if (model.format === 'hf' && resolved.task !== 'image-classification' && existsSync(join(modelPath, 'config.json'))) checkTokenizer(f, resolved, modelPath, model);
   let selection: TargetSelection = { layers: [], include: [], exclude: [] };
   // The methods that adapt `targets` (engine/methods/<name>/config.ts `usesTargets`).

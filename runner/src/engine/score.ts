@@ -4,7 +4,7 @@
  * input columns when `dependency` is on (appendix B). Reports its own time, its peak
  * memory and, for comparison, the peak of plain inference.
  */
-import type { ResolvedRunConfig } from '../../../protocol/config';
+import type { ImportanceMetric, ResolvedRunConfig } from '../../../protocol/config';
 import type { LayerSelection } from '../../../protocol/results';
 import { SpruftError } from '../errors';
 import type { Model } from '../models/model';
@@ -20,7 +20,7 @@ import { targetLayers } from './targets';
 import { taskLoss } from './loss';
 
 export interface Scored {
-  metric: string;
+  metric: ImportanceMetric;
   layers: LayerSelection[];
   peakBytes: number;
   ms: number;

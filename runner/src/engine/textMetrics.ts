@@ -4,6 +4,7 @@
  * (STS-B) Pearson and Spearman correlation. Each follows scikit-learn's definition (what
  * the GLUE scripts call), computed from the confusion matrix or the value lists.
  */
+import type { ClassificationMetrics } from '../../../protocol/results';
 
 /** confusion[true][predicted] counts. */
 export type Confusion = readonly (readonly number[])[];
@@ -107,7 +108,7 @@ export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {
  * What GLUE reports of a classifier: accuracy, Matthews correlation, and F1 of label 1
  * for two labels (GLUE's positive class) or the macro F1 for more.
  */
-export function glueClassificationMetrics(confusion: Confusion): { accuracy: number; mcc: number; f1: number; f1Average: 'binary' | 'macro' } {
+export function glueClassificationMetrics(confusion: Confusion): Required<Pick<ClassificationMetrics, 'accuracy' | 'mcc' | 'f1' | 'f1Average'>> {
   const binary = confusion.length === 2;
   return {
     accuracy: accuracyOf(confusion),

@@ -6,6 +6,7 @@
  * `JSON.parse` does the real parsing of JSON (fast); when it fails, a small strict scanner
  * re-reads the text to find where, because V8's messages do not always give a position.
  */
+import { LineIndex } from '../../../protocol/lineIndex';
 import { SpruftError, type ErrorCode } from '../errors';
 import { READ_LIMITS, readTextFile } from './regularFile';
 
@@ -17,17 +18,10 @@ export interface TextPosition {
   column: number;
 }
 
+/** protocol/lineIndex.ts's position, counted from 1 as editors print it. */
 export function positionAt(text: string, offset: number): TextPosition {
-  let line = 1;
-  let lineStart = 0;
-  const end = Math.min(offset, text.length);
-  for (let i = 0; i < end; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
-  }
-  return { offset, line, column: offset - lineStart + 1 };
+  const at = new LineIndex(text).positionAt(offset);
+  return { offset, line: at.line + 1, column: at.character + 1 };
 }
 
 class LiteralSyntaxError extends Error {

@@ -9,6 +9,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import type { ErrorCode } from '../errors';
 import { SpruftError } from '../errors';
+import { formatBytes } from '../../../protocol/format';
 
 const MiB = 1024 * 1024;
 
@@ -32,17 +33,13 @@ export function fileKindOf(stats: Stats): string {
   return stats.isFile() ? 'a regular file' : 'not a regular file';
 }
 
-function sizeText(bytes: number): string {
-  return bytes >= MiB ? `${(bytes / MiB).toFixed(1)} MiB` : `${bytes} bytes`;
-}
-
 function checkStats(stats: Stats, path: string, what: string, code: ErrorCode, maxBytes: number): void {
   if (stats.isDirectory()) throw new SpruftError(code, `${what} expected, but this is a folder`, path);
   if (!stats.isFile()) {
     throw new SpruftError(code, `${what} expected, but this is ${fileKindOf(stats)}, not a regular file; SPruFT reads only regular files`, path);
   }
   if (stats.size > maxBytes) {
-    throw new SpruftError(code, `${what} is ${sizeText(stats.size)}, more than the ${sizeText(maxBytes)} this reader accepts; is this the right file?`, path);
+    throw new SpruftError(code, `${what} is ${formatBytes(stats.size)}, more than the ${formatBytes(maxBytes)} this reader accepts; is this the right file?`, path);
   }
 }
 

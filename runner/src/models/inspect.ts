@@ -17,6 +17,9 @@ import { hfModelSpec, languageModelSpec, tensorsFromConfig, transformerShapeOf }
 /** Classifier / LM head names of the supported HF architectures. */
 const HEAD_NAMES = new Set(['classifier', 'lm_head']);
 
+/** HF model types that read images (the header-listed ones; language models read tokens). */
+const IMAGE_MODEL_TYPES = new Set(['vit', 'spruft-mlp']);
+
 function hfLayerKind(name: string, shape: number[], names: Set<string>, modelType: unknown): LayerKind | undefined {
   const base = name.slice(0, -'.weight'.length);
   if (shape.length === 2 && !/embed/.test(base)) return 'linear';
@@ -61,7 +64,7 @@ function specListing(name: string, spec: HfArchitectureSpec, config: Record<stri
     name: n, kind: (/embed|wte|wpe/.test(n) ? 'embedding' : 'other') as 'embedding' | 'other', shape: e.shape, params: e.shape.reduce((a, b) => a * b, 1),
   }));
   const transformer = transformerShapeOf(config);
-  return { name, architecture: spec.modelType, format: 'hf', params, layers: [...specLayers(spec), ...others], ...(transformer ? { transformer } : {}) };
+  return { name, architecture: spec.modelType, format: 'hf', input: 'tokens', params, layers: [...specLayers(spec), ...others], ...(transformer ? { transformer } : {}) };
 }
 
 function inspectHfTensors(
@@ -90,6 +93,7 @@ function inspectHfTensors(
     name,
     architecture: String(config.model_type ?? 'unknown'),
     format: 'hf',
+    ...(IMAGE_MODEL_TYPES.has(String(config.model_type)) ? { input: 'image' as const } : {}),
     params: parameterCount ?? tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0),
     layers,
     ...(transformer ? { transformer } : {}),
@@ -163,6 +167,7 @@ export function inspectModelHeader(path: string, options: { format?: ModelFormat
     name: source.package ? `${source.package.name}/${basename(source.dir)}` : basename(source.dir),
     architecture: 'keras-functional',
     format: 'tfjs-layers',
+    input: 'image',
     params,
     layers,
   };

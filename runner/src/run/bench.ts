@@ -203,7 +203,7 @@ function withCheckpointing(variants: Variant[], choice: BenchOptions['checkpoint
  */
 function memoryLimit(backend: string): { bytes: number; what: string } {
   const wasm = { bytes: 2 * 1024 ** 3, what: 'half the 4 GiB the wasm backend can address (its heap is shared by the variants and fragments)' };
-  const machine = { bytes: totalmem(), what: `this machine's ${(totalmem() / 1024 ** 3).toFixed(0)} GiB` };
+  const machine = { bytes: totalmem(), what: `this machine's ${formatBytes(totalmem())}` };
   return backend === 'wasm' && wasm.bytes < machine.bytes ? wasm : machine;
 }
 
@@ -340,7 +340,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
           kernels: profile ? { totalMs: profile.totalMs, outsideMs: profile.outsideMs, top: profile.kernels.slice(0, topKernels) } : undefined,
         };
         methods.push(result);
-        log(`${result.variant.padEnd(16)} ${result.trainableParams.toLocaleString('en').padStart(11)} params  mem ${(memory.breakdown.total / 2 ** 20).toFixed(1)} MiB  step ${stepMs.toFixed(0)} ms  MFU ${(100 * result.mfu).toFixed(1)}%  CPU ${cores.toFixed(2)} cores${result.peerStepMs !== undefined ? `  torch ${result.peerStepMs.toFixed(0)} ms` : ''}`);
+        log(`${result.variant.padEnd(16)} ${result.trainableParams.toLocaleString('en').padStart(11)} params  mem ${formatBytes(memory.breakdown.total)}  step ${stepMs.toFixed(0)} ms  MFU ${(100 * result.mfu).toFixed(1)}%  CPU ${cores.toFixed(2)} cores${result.peerStepMs !== undefined ? `  torch ${result.peerStepMs.toFixed(0)} ms` : ''}`);
       } finally {
         runner.dispose();
         detachMethod(model);

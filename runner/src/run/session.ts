@@ -12,6 +12,7 @@ import { RUN_FILES, type RunStatusFile } from '../../../protocol/runFolder';
 import type { RunHooks, RunRequest, StartedRun } from './request';
 import { loadRunConfig, RunConfigError } from '../config/load';
 import { errorMessage, SpruftError } from '../errors';
+import { formatDuration } from '../../../protocol/format';
 import { removeStaleTemps } from '../io/atomicWrite';
 import { applyAdapter, readAdapterConfig, writeAdapter } from '../engine/adapterIO';
 import { initBackend } from '../engine/backend';
@@ -228,7 +229,7 @@ async function selectionFor(ctx: MethodRunContext, folder: MethodFolder): Promis
   }
   ctx.hooks.onProgress?.({ runId: ctx.runId, method: 'spruft', phase: 'scoring', step: 0, totalSteps: 0, epoch: 0, totalEpochs: 0, elapsedMs: 0 });
   const scored = await scoreRows(ctx.model, c, ctx.data.train);
-  ctx.hooks.onLog?.('info', `scored ${scored.layers.length} layers with ${scored.metric} in ${(scored.ms / 1000).toFixed(1)} s`);
+  ctx.hooks.onLog?.('info', `scored ${scored.layers.length} layers with ${scored.metric} in ${formatDuration(scored.ms)}`);
   for (const w of scored.warnings) ctx.hooks.onLog?.('warn', w);
   return { layers: scored.layers, metric: scored.metric };
 }

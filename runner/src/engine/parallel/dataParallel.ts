@@ -17,6 +17,7 @@
  */
 import type { ResolvedRunConfig } from '../../../../protocol/config';
 import type { MemoryMeasurement } from '../../../../protocol/results';
+import { formatBytes } from '../../../../protocol/format';
 import type { ForwardContext } from '../../models/layer';
 import type { Model } from '../../models/model';
 import { makeBatch, type Examples } from '../batches';
@@ -49,8 +50,6 @@ interface PlannedPass {
   weight: number;
   dropoutSeed: number;
 }
-
-const MiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 export class DataParallelStep {
   /**
@@ -95,9 +94,9 @@ export class DataParallelStep {
       paramsBytes: this.attached.trainables.reduce((s, t) => s + t.variable.size * 4, 0),
       gradsBytes: probe.gradsBytes, optimizerBytes: this.runner.optimizerBytes, dropoutBytes: share.dropoutBytes,
     });
-    const peaks = workers.map((m, i) => `rank ${i + 1} ${m ? MiB(m.peakBytes) : 'no share'}`).join(', ');
+    const peaks = workers.map((m, i) => `rank ${i + 1} ${m ? formatBytes(m.peakBytes) : 'no share'}`).join(', ');
     const source = `${measured.source}; rank 0 of ${this.pool.ranks} data-parallel workers: these figures are rank 0's, for its ${share.examples} of every ${share.of} examples `
-      + `(each worker thread has its own backend, frozen model copy of ${MiB(this.model.weightBytes)} and share of the batch; peak live tensor bytes: ${peaks}; only rank 0 holds optimizer state)`;
+      + `(each worker thread has its own backend, frozen model copy of ${formatBytes(this.model.weightBytes)} and share of the batch; peak live tensor bytes: ${peaks}; only rank 0 holds optimizer state)`;
     return { loss, memory: { ...measured, source } };
   }
 
