@@ -253,11 +253,21 @@ describe('checking a run config', () => {
       warnings.map((d) => [d.severity, d.code, d.message]),
       [
         ['warning', 'ignored-option', '`spruft.importance.perturbations` has no effect: the metric is `l2`; it is read by `zo-taylor` only.'],
-        ['warning', 'ignored-option', '`lora` has no effect: `method` is `spruft` and `compare` does not name `lora`.'],
+        ['warning', 'ignored-option', '`lora` has no effect: `method` is `spruft` and `compare` does not name `lora` or `dora`.'],
         ['warning', 'ignored-option', '`training.linearDecayTo` has no effect: `training.schedule` is `cosine`.'],
       ],
     );
     assert.deepEqual(warnings[1]!.range, at(text, 'lora', 1));
+  });
+
+  it('knows that dora reads `lora:` and vera its own section, and that both adapt `targets:`', () => {
+    const base = 'model: {path: m}\ntask: image-classification\ndata: {dataset: mnist}\ntargets: {layerTypes: [linear]}\n';
+    assert.deepEqual(checkRunConfigText(`${base}method: dora\nlora: {rank: 4}\n`).diagnostics, []);
+    assert.deepEqual(checkRunConfigText(`${base}method: vera\nvera: {rank: 64, dInitial: 0.5}\n`).diagnostics, []);
+    assert.deepEqual(checkRunConfigText(`${base}method: full\nvera: {rank: 64}\n`).diagnostics.map((d) => d.message), [
+      '`targets` has no effect: no method that adapts `targets` (spruft, lora, vera, dora) is trained.',
+      '`vera` has no effect: `method` is `full` and `compare` does not name `vera`.',
+    ]);
   });
 
   it('needs labels for qm-taylor', () => {
