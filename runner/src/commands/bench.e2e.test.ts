@@ -21,7 +21,9 @@ function checkResult(r: BenchResult, workers: number): void {
   assert.deepEqual(r.batch, { size: 2, sequence: 16 });
   assert.ok(r.gemmGflops > 0 && r.gemmGflopsAllRanks > 0);
   if (workers === 1) assert.equal(r.gemmGflopsAllRanks, r.gemmGflops);
-  assert.deepEqual(r.methods.map((m) => m.variant), ['spruft r=32', 'lora r=16', 'spruft r=32 FA', 'lora r=16 FA', 'full']);
+  assert.deepEqual(r.methods.map((m) => m.variant), [
+    'spruft r=32', 'lora r=16', 'vera r=16', 'dora r=16', 'spruft r=32 FA', 'lora r=16 FA', 'vera r=16 FA', 'dora r=16 FA', 'full',
+  ]);
   for (const m of r.methods) {
     const b = m.mem;
     assert.equal(b.params + b.grads + b.optimizer + b.cache + b.dropout + b.other, b.total, `${m.variant}: components add up`);
@@ -29,7 +31,7 @@ function checkResult(r: BenchResult, workers: number): void {
     assert.equal(b.params, 4 * m.trainableParams, `${m.variant}: params`);
     assert.equal(b.grads, b.params, `${m.variant}: grads`);
     assert.equal(b.optimizer, 2 * b.params, `${m.variant}: optimizer`);
-    assert.equal(b.dropout > 0, m.method === 'lora', `${m.variant}: only LoRA has dropout masks`);
+    assert.equal(b.dropout > 0, ['lora', 'vera', 'dora'].includes(m.method), `${m.variant}: only LoRA, VeRA and DoRA (dropout 0.1) have dropout masks`);
     assert.equal(b.total, m.peakTrain - m.peakInference, `${m.variant}: mem = mem_TTL - mem_M`);
     assert.ok(m.stepMs > 0 && m.flopsPerStep > 0 && m.gemmGflops > 0 && m.stepGemmGflop > 0 && m.cores > 0, `${m.variant}: step figures`);
     assert.equal(m.mfu, m.flopsPerStep / (m.stepGemmGflop * 1e9), `${m.variant}: MFU from the step's GEMM work`);
