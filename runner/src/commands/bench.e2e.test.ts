@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { BenchResult } from '../../../protocol/results';
 import { REPO_ROOT, runSpruft, type CliResult } from '../../../test/fixtures/spruftCli';
-import { findPeerPython } from '../run/peer';
+import { findPeerPython, TORCH_PEER_METHODS } from '../run/peer';
 
 const spruft = (...args: string[]): CliResult => runSpruft(REPO_ROOT, args);
 
@@ -84,7 +84,7 @@ describe('spruft bench', () => {
     for (const v of ['spruft', 'lora', 'spruft FA', 'lora FA', 'full']) {
       assert.match(r.stderr, new RegExp(`\\n${v}: estimated peak [\\d.]+ GiB .* exceeds half the 4 GiB the wasm backend can address \\(its heap is shared by the variants and fragments\\): not run`), v);
     }
-    assert.match(r.stderr, /bench needs a spruft and a lora variant that fit \(skipped: spruft, lora, spruft FA, lora FA, full\); lower --batch or --seq/);
+    assert.match(r.stderr, /bench needs a spruft and a lora variant that fit \(skipped: spruft, lora, vera, dora, spruft FA, lora FA, vera FA, dora FA, full\); lower --batch or --seq/);
   });
 
   it('refuses bad options with what was wrong', () => {
@@ -121,8 +121,11 @@ describe('spruft bench', () => {
     assert.equal(b.peer?.python, peerPython.python);
     assert.ok((b.peer?.gemmGflops ?? 0) > 0, 'the peer\'s GEMM rate');
     const ratios = b.ratios.stepOverPeer ?? {};
-    assert.deepEqual(Object.keys(ratios), b.methods.map((m) => m.variant));
-    for (const m of b.methods) {
+    // The peer implements some methods only (TORCH_PEER_METHODS); the others run without a pair.
+    const paired = b.methods.filter((m) => TORCH_PEER_METHODS.includes(m.method));
+    assert.deepEqual(Object.keys(ratios), paired.map((m) => m.variant));
+    for (const m of b.methods.filter((x) => !paired.includes(x))) assert.equal(m.peerStepMs, undefined, `${m.variant}: no peer step`);
+    for (const m of paired) {
       assert.ok(m.stepMs > 0 && m.mfu > 0, `${m.variant}: stepMs, mfu`);
       assert.ok((m.peerStepMs ?? 0) > 0, `${m.variant}: the peer's step`);
       assert.equal(ratios[m.variant], m.stepOverPeer);
