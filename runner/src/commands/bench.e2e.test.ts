@@ -123,8 +123,11 @@ describe('spruft bench', () => {
     const ratios = b.ratios.stepOverPeer ?? {};
     // The peer implements some methods only (TORCH_PEER_METHODS); the others run without a pair.
     const paired = b.methods.filter((m) => TORCH_PEER_METHODS.includes(m.method));
-    assert.deepEqual(Object.keys(ratios), paired.map((m) => m.variant));
-    for (const m of b.methods.filter((x) => !paired.includes(x))) assert.equal(m.peerStepMs, undefined, `${m.variant}: no peer step`);
+    assert.deepEqual(Object.keys(ratios), b.methods.map((m) => m.variant));
+    for (const m of b.methods.filter((x) => !paired.includes(x))) {
+      assert.equal(m.peerStepMs, undefined, `${m.variant}: no peer step`);
+      assert.equal(ratios[m.variant], null, `${m.variant}: no ratio (NaN, written as null)`);
+    }
     for (const m of paired) {
       assert.ok(m.stepMs > 0 && m.mfu > 0, `${m.variant}: stepMs, mfu`);
       assert.ok((m.peerStepMs ?? 0) > 0, `${m.variant}: the peer's step`);
