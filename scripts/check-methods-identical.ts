@@ -50,17 +50,21 @@ import { tf } from '../runner/src/tensor/tf';
 const sha = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex').slice(0, 16);
 const out = (line: string): void => void process.stdout.write(line + '\n');
 
-/** sha256 over a folder's files (sorted by name), skipping JSON keys that hold times. */
+/**
+ * sha256 over a folder's files (sorted by name): `tensors` over the binary files (the
+ * adapter's or merged model's weights), `records` over the JSON files without the keys
+ * that hold times (the resolved config a record copies changes when config defaults do).
+ */
 function folderHash(dir: string): string {
-  const h = createHash('sha256');
+  const tensors = createHash('sha256');
+  const records = createHash('sha256');
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) continue;
-    h.update(name);
-    if (name.endsWith('.json')) h.update(JSON.stringify(JSON.parse(readFileSync(path, 'utf8'), (k, v) => (k === 'createdAt' ? undefined : v))));
-    else h.update(readFileSync(path));
+    if (name.endsWith('.json')) records.update(name).update(JSON.stringify(JSON.parse(readFileSync(path, 'utf8'), (k, v) => (k === 'createdAt' ? undefined : v))));
+    else tensors.update(name).update(readFileSync(path));
   }
-  return h.digest('hex').slice(0, 16);
+  return `tensors ${tensors.digest('hex').slice(0, 16)} records ${records.digest('hex').slice(0, 16)}`;
 }
 
 async function mainJob(tmp: string, name: string, edit: (yaml: string) => string): Promise<void> {
