@@ -159,21 +159,27 @@ export function renderDoc(): string {
   lines.push('');
   lines.push('The same config with profile `engine` (what this runner would keep: attention keeps its probabilities)');
   lines.push('and with `training.checkpointing: blocks` (each block keeps only its input; one block is rebuilt at a');
-  lines.push('time in backward, counted as "other"), N = 2048 (batch 1):');
+  lines.push('time in backward, counted as "other"), N = 2048 (batch 1); the training loss fused with the LM head and');
+  lines.push('chunked over the tokens (`lmLoss: fused`, what the engine runs: the head\'s input and one log-sum-exp per');
+  lines.push('token kept) and, for comparison, with the softmax over the vocabulary kept (`lmLoss: logits`, before it):');
   lines.push('');
-  lines.push('| setting | mem, no checkpointing (GiB) | mem, checkpointing blocks (GiB) |');
-  lines.push('|---|---:|---:|');
-  for (const row of PAPER_ROWS.slice(0, 4)) {
-    const plain = estimateRow(model, row, 1, 2048, 'engine');
+  lines.push('| setting | mem, no checkpointing (GiB) | mem, checkpointing blocks (GiB) | no checkpointing, logits kept | checkpointing, logits kept |');
+  lines.push('|---|---:|---:|---:|---:|');
+  const engineRow = (row: Row, checkpointing: 'none' | 'blocks', lmLoss: 'fused' | 'logits') => {
     const file: RunConfigFile = {
       model: { path: FIXTURE }, task: 'causal-lm', data: { dataset: 'text', text: { maxLength: 2048 } }, method: row.method,
       spruft: { rank: row.rank }, lora: { rank: row.rank, alpha: 16, dropout: 0.1 },
-      targets: { layerTypes: ['linear'], freezeAttention: row.fa }, training: { batchSize: 1, checkpointing: 'blocks' },
+      targets: { layerTypes: ['linear'], freezeAttention: row.fa }, training: { batchSize: 1, checkpointing },
     };
     const config = resolveRunConfig(file, { baseDir: ROOT, resolvePath: (_b, p) => p });
-    const ckpt = estimateTrainingMemory(model, config, row.method, selectTargetLayers(model, config.targets).layers);
-    lines.push(`| ${label(row)} | ${gib(plain.breakdown.total)} | ${gib(ckpt.breakdown.total)} |`);
-  }
+    return estimateTrainingMemory(model, config, row.method, selectTargetLayers(model, config.targets).layers, { profile: 'engine', lmLoss }).breakdown.total;
+  };
+  const settings = [['none', 'fused'], ['blocks', 'fused'], ['none', 'logits'], ['blocks', 'logits']] as const;
+  const table = PAPER_ROWS.slice(0, 4).map((row) => settings.map(([c, l]) => engineRow(row, c, l)));
+  PAPER_ROWS.slice(0, 4).forEach((row, i) => lines.push(`| ${label(row)} | ${table[i].map(gib).join(' | ')} |`));
+  // Rows 0-3: LoRA r=64, SPruFT r=128, FA-SPruFT r=128, FA-LoRA r=64.
+  lines.push(`| mem(SPruFT r=128)/mem(LoRA r=64) | ${settings.map((_, k) => (table[1][k] / table[0][k]).toFixed(3)).join(' | ')} |`);
+  lines.push(`| mem(FA-SPruFT r=128)/mem(FA-LoRA r=64) | ${settings.map((_, k) => (table[2][k] / table[3][k]).toFixed(3)).join(' | ')} |`);
   lines.push('');
   return lines.join('\n');
 }

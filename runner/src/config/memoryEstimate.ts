@@ -12,7 +12,9 @@
  * the MLP the activation's input and both factors of the gated product; an adapted
  * linear layer keeps its input (SPruFT, full: one buffer however many layers read it) or
  * its dropped input, A x and the dropout mask (LoRA, paper C.5 and table 1); the LM head's
- * loss keeps the softmax (vocabulary per token). With `training.checkpointing: blocks` a
+ * loss, fused with the head and chunked over the tokens (engine/loss.ts), keeps the head's
+ * input and one log-sum-exp per token (unfused, `lmLoss: 'logits'`: the softmax, vocabulary
+ * per token). With `training.checkpointing: blocks` a
  * block keeps only its input; one block's cache is rebuilt at a time in backward (counted
  * as "other"). validateEstimate tests hold this against measured steps.
  *
@@ -134,6 +136,13 @@ export type EstimateProfile = 'engine' | 'pytorch';
 export interface TransformerEstimateOptions {
   /** Default `engine`. */
   profile?: EstimateProfile;
+  /**
+   * What a decoder's loss keeps: `fused` (this engine's training loss, engine/loss.ts
+   * `modelLoss`: the LM head's input and a log-sum-exp per token) or `logits` (the
+   * vocabulary-wide softmax, or under `pytorch` the logits and the log-softmax).
+   * Default: `fused` for `engine`, `logits` for `pytorch`.
+   */
+  lmLoss?: 'fused' | 'logits';
 }
 
 /** What one adapted layer keeps per token, by the input width it reads (its method's `memory.kept`). */
@@ -290,9 +299,11 @@ function estimateTransformer(
   }
   if (gradIn) {
     // The final norm; a decoder's loss keeps the softmax over the vocabulary per token
-    // (PyTorch: the logits the model returns and the loss's log-softmax).
+    // (PyTorch: the logits the model returns and the loss's log-softmax), or, fused with
+    // the head, the head's input and a log-sum-exp per token.
     cache += tokens * f * (s.hidden + 1);
-    if (s.kind === 'decoder') cache += tokens * f * (s.vocab ?? 0) * (profile === 'pytorch' ? 2 : 1);
+    const lmLoss = options.lmLoss ?? (profile === 'engine' ? 'fused' : 'logits');
+    if (s.kind === 'decoder') cache += tokens * f * (lmLoss === 'fused' ? s.hidden + 1 : (s.vocab ?? 0) * (profile === 'pytorch' ? 2 : 1));
   }
   // A trained classifier keeps its input (one token per example).
   if (trainsHead || m.memory.scope !== 'targets') cache += batch * f * s.hidden;

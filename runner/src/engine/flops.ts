@@ -34,7 +34,8 @@ export function tracePositions(model: Model, batch: Batch): LayerShape[] {
     };
   });
   try {
-    tf.tidy(() => model.forward(batch.x, inferenceContext()));
+    // Braces: a tidy keeps what its function returns, and the logits are not wanted.
+    tf.tidy(() => { model.forward(batch.x, inferenceContext()); });
   } finally {
     model.layers.forEach((layer) => {
       delete (layer as { apply?: unknown }).apply;

@@ -13,7 +13,7 @@ import { breakdown, liveBufferBytes, peakBytes } from '../tensor/memory';
 import type { AttachedMethod } from './methods';
 import { Adam, type OptimizerConfig } from './optimizer';
 import { tf, type Tensor } from '../tensor/tf';
-import { taskLoss } from './loss';
+import { modelLoss } from './loss';
 
 export class StepRunner {
   readonly optimizer: Adam;
@@ -96,7 +96,7 @@ export function accumulateGradients(
     const { batch, weight, ctx } = passAt(k);
     if (probe) probe.beforeForward = liveBufferBytes();
     const { value, grads } = valueAndGrads(
-      () => taskLoss(model.forward(batch.x, ctx), batch),
+      () => modelLoss(model, batch, ctx),
       vars,
       probe ? (bytes) => { probe.backwardStart = bytes; } : undefined,
     );
@@ -131,6 +131,8 @@ export interface StepProbe {
 /** mem_M (paper C.3): peak bytes of inference with the frozen model on `batch`. */
 export async function inferencePeakBytes(model: Model, batch: Batch, ctx: ForwardContext): Promise<number> {
   return peakBytes(() => {
-    tf.tidy(() => model.forward(batch.x, ctx));
+    // Braces: a tidy keeps what its function returns; the logits must go with the rest
+    // (kept, they stayed alive through every training step measured against this peak).
+    tf.tidy(() => { model.forward(batch.x, ctx); });
   });
 }

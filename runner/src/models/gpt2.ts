@@ -40,7 +40,7 @@ export class Gpt2Model extends Model {
   private wpe: Tensor;
   private readonly blocks: Gpt2Block[] = [];
   private readonly lnF: AdaptableLayer;
-  private readonly lmHead: AdaptableLayer;
+  private readonly lmHeadLayer: AdaptableLayer;
   private readonly sizes: ReturnType<typeof gpt2Sizes>;
 
   constructor(name: string, sourcePath: string, readonly config: Gpt2Config, weights: RawWeights) {
@@ -65,8 +65,8 @@ export class Gpt2Model extends Model {
       this.layers.push(block.ln1, block.attn, block.attnProj, block.ln2, block.fc, block.mlpProj);
     }
     this.lnF = layer('transformer.ln_f');
-    this.lmHead = new AdaptableLayer({ name: 'lm_head', kind: 'linear', head: true, weight: this.wte });
-    this.layers.push(this.lnF, this.lmHead);
+    this.lmHeadLayer = new AdaptableLayer({ name: 'lm_head', kind: 'linear', head: true, weight: this.wte });
+    this.layers.push(this.lnF, this.lmHeadLayer);
   }
 
   private activation(x: Tensor): Tensor {
@@ -79,6 +79,21 @@ export class Gpt2Model extends Model {
   }
 
   forward(ids: Tensor, ctx: ForwardContext): Tensor {
+    const h = this.trunk(ids, ctx);
+    return stage(h, () => this.lmHeadLayer.apply(this.lnF.apply(h, ctx), ctx));
+  }
+
+  override get lmHead(): AdaptableLayer {
+    return this.lmHeadLayer;
+  }
+
+  override lmHeadInput(ids: Tensor, ctx: ForwardContext): Tensor {
+    const h = this.trunk(ids, ctx);
+    return stage(h, () => this.lnF.apply(h, ctx));
+  }
+
+  /** Embeddings and blocks: the residual stream before the final norm. */
+  private trunk(ids: Tensor, ctx: ForwardContext): Tensor {
     const t = ids.shape[1]!;
     const { d, heads, positions } = this.sizes;
     if (t > positions) throw new SpruftError('DATA_INVALID', `sequences of ${t} tokens exceed GPT-2's ${positions} positions (n_positions); lower data.text.maxLength`);
@@ -92,7 +107,7 @@ export class Gpt2Model extends Model {
         return add(mid, b.mlpProj.apply(this.activation(b.fc.apply(b.ln2.apply(mid, ctx), ctx)), ctx));
       });
     }
-    return stage(h, () => this.lmHead.apply(this.lnF.apply(h, ctx), ctx));
+    return h;
   }
 
   override replaceHead(): void {
@@ -101,7 +116,7 @@ export class Gpt2Model extends Model {
 
   override extraWeights(): WeightEntry[] {
     return [
-      { fileName: 'transformer.wte.weight', layout: 'same', get: () => this.wte, set: (t) => { this.wte = t; this.lmHead.weight = t; } },
+      { fileName: 'transformer.wte.weight', layout: 'same', get: () => this.wte, set: (t) => { this.wte = t; this.lmHeadLayer.weight = t; } },
       { fileName: 'transformer.wpe.weight', layout: 'same', get: () => this.wpe, set: (t) => { this.wpe = t; } },
     ];
   }
@@ -109,7 +124,7 @@ export class Gpt2Model extends Model {
   weightEntries(): WeightEntry[] {
     const entries = this.extraWeights();
     for (const l of this.layers) {
-      if (l === this.lmHead) continue; // tied: transformers saves it with the embeddings only
+      if (l === this.lmHeadLayer) continue; // tied: transformers saves it with the embeddings only
       const layout = l.kind === 'linear' ? 'io' : 'same';
       entries.push({ fileName: `${l.name}.weight`, layout, get: () => l.weight, set: (t) => { l.weight = t; } });
       if (l.bias) entries.push({ fileName: `${l.name}.bias`, layout: 'same', get: () => l.bias!, set: (t) => { l.bias = t; } });
@@ -133,7 +148,7 @@ export class Gpt2Model extends Model {
       groups.push({ name: `block ${i} mlp`, channels: this.sizes.inner, rows: [b.fc.name], columns: [b.mlpProj.name] });
     });
     residual.rows.push(this.lnF.name);
-    residual.columns.push(this.lmHead.name);
+    residual.columns.push(this.lmHeadLayer.name);
     return groups;
   }
 

@@ -42,7 +42,7 @@ export class LlamaModel extends Model {
   private embed: Tensor;
   private readonly blocks: LlamaBlock[] = [];
   private readonly finalNorm: AdaptableLayer;
-  private readonly lmHead: AdaptableLayer;
+  private readonly lmHeadLayer: AdaptableLayer;
   /**
    * Sequence classification (HF LlamaForSequenceClassification): `score` maps the hidden
    * state of each sequence's last real token to label logits. Absent for causal LM.
@@ -85,10 +85,10 @@ export class LlamaModel extends Model {
     this.finalNorm = layer('model.norm');
     // Unset tie_word_embeddings: tied when the file has no LM head of its own.
     this.tied = c.tie_word_embeddings === true || (c.tie_word_embeddings === undefined && !raw.has('lm_head.weight'));
-    this.lmHead = this.tied
+    this.lmHeadLayer = this.tied
       ? new AdaptableLayer({ name: 'lm_head', kind: 'linear', head: true, weight: this.embed })
       : new AdaptableLayer({ name: 'lm_head', kind: 'linear', head: true, weight: takeWeight(raw, 'lm_head.weight', where, 'same', 2) });
-    this.layers.push(this.finalNorm, this.lmHead);
+    this.layers.push(this.finalNorm, this.lmHeadLayer);
     if (raw.has('score.weight')) this.attachScore(takeWeight(raw, 'score.weight', where, 'same', 2));
     this.rope = ropeTables(z.positions, z.headDim, c.rope_theta ?? 10000);
   }
@@ -96,8 +96,8 @@ export class LlamaModel extends Model {
   private attachScore(weight: Tensor): void {
     this.score = new AdaptableLayer({ name: 'score', kind: 'linear', head: true, weight });
     // The LM head stays (frozen, unused): only one head is "the" head.
-    Object.assign(this.lmHead, { head: false });
-    this.layers.splice(this.layers.indexOf(this.lmHead), 1);
+    Object.assign(this.lmHeadLayer, { head: false });
+    this.layers.splice(this.layers.indexOf(this.lmHeadLayer), 1);
     this.layers.push(this.score);
   }
 
@@ -130,7 +130,8 @@ export class LlamaModel extends Model {
     );
   }
 
-  forward(ids: Tensor, ctx: ForwardContext): Tensor {
+  /** Embeddings and blocks: the residual stream before the final norm. */
+  private trunk(ids: Tensor, ctx: ForwardContext): Tensor {
     const c = this.config;
     // The embeddings train only under `full` (then they are a variable on the tape).
     let h = autoOp([this.embed], (e) => tf.gather(e, ids));
@@ -145,25 +146,39 @@ export class LlamaModel extends Model {
         return add(mid, b.down.apply(mul(silu(b.gate.apply(n2, bctx)), b.up.apply(n2, bctx)), bctx));
       });
     }
+    return h;
+  }
+
+  forward(ids: Tensor, ctx: ForwardContext): Tensor {
+    const h = this.trunk(ids, ctx);
     return stage(h, () => {
       const normed = this.finalNorm.apply(h, ctx);
       if (this.score) return this.score.apply(this.lastTokens(normed, ids), ctx);
-      return this.lmHead.apply(normed, ctx);
+      return this.lmHeadLayer.apply(normed, ctx);
     });
+  }
+
+  override get lmHead(): AdaptableLayer | undefined {
+    return this.score ? undefined : this.lmHeadLayer;
+  }
+
+  override lmHeadInput(ids: Tensor, ctx: ForwardContext): Tensor {
+    const h = this.trunk(ids, ctx);
+    return stage(h, () => this.finalNorm.apply(h, ctx));
   }
 
   override extraWeights(): WeightEntry[] {
     return [
-      { fileName: 'model.embed_tokens.weight', layout: 'same', get: () => this.embed, set: (t) => { this.embed = t; if (this.tied) this.lmHead.weight = t; } },
+      { fileName: 'model.embed_tokens.weight', layout: 'same', get: () => this.embed, set: (t) => { this.embed = t; if (this.tied) this.lmHeadLayer.weight = t; } },
     ];
   }
 
   weightEntries(): WeightEntry[] {
     const entries: WeightEntry[] = this.extraWeights();
     // With a `score` head the LM head is no layer of the run, but still a weight of the model.
-    const all = this.layers.includes(this.lmHead) ? this.layers : [...this.layers, this.lmHead];
+    const all = this.layers.includes(this.lmHeadLayer) ? this.layers : [...this.layers, this.lmHeadLayer];
     for (const l of all) {
-      if (l === this.lmHead && this.tied) continue;
+      if (l === this.lmHeadLayer && this.tied) continue;
       entries.push({ fileName: `${l.name}.weight`, layout: 'same', get: () => l.weight, set: (t) => { l.weight = t; } });
       if (l.bias) entries.push({ fileName: `${l.name}.bias`, layout: 'same', get: () => l.bias!, set: (t) => { l.bias = t; } });
     }
@@ -194,7 +209,7 @@ export class LlamaModel extends Model {
       }
     });
     residual.rows.push(this.finalNorm.name);
-    residual.columns.push(this.lmHead.name);
+    residual.columns.push(this.lmHeadLayer.name);
     return groups;
   }
 

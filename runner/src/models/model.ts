@@ -149,6 +149,20 @@ export abstract class Model {
     readonly sourcePath: string,
   ) {}
 
+  /**
+   * A causal LM's LM head (logits over the vocabulary), when the model is one: the
+   * training loss then applies it itself, chunk by chunk over the tokens, to the hidden
+   * state `lmHeadInput` returns (engine/loss.ts `modelLoss`), instead of forming all logits.
+   */
+  get lmHead(): AdaptableLayer | undefined {
+    return undefined;
+  }
+
+  /** The forward pass up to `lmHead`: the hidden state [B, T, d] the LM head reads. */
+  lmHeadInput(_x: Tensor, _ctx: ForwardContext): Tensor {
+    throw new SpruftError('INTERNAL', `${this.architecture} has no LM head`, this.sourcePath);
+  }
+
   /** The classification head, when the model has one. */
   get head(): AdaptableLayer | undefined {
     return this.layers.find((l) => l.head);

@@ -21,14 +21,13 @@ import { hasCheckpoint, readCheckpoint, removeStaleCheckpointFiles } from '../en
 import { evaluateClassifier, evaluateLanguageModel, scoreMultipleChoice } from '../engine/evaluate';
 import { readMultipleChoiceTask, type McTask } from '../data/multipleChoice';
 import type { TextTokenizer } from '../data/tokenizers';
-import { peakBytes } from '../tensor/memory';
 import { attachMethod, detachMethod, methodInfo } from '../engine/methods';
 import { Rng } from '../tensor/rng';
 import { scoreRows } from '../engine/score';
+import { inferencePeakBytes } from '../engine/step';
 import { rankZeroShare } from '../engine/parallel/shares';
 import { configDir } from '../io/npmPackage';
 import { loadTaskData, taskTokenizer } from '../engine/taskData';
-import { tf } from '../tensor/tf';
 import { trainLoop } from '../engine/train';
 import { inferenceContext } from '../models/layer';
 import { loadModel } from '../models/load';
@@ -142,9 +141,7 @@ async function inferencePeak(model: Model, data: TaskData, batchSize: number): P
   await prepareExamples(data.train, indices);
   const batch = makeBatch(data.train, indices);
   try {
-    return await peakBytes(() => {
-      tf.tidy(() => model.forward(batch.x, inferenceContext()));
-    });
+    return await inferencePeakBytes(model, batch, inferenceContext());
   } finally {
     disposeBatch(batch);
   }

@@ -68,8 +68,15 @@ export function silu(x: Tensor, xNeedsGrad = true): Tensor {
       return tf.mul(x, tf.sigmoid(x));
     },
     (dy, [xs]) => {
+      // dy * s (1 + x (1 - s)), s = sigmoid(x): each step frees the one before it, so at
+      // most three temporaries of x's size are alive (the MLP's widest tensors).
       const s = tf.sigmoid(xs);
-      return [tf.mul(dy, tf.mul(s, tf.add(1, tf.mul(xs, tf.sub(1, s)))))];
+      const inner = tf.tidy(() => tf.add(1, tf.mul(xs, tf.sub(1, s))));
+      const ds = tf.mul(s, inner);
+      tf.dispose([s, inner]);
+      const dx = tf.mul(dy, ds);
+      ds.dispose();
+      return [dx];
     },
   );
 }

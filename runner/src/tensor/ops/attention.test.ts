@@ -1,4 +1,7 @@
+import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { autoOp, valueAndGrads } from '../autodiff';
+import { liveBufferBytes, peakBytes } from '../memory';
 import { Rng } from '../rng';
 import { tf, type Tensor } from '../tf';
 import { multiHeadAttention, ropeTables } from './attention';
@@ -50,3 +53,28 @@ for (const backend of TEST_BACKENDS) {
     }
   });
 }
+
+describe('attention backward memory', () => {
+  before(() => useBackend('wasm'));
+
+  it('holds at most two [B, H, T, T] tensors beside the probabilities while it runs', async () => {
+    // T much larger than the head width: the [B, H, T, T] tensors are what counts.
+    const [b, t, heads, dh] = [2, 128, 4, 4];
+    const rng = new Rng(7);
+    const q = tf.variable(randomTensor(rng, [b, t, heads * dh]));
+    const k = tf.variable(randomTensor(rng, [b, t, heads * dh]));
+    const v = tf.variable(randomTensor(rng, [b, t, heads * dh]));
+    const square = b * heads * t * t * 4;
+    let atBackward = 0;
+    let grads: Tensor[] = [];
+    const start = liveBufferBytes();
+    const peak = await peakBytes(() => {
+      grads = valueAndGrads(() => autoOp([multiHeadAttention(q, k, v, { heads, causal: true })], (y) => tf.sum(tf.square(y))), [q, k, v], (bytes) => { atBackward = bytes; }).grads;
+    });
+    // The forward's own peak (scores, scaled and masked scores, probabilities) is about four
+    // squares; backward starts with p kept (one) and may add two more, not five.
+    assert.ok(atBackward - start >= square, 'the probabilities are kept for backward');
+    assert.ok(peak - start <= 4.5 * square, `peak ${((peak - start) / square).toFixed(2)} squares above the start`);
+    tf.dispose([q, k, v, ...grads]);
+  });
+});

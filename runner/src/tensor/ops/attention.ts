@@ -128,18 +128,23 @@ export function multiHeadAttention(q: Tensor, k: Tensor, v: Tensor, o: Attention
       return mergeHeads(tf.matMul(p, vh));
     },
     (dy, [qh, kh, vh, p]) => {
+      // Each step in a scope of its own that frees its temporaries (the backward's own
+      // scope would keep them all to its end): with at most two [B, H, T, T] tensors beside
+      // p at a time, the attention backward is no longer a training step's peak.
       const dO = splitHeads(dy, o.heads);
-      const dV = tf.matMul(p, dO, true, false);
-      const dP = tf.matMul(dO, vh, false, true);
-      const dS = tf.mul(tf.mul(p, tf.sub(dP, tf.sum(tf.mul(dP, p), -1, true))), scale);
-      let dQ = tf.matMul(dS, kh);
-      let dK = sumGroups(tf.matMul(dS, qh, true, false));
-      if (o.rope) {
-        const { c, s } = ropeSlices(o.rope, t, dh);
-        dQ = applyRopeTranspose(dQ, c, s);
-        dK = applyRopeTranspose(dK, c, s);
-      }
-      return [mergeHeads(dQ), mergeHeads(dK), mergeHeads(sumGroups(dV))];
+      const dV = tf.tidy(() => mergeHeads(sumGroups(tf.matMul(p, dO, true, false))));
+      // dS = p (dP - rowsum(dP p)) with dP = (dO scale) V^T: the scale applied to dO.
+      const dP = tf.tidy(() => tf.matMul(tf.mul(dO, scale), vh, false, true));
+      const centred = tf.tidy(() => tf.sub(dP, tf.sum(tf.mul(dP, p), -1, true)));
+      dP.dispose();
+      const dS = tf.mul(p, centred);
+      centred.dispose();
+      const rope = o.rope ? ropeSlices(o.rope, t, dh) : undefined;
+      const unrope = (g: Tensor): Tensor => (rope ? applyRopeTranspose(g, rope.c, rope.s) : g);
+      const dQ = tf.tidy(() => mergeHeads(unrope(tf.matMul(dS, kh))));
+      const dK = tf.tidy(() => mergeHeads(unrope(sumGroups(tf.matMul(dS, qh, true, false)))));
+      dS.dispose();
+      return [dQ, dK, dV];
     },
   );
 }

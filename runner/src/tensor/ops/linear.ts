@@ -131,7 +131,14 @@ export function loraLinear(
   const { x2, restore } = flatten2d(x);
   const dOut = w.shape[0];
   const mask2 = dropout ? tf.reshape(dropout.mask, x2.shape) : undefined;
-  const applyMask = (t: Tensor, m: Tensor): Tensor => tf.mul(t, tf.mul(tf.cast(m, 'float32'), 1 / dropout!.keep));
+  // t * m / keep with one temporary of t's size at a time (as PyTorch's dropout: its
+  // output and the mask), not three: the peak of a LoRA step is often inside this op.
+  const applyMask = (t: Tensor, m: Tensor): Tensor => {
+    const kept = tf.tidy(() => tf.mul(t, tf.cast(m, 'float32')));
+    const y = tf.mul(kept, 1 / dropout!.keep);
+    kept.dispose();
+    return y;
+  };
   const y = customOp(
     xNeedsGrad ? [x2, p.a, p.b] : [p.a, p.b],
     (save) => {
