@@ -28,7 +28,7 @@
 import { tf, type Tensor } from '../tf';
 import { conv2dBackpropFilter, conv2dBackpropInput, type ConvSpec } from './conv2d';
 import { customOp, dims, flatten2d } from './grad';
-import type { DropoutMask, LoraParams } from './linear';
+import { dropInput, type DropoutMask, type LoraParams } from './linear';
 
 /** DoRA adapter of one linear layer: LoRA's A, B and scale, and the magnitude. */
 export interface DoraParams extends LoraParams {
@@ -77,7 +77,7 @@ export function doraLinear(
   const { x2, restore } = flatten2d(x);
   const dOut = w.shape[0];
   const mask2 = dropout ? tf.reshape(dropout.mask, x2.shape) : undefined;
-  const applyMask = (t: Tensor, m: Tensor): Tensor => tf.mul(t, tf.mul(tf.cast(m, 'float32'), 1 / dropout!.keep));
+  const applyMask = (t: Tensor, m: Tensor): Tensor => dropInput(t, m, dropout!.keep);
   const y = customOp(
     xNeedsGrad ? [x2, p.a, p.b, p.m] : [p.a, p.b, p.m],
     (save) => {
@@ -132,7 +132,7 @@ export function doraConv2d(
   const r = dims(p.a)[3];
   const dOut = dims(w)[3];
   const conv = (input: Tensor, filter: Tensor): Tensor => tf.conv2d(input as tf.Tensor4D, filter as tf.Tensor4D, spec.strides, spec.pad);
-  const applyMask = (t: Tensor, m: Tensor): Tensor => tf.mul(t, tf.mul(tf.cast(m, 'float32'), 1 / dropout!.keep));
+  const applyMask = (t: Tensor, m: Tensor): Tensor => dropInput(t, m, dropout!.keep);
   return customOp(
     xNeedsGrad ? [x, p.a, p.b, p.m] : [p.a, p.b, p.m],
     (save) => {

@@ -19,7 +19,7 @@
 import type { Rng } from '../rng';
 import { tf, type Tensor } from '../tf';
 import { customOp, flatten2d } from './grad';
-import type { DropoutMask } from './linear';
+import { dropInput, type DropoutMask } from './linear';
 
 /** VeRA adapter of one linear layer. */
 export interface VeraParams {
@@ -86,7 +86,7 @@ export function veraLinear(
   const { x2, restore } = flatten2d(x);
   const dOut = w.shape[0];
   const mask2 = dropout ? tf.reshape(dropout.mask, x2.shape) : undefined;
-  const applyMask = (t: Tensor, m: Tensor): Tensor => tf.mul(t, tf.mul(tf.cast(m, 'float32'), 1 / dropout!.keep));
+  const applyMask = (t: Tensor, m: Tensor): Tensor => dropInput(t, m, dropout!.keep);
   const y = customOp(
     xNeedsGrad ? [x2, p.lambdaD, p.lambdaB] : [p.lambdaD, p.lambdaB],
     (save) => {
