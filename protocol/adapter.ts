@@ -130,6 +130,8 @@ export interface BaseModelRef {
   /** The classifier's output count after head replacement. */
   numLabels?: number;
   labelNames?: string[];
+  /** transformers' `problem_type` of the head (`regression` for a one-output regression head). */
+  problemType?: 'single_label_classification' | 'regression';
   /** How the backbone was cut/extended (`model.cutAt`). */
   cutAt?: string;
 }

@@ -64,6 +64,9 @@ const ENGINE = 'Engine option (not in the paper).';
 /** TensorFlow.js backends the runner can start; a config or a client may also ask for `auto`. */
 export const BACKEND_NAMES = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export const BACKENDS = ['auto', ...BACKEND_NAMES] as const;
+/** transformers' `problem_type` values the sequence-classification heads support here. */
+export const PROBLEM_TYPES = ['single_label_classification', 'regression'] as const;
+export type ProblemType = (typeof PROBLEM_TYPES)[number];
 export const TASKS = ['image-classification', 'text-classification', 'causal-lm'] as const;
 // The method names: protocol/methods.ts, free of dependencies (the webview reads it too).
 import { METHOD_DOCS, METHODS, type Method } from './methods';
@@ -93,6 +96,8 @@ export const INSTRUCTION_FORMATS: readonly (typeof DATA_FORMATS)[number][] = ['a
  * after a warmup over the first 3% of the steps.
  */
 export const INSTRUCTION_DEFAULTS = { spruftLr: 2e-5, loraLr: 1e-4, schedule: 'linear', warmup: 0.03, linearDecayTo: 0.01 } as const;
+/** Text classification's defaults: the paper's encoder settings on GLUE (appendix C: lr 2e-5, linear decay to 0.01, 256 tokens). */
+export const TEXT_CLASSIFICATION_DEFAULTS = { lr: 2e-5, schedule: 'linear', maxLength: 256 } as const;
 
 /** The datasets each task can read (what the engine's loaders support). */
 export const TASK_DATASETS: { readonly [T in (typeof TASKS)[number]]: readonly (typeof DATASETS)[number][] } = {
@@ -175,7 +180,7 @@ export const TextSchema = section(
     ),
     maxLength: doc(
       Type.Integer({ minimum: 2, maximum: 8192, default: 128 }),
-      'Tokens per example; longer texts are truncated, shorter ones padded (paper 5.3: 2048 for Llama; appendix C: 256 for DeBERTaV3). Default: 128.',
+      'Tokens per example (at most the model\'s positions); longer texts are truncated, shorter ones padded (paper 5.3: 2048 for Llama; appendix C: 256 for DeBERTaV3). Default: 128; 256 for `text-classification` (appendix C).',
       { 'x-aliases': ['max_length', 'max_seq_length', 'maxSeqLength', 'seq_len'] },
     ),
   },
@@ -431,6 +436,10 @@ export const HeadSchema = section(
       Type.Boolean({ default: true }),
       `Replace the model's own classifier with a new one sized to the task's labels. Default: true when the label count differs. ${ENGINE}`,
     ),
+    problemType: literals(PROBLEM_TYPES, 'What the head predicts, in transformers\' `problem_type` terms (written to the merged config.json); GLUE\'s STS-B is a regression (paper appendix C). Default: `single_label_classification`.', 'single_label_classification', {
+      single_label_classification: 'One label per example: cross-entropy; accuracy, F1, MCC.',
+      regression: '`text-classification` only: one number per example (GLUE\'s STS-B similarity): one output (`num_labels: 1`), mean squared error; MSE, Pearson and Spearman (paper appendix C). The label column holds numbers.',
+    }),
   },
   'The classification head (paper 5.2). Default: a new head, trained.',
 );
@@ -441,13 +450,13 @@ export const TrainingSchema = section(
       adam: 'Adam (Kingma & Ba), as in the paper (5.3).',
       adamw: 'Adam with decoupled weight decay (`weightDecay`).',
     }),
-    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `methodLr` overrides it per method. Default: 1e-4. Instruction tuning (`data.format: alpaca | chat`) without `lr`: SPruFT 2e-5, LoRA 1e-4 (`methodLr`).', { 'x-aliases': ['learningRate', 'learning_rate'] }),
+    lr: doc(Type.Number({ exclusiveMinimum: 0, default: 1e-4 }), 'Peak learning rate (paper 5.3: 1e-4 for image models and LoRA, 2e-5 for SPruFT on Llama); `methodLr` overrides it per method. Default: 1e-4. `text-classification` without `lr`: 2e-5 (appendix C, DeBERTaV3 on GLUE). Instruction tuning (`data.format: alpaca | chat`) without `lr`: SPruFT 2e-5, LoRA 1e-4 (`methodLr`).', { 'x-aliases': ['learningRate', 'learning_rate'] }),
     methodLr: section(
       Object.fromEntries(METHODS.map((m) => [m, doc(Type.Number({ exclusiveMinimum: 0 }), `Peak learning rate of \`${m}\` (paper 5.3 tunes each method's rate). Default: \`lr\`.`)])),
       'Per-method peak learning rates overriding `lr`, for comparisons where each method runs at its own tuned rate (paper 5.3: SPruFT 2e-5 and LoRA 1e-4 on Llama). Default: `lr` for every method; for instruction tuning (`data.format: alpaca | chat`) without `lr`, SPruFT 2e-5 and LoRA 1e-4.',
     ),
     minLr: doc(Type.Number({ minimum: 0, default: 1e-9 }), 'Floor of the `cosine` schedule (paper 5.3: 1e-9). Default: 1e-9.'),
-    schedule: literals(SCHEDULES, 'Learning-rate schedule. Default: `cosine` (paper 5.3, image models); `linear` for instruction tuning (5.3, Llama).', 'cosine', {
+    schedule: literals(SCHEDULES, 'Learning-rate schedule. Default: `cosine` (paper 5.3, image models); `linear` for instruction tuning (5.3, Llama) and `text-classification` (appendix C).', 'cosine', {
       cosine: 'Cosine annealing from `lr` to `minLr` (paper 5.3, image models).',
       linear: 'Linear decay to `linearDecayTo` x `lr` after the warmup (paper 5.3, Llama).',
       constant: 'Constant `lr` after the warmup.',
@@ -509,6 +518,10 @@ export const OutputSchema = section(
       Type.String({ minLength: 1, pattern: '^[A-Za-z0-9._-]+$' }),
       `Run folder name. Default: \`<config name>-<method>-<timestamp>\`. ${ENGINE}`,
       { patternErrorMessage: 'Use only letters, digits, `.`, `_` and `-`.' },
+    ),
+    maxShardSize: doc(
+      Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*([KMGTkmgt][iI]?[bB]|[bB])?\\s*$' })]),
+      `Largest \`.safetensors\` file of a merged Hugging Face model (\`spruft merge\`): a larger model is written as \`model-00001-of-0000n.safetensors\` + \`model.safetensors.index.json\`, as transformers' \`save_pretrained(max_shard_size=...)\` does. Bytes, or "5GB" (10^9), "500MB", "2GiB" (2^30). \`spruft merge --max-shard-size\` overrides it. Default: "5GB" (transformers' default). ${ENGINE}`,
     ),
   },
   `Where results go: the run folder holds the resolved config, the adapter, metrics.json and the progress log. Default: \`runs/\` beside this file. ${ENGINE}`,
@@ -656,7 +669,7 @@ export interface ResolvedRunConfig {
   };
   lora: { rank: number; alpha: number; dropout: number };
   vera: { rank: number; dInitial: number; projectionSeed: number; saveProjection: boolean; dropout: number };
-  head: { train: boolean; replace: boolean };
+  head: { train: boolean; replace: boolean; problemType: ProblemType };
   training: {
     optimizer: Optimizer;
     lr: number;
@@ -682,7 +695,7 @@ export interface ResolvedRunConfig {
     workers: number;
   };
   backend: Backend;
-  output: { dir: string; name?: string };
+  output: { dir: string; name?: string; maxShardSize?: number | string };
   /** Multiple-choice task files (absolute paths, or `name=path`), scored before and after tuning. */
   evaluation?: { tasks: string[]; limit?: number };
 }
@@ -740,7 +753,8 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       classes: file.data.classes,
       labelNames: file.data.labelNames,
       image: { ...d.data.image, channels: d.data.image.channels as 1 | 3 },
-      text: d.data.text,
+      // Text classification takes the paper's encoder length (appendix C) where the file says nothing.
+      text: { ...d.data.text, maxLength: file.data.text?.maxLength ?? (file.task === 'text-classification' ? TEXT_CLASSIFICATION_DEFAULTS.maxLength : d.data.text.maxLength) },
       format,
       promptTemplate: d.data.promptTemplate,
       ...(file.data.chatTemplate !== undefined ? { chatTemplate: file.data.chatTemplate } : {}),
@@ -765,21 +779,22 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
     },
     lora: d.lora,
     vera: d.vera,
-    head: d.head,
+    head: { ...d.head, problemType: d.head.problemType ?? 'single_label_classification' },
     training: {
       ...t,
+      lr: given.lr ?? (file.task === 'text-classification' ? TEXT_CLASSIFICATION_DEFAULTS.lr : t.lr),
       // Instruction tuning without a training.lr: the paper's Llama rates (5.3) per method.
       methodLr: {
         ...(instruct && given.lr === undefined ? { spruft: INSTRUCTION_DEFAULTS.spruftLr, lora: INSTRUCTION_DEFAULTS.loraLr, dora: INSTRUCTION_DEFAULTS.loraLr } : {}),
         ...(given.methodLr ?? {}),
       },
-      schedule: given.schedule ?? (instruct ? INSTRUCTION_DEFAULTS.schedule : t.schedule),
+      schedule: given.schedule ?? (instruct ? INSTRUCTION_DEFAULTS.schedule : file.task === 'text-classification' ? TEXT_CLASSIFICATION_DEFAULTS.schedule : t.schedule),
       warmup: given.warmup ?? (instruct ? INSTRUCTION_DEFAULTS.warmup : t.warmup),
       maxSteps: given.maxSteps,
       ...(given.evalEvery !== undefined ? { evalEvery: given.evalEvery } : {}),
     },
     backend: d.backend,
-    output: { dir: abs(d.output.dir)!, name: file.output?.name },
+    output: { dir: abs(d.output.dir)!, name: file.output?.name, ...(file.output?.maxShardSize !== undefined ? { maxShardSize: file.output.maxShardSize } : {}) },
     ...(file.evaluation?.tasks ? { evaluation: { tasks: file.evaluation.tasks.map(taskSpec), limit: file.evaluation.limit } } : {}),
   };
 }

@@ -101,3 +101,19 @@ export function describeProgress(p: ProgressEvent, options: { elapsed?: boolean;
   if (options.elapsed !== false) parts.push(`elapsed ${formatDuration(p.elapsedMs)}`);
   return parts.join(' · ');
 }
+
+/** Sizes `parseByteSize` reads: transformers' units (KB = 10^3 ... and KiB = 2^10 ...). */
+const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 2 ** 10, MIB: 2 ** 20, GIB: 2 ** 30, TIB: 2 ** 40 };
+
+/**
+ * A size as transformers' `max_shard_size` takes it: bytes as an integer, or a string
+ * such as "5GB" (5 * 10^9, transformers' default), "200MB", "2GiB" (2 * 2^30). Undefined
+ * when the text is no such size.
+ */
+export function parseByteSize(value: number | string): number | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) && value > 0 ? value : undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$/i.exec(value);
+  if (!m) return undefined;
+  const bytes = Math.floor(Number(m[1]) * SIZE_UNITS[(m[2] ?? 'B').toUpperCase()]);
+  return bytes > 0 ? bytes : undefined;
+}

@@ -150,7 +150,18 @@ export interface LanguageModelMetrics {
   multipleChoice?: Record<string, MultipleChoiceScore>;
 }
 
-export type Metrics = ClassificationMetrics | (LanguageModelMetrics & { accuracy?: number });
+/** A regression head's evaluation (`head.problemType: regression`), as GLUE reports STS-B. */
+export interface RegressionMetrics {
+  /** Mean squared error (the training loss). */
+  loss: number;
+  mse: number;
+  /** Pearson and Spearman correlation of predictions and targets (NaN when either is constant). */
+  pearson: number;
+  spearman: number;
+  examples: number;
+}
+
+export type Metrics = ClassificationMetrics | (RegressionMetrics & { accuracy?: number }) | (LanguageModelMetrics & { accuracy?: number });
 
 export interface TrainableCount {
   trainableParams: number;

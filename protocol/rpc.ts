@@ -183,6 +183,8 @@ export const MergeParamsSchema = params({
   outDir: nonEmptyString(),
   /** Write even where the output is, holds or lies inside the base model's folder (refused otherwise). */
   force: Type.Optional(Type.Boolean({ description: 'true or false' })),
+  /** Largest safetensors shard: bytes or "5GB"/"2GiB" (default: the run config's output.maxShardSize, else 5GB). */
+  maxShardSize: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.String({ minLength: 1 })], { description: 'bytes, or a size such as "5GB"' })),
 });
 export type MergeParams = Static<typeof MergeParamsSchema>;
 
@@ -228,6 +230,8 @@ export interface LabelScore {
 export interface ModelAnswer {
   top?: LabelScore[];
   continuation?: string;
+  /** A regression head's prediction (`head.problemType: regression`). */
+  value?: number;
 }
 
 export interface PredictResult {

@@ -92,7 +92,7 @@ def gpt2(c, w, ids):
     return ln(h, 'transformer.ln_f') @ w['transformer.wte.weight'].T
 
 
-def bert(c, w, ids):
+def bert(c, w, ids, types=None):
     roberta = c['model_type'] == 'roberta'
     p = 'roberta' if roberta else 'bert'
     d, heads = c['hidden_size'], c['num_attention_heads']
@@ -106,7 +106,9 @@ def bert(c, w, ids):
     ln = lambda x, n: F.layer_norm(x, (d,), w[n + '.weight'], w[n + '.bias'], eps)
     lin = lambda x, n: x @ w[n + '.weight'].T + w[n + '.bias']
     e = p + '.embeddings'
-    h = w[e + '.word_embeddings.weight'][ids] + w[e + '.position_embeddings.weight'][positions] + w[e + '.token_type_embeddings.weight'][0]
+    # token_type_ids (a text pair's segments); transformers' default is all zeros.
+    types = torch.zeros_like(ids) if types is None else types
+    h = w[e + '.word_embeddings.weight'][ids] + w[e + '.position_embeddings.weight'][positions] + w[e + '.token_type_embeddings.weight'][types]
     h = ln(h, e + '.LayerNorm')
     mask = real[:, None, None, :]
     act = (lambda x: F.gelu(x, approximate='tanh')) if c.get('hidden_act') == 'gelu_new' else F.gelu
@@ -181,20 +183,20 @@ def vit(c, w, pixels):
     return lin(ln(h, 'vit.layernorm')[:, 0], 'classifier')
 
 
-def run(folder, ids=None, pixels=None):
+def run(folder, ids=None, pixels=None, types=None):
     with open(os.path.join(folder, 'config.json')) as f:
         c = json.load(f)
     w = read_folder(folder)
     forward = {'gpt2': gpt2, 'bert': bert, 'roberta': bert, 'llama': llama, 'mistral': llama, 'qwen2': llama, 'vit': vit}[c['model_type']]
     inputs = torch.tensor(pixels, dtype=torch.float64) if pixels is not None else torch.tensor(ids, dtype=torch.long)
     with torch.no_grad():
-        logits = forward(c, w, inputs)
+        logits = forward(c, w, inputs, torch.tensor(types, dtype=torch.long)) if types is not None else forward(c, w, inputs)
     return {'logits': logits.reshape(-1).tolist()}
 
 
 def main():
     if sys.argv[1] == '-':
-        print(json.dumps([run(job['folder'], job.get('ids'), job.get('pixels')) for job in json.load(sys.stdin)]))
+        print(json.dumps([run(job['folder'], job.get('ids'), job.get('pixels'), job.get('types')) for job in json.load(sys.stdin)]))
     else:
         print(json.dumps(run(sys.argv[1], json.loads(sys.argv[2]))))
 

@@ -18,8 +18,8 @@ export { predictRun } from './run/predict';
 export { mergeRuns };
 
 /** Merge one run's adapter into its base model and export it in the base's format. */
-export async function mergeRun(runDir: string, outDir: string, force = false): Promise<MergeResult> {
-  return mergeRuns([runDir], outDir, { force });
+export async function mergeRun(runDir: string, outDir: string, force = false, maxShardSize?: number | string): Promise<MergeResult> {
+  return mergeRuns([runDir], outDir, { force, maxShardSize });
 }
 
 /** Layers, shapes and parameter counts from the model's headers (no weights read). */

@@ -115,6 +115,8 @@ export function formatRunReport(result: RunResult): string {
       lines.push(`  accuracy              ${pct(c.accuracy)}   loss ${c.loss.toFixed(4)}   (${c.examples} evaluation examples)`);
       if (c.mcc !== undefined && c.f1 !== undefined) lines.push(`  F1 ${c.f1Average === 'macro' ? '(macro) ' : ''}${c.f1.toFixed(4)}   MCC ${c.mcc.toFixed(4)}`);
       lines.push(`  per-label accuracy    min ${pct(s.min)}  Q1 ${pct(s.q1)}  median ${pct(s.median)}  Q3 ${pct(s.q3)}  max ${pct(s.max)}`);
+    } else if ('pearson' in m) {
+      lines.push(`  MSE ${m.mse.toFixed(4)}   Pearson ${m.pearson.toFixed(4)}   Spearman ${m.spearman.toFixed(4)}   (${m.examples} evaluation examples)`);
     } else {
       const before = r.before ? `   (before tuning: loss ${r.before.loss.toFixed(4)}, perplexity ${r.before.perplexity.toFixed(2)})` : '';
       lines.push(`  loss ${m.loss.toFixed(4)}   perplexity ${'perplexity' in m ? m.perplexity.toFixed(2) : 'n/a'}${before}`);

@@ -21,7 +21,7 @@ export interface RunListing {
   runDir: string;
   name?: string;
   status: RunState | 'unreadable';
-  methods: Array<{ method: string; status?: string; accuracy?: number; perplexity?: number }>;
+  methods: Array<{ method: string; status?: string; accuracy?: number; perplexity?: number; pearson?: number }>;
   startedAt?: string;
   error?: string;
   resume?: string;
@@ -49,6 +49,7 @@ export function listRun(runDir: string): RunListing {
       return {
         method, status: run.status.methods?.[method],
         ...(m && 'accuracy' in m ? { accuracy: m.accuracy } : {}), ...(m && 'perplexity' in m ? { perplexity: m.perplexity } : {}),
+        ...(m && 'pearson' in m ? { pearson: m.pearson } : {}),
       };
     });
     return {
@@ -71,7 +72,7 @@ export async function run(args: string[]): Promise<number> {
   if (listings.length === 0) process.stderr.write(`no run folders in ${positionals.join(', ') || 'runs/'}\n`);
   for (const l of listings) {
     const methods = l.methods
-      .map((m) => `${m.method}${m.accuracy !== undefined ? ` ${(100 * m.accuracy).toFixed(2)}%` : m.perplexity !== undefined ? ` ppl ${m.perplexity.toFixed(2)}` : ''}${m.status && m.status !== l.status ? ` (${m.status})` : ''}`)
+      .map((m) => `${m.method}${m.accuracy !== undefined ? ` ${(100 * m.accuracy).toFixed(2)}%` : m.perplexity !== undefined ? ` ppl ${m.perplexity.toFixed(2)}` : m.pearson !== undefined ? ` pearson ${m.pearson.toFixed(3)}` : ''}${m.status && m.status !== l.status ? ` (${m.status})` : ''}`)
       .join(', ');
     process.stdout.write(`${l.status.padEnd(12)} ${l.runDir}  ${methods}${l.startedAt ? `  ${l.startedAt.slice(0, 16).replace('T', ' ')}` : ''}\n`);
     if (l.error) process.stdout.write(`${''.padEnd(12)} ${l.error.split('\n')[0]}\n`);

@@ -83,7 +83,7 @@ export interface RunnerApp {
   startTrain(req: RunRequest, hooks: RunHooks): Promise<StartedRun<RunResult>>;
   startScore(req: RunRequest, hooks: RunHooks): Promise<StartedRun<ScoreResult>>;
   startEvaluate(target: string, hooks: RunHooks, tasks?: string[]): Promise<StartedRun<RunResult>>;
-  mergeRun(runDir: string, outDir: string, force?: boolean): Promise<MergeResult>;
+  mergeRun(runDir: string, outDir: string, force?: boolean, maxShardSize?: number | string): Promise<MergeResult>;
   predictRun(params: PredictParams): Promise<PredictResult>;
 }
 
@@ -413,7 +413,7 @@ export class RunnerServer {
     c.onRequest(MergeRequest, (params) =>
       this.handle(() => {
         const p = checked(MergeParamsSchema, params);
-        return this.app.mergeRun(p.runDir, p.outDir, p.force === true);
+        return this.app.mergeRun(p.runDir, p.outDir, p.force === true, p.maxShardSize);
       }),
     );
     c.onRequest(PredictRequest, (params) =>

@@ -477,8 +477,25 @@ async function checkOutputDir(f: Findings, config: ResolvedRunConfig, baseDir: s
  * Everything beyond the schema. `parsed` gives the places, `resolved` the values (its
  * paths absolute). Never throws for a problem of the config; findings say it.
  */
+/** A regression head (`head.problemType: regression`) fits a text table with numeric labels and a metric without classes. */
+function checkProblemType(f: Findings, config: ResolvedRunConfig): void {
+  if (config.head.problemType !== 'regression') return;
+  if (config.task !== 'text-classification') {
+    f.add('error', 'problem-type', ['head', 'problemType'], `A regression head is a sequence-classification head with one output: it needs \`task: text-classification\`, not \`${config.task}\`.`);
+    return;
+  }
+  if (uses(config, 'spruft') && config.spruft.importance.metric === 'qm-taylor') {
+    f.add('error', 'problem-type', ['spruft', 'importance', 'metric'], 'qm-taylor scores per class (eq. 6-7), and a regression (`head.problemType: regression`) has no classes; use taylor, zo-taylor or l2.');
+  }
+  if (config.data.dataset === 'spam-assassin') f.add('error', 'problem-type', ['data', 'dataset'], 'The SpamAssassin e-mails have classes (ham, spam), not numbers to regress on; use a table whose label column holds numbers.');
+  for (const key of ['classes', 'labelNames'] as const) {
+    if (f.has(['data', key])) f.add('error', 'problem-type', ['data', key], `\`data.${key}\` names classes, which a regression (\`head.problemType: regression\`) has none of.`, [], 'key');
+  }
+}
+
 export async function semanticChecks(parsed: ParsedRunConfig, resolved: ResolvedRunConfig, baseDir: string, options: SemanticOptions): Promise<SemanticResult> {
   const f = new Findings(parsed);
+  checkProblemType(f, resolved);
   await checkPaths(f, resolved, baseDir);
   await checkOutputDir(f, resolved, baseDir);
   const modelPath = resolved.model.path;

@@ -37,6 +37,27 @@ describe('data shape before a run', () => {
     assert.match(missing[0].message, /no column "stars" \(data\.columns\.label\); the table's columns are review, sentiment/);
   });
 
+  it('a regression (head.problemType: regression): the numeric labels\' range, and a label that is no number as an error naming file and line', async () => {
+    writeFileSync(join(dir, 's.tsv'), 'sentence1\tsentence2\tscore\na\tb\t0.4\nc\td\t4.900\ne\tf\tsame\n');
+    const found = await check('stsb.spruft.yaml', `model: { path: ${llama} }\ntask: text-classification\nhead: { problemType: regression }\ndata:\n  dataset: tsv\n  path: s.tsv\n  columns: { text: sentence1, textPair: sentence2, label: score }\n`);
+    assert.deepEqual(found.map((d) => [d.severity, d.code]), [['information', 'data-shape'], ['error', 'data-invalid']]);
+    assert.equal(found[0].message, 's.tsv: 2 examples with numeric labels from 0.4 to 4.9 (mean 2.650).');
+    assert.match(found[1].message, /s\.tsv:4: label "same" is not a number/);
+  });
+
+  it('a regression head is refused where it cannot be: another task, qm-taylor, class lists (located diagnostics)', async () => {
+    const at = async (name: string, yaml: string) => {
+      writeFileSync(join(dir, name), yaml);
+      return (await loadRunConfig(join(dir, name))).diagnostics.filter((d) => d.code === 'problem-type').map((d) => ({ line: d.range.start.line, message: d.message }));
+    };
+    const lm = await at('lm.spruft.yaml', `model: { path: ${llama} }\ntask: causal-lm\nhead:\n  problemType: regression\ndata: { dataset: text, path: s.tsv }\n`);
+    assert.deepEqual(lm.map((d) => d.line), [3]);
+    assert.match(lm[0].message, /needs `task: text-classification`, not `causal-lm`/);
+    const qm = await at('qm.spruft.yaml', `model: { path: ${llama} }\ntask: text-classification\nhead: { problemType: regression }\ndata:\n  dataset: tsv\n  path: s.tsv\n  labelNames: [a, b]\n  columns: { text: sentence1, label: score }\nspruft:\n  importance:\n    metric: qm-taylor\n`);
+    assert.deepEqual(qm.map((d) => d.line), [6, 10]);
+    assert.match(qm[1].message, /qm-taylor scores per class/);
+  });
+
   it('an image folder: an empty class and a stray file are errors naming their paths', async () => {
     const folder = join(dir, 'photos');
     for (const [cls, n] of [['cat', 3], ['dog', 1]] as const) {

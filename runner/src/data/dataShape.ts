@@ -16,6 +16,8 @@ export const MAX_SCAN_BYTES = 64 * 1024 * 1024;
 export interface DataShape {
   examples: number;
   classes: Array<{ label: string; count: number }>;
+  /** A regression (head.problemType: regression): the labels' range and mean instead of classes. */
+  values?: { min: number; max: number; mean: number };
   /** What a run would refuse under `onError: error`, or skip under `skip`. */
   issues: DataIssue[];
 }
@@ -43,8 +45,13 @@ export async function readDataShape(config: ResolvedRunConfig, path: string): Pr
     format: tableFormatOf(path, d.dataset === 'image-folder' ? undefined : d.dataset),
     columns: d.columns,
     needs: image ? ['image'] : d.columns.textPair ? ['text', 'textPair'] : ['text'],
-    labelNames: d.labelNames, onError: 'skip',
+    labelNames: d.labelNames, onError: 'skip', labelKind: config.head.problemType === 'regression' ? 'value' : 'class',
   });
+  if (table.values) {
+    const v = Array.from(table.values);
+    const values = v.length ? { min: Math.min(...v), max: Math.max(...v), mean: v.reduce((a, b) => a + b, 0) / v.length } : undefined;
+    return { examples: v.length, classes: [], ...(values ? { values } : {}), issues: table.issues.items };
+  }
   const classes = classBalance(table.labels, table.labelNames);
   const empty = classes.filter((c) => c.count === 0).map((c) => c.label);
   const all = [...table.issues.items];
@@ -55,6 +62,12 @@ export async function readDataShape(config: ResolvedRunConfig, path: string): Pr
 /** "1,200 examples in 3 classes: cat 400 (33%), dog 500 (42%), fox 300 (25%); largest/smallest 1.7" */
 export function describeDataShape(shape: DataShape, what: string): string {
   const n = shape.examples;
+  if (shape.values) {
+    const { min, max, mean } = shape.values;
+    // float32 labels: 7 significant digits give back the numbers the file wrote.
+    const shown = (x: number): string => String(Number(x.toPrecision(7)));
+    return `${n.toLocaleString('en-US')} ${what}${n === 1 ? '' : 's'} with numeric labels from ${shown(min)} to ${shown(max)} (mean ${mean.toFixed(3)})`;
+  }
   const counts = shape.classes.map((c) => c.count).filter((c) => c > 0);
   const shown = shape.classes.slice(0, 12).map((c) => `${c.label} ${c.count.toLocaleString('en-US')} (${n ? Math.round((100 * c.count) / n) : 0}%)`).join(', ');
   const more = shape.classes.length > 12 ? `, and ${shape.classes.length - 12} more` : '';

@@ -201,9 +201,11 @@ export interface LabelledTable {
   texts?: string[];
   textPairs?: string[];
   images?: ImageRef[];
-  /** 0..labelNames.length-1. */
+  /** 0..labelNames.length-1 (regression: all 0, one name, the label column's). */
   labels: Int32Array;
   labelNames: string[];
+  /** Regression (`labelKind: 'value'`): each example's number (GLUE STS-B's similarity score). */
+  values?: Float32Array;
   /** Where each kept example came from (`file:row`), for messages. */
   where: string[];
   issues: DataIssues;
@@ -215,6 +217,8 @@ export interface LabelledTableOptions {
   /** What must be mapped: the task's inputs. */
   needs: Array<'text' | 'textPair' | 'image'>;
   labelNames?: string[];
+  /** `class` (default): labels are names or indices; `value`: numbers to regress on (head.problemType: regression). */
+  labelKind?: 'class' | 'value';
   onError?: OnDataError;
   /** Folder that relative image paths start from. Default: the table's folder. */
   baseDir?: string;
@@ -230,6 +234,12 @@ function labelKey(raw: unknown): string | number | undefined {
   if (typeof raw === 'string' && raw.trim() !== '') return raw.trim();
   if (typeof raw === 'boolean') return raw ? 1 : 0;
   return undefined;
+}
+
+/** A regression label: a finite number, or a string that is one (as CSV and TSV write it). */
+function labelValue(raw: unknown): number | undefined {
+  const v = typeof raw === 'number' ? raw : typeof raw === 'bigint' ? Number(raw) : typeof raw === 'string' && raw.trim() !== '' ? Number(raw.trim()) : NaN;
+  return Number.isFinite(v) ? v : undefined;
 }
 
 function indexOfLabel(key: string | number, names: string[]): number | undefined {
@@ -281,6 +291,7 @@ export async function readLabelledTable(path: string, o: LabelledTableOptions): 
   const textPairs: string[] = [];
   const images: ImageRef[] = [];
   const keys: Array<string | number> = [];
+  const numbers: number[] = [];
   const where: string[] = [];
   let rows = 0;
   const parquetColumns = format === 'parquet' ? [...new Set(wanted.map(([, c]) => c.split('.')[0]))] : undefined;
@@ -294,12 +305,20 @@ export async function readLabelledTable(path: string, o: LabelledTableOptions): 
     };
     const rawLabel = cell('label', o.columns.label);
     if (rawLabel === undefined || rawLabel === null) continue;
-    const key = labelKey(rawLabel);
+    if (o.labelKind === 'value') {
+      const value = labelValue(rawLabel);
+      if (value === undefined) {
+        issues.add(at, `label ${JSON.stringify(typeof rawLabel === 'bigint' ? String(rawLabel) : rawLabel)} is not a number (head.problemType: regression reads numbers)`);
+        continue;
+      }
+      numbers.push(value);
+    }
+    const key = o.labelKind === 'value' ? 0 : labelKey(rawLabel);
     if (key === undefined) {
       issues.add(at, `label ${JSON.stringify(typeof rawLabel === 'bigint' ? String(rawLabel) : rawLabel)} is neither a name nor a non-negative integer`);
       continue;
     }
-    if (o.labelNames && indexOfLabel(key, o.labelNames) === undefined) {
+    if (o.labelKind !== 'value' && o.labelNames && indexOfLabel(key, o.labelNames) === undefined) {
       issues.add(at, `label ${JSON.stringify(key)} is not one of the label names (${o.labelNames.join(', ')})`);
       continue;
     }
@@ -322,16 +341,22 @@ export async function readLabelledTable(path: string, o: LabelledTableOptions): 
       } else if (need === 'text') text = v;
       else pair = v;
     }
-    if (!ok) continue;
+    if (!ok) {
+      if (o.labelKind === 'value') numbers.pop();
+      continue;
+    }
     if (text !== undefined) texts.push(text);
     if (pair !== undefined) textPairs.push(pair);
     if (image !== undefined) images.push(image);
     keys.push(key);
     where.push(at);
   }
-  const { labels, labelNames } = finishLabels(keys, o.labelNames, where);
+  const { labels, labelNames } = o.labelKind === 'value'
+    ? { labels: new Int32Array(keys.length), labelNames: [o.columns.label] }
+    : finishLabels(keys, o.labelNames, where);
   return {
     rows, labels, labelNames, issues, where,
+    ...(o.labelKind === 'value' ? { values: Float32Array.from(numbers) } : {}),
     ...(o.needs.includes('text') ? { texts } : {}),
     ...(o.needs.includes('textPair') ? { textPairs } : {}),
     ...(o.needs.includes('image') ? { images } : {}),

@@ -20,6 +20,8 @@ export interface TextDataset {
   labelNames: string[];
   /** The second text of each example of a pair task (GLUE's MRPC, QQP, MNLI...). */
   textPairs?: string[];
+  /** Regression targets (GLUE's STS-B scores); `labels` are then all 0, one "class". */
+  values?: Float32Array;
 }
 
 // ---------------------------------------------------------------- JSONL
@@ -165,6 +167,7 @@ export function subsetText(ds: TextDataset, indices: ArrayLike<number>, labels?:
   return {
     n: texts.length, texts, labels: labels ?? Int32Array.from(indices, (i) => ds.labels[i]), labelNames: labelNames ?? ds.labelNames,
     ...(ds.textPairs ? { textPairs: Array.from(indices, (i) => ds.textPairs![i]) } : {}),
+    ...(ds.values ? { values: Float32Array.from(indices, (i) => ds.values![i]) } : {}),
   };
 }
 

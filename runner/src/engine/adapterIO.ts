@@ -5,6 +5,7 @@
  * VeRA W += Lambda_b B Lambda_d A, DoRA m V / ||V||_c), and export the
  * merged model in its input format.
  */
+import type { FolderFile } from '../io/atomicWrite';
 import { existsSync } from 'node:fs';
 import { readJsonFile } from '../io/jsonText';
 import { join } from 'node:path';
@@ -108,6 +109,7 @@ export function writeAdapter(dir: string, model: Model, attached: AttachedMethod
     baseModel: {
       path: model.sourcePath, architecture: model.architecture, fingerprint: o.fingerprint,
       numLabels: model.numLabels, labelNames: model.labelNames, cutAt: c.model.cutAt,
+      ...(model.problemType ? { problemType: model.problemType } : {}),
     },
     metric: fields.metric,
     rank: fields.rank,
@@ -219,6 +221,7 @@ export function applyAdapter(dir: string, model: Model, o: ApplyOptions = {}): A
       }
     }
     model.labelNames = config.baseModel.labelNames;
+    model.problemType = config.baseModel.problemType;
   }
   for (const e of model.extraWeights()) {
     if (!config.fullTensors.includes(e.fileName)) continue;
@@ -254,7 +257,13 @@ export function mergeTraining(model: Model): number {
 }
 
 /** Export the model (merged or not) in its input format. */
-export function exportModel(model: Model, outDir: string): 'hf' | 'tfjs-layers' {
+/**
+ * Write the model in its own format. A Hugging Face model larger than `maxShardBytes`
+ * (default 5 GB, transformers' default) is sharded as save_pretrained shards it;
+ * `extraFiles` (the tokenizer's) go into the same atomic write, so the folder appears
+ * complete or not at all.
+ */
+export function exportModel(model: Model, outDir: string, o: { maxShardBytes?: number; extraFiles?: FolderFile[] } = {}): 'hf' | 'tfjs-layers' {
   const weights = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const e of model.weightEntries()) {
     const t = tf.tidy(() => toFileLayout(e.get(), e.layout));
@@ -270,7 +279,7 @@ export function exportModel(model: Model, outDir: string): 'hf' | 'tfjs-layers' 
     for (const d of dtypes?.values() ?? []) counts.set(d, (counts.get(d) ?? 0) + 1);
     const main = ([...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'F32') as 'F32' | 'F16' | 'BF16';
     const torchDtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[main];
-    writeHfFolder(outDir, { config: { ...model.exportConfig(), torch_dtype: torchDtype }, tensors: weights, dtype: main, dtypes });
+    writeHfFolder(outDir, { config: { ...model.exportConfig(), torch_dtype: torchDtype }, tensors: weights, dtype: main, dtypes, maxShardBytes: o.maxShardBytes, extraFiles: o.extraFiles });
   }
   else writeLayersModel(outDir, { modelTopology: model.exportConfig(), weights });
   return model.format;

@@ -50,6 +50,8 @@ export interface TokenExamples {
    */
   lossMask?: Uint8Array;
   labels?: Int32Array;
+  /** Regression targets, one per example (head.problemType: regression). */
+  values?: Float32Array;
 }
 
 export type Examples = ImageExamples | TokenExamples;
@@ -68,6 +70,8 @@ export interface Batch {
   x: Tensor;
   /** classification labels int32 [B]. */
   labels?: Tensor;
+  /** regression targets float32 [B]. */
+  values?: Tensor;
   /** causal LM: next-token targets [B, T] and position weights [B, T]. */
   targets?: Tensor;
   weights?: Tensor;
@@ -91,7 +95,9 @@ export function makeBatch(ex: Examples, indices: Int32Array): Batch {
   const ids = new Int32Array(b * t);
   indices.forEach((idx, i) => ids.set(ex.ids.subarray(idx * t, (idx + 1) * t), i * t));
   const batch: Batch = { size: b, x: tf.tensor2d(ids, [b, t], 'int32'), indices };
-  if (ex.labels) {
+  if (ex.values) {
+    batch.values = tf.tensor1d(Float32Array.from(indices, (idx) => ex.values![idx]));
+  } else if (ex.labels) {
     batch.labels = tf.tensor1d(Int32Array.from(indices, (idx) => ex.labels![idx]), 'int32');
   } else {
     // Position p predicts token p+1; the last position and padding do not count, nor do
@@ -112,7 +118,7 @@ export function makeBatch(ex: Examples, indices: Int32Array): Batch {
 }
 
 export function disposeBatch(batch: Batch): void {
-  tf.dispose([batch.x, ...(batch.labels ? [batch.labels] : []), ...(batch.targets ? [batch.targets] : []), ...(batch.weights ? [batch.weights] : [])]);
+  tf.dispose([batch.x, ...[batch.labels, batch.values, batch.targets, batch.weights].filter((t): t is Tensor => t !== undefined)]);
 }
 
 /**

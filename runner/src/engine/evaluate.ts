@@ -4,14 +4,14 @@
  * perplexity and zero-shot multiple choice (the choice with the highest log-likelihood,
  * as the LM evaluation harness scores it) for causal language models.
  */
-import type { ClassificationMetrics, LanguageModelMetrics, MultipleChoiceScore, QuantileSummary } from '../../../protocol/results';
+import type { ClassificationMetrics, LanguageModelMetrics, MultipleChoiceScore, QuantileSummary, RegressionMetrics } from '../../../protocol/results';
 import type { McTask } from '../data/multipleChoice';
 import type { TextTokenizer } from '../data/tokenizers/types';
 import { SpruftError } from '../errors';
 import { inferenceContext } from '../models/layer';
 import type { Model } from '../models/model';
 import { disposeBatch, sequentialBatches, type Examples, type TokenExamples } from './batches';
-import { glueClassificationMetrics } from './textMetrics';
+import { glueClassificationMetrics, pearson, spearman } from './textMetrics';
 import { tf } from '../tensor/tf';
 
 /** Quantile with linear interpolation between order statistics (numpy's default). */
@@ -77,6 +77,28 @@ export async function evaluateClassifier(model: Model, ex: Examples, o: EvalOpti
     examples: count,
     mcc, f1, f1Average,
   };
+}
+
+/** A regression head on examples with `values`: MSE, Pearson and Spearman as GLUE's STS-B reports them. */
+export async function evaluateRegression(model: Model, ex: Examples, o: { batchSize: number; limit?: number }): Promise<RegressionMetrics> {
+  const n = Math.min(ex.n, o.limit ?? ex.n);
+  const predicted = new Float64Array(n);
+  const targets = new Float64Array(n);
+  let at = 0;
+  for await (const batch of sequentialBatches(ex, o.batchSize, n)) {
+    if (!batch.values) throw new SpruftError('INTERNAL', 'regression evaluation needs examples with values');
+    const out = tf.tidy(() => tf.reshape(model.forward(batch.x, inferenceContext()), [-1]));
+    if (out.size !== batch.size) throw new SpruftError('INTERNAL', `a regression head has one output per example, got ${out.size / batch.size}`);
+    predicted.set(await out.data(), at);
+    targets.set(await batch.values.data(), at);
+    at += batch.size;
+    out.dispose();
+    disposeBatch(batch);
+  }
+  let sq = 0;
+  for (let i = 0; i < n; i++) sq += (predicted[i] - targets[i]) ** 2;
+  const mse = sq / Math.max(1, n);
+  return { loss: mse, mse, pearson: pearson(predicted, targets), spearman: spearman(predicted, targets), examples: n };
 }
 
 /** Sum of next-token log-likelihoods per sequence, and the token counts. */

@@ -9,6 +9,7 @@ import type { ForwardContext } from '../models/layer';
 import type { Model } from '../models/model';
 import { requiresGrad, tapeActive } from '../tensor/autodiff';
 import { customOp, reshape } from '../tensor/ops/grad';
+import { mseLoss } from './regressionLoss';
 import { tf, type Tensor } from '../tensor/tf';
 
 /** One-hot as float32 (built as int32: the wasm backend's float32 OneHot is broken). */
@@ -52,8 +53,9 @@ export function lmCrossEntropy(logits: Tensor, targets: Tensor, weights: Tensor)
   return weightedCrossEntropy(reshape(logits, [-1, v]), tf.reshape(targets, [-1]), tf.reshape(weights, [-1]));
 }
 
-/** The task's loss on a batch: classification cross-entropy, or next-token for causal LM. */
+/** The task's loss on a batch: classification cross-entropy, regression MSE, or next-token for causal LM. */
 export function taskLoss(logits: Tensor, batch: Batch): tf.Scalar {
+  if (batch.values) return mseLoss(logits, batch.values);
   if (batch.labels) return crossEntropy(logits, batch.labels);
   return lmCrossEntropy(logits, batch.targets!, batch.weights!);
 }

@@ -60,6 +60,9 @@ export function calibrationPartition(n: number, k: number, batchSize: number, se
 
 export async function scoreRows(model: Model, config: ResolvedRunConfig, train: Examples): Promise<Scored> {
   const options = config.spruft.importance;
+  if (options.metric === 'qm-taylor' && config.head.problemType === 'regression') {
+    throw new SpruftError('CONFIG_INVALID', 'spruft.importance.metric: qm-taylor scores per class (eq. 6-7), and a regression (head.problemType: regression) has no classes; use taylor, zo-taylor or l2');
+  }
   const layers = targetLayers(model.layers, config.targets);
   const groups = config.spruft.dependency ? targetGroups(model, layers) : [];
   const plan = new BatchPlan(train.n, config.training.batchSize, options.seed);

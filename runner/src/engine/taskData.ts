@@ -14,6 +14,7 @@ import { DataIssues, checkNoEmptyClass, classBalance, readLabelledTable, tableFo
 import { loadMnist, mnistDigitsDir } from '../data/mnist';
 import { configDir } from '../io/npmPackage';
 import type { Model } from '../models/model';
+import { packTokenTypes } from '../models/tokenTypes';
 import { loadSpamAssassin, SPAM_ASSASSIN_PACKAGE } from '../data/spamAssassin';
 import { ByteTokenizer, balancedTextLimit, readJsonl, readTextCorpus, selectTextClasses, splitTextHoldout, type TextDataset } from '../data/text';
 import { readAlpaca, readChat, tokenizeInstruct, type InstructRecord, type PromptStyle } from '../data/instruct';
@@ -309,16 +310,19 @@ export function loadLanguageModelTask(config: ResolvedRunConfig, model: Model): 
  */
 async function readTextTable(config: ResolvedRunConfig, path: string): Promise<TextDataset & { skipped: string }> {
   const d = config.data;
+  const regression = config.head.problemType === 'regression';
   const table = await readLabelledTable(path, {
     format: tableFormatOf(path, d.dataset), columns: d.columns, needs: d.columns.textPair ? ['text', 'textPair'] : ['text'],
-    labelNames: d.labelNames, onError: d.onError,
+    labelNames: d.labelNames, onError: d.onError, labelKind: regression ? 'value' : 'class',
   });
-  checkNoEmptyClass(table.labels, table.labelNames, path, table.issues);
+  if (!regression) checkNoEmptyClass(table.labels, table.labelNames, path, table.issues);
+  if (regression && table.values!.length === 0) throw new SpruftError('DATA_INVALID', 'no example with a numeric label', path);
   // A pair is tokenized with the tokenizer's pair template ([CLS] a [SEP] b [SEP]) or, without one, joined by a blank line.
   const texts = table.texts!;
   return {
     n: texts.length, texts, labels: table.labels, labelNames: table.labelNames, skipped: table.issues.summary('row'),
     ...(table.textPairs ? { textPairs: table.textPairs } : {}),
+    ...(table.values ? { values: table.values } : {}),
   };
 }
 
@@ -328,9 +332,13 @@ export async function loadTextClassificationTask(config: ResolvedRunConfig, mode
   const length = sequenceLength(model, config);
   const seed = config.training.seed;
   const skipped: string[] = [];
+  const regression = config.head.problemType === 'regression';
+  if (regression && (d.dataset === 'spam-assassin' || d.classes || d.labelNames)) {
+    throw new SpruftError('CONFIG_INVALID', `head.problemType: regression reads a number per text from a table (data.columns.label); ${d.dataset === 'spam-assassin' ? 'the SpamAssassin e-mails have classes' : 'data.classes and data.labelNames name classes'}, which a regression has none of`);
+  }
   const read = async (path: string): Promise<TextDataset> => {
     // JSONL keeps its own reader unless columns beyond text and label are mapped.
-    if (d.dataset === 'jsonl' && !d.columns.textPair && d.onError === 'error') return readJsonl(path, { textField: d.columns.text, labelField: d.columns.label, labelNames: d.labelNames });
+    if (d.dataset === 'jsonl' && !d.columns.textPair && d.onError === 'error' && !regression) return readJsonl(path, { textField: d.columns.text, labelField: d.columns.label, labelNames: d.labelNames });
     const t = await readTextTable(config, path);
     if (t.skipped) skipped.push(t.skipped);
     return t;
@@ -355,17 +363,23 @@ export async function loadTextClassificationTask(config: ResolvedRunConfig, mode
   model.padTokenId = tok.padId;
   // Right padding whatever the tokenizer's side: the engine's models read each sequence's
   // last real token where its padding starts.
+  // A pair's token types (BERT's segment ids) go to a model that reads them, packed into its ids.
+  const types = model.input.kind === 'tokens' ? model.input.tokenTypes ?? 1 : 1;
   const encode = (ds: TextDataset): TokenExamples => {
     const e = encodeBatch(tok, ds.texts, length, 'right', ds.textPairs);
-    return { kind: 'tokens', n: ds.n, length, ids: e.ids, mask: Uint8Array.from(e.attentionMask), labels: ds.labels };
+    const ids = e.typeIds && types > 1 ? packTokenTypes(e.ids, e.typeIds, model.input.kind === 'tokens' ? model.input.vocabSize : 0, types) : e.ids;
+    return { kind: 'tokens', n: ds.n, length, ids, mask: Uint8Array.from(e.attentionMask), ...(ds.values ? { values: ds.values } : { labels: ds.labels }) };
   };
   return {
     train: encode(train), eval: encode(evalSet), labelNames: d.labelNames ?? train.labelNames,
-    description: `${d.dataset === 'spam-assassin' ? `SpamAssassin e-mails (npm ${SPAM_ASSASSIN_PACKAGE})` : d.path}: ${train.n} training and ${evalSet.n} evaluation texts, ${length} ${tok.kind === 'byte' ? 'byte ' : ''}tokens each${skipped.length ? `; ${skipped.join('; ')}` : ''}`,
+    description: `${d.dataset === 'spam-assassin' ? `SpamAssassin e-mails (npm ${SPAM_ASSASSIN_PACKAGE})` : d.path}: ${train.n} training and ${evalSet.n} evaluation ${train.textPairs ? 'text pairs' : 'texts'}${regression ? ' with numeric labels (regression)' : ''}, ${length} ${tok.kind === 'byte' ? 'byte ' : ''}tokens each${skipped.length ? `; ${skipped.join('; ')}` : ''}`,
   };
 }
 
 export async function loadTaskData(config: ResolvedRunConfig, model: Model): Promise<TaskData> {
+  if (config.head.problemType === 'regression' && config.task !== 'text-classification') {
+    throw new SpruftError('CONFIG_INVALID', `head.problemType: regression needs task: text-classification (a sequence-classification head with one output), not ${config.task}`);
+  }
   switch (config.task) {
     case 'image-classification':
       return loadImageTask(config, model);

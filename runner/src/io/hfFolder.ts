@@ -8,7 +8,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpruftError } from '../errors';
-import { writeFolderAtomic } from './atomicWrite';
+import { writeFolderAtomic, type FolderFile } from './atomicWrite';
 import { readJsonFile } from './jsonText';
 import {
   existingCheckpointFiles,
@@ -128,6 +128,8 @@ export interface WriteHfOptions {
   metadata?: Record<string, string>;
   /** Shard the weights like save_pretrained (default: one file up to 5 GB, its default). */
   maxShardBytes?: number;
+  /** Other files of the folder (the tokenizer's), written in the same atomic step. */
+  extraFiles?: FolderFile[];
 }
 
 /** JSON as transformers writes config.json: sorted keys, 2-space indent, final newline. */
@@ -162,7 +164,7 @@ export function writeHfFolder(dir: string, options: WriteHfOptions): string[] {
     dir,
   );
   const config = configText(options.config);
-  files.push({ name: HF_CONFIG_NAME, chunks: () => [config] });
+  files.push(...(options.extraFiles ?? []), { name: HF_CONFIG_NAME, chunks: () => [config] });
   writeFolderAtomic(dir, files, existingCheckpointFiles(dir));
   return files.map((f) => f.name);
 }

@@ -7,7 +7,10 @@
  * classifier on the first token: BERT through its pooler (tanh(dense(h_0))) and a linear
  * `classifier`; RoBERTa through `classifier.dense`, tanh and `classifier.out_proj`.
  * RoBERTa numbers positions from padding_idx + 1 (padding tokens sit at padding_idx).
- * One segment: every token has token type 0.
+ * Token types: with type_vocab_size > 1 (BERT's 2) the ids carry each token's type,
+ * packed (models/tokenTypes.ts: the second text of a pair is type 1); RoBERTa (one type)
+ * reads plain ids, every token of type 0, as transformers' RoBERTa tokenizers give no
+ * token_type_ids.
  *
  * A checkpoint without the classifier (or BERT's pooler), as pretrained-only checkpoints
  * are, gets new ones, initialised as transformers does (normal(0, 0.02), zero bias); the
@@ -22,6 +25,7 @@ import { add, firstPosition, relu } from '../tensor/ops/elementwise';
 import { Rng } from '../tensor/rng';
 import { tf, type Tensor } from '../tensor/tf';
 import { bertSizes, bertSpec, type BertConfig } from './specs';
+import { unpackTokenTypes } from './tokenTypes';
 
 export type { BertConfig };
 import { AdaptableLayer, type ForwardContext } from './layer';
@@ -63,7 +67,7 @@ export class BertModel extends Model {
     this.padTokenId = z.pad;
     const { raw, absent } = checkedWeights(spec, weights, where);
     this.initialised = [...absent];
-    this.input = { kind: 'tokens', vocabSize: z.vocab, maxLength: z.roberta ? z.positions - z.pad - 1 : z.positions };
+    this.input = { kind: 'tokens', vocabSize: z.vocab, maxLength: z.roberta ? z.positions - z.pad - 1 : z.positions, ...(z.types > 1 ? { tokenTypes: z.types } : {}) };
     const specs = new Map(spec.layers.map((l) => [l.name, l]));
     const rng = new Rng(0);
     const init = (shape: number[]): Float32Array => rng.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)), 0.02);
@@ -98,26 +102,30 @@ export class BertModel extends Model {
     }
   }
 
-  forward(ids: Tensor, ctx: ForwardContext): Tensor {
-    const [b, t] = ids.shape as number[];
-    const { d, heads, roberta } = this.sizes;
+  forward(input: Tensor, ctx: ForwardContext): Tensor {
+    const [b, t] = input.shape as number[];
+    const { d, heads, roberta, types, vocab } = this.sizes;
     const maxLength = roberta ? this.sizes.positions - this.sizes.pad - 1 : this.sizes.positions;
     if (t > maxLength) throw new SpruftError('DATA_INVALID', `sequences of ${t} tokens exceed the model's ${maxLength} positions; lower data.text.maxLength`);
+    // Token ids and types are unpacked from `input` wherever they are read (the input is
+    // still there when backward re-runs the embeddings; unpacked copies would not be).
+    const tokenIds = (): Tensor => (types > 1 ? unpackTokenTypes(input, vocab).ids : input);
     // Padding tokens are masked out of attention; RoBERTa's position offset stays config.json's padding_idx.
     const pad = this.padTokenId ?? this.sizes.pad;
-    const keyBias = tf.tidy(() => keyBiasOf(tf.notEqual(ids, pad)));
-    // Position ids from the token ids alone (they are still there when backward re-runs this).
-    const positionIds = (): Tensor => {
+    const keyBias = tf.tidy(() => keyBiasOf(tf.notEqual(tokenIds(), pad)));
+    // Position ids from the token ids alone.
+    const positionIds = (ids: Tensor): Tensor => {
       if (!roberta) return tf.tile(tf.reshape(tf.range(0, t, 1, 'int32'), [1, t]), [b, 1]);
       // RoBERTa: real tokens at padding_idx + 1, 2, ...; padding at padding_idx.
       const real = tf.cast(tf.notEqual(ids, pad), 'int32');
       return tf.add(tf.mul(tf.cumsum(real, 1), real), tf.scalar(this.sizes.pad, 'int32'));
     };
-    let h = stage(ids, () => this.embedNorm.apply(
-      autoOp([this.words, this.positions, this.types], (w, p, ty) =>
-        tf.add(tf.add(tf.gather(w, ids), tf.gather(p, positionIds())), tf.reshape(tf.slice(ty, [0, 0], [1, d]), [1, 1, d]))),
-      ctx,
-    ), false);
+    const embed = (w: Tensor, p: Tensor, ty: Tensor): Tensor => {
+      if (types <= 1) return tf.add(tf.add(tf.gather(w, input), tf.gather(p, positionIds(input))), tf.reshape(tf.slice(ty, [0, 0], [1, d]), [1, 1, d]));
+      const { ids, typeIds } = unpackTokenTypes(input, vocab);
+      return tf.add(tf.add(tf.gather(w, ids), tf.gather(p, positionIds(ids))), tf.gather(ty, typeIds));
+    };
+    let h = stage(input, () => this.embedNorm.apply(autoOp([this.words, this.positions, this.types], embed), ctx), false);
     for (const blk of this.blocks) {
       h = stage(h, () => {
         const attn = multiHeadAttention(blk.query.apply(h, ctx), blk.key.apply(h, ctx), blk.value.apply(h, ctx), { heads, keyBias });
@@ -186,6 +194,7 @@ export class BertModel extends Model {
       ...this.config, num_labels: this.classifier.dOut,
       architectures: [this.architecture === 'roberta' ? 'RobertaForSequenceClassification' : 'BertForSequenceClassification'],
       ...(id2label ? { id2label, label2id } : {}),
+      ...(this.problemType ? { problem_type: this.problemType } : {}),
     };
   }
 }

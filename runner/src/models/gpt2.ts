@@ -134,18 +134,24 @@ export class Gpt2Model extends Model {
 
   /**
    * Appendix B for GPT-2: the residual stream (both projections back into it, every
-   * LayerNorm's channels; read by c_attn, c_fc and the LM head) and each block's MLP
-   * neurons (c_fc rows, read by mlp.c_proj). The fused c_attn holds q, k and v in one
-   * matrix, so its query-key and value channels are parts of one layer's rows, which a
-   * channel group (whole layers) cannot name: attention is left ungrouped.
+   * LayerNorm's channels; read by c_attn, c_fc and the LM head), each block's MLP neurons
+   * (c_fc rows, read by mlp.c_proj), and its attention as in a Llama block: the fused
+   * c_attn holds q, k and v as row blocks 0..d-1, d..2d-1, 2d..3d-1 (its Conv1D's column
+   * blocks in the file), so the query-key dimensions are rows c and d + c of c_attn, and
+   * the value dimensions rows 2d + c, read by attn.c_proj's column c.
    */
   override dependencies(): ChannelGroup[] {
-    const residual: ChannelGroup = { name: 'residual stream', channels: this.sizes.d, rows: [], columns: [] };
+    const d = this.sizes.d;
+    const residual: ChannelGroup = { name: 'residual stream', channels: d, rows: [], columns: [] };
     const groups: ChannelGroup[] = [residual];
     this.blocks.forEach((b, i) => {
       residual.rows.push(b.ln1.name, b.attnProj.name, b.ln2.name, b.mlpProj.name);
       residual.columns.push(b.attn.name, b.fc.name);
-      groups.push({ name: `block ${i} mlp`, channels: this.sizes.inner, rows: [b.fc.name], columns: [b.mlpProj.name] });
+      groups.push(
+        { name: `block ${i} query-key`, channels: d, rows: [b.attn.name], rowBlocks: { [b.attn.name]: [0, d] }, columns: [] },
+        { name: `block ${i} values`, channels: d, rows: [b.attn.name], rowBlocks: { [b.attn.name]: [2 * d] }, columns: [b.attnProj.name] },
+        { name: `block ${i} mlp`, channels: this.sizes.inner, rows: [b.fc.name], columns: [b.mlpProj.name] },
+      );
     });
     residual.rows.push(this.lnF.name);
     residual.columns.push(this.lmHeadLayer.name);

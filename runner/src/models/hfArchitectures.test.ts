@@ -29,6 +29,7 @@ import type { Model, RawWeights } from './model';
 import { inspectModelHeader } from './inspect';
 import { bertLogits64, gpt2Logits64, llamaLogits64 } from './reference64';
 import { languageModelSpec } from './specs';
+import { packTokenTypes } from './tokenTypes';
 
 interface Case {
   name: string;
@@ -111,6 +112,32 @@ describe('HF language architectures', () => {
     }
   }
 
+  it('BERT token types (a text pair\'s segment ids, packed into the ids) against the float64 reference; RoBERTa reads one type', () => {
+    const c = CASES[1];
+    const raw = weightsOf(c, 6);
+    const model = build(c, raw);
+    assert.deepEqual(model.input, { kind: 'tokens', vocabSize: 13, maxLength: 16, tokenTypes: 2 });
+    // [CLS] a [SEP] b [SEP] pad: types 0 0 0 1 1 0.
+    const seqs = [[2, 7, 3, 11, 3, 0], [2, 4, 12, 3, 8, 3]];
+    const types = [[0, 0, 0, 1, 1, 0], [0, 0, 0, 0, 1, 1]];
+    const packed = seqs.map((s, i) => Array.from(packTokenTypes(Int32Array.from(s), Int32Array.from(types[i]), 13, 2)));
+    assert.deepEqual(packed[0], [2, 7, 3, 24, 16, 0]);
+    logits(model, packed);
+    const before = tf.memory().numTensors;
+    const ours = logits(model, packed);
+    assert.equal(tf.memory().numTensors, before, 'forward leaked tensors');
+    assertClose(ours, seqs.flatMap((s, i) => Array.from(bertLogits64(c.config, raw, s, types[i]))), 1e-4, 'BERT logits with token types');
+    // The types matter: the same ids as one segment give other logits.
+    const single = seqs.flatMap((s) => Array.from(bertLogits64(c.config, raw, s)));
+    assert.ok(ours.some((v, i) => Math.abs(v - single[i]) > 1e-3), 'type-1 tokens change the logits');
+    assertClose(logits(model, seqs), single, 1e-4, 'plain ids are type 0');
+    assert.throws(() => packTokenTypes(Int32Array.from([2]), Int32Array.from([2]), 13, 2), /token type 2 is outside the model's 2 token types/);
+    model.dispose();
+    const roberta = build(CASES[2], weightsOf(CASES[2], 6));
+    assert.equal((roberta.input as { tokenTypes?: number }).tokenTypes, undefined);
+    roberta.dispose();
+  });
+
   it('Mistral sliding window: a token beyond the window no longer reaches a position', () => {
     const c = CASES[4];
     const model = build(c, weightsOf(c, 4));
@@ -142,7 +169,9 @@ describe('HF language architectures', () => {
           });
           const attached = attachMethod(model, { method, config, selection, trainHead: !c.decoder, seed: 1 });
           tf.tidy(() => attached.trainables.forEach((t, i) => t.variable.assign(tf.add(t.variable, tf.mul(tf.randomNormal(t.variable.shape, 0, 1, 'float32', 10 + i), 0.05)))));
-          const ids = Int32Array.from(SEQS.flat().map((x, i) => (!c.decoder && i % 6 === 5 ? c.pad! : x)));
+          // BERT reads token types: positions 3-4 of each row are the second text of a pair (type 1, packed).
+          const types = model.input.kind === 'tokens' && (model.input.tokenTypes ?? 1) > 1 ? 13 : 0;
+          const ids = Int32Array.from(SEQS.flat().map((x, i) => (!c.decoder && i % 6 === 5 ? c.pad! : x + (i % 6 === 3 || i % 6 === 4 ? types : 0))));
           const data: Examples = c.decoder
             ? { kind: 'tokens', n: 2, length: 6, ids, mask: new Uint8Array(12).fill(1) }
             : { kind: 'tokens', n: 2, length: 6, ids, mask: new Uint8Array(12).fill(1), labels: Int32Array.of(0, 2) };

@@ -219,6 +219,7 @@ export class LlamaModel extends Model {
       ...this.config, tie_word_embeddings: this.tied,
       architectures: [this.score ? SEQUENCE_CLASSIFICATION[this.architecture] : CAUSAL_LM[this.architecture]],
       ...(id2label ? { id2label } : {}),
+      ...(this.score && this.problemType ? { problem_type: this.problemType } : {}),
     };
   }
 

@@ -18,7 +18,8 @@ export type { FileLayout };
 
 export type ModelInput =
   | { kind: 'image'; height: number; width: number; channels: number }
-  | { kind: 'tokens'; vocabSize: number; maxLength: number };
+  /** `tokenTypes` > 1: the model reads token type ids packed into its ids (models/tokenTypes.ts). */
+  | { kind: 'tokens'; vocabSize: number; maxLength: number; tokenTypes?: number };
 
 /** A weight of the model files: its name there, the tensor, and its file layout. */
 export interface WeightEntry {
@@ -173,6 +174,9 @@ export abstract class Model {
   }
 
   labelNames: string[] | undefined;
+
+  /** The head's transformers `problem_type` when a run set it (`head.problemType`); written to config.json on export. */
+  problemType: 'single_label_classification' | 'regression' | undefined;
 
   /**
    * The token id that pads a batch (text models that read padded batches: attention masks,

@@ -186,8 +186,11 @@ export function gpt2Logits64(c: Record<string, number | string | null | undefine
   return linear(ln(h, 'transformer.ln_f'), t, d, wte, undefined, vocab);
 }
 
-/** Bert/RobertaForSequenceClassification logits of one sequence (padding by pad_token_id): [labels]. */
-export function bertLogits64(c: Record<string, unknown>, raw: RawWeights, ids: number[]): Vec {
+/**
+ * Bert/RobertaForSequenceClassification logits of one sequence (padding by pad_token_id):
+ * [labels]. `typeIds` are its token_type_ids (default all 0).
+ */
+export function bertLogits64(c: Record<string, unknown>, raw: RawWeights, ids: number[], typeIds: number[] = ids.map(() => 0)): Vec {
   const roberta = c.model_type === 'roberta', p = roberta ? 'roberta' : 'bert';
   const d = c.hidden_size as number, heads = c.num_attention_heads as number, inner = c.intermediate_size as number, t = ids.length;
   const eps = (c.layer_norm_eps as number) ?? 1e-12, pad = (c.pad_token_id as number) ?? (roberta ? 1 : 0);
@@ -196,7 +199,7 @@ export function bertLogits64(c: Record<string, unknown>, raw: RawWeights, ids: n
   let seen = 0;
   const positions = ids.map((id, i) => (roberta ? (id === pad ? pad : pad + ++seen) : i));
   let h: Vec = new Float64Array(t * d);
-  ids.forEach((id, i) => { for (let e = 0; e < d; e++) h[i * d + e] = words[id * d + e] + pos[positions[i] * d + e] + types[e]; });
+  ids.forEach((id, i) => { for (let e = 0; e < d; e++) h[i * d + e] = words[id * d + e] + pos[positions[i] * d + e] + types[typeIds[i] * d + e]; });
   const ln = (x: Vec, name: string): Vec => layerNorm(x, t, d, get(raw, `${name}.weight`), get(raw, `${name}.bias`), eps);
   const lin = (x: Vec, name: string, dIn: number, dOut: number, n = t): Vec => linear(x, n, dIn, get(raw, `${name}.weight`), get(raw, `${name}.bias`), dOut);
   h = ln(h, `${p}.embeddings.LayerNorm`);

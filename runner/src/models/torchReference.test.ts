@@ -34,7 +34,7 @@ function logits(model: Model, ids: number[][]): Float32Array {
 }
 
 /** One PyTorch process for every job (importing torch takes seconds). */
-function torchLogits(jobs: Array<{ folder: string; ids?: number[][]; pixels?: number[][][][] }>): number[][] {
+function torchLogits(jobs: Array<{ folder: string; ids?: number[][]; types?: number[][]; pixels?: number[][][][] }>): number[][] {
   const r = spawnSync(PYTHON, [join(REPO, 'scripts/hf_torch_reference.py'), '-'], { input: JSON.stringify(jobs), encoding: 'utf8', maxBuffer: 1 << 28 });
   assert.equal(r.status, 0, r.stderr);
   return (JSON.parse(r.stdout) as Array<{ logits: number[] }>).map((j) => j.logits);
@@ -50,7 +50,7 @@ function images(): { tensor: () => tf.Tensor; nested: number[][][][] } {
 }
 
 /** Load a fixture, give every layer SPruFT rows with random values, merge, write in its own dtype. */
-function mergedFixture(name: string, out: string): { ids?: number[][]; pixels?: number[][][][]; logits: Float32Array } {
+function mergedFixture(name: string, out: string): { ids?: number[][]; types?: number[][]; pixels?: number[][][][]; logits: Float32Array } {
   const source = join(REPO, 'models', name);
   const model = loadModel(source);
   const causal = model.head?.name === 'lm_head';
@@ -74,9 +74,13 @@ function mergedFixture(name: string, out: string): { ids?: number[][]; pixels?: 
     reread.dispose();
     return { pixels: img.nested, logits: ours };
   }
-  const ours = logits(reread, ids);
+  // BERT reads token types: the first sequence as a pair (type 1 from position 4), packed into the ids (tokenTypes.ts).
+  const typed = reread.input.kind === 'tokens' && (reread.input.tokenTypes ?? 1) > 1;
+  const types = typed ? [[0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 0, 1, 1, 0, 0, 0]] : undefined;
+  const vocab = reread.input.kind === 'tokens' ? reread.input.vocabSize : 0;
+  const ours = logits(reread, types ? ids.map((row, i) => row.map((id, p) => id + types[i][p] * vocab)) : ids);
   reread.dispose();
-  return { ids, logits: ours };
+  return { ids, ...(types ? { types } : {}), logits: ours };
 }
 
 describe('merged checkpoints read by PyTorch (transformers modeling, float64)', { skip }, () => {

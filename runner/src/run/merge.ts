@@ -7,10 +7,12 @@
  * folder unless forced: a merged model written over its base destroys the base, and
  * every adapter of it then no longer fits.
  */
-import { copyFileSync, existsSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { MergeResult } from '../../../protocol/rpc';
+import { parseByteSize } from '../../../protocol/format';
+import type { FolderFile } from '../io/atomicWrite';
 import { RUN_FILES } from '../../../protocol/runFolder';
 import { SpruftError } from '../errors';
 import { applyAdapter, baseMismatchMessage, exportModel, mergeTraining, readAdapterConfig } from '../engine/adapterIO';
@@ -26,13 +28,23 @@ const TOKENIZER_FILES = [
   'tokenizer.model', 'added_tokens.json', 'generation_config.json',
 ];
 
-/** The merged folder is a complete model: its tokenizer files come along (unchanged). */
-function copyTokenizerFiles(fromDir: string, outDir: string): void {
-  for (const f of TOKENIZER_FILES) {
-    const src = join(fromDir, f);
-    if (existsSync(src)) copyFileSync(src, join(outDir, f));
-  }
+/** The merged folder is a complete model: its tokenizer files come along (unchanged), written with the weights. */
+function tokenizerFiles(fromDir: string): FolderFile[] {
+  return TOKENIZER_FILES.filter((f) => existsSync(join(fromDir, f))).map((f) => ({ name: f, chunks: () => [readFileSync(join(fromDir, f))] }));
 }
+
+/** The largest shard of a merged checkpoint: the request's, else the run config's `output.maxShardSize`, else 5GB. */
+export function maxShardBytesOf(requested: number | string | undefined, config: ResolvedRunConfig): number {
+  const value = requested ?? config.output.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE;
+  const bytes = parseByteSize(value);
+  if (bytes === undefined) {
+    throw new SpruftError('CONFIG_INVALID', `max shard size ${JSON.stringify(value)} is not a size: give bytes or a number with KB, MB, GB (10^3...) or KiB, MiB, GiB (2^10...), e.g. "5GB"${requested === undefined ? ' (output.maxShardSize of the run config)' : ''}`);
+  }
+  return bytes;
+}
+
+/** transformers' `save_pretrained` default. */
+const DEFAULT_MAX_SHARD_SIZE = '5GB';
 
 function adapterDirOf(runDir: string): string {
   const inside = join(runDir, RUN_FILES.adapterDir);
@@ -80,9 +92,10 @@ export function checkMergeOutput(outDir: string, baseDir: string, force: boolean
   );
 }
 
-export async function mergeRuns(runDirs: string[], outDir: string, options: { force?: boolean } = {}): Promise<MergeResult> {
+export async function mergeRuns(runDirs: string[], outDir: string, options: { force?: boolean; maxShardSize?: number | string } = {}): Promise<MergeResult> {
   if (runDirs.length === 0) throw new SpruftError('CONFIG_INVALID', 'name at least one run folder to merge');
   const config = readResolved(runDirs[0]);
+  const maxShardBytes = maxShardBytesOf(options.maxShardSize, config);
   // Before anything is loaded or written.
   checkMergeOutput(outDir, baseModelFolder(config), options.force === true);
   for (const dir of runDirs.slice(1)) checkMergeOutput(outDir, baseModelFolder(readResolved(dir)), options.force === true);
@@ -101,8 +114,7 @@ export async function mergeRuns(runDirs: string[], outDir: string, options: { fo
       applyAdapter(adapterDirOf(dir), model, { strict: false });
       mergedLayers += mergeTraining(model);
     }
-    const format = exportModel(model, outDir);
-    if (format === 'hf') copyTokenizerFiles(config.model.path, outDir);
+    const format = exportModel(model, outDir, { maxShardBytes, extraFiles: model.format === 'hf' ? tokenizerFiles(config.model.path) : [] });
     return { outDir, format, mergedLayers };
   } finally {
     model.dispose();

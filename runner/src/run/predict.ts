@@ -22,6 +22,7 @@ import { encodeBatch, type TextTokenizer } from '../data/tokenizers';
 import { taskTokenizer } from '../engine/taskData';
 import { inferenceContext } from '../models/layer';
 import type { Model } from '../models/model';
+import { tokenIdsOf } from '../models/tokenTypes';
 import { ensureBackend, prepare, readResolved } from './session';
 
 const DEFAULT_TOP_K = 3;
@@ -62,6 +63,8 @@ function ranked(logits: Float32Array, labelNames: string[], topK: number): Label
 async function classify(model: Model, x: tf.Tensor, labelNames: string[], topK: number): Promise<ModelAnswer> {
   const logits = tf.tidy(() => model.forward(x, inferenceContext()));
   try {
+    // A regression head's one output is the prediction itself, not a class score.
+    if (model.problemType === 'regression') return { value: (await logits.data())[0] };
     return { top: ranked((await logits.data()) as Float32Array, labelNames, topK) };
   } finally {
     logits.dispose();
@@ -156,7 +159,8 @@ export async function predictRun(params: PredictParams): Promise<PredictResult> 
     }
     if (input.kind === 'example') {
       const i = exampleIndex(ex, input.index);
-      const label = labelNames[(ex as ImageExamples | TokenExamples).labels![i]!];
+      const values = ex.kind === 'tokens' ? ex.values : undefined;
+      const label = values ? String(values[i]) : labelNames[(ex as ImageExamples | TokenExamples).labels![i]!];
       if (ex.kind === 'images') {
         await prepareExamples(ex, [i]);
         const values = imageValues(ex, i).slice();
@@ -169,7 +173,8 @@ export async function predictRun(params: PredictParams): Promise<PredictResult> 
       }
       const x = tf.tensor2d(ex.ids.slice(i * ex.length, (i + 1) * ex.length), [1, ex.length], 'int32');
       try {
-        const text = tok().decode(ex.ids.subarray(i * ex.length, (i + 1) * ex.length));
+        // A pair's ids carry their token types (models/tokenTypes.ts): the text is the ids' own.
+        const text = tok().decode(model.input.kind === 'tokens' ? tokenIdsOf(ex.ids.subarray(i * ex.length, (i + 1) * ex.length), model.input.vocabSize) : []);
         return { result: await classify(model, x, labelNames, topK), shown: { text, ...(label ? { label } : {}), index: i } };
       } finally {
         x.dispose();

@@ -18,7 +18,7 @@ import { applyAdapter, readAdapterConfig, writeAdapter } from '../engine/adapter
 import { initBackend } from '../engine/backend';
 import { disposeBatch, makeBatch, prepareExamples, type TaskData } from '../engine/batches';
 import { hasCheckpoint, readCheckpoint, removeStaleCheckpointFiles } from '../engine/checkpoint';
-import { evaluateClassifier, evaluateLanguageModel, scoreMultipleChoice } from '../engine/evaluate';
+import { evaluateClassifier, evaluateLanguageModel, evaluateRegression, scoreMultipleChoice } from '../engine/evaluate';
 import { readMultipleChoiceTask, type McTask } from '../data/multipleChoice';
 import type { TextTokenizer } from '../data/tokenizers';
 import { attachMethod, detachMethod, methodInfo } from '../engine/methods';
@@ -131,6 +131,7 @@ export async function prepare(c: ResolvedRunConfig, log: RunHooks['onLog']): Pro
       model.replaceHead(labels, Rng.derive(c.training.seed, 'head-init'));
     }
     model.labelNames = data.labelNames;
+    model.problemType = c.head.problemType;
   }
   return { model, data, ...(mc ? { mc } : {}) };
 }
@@ -148,6 +149,7 @@ async function inferencePeak(model: Model, data: TaskData, batchSize: number): P
 }
 
 async function evaluate(model: Model, c: ResolvedRunConfig, data: TaskData, mc?: McSuite, log?: RunHooks['onLog']): Promise<RunResult['metrics']> {
+  if (c.head.problemType === 'regression') return evaluateRegression(model, data.eval, { batchSize: c.training.evalBatchSize });
   if (isClassification(c)) return evaluateClassifier(model, data.eval, { batchSize: c.training.evalBatchSize, labelNames: data.labelNames ?? [] });
   if (data.eval.kind !== 'tokens') throw new SpruftError('INTERNAL', 'causal LM evaluation needs token data');
   const metrics: LanguageModelMetrics = await evaluateLanguageModel(model, data.eval, c.training.evalBatchSize);

@@ -10,7 +10,8 @@ import { peakStack, type MemoryBreakdown } from '../../../protocol/results';
 import type { MethodView } from '../../../protocol/runFolder';
 import type { Chart } from 'chart.js';
 import { ChartSlot, legendEntriesCut, recordDrawn } from '../charts';
-import { formatBytes, formatCount, formatDuration, formatPercent } from '../../../protocol/format';
+import { formatBytes, formatCount, formatDuration } from '../../../protocol/format';
+import { scoreText } from './scores';
 import type { ThemeColours } from '../theme';
 
 type Component = 'weights' | Exclude<keyof MemoryBreakdown, 'total'>;
@@ -28,9 +29,6 @@ export const MEMORY_COMPONENTS: ReadonlyArray<{ key: Component; label: string }>
 
 const MIB = 1024 * 1024;
 
-function accuracyOf(view: MethodView): number | undefined {
-  return view.result?.metrics.accuracy ?? view.labelAccuracy?.accuracy;
-}
 
 export class MemoryBars {
   private readonly slot: ChartSlot<'bar'>;
@@ -116,14 +114,13 @@ export class MemoryBars {
         tr.dataset.method = view.method;
         const m = view.memory?.measurement;
         const trainable = view.memory?.trainableParams ?? view.result?.trainableParams;
-        const accuracy = accuracyOf(view);
         const cells = [
           view.memory?.variant || view.method,
           trainable === undefined ? '–' : formatCount(trainable),
           m ? formatBytes(m.breakdown.total) : '–',
           m ? formatBytes(m.peakTrain) : '–',
           view.result?.trainMs === undefined ? '–' : formatDuration(view.result.trainMs),
-          accuracy === undefined ? '–' : formatPercent(accuracy),
+          scoreText(view) ?? '–',
         ];
         for (const text of cells) {
           const td = document.createElement('td');

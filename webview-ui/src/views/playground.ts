@@ -7,7 +7,7 @@
  * the work (`model/predict`); this view asks through the host and draws the answer.
  */
 import type { ModelAnswer, PredictInput, PredictResult } from '../../../protocol/rpc';
-import { formatDuration, formatPercent } from '../../../protocol/format';
+import { formatDuration, formatPercent, formatScore } from '../../../protocol/format';
 import { el } from '../layout';
 
 type Ask = (input: PredictInput) => Promise<{ result?: PredictResult; error?: string }>;
@@ -128,6 +128,7 @@ export class Playground {
       }
       body.push(list);
     }
+    if (answer.value !== undefined) body.push(el('p', { class: 'continuation', 'data-value': String(answer.value) }, `predicted ${formatScore(answer.value)}`));
     if (answer.continuation !== undefined) {
       body.push(el('p', { class: 'continuation' }, el('span', { class: 'prompt' }, result.input.text ?? ''), el('mark', {}, answer.continuation || '(end of text)')));
     }

@@ -8,20 +8,17 @@ import type { ProgressEvent } from '../../../protocol/results';
 import type { DashboardSnapshot, MethodView } from '../../../protocol/runFolder';
 import { describeProgress, formatDuration, formatLoss, formatPercent } from '../../../protocol/format';
 import { isLive, overallProgress } from '../../../protocol/runOutcome';
-
-function accuracyOf(view: MethodView): number | undefined {
-  return view.result?.metrics.accuracy ?? view.labelAccuracy?.accuracy;
-}
+import { scoreText } from './scores';
 
 /** A method's line once it is done, or once the run ended. */
 function endLine(view: MethodView, last: ProgressEvent | undefined, runStatus: string): string {
-  const accuracy = accuracyOf(view);
+  const score = scoreText(view, true);
   const steps = view.result?.steps ?? last?.step;
   if (view.result || view.labelAccuracy) {
     const parts = [`${view.method}: done`];
     if (steps !== undefined) parts.push(`${steps} steps`);
     if (view.result?.trainMs !== undefined) parts.push(`trained in ${formatDuration(view.result.trainMs)}`);
-    if (accuracy !== undefined) parts.push(`accuracy ${formatPercent(accuracy)}`);
+    if (score !== undefined) parts.push(score);
     else if (view.result && 'perplexity' in view.result.metrics) parts.push(`eval loss ${formatLoss(view.result.metrics.loss)}`);
     return parts.join(' · ');
   }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { SpruftError } from '../../errors';
 import { readJsonFile } from '../../io/jsonText';
-import type { DecodeOptions, Side, TextTokenizer, TokenizerDescription } from './types';
+import type { DecodeOptions, PairTemplate, Side, TextTokenizer, TokenizerDescription } from './types';
 import { tokenizerJsonFromVocabFiles, type TokenizerJson } from './vocabFiles';
 
 export const TOKENIZER_FILES = { json: 'tokenizer.json', config: 'tokenizer_config.json', specialTokensMap: 'special_tokens_map.json' } as const;
@@ -68,16 +68,26 @@ function splitAround(whole: number[], body: number[]): { prefix: number[]; suffi
  * the tokenizer has no pair template (GPT-2's ByteLevel adds nothing, so a pair would run
  * together).
  */
-function pairTemplate(tokenizer: Tokenizer): HfTokenizer['pairIds'] {
+function pairTemplate(tokenizer: Tokenizer): PairTemplate | undefined {
   const a = tokenizer.encode('a', { add_special_tokens: false }).ids;
   const b = tokenizer.encode('b', { add_special_tokens: false }).ids;
-  const whole = tokenizer.encode('a', { text_pair: 'b', add_special_tokens: true }).ids;
+  const encoded = tokenizer.encode('a', { text_pair: 'b', add_special_tokens: true, return_token_type_ids: true });
+  const whole = encoded.ids;
+  // A tokenizer without a post-processor states no types (and has no pair template either).
+  const types = encoded.token_type_ids ?? whole.map(() => 0);
   const firstAt = whole.findIndex((_, i) => a.every((id, k) => whole[i + k] === id));
   if (firstAt < 0) return undefined;
   const rest = whole.slice(firstAt + a.length);
   const secondAt = rest.findIndex((_, i) => b.every((id, k) => rest[i + k] === id));
   if (secondAt < 0) return undefined;
-  const pair = { prefix: whole.slice(0, firstAt), middle: rest.slice(0, secondAt), suffix: rest.slice(secondAt + b.length) };
+  const middleAt = firstAt + a.length;
+  const secondStart = middleAt + secondAt;
+  const suffixAt = secondStart + b.length;
+  const pair: PairTemplate = {
+    prefix: whole.slice(0, firstAt), middle: whole.slice(middleAt, secondStart), suffix: whole.slice(suffixAt),
+    // The template's type ids (`$A:0 [SEP]:0 $B:1 [SEP]:1` for BERT), part by part.
+    types: { prefix: types.slice(0, firstAt), first: types[firstAt], middle: types.slice(middleAt, secondStart), second: types[secondStart], suffix: types.slice(suffixAt) },
+  };
   return pair.prefix.length + pair.middle.length + pair.suffix.length > 0 ? pair : undefined;
 }
 
@@ -104,7 +114,7 @@ export class HfTokenizer implements TextTokenizer {
   readonly chatTemplate?: string;
   readonly prefixIds: readonly number[];
   readonly suffixIds: readonly number[];
-  readonly pairIds?: { prefix: readonly number[]; middle: readonly number[]; suffix: readonly number[] };
+  readonly pairIds?: PairTemplate;
   /** Tokens the config names (bos, eos, pad, unk...), for templates and messages. */
   readonly specialTokens: Record<string, string>;
   readonly modelType: string;

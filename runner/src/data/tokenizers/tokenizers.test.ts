@@ -98,15 +98,23 @@ test('padding and truncation keep the special tokens, on the sides the tokenizer
 
 test('text pairs: [CLS] a [SEP] b [SEP] from the pair template, longest-first truncation; joined without a template', () => {
   const bert = loadTokenizer(bertFolder());
-  assert.deepEqual(bert.pairIds, { prefix: [2], middle: [3], suffix: [3] });
-  assert.deepEqual(encodePairWithSpecials(bert, 'the runs', 'hello', 16), { ids: [2, 5, 14, 15, 3, 13, 3], truncated: false });
+  assert.deepEqual(bert.pairIds, { prefix: [2], middle: [3], suffix: [3], types: { prefix: [0], first: 0, middle: [0], second: 1, suffix: [1] } });
+  // token_type_ids as BertTokenizerFast gives them: 0 through the first [SEP], 1 after.
+  assert.deepEqual(encodePairWithSpecials(bert, 'the runs', 'hello', 16), { ids: [2, 5, 14, 15, 3, 13, 3], typeIds: [0, 0, 0, 0, 0, 1, 1], truncated: false });
   // Budget 3 for 3 + 1 tokens: the longer text (the first) loses its last token.
-  assert.deepEqual(encodePairWithSpecials(bert, 'the runs', 'hello', 6), { ids: [2, 5, 14, 3, 13, 3], truncated: true });
+  assert.deepEqual(encodePairWithSpecials(bert, 'the runs', 'hello', 6), { ids: [2, 5, 14, 3, 13, 3], typeIds: [0, 0, 0, 0, 1, 1], truncated: true });
   // Budget 2 for 2 + 2: a tie cuts the second (as the tokenizers library does), then the first is the longer.
   assert.deepEqual(encodePairWithSpecials(bert, 'the the', 'hello hello', 5).ids, [2, 5, 3, 13, 3]);
   const b = encodeBatch(bert, ['the', 'hello'], 7, 'right', ['hello', 'the runs']);
   assert.deepEqual(Array.from(b.ids), [2, 5, 3, 13, 3, 0, 0, /**/ 2, 13, 3, 5, 14, 15, 3]);
+  assert.deepEqual(Array.from(b.typeIds!), [0, 0, 0, 1, 1, 0, 0, /**/ 0, 0, 0, 1, 1, 1, 1]);
+  assert.equal(encodeBatch(bert, ['the'], 7).typeIds, undefined, 'single texts carry no type ids');
   assert.throws(() => encodePairWithSpecials(bert, 'a', 'b', 2), /must hold the 3 special tokens of a text pair/);
+  // RoBERTa's own pair template (RobertaProcessing): <s> a </s></s> b </s>; the model reads no type ids.
+  const roberta = loadTokenizer(join(__dirname, '../../../../models/roberta-tiny'));
+  assert.deepEqual([roberta.pairIds!.prefix, roberta.pairIds!.middle, roberta.pairIds!.suffix], [[0], [2, 2], [2]]);
+  const r = encodePairWithSpecials(roberta, 'the cat', 'a dog', 32).ids;
+  assert.deepEqual(r, [0, ...roberta.encodeText('the cat'), 2, 2, ...roberta.encodeText('a dog'), 2]);
   // GPT-2 and the byte tokenizer put nothing between two texts: the pair is one text with a blank line.
   assert.equal(gpt2Tokenizer().pairIds, undefined);
   assert.deepEqual(encodePairWithSpecials(gpt2Tokenizer(), 'Hello', 'world', 16).ids, gpt2Tokenizer().encodeText('Hello\n\nworld'));

@@ -40,9 +40,10 @@ export interface TextTokenizer {
   /**
    * Special-token ids around and between the two texts of a pair (`[CLS] a [SEP] b [SEP]`:
    * [[CLS]], [[SEP]], [[SEP]]), when the tokenizer has a pair template; else pairs are
-   * joined as one text with a blank line between them.
+   * joined as one text with a blank line between them. `types` are the token type ids
+   * (segment ids) the template gives each part: BERT's 0 up to the first [SEP], 1 after.
    */
-  readonly pairIds?: { prefix: readonly number[]; middle: readonly number[]; suffix: readonly number[] };
+  readonly pairIds?: PairTemplate;
   /** Ids of the text alone: no special tokens added (special tokens written in the text are still recognised). */
   encodeText(text: string): number[];
   /**
@@ -53,6 +54,14 @@ export interface TextTokenizer {
   decode(ids: ArrayLike<number>, options?: DecodeOptions): string;
   /** What to store beside a run so that the text is tokenized the same way later. */
   describe(): TokenizerDescription;
+}
+
+/** The special tokens of a pair template and the token type of each part. */
+export interface PairTemplate {
+  prefix: readonly number[];
+  middle: readonly number[];
+  suffix: readonly number[];
+  types: { prefix: readonly number[]; first: number; middle: readonly number[]; second: number; suffix: readonly number[] };
 }
 
 export interface DecodeOptions {
@@ -79,6 +88,8 @@ export interface BatchEncoding {
   attentionMask: Int32Array;
   /** Real tokens per row. */
   lengths: Int32Array;
+  /** Pairs only: n x maxLength token type ids from the pair template (0 on padding, as transformers pads them). */
+  typeIds?: Int32Array;
   /** Rows whose text was cut to fit. */
   truncated: number;
   shape: [number, number];
@@ -107,9 +118,12 @@ export function encodeWithSpecials(tok: TextTokenizer, text: string, maxLength: 
  * A tokenizer without a pair template reads the pair as one text, `a` and `b` joined by a
  * blank line.
  */
-export function encodePairWithSpecials(tok: TextTokenizer, a: string, b: string, maxLength: number): { ids: number[]; truncated: boolean } {
+export function encodePairWithSpecials(tok: TextTokenizer, a: string, b: string, maxLength: number): { ids: number[]; typeIds: number[]; truncated: boolean } {
   const t = tok.pairIds;
-  if (!t) return encodeWithSpecials(tok, `${a}\n\n${b}`, maxLength);
+  if (!t) {
+    const joined = encodeWithSpecials(tok, `${a}\n\n${b}`, maxLength);
+    return { ...joined, typeIds: joined.ids.map(() => 0) };
+  }
   const specials = t.prefix.length + t.middle.length + t.suffix.length;
   const budget = maxLength - specials;
   if (!Number.isInteger(maxLength) || budget < 0) {
@@ -124,7 +138,12 @@ export function encodePairWithSpecials(tok: TextTokenizer, a: string, b: string,
     if (fromLeft) longer.shift();
     else longer.pop();
   }
-  return { ids: [...t.prefix, ...first, ...t.middle, ...second, ...t.suffix], truncated };
+  const y = t.types;
+  return {
+    ids: [...t.prefix, ...first, ...t.middle, ...second, ...t.suffix],
+    typeIds: [...y.prefix, ...first.map(() => y.first), ...y.middle, ...second.map(() => y.second), ...y.suffix],
+    truncated,
+  };
 }
 
 /**
@@ -136,14 +155,17 @@ export function encodeBatch(tok: TextTokenizer, texts: string[], maxLength: numb
   const ids = new Int32Array(n * maxLength).fill(tok.padId);
   const attentionMask = new Int32Array(n * maxLength);
   const lengths = new Int32Array(n);
+  const typeIds = pairs ? new Int32Array(n * maxLength) : undefined;
   let truncated = 0;
   texts.forEach((text, i) => {
-    const e = pairs ? encodePairWithSpecials(tok, text, pairs[i], maxLength) : encodeWithSpecials(tok, text, maxLength);
+    const pair = pairs ? encodePairWithSpecials(tok, text, pairs[i], maxLength) : undefined;
+    const e = pair ?? encodeWithSpecials(tok, text, maxLength);
     if (e.truncated) truncated++;
     const start = i * maxLength + (paddingSide === 'left' ? maxLength - e.ids.length : 0);
     ids.set(e.ids, start);
+    if (typeIds && pair) typeIds.set(pair.typeIds, start);
     attentionMask.fill(1, start, start + e.ids.length);
     lengths[i] = e.ids.length;
   });
-  return { ids, attentionMask, lengths, truncated, shape: [n, maxLength] };
+  return { ids, attentionMask, lengths, truncated, shape: [n, maxLength], ...(typeIds ? { typeIds } : {}) };
 }

@@ -23,6 +23,10 @@ import { tf } from '../../tensor/tf';
 import { trainLoop } from '../train';
 import { checkGroups, targetGroups } from './groups';
 import { chooseWithDependencies } from './select';
+import { resolveRunConfig, type RunConfigFile } from '../../../../protocol/config';
+import { initFromSpec } from '../../models/init';
+import { buildHfModel } from '../../models/load';
+import { languageModelSpec } from '../../models/specs';
 
 function tinyConvNet(seed: number): ReturnType<typeof convNetFrom> {
   const rng = new Rng(seed);
@@ -118,6 +122,63 @@ describe('dependency groups (appendix B)', () => {
       assert.equal(lg.length, kv === 4 ? 1 + 2 * 3 : 1 + 2, `kv heads ${kv}`);
       llama.dispose();
     }
+  });
+
+  it('GPT-2: the fused c_attn\'s q|k|v row blocks in the query-key and values groups; scored, chosen, trained and merged with them', async () => {
+    const d = 8;
+    const config0 = { model_type: 'gpt2' as const, vocab_size: 13, n_positions: 16, n_embd: d, n_layer: 2, n_head: 2, n_inner: null, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5 };
+    const build = () => buildHfModel('gpt2', '', structuredClone(config0), initFromSpec(languageModelSpec(config0)!, 3, { std: 0.5, biasStd: 0.3, normStd: 0.2 }));
+    const model = build();
+    const groups = model.dependencies()!;
+    checkGroups(model, groups);
+    assert.deepEqual(groups.map((g) => g.name), ['residual stream', 'block 0 query-key', 'block 0 values', 'block 0 mlp', 'block 1 query-key', 'block 1 values', 'block 1 mlp']);
+    const attn = 'transformer.h.0.attn.c_attn';
+    assert.deepEqual(groups[1].rowBlocks, { [attn]: [0, d] });
+    assert.deepEqual(groups[2], { name: 'block 0 values', channels: d, rows: [attn], rowBlocks: { [attn]: [2 * d] }, columns: ['transformer.h.0.attn.c_proj'] });
+    // Overlapping blocks are refused.
+    assert.throws(() => checkGroups(model, [...groups, { name: 'bad', channels: 4, rows: [attn], rowBlocks: { [attn]: [2 * d + 4] }, columns: [] }]), /row 20 in two dependency groups \("block 0 values", "bad"\)/);
+    assert.throws(() => checkGroups(model, [{ name: 'out', channels: d, rows: [attn], rowBlocks: { [attn]: [3 * d - 2] }, columns: [] }]), /rows 22\.\.29 of transformer\.h\.0\.attn\.c_attn lie outside its 24 rows/);
+
+    // Planted scores: query-key channel c scores q row c + k row d + c; values channel c scores v row 2d + c + c_proj column c.
+    const layers = targetLayers(model.layers, { include: ['transformer.h.0.attn.*'], exclude: [], layerTypes: ['linear'], freezeAttention: false });
+    const target = targetGroups(model, layers);
+    const scores: ImportanceScores = { rows: new Map(), columns: new Map() };
+    for (const l of layers) scores.rows.set(l.name, new Float32Array(l.dOut));
+    const qkv = scores.rows.get(attn)!;
+    qkv[3] = 2; // q dim 3 alone
+    qkv[5] = 1.5; qkv[d + 5] = 1.5; // q and k dim 5: 3 together
+    qkv[2 * d + 6] = 1; // v dim 6
+    for (const g of target) for (const l of g.columns) scores.columns.set(l.name, new Float32Array(g.channels));
+    scores.columns.set('transformer.h.0.attn.c_proj', Float32Array.from({ length: d }, (_, c) => (c === 1 ? 1.5 : 0))); // column 1 outweighs v dim 6
+    const chosen = chooseWithDependencies(layers, scores, target, runConfig({ spruft: { ratio: 0.25, dependency: true } }).spruft);
+    // ratio 0.25 halved: 1 of 8 channels per group.
+    assert.deepEqual(chosen.get(attn)!.rows, [5, d + 5, 2 * d + 1]);
+    assert.deepEqual(chosen.get(attn)!.scores, [3, 3, 1.5]);
+    assert.deepEqual(chosen.get('transformer.h.0.attn.c_proj')!.columns, [1]);
+
+    // scoreRows (taylor) on tokens: q/k rows in pairs, c_proj's columns are the chosen value dims.
+    const rng = new Rng(4);
+    const ids = Int32Array.from({ length: 8 * 6 }, () => rng.int(13));
+    const data = { kind: 'tokens' as const, n: 8, length: 6, ids, mask: new Uint8Array(48).fill(1) };
+    const config = resolveRunConfig({ model: { path: 'x' }, task: 'causal-lm', data: { dataset: 'text' }, targets: { layerTypes: ['linear'] }, spruft: { ratio: 0.5, dependency: true, importance: { metric: 'taylor' } }, training: { lr: 0.05, batchSize: 4, epochs: 2, seed: 1 } } as RunConfigFile, { baseDir: '/', resolvePath: (_b, p) => p });
+    const scored = await scoreRows(model, config, data);
+    for (const b of [0, 1]) {
+      const rows = scored.layers.find((l) => l.name === `transformer.h.${b}.attn.c_attn`)!.rows;
+      const q = rows.filter((r) => r < d);
+      assert.deepEqual(rows.filter((r) => r >= d && r < 2 * d), q.map((r) => r + d), 'k rows pair with q rows');
+      assert.equal(q.length, 2, '8 channels x 0.5 / 2');
+      const v = rows.filter((r) => r >= 2 * d).map((r) => r - 2 * d);
+      assert.deepEqual(scored.layers.find((l) => l.name === `transformer.h.${b}.attn.c_proj`)!.columns, v);
+    }
+    const attached = attachMethod(model, { method: 'spruft', config, selection: scored.layers, trainHead: false, seed: 1 });
+    const outcome = await trainLoop({ model, attached, train: data, config, runId: 'dep-gpt2', method: 'spruft' });
+    assert.ok(outcome.lossCurve.every((p) => Number.isFinite(p.loss)));
+    const probe = makeBatch(data, Int32Array.from([0, 1, 2]));
+    const trained = tf.tidy(() => model.forward(probe.x, inferenceContext()).dataSync() as Float32Array);
+    mergeTraining(model);
+    assertClose(tf.tidy(() => model.forward(probe.x, inferenceContext()).dataSync() as Float32Array), trained, 1e-4, 'merged GPT-2 with q|k|v row blocks');
+    disposeBatch(probe);
+    model.dispose();
   });
 
   it('scores a group as the sum of its members and chooses rows and columns together, halving the ratio', () => {

@@ -36,7 +36,11 @@ interface Unit {
 
 function groupScore(g: TargetGroup, scores: ImportanceScores): Float32Array {
   const s = new Float32Array(g.channels);
-  for (const l of g.rows) scores.rows.get(l.name)!.forEach((v, c) => { s[c] += v; });
+  for (const l of g.rows) {
+    const rows = scores.rows.get(l.name)!;
+    // A fused layer's blocks (GPT-2's q|k|v) each add their row offset + c.
+    for (const offset of g.rowOffsets.get(l.name)!) for (let c = 0; c < g.channels; c++) s[c] += rows[offset + c];
+  }
   for (const l of g.columns) {
     const col = scores.columns.get(l.name);
     if (!col) throw new Error(`internal: no column scores for ${l.name}`);
@@ -75,20 +79,32 @@ export function chooseWithDependencies(
     group: g,
     unit: {
       score: groupScore(g, scores),
-      cost: g.rows.reduce((s, l) => s + l.dIn, 0) + g.columns.reduce((s, l) => s + columnSize(l), 0),
+      cost: g.rows.reduce((s, l) => s + l.dIn * g.rowOffsets.get(l.name)!.length, 0) + g.columns.reduce((s, l) => s + columnSize(l), 0),
       count: rowsForLayer(g.channels, spruft),
       chosen: [],
     } as Unit,
   }));
-  const grouped = new Set(groups.flatMap((g) => g.rows.map((l) => l.name)));
-  const ownUnits = layers.filter((l) => !grouped.has(l.name)).map((l) => ({
+  const inGroups = new Set(groups.flatMap((g) => g.rows.map((l) => l.name)));
+  const ownUnits = layers.filter((l) => !inGroups.has(l.name)).map((l) => ({
     layer: l,
     unit: { score: scores.rows.get(l.name)!, cost: l.dIn, count: rowsForLayer(l.dOut, spruft), chosen: [] } as Unit,
   }));
   spend([...groupUnits.map((g) => g.unit), ...ownUnits.map((o) => o.unit)], spruft);
   const out = new Map<string, DependentSelection>();
   const pick = (u: Unit): { rows: number[]; scores: number[] } => ({ rows: u.chosen.slice(), scores: u.chosen.map((c) => u.score[c]) });
-  for (const { group, unit } of groupUnits) for (const l of group.rows) out.set(l.name, pick(unit));
+  // A layer's rows: its groups' chosen channels at each of its block offsets, in row order.
+  const grouped = new Map<string, Array<{ row: number; score: number }>>();
+  for (const { group, unit } of groupUnits) {
+    for (const l of group.rows) {
+      const list = grouped.get(l.name) ?? [];
+      grouped.set(l.name, list);
+      for (const offset of group.rowOffsets.get(l.name)!) for (const c of unit.chosen) list.push({ row: offset + c, score: unit.score[c] });
+    }
+  }
+  for (const [name, list] of grouped) {
+    list.sort((a, b) => a.row - b.row);
+    out.set(name, { rows: list.map((x) => x.row), scores: list.map((x) => x.score) });
+  }
   for (const { layer, unit } of ownUnits) out.set(layer.name, pick(unit));
   for (const { group, unit } of groupUnits) {
     for (const l of group.columns) {

@@ -27,7 +27,7 @@ export type LossFn = (logits: Tensor, batch: Batch) => Tensor;
 
 /** Weight of a batch in the mean over data: examples, or counted tokens for a causal LM. */
 export function batchWeight(batch: Batch): number {
-  if (batch.labels || !batch.weights) return batch.size;
+  if (batch.labels || batch.values || !batch.weights) return batch.size;
   const s = tf.tidy(() => tf.sum(batch.weights!));
   const v = s.dataSync()[0];
   s.dispose();

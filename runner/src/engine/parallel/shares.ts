@@ -62,6 +62,7 @@ export function takeShare(ex: Examples, indices: Int32Array): Examples {
     kind: 'tokens', n, length: t, ids, mask,
     ...(lossMask ? { lossMask } : {}),
     ...(ex.labels ? { labels: Int32Array.from(indices, (idx) => ex.labels![idx]) } : {}),
+    ...(ex.values ? { values: Float32Array.from(indices, (idx) => ex.values![idx]) } : {}),
   };
 }
 

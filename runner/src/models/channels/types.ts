@@ -15,8 +15,15 @@ export interface ChannelGroup {
   name: string;
   /** Number of channels in the space. */
   channels: number;
-  /** Layers whose rows are these channels (d_out = channels). */
+  /** Layers whose rows are these channels (d_out = channels, unless `rowBlocks` names the layer). */
   rows: string[];
+  /**
+   * Row members that hold the channels as blocks of a fused layer (GPT-2's c_attn: q, k
+   * and v stacked as rows 0..d-1, d..2d-1, 2d..3d-1): channel c is row `offset + c` for
+   * each offset listed. Such a layer can be a row member of several groups, on disjoint
+   * rows.
+   */
+  rowBlocks?: Record<string, number[]>;
   /** Layers whose input columns are these channels (linear d_in / conv c_in = channels). */
   columns: string[];
 }
