@@ -18,6 +18,12 @@
  *           `base_model.model.<weight name>` (PEFT's `modules_to_save`). `adapter_config.json`
  *           then holds PEFT's LoraConfig keys only, so `PeftModel.from_pretrained` reads it;
  *           this format's own record goes to `spruft_adapter.json` beside it.
+ *   dora:   LoRA's, plus `base_model.model.<layer>.lora_magnitude_vector` [d_out]; PEFT's
+ *           LoraConfig with `use_dora: true`.
+ *   vera:   `base_model.model.<layer>.vera_lambda_b` [d_out] and `.vera_lambda_d` [r], and
+ *           once `base_model.vera_A` [r, d_in max] and `base_model.vera_B` [d_out max, r]
+ *           (each layer reads their top-left slice); PEFT's VeraConfig in
+ *           `adapter_config.json`, the record beside it as for LoRA.
  *   full:   `<weight name>` (the whole tuned tensor)
  *   spruft, full: the tuned classifier head under its own weight names.
  *
@@ -42,6 +48,14 @@ export const adapterTensorName = {
   loraB: (layer: string) => `base_model.model.${layer}.lora_B.weight`,
   /** A whole tensor PEFT restores through `modules_to_save` (the classifier head). */
   peftSaved: (weightName: string) => `base_model.model.${weightName}`,
+  /** VeRA's trained vectors: lambda_b [d_out], lambda_d [r]. */
+  veraLambdaB: (layer: string) => `base_model.model.${layer}.vera_lambda_b`,
+  veraLambdaD: (layer: string) => `base_model.model.${layer}.vera_lambda_d`,
+  /** VeRA's shared frozen projections, once per adapter (with `save_projection`): A [r, d_in max], B [d_out max, r]. */
+  veraA: () => 'base_model.vera_A',
+  veraB: () => 'base_model.vera_B',
+  /** DoRA's magnitude [d_out] beside LoRA's A and B (PEFT keeps the pre-refactor name, no `.weight`). */
+  doraMagnitude: (layer: string) => `base_model.model.${layer}.lora_magnitude_vector`,
 } as const;
 
 /** The keys of PEFT's LoraConfig that a LoRA adapter's `adapter_config.json` holds. */
@@ -60,6 +74,28 @@ export interface PeftLoraConfig {
   base_model_name_or_path: string;
   inference_mode: boolean;
   init_lora_weights: boolean;
+  /** DoRA (PEFT's `LoraConfig(use_dora=True)`): the magnitude vector beside A and B. */
+  use_dora?: boolean;
+}
+
+/** The keys of PEFT's VeraConfig that a VeRA adapter's `adapter_config.json` holds. */
+export interface PeftVeraConfig {
+  peft_type: 'VERA';
+  task_type: string | null;
+  r: number;
+  target_modules: string[];
+  /** Seed of the shared projections (this engine's generator, not torch's: see save_projection). */
+  projection_prng_key: number;
+  /** Whether `base_model.vera_A` / `vera_B` are in the file; PEFT can only rebuild them from the seed with torch's generator. */
+  save_projection: boolean;
+  vera_dropout: number;
+  d_initial: number;
+  fan_in_fan_out: boolean;
+  bias: 'none';
+  modules_to_save: string[] | null;
+  base_model_name_or_path: string;
+  inference_mode: boolean;
+  init_weights: boolean;
 }
 
 export interface AdapterLayer {

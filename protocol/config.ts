@@ -404,7 +404,26 @@ export const LoraSchema = section(
       { 'x-aliases': ['lora_dropout'] },
     ),
   },
-  'LoRA options (Hu et al.; paper eq. 3-4), as in PEFT: A random, B zero. Used when `method` or `compare` names `lora`. Default: r = 8, alpha = 16, dropout 0.1.',
+  'LoRA options (Hu et al.; paper eq. 3-4), as in PEFT: A random, B zero. Used when `method` or `compare` names `lora`, and by `dora` (PEFT\'s `LoraConfig(use_dora=True)`). Default: r = 8, alpha = 16, dropout 0.1.',
+);
+
+export const VeraSchema = section(
+  {
+    rank: doc(Type.Integer({ minimum: 1, default: 256 }), 'VeRA rank r: the shared random A [r, d_in] and B [d_out, r] (PEFT\'s VeraConfig default 256; the paper\'s tables 1 and 3 use r = 64). Default: 256.', { 'x-aliases': ['r'] }),
+    dInitial: doc(Type.Number({ default: 0.1 }), 'Initial value of every lambda_d entry; lambda_b starts at 0 (PEFT\'s `d_initial`; not in the paper). Default: 0.1.', { 'x-aliases': ['d_initial'] }),
+    projectionSeed: doc(
+      Type.Integer({ minimum: 0, default: 0 }),
+      'Seed of the shared projections A and B (PEFT\'s `projection_prng_key`; this runner\'s generator, not torch\'s). Default: 0. Not in the paper.',
+      { 'x-aliases': ['projection_prng_key'] },
+    ),
+    saveProjection: doc(
+      Type.Boolean({ default: true }),
+      'Store A and B in the adapter (`base_model.vera_A`, `vera_B`). Without them only this runner can read the adapter back (PEFT would draw them with torch\'s generator). Default: true. Not in the paper.',
+      { 'x-aliases': ['save_projection'] },
+    ),
+    dropout: doc(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0 }), 'Dropout on the adapter input (PEFT\'s `vera_dropout`; the paper counts LoRA\'s dropout masks, table 1). Default: 0.', { 'x-aliases': ['vera_dropout'] }),
+  },
+  'VeRA options (Kopiczko et al.; paper tables 1 and 3), as PEFT\'s VeraConfig: one pair of frozen random matrices shared by every adapted linear layer, trained scaling vectors lambda_d and lambda_b. Linear layers only. Used when `method` or `compare` names `vera`. Default: r = 256, d_initial 0.1.',
 );
 
 export const HeadSchema = section(
@@ -527,6 +546,7 @@ export const RunConfigSchema = section(
     targets: TargetsSchema,
     spruft: SpruftSchema,
     lora: LoraSchema,
+    vera: VeraSchema,
     head: HeadSchema,
     training: TrainingSchema,
     evaluation: EvaluationSchema,
@@ -648,6 +668,7 @@ export interface ResolvedRunConfig {
     selectionFrom?: string;
   };
   lora: { rank: number; alpha: number; dropout: number };
+  vera: { rank: number; dInitial: number; projectionSeed: number; saveProjection: boolean; dropout: number };
   head: { train: boolean; replace: boolean; problemType: ProblemType };
   training: {
     optimizer: Optimizer;
@@ -757,13 +778,14 @@ export function resolveRunConfig(file: RunConfigFile, options: ResolveOptions): 
       selectionFrom: abs(sp.selectionFrom),
     },
     lora: d.lora,
+    vera: d.vera,
     head: { ...d.head, problemType: d.head.problemType ?? 'single_label_classification' },
     training: {
       ...t,
       lr: given.lr ?? (file.task === 'text-classification' ? TEXT_CLASSIFICATION_DEFAULTS.lr : t.lr),
       // Instruction tuning without a training.lr: the paper's Llama rates (5.3) per method.
       methodLr: {
-        ...(instruct && given.lr === undefined ? { spruft: INSTRUCTION_DEFAULTS.spruftLr, lora: INSTRUCTION_DEFAULTS.loraLr } : {}),
+        ...(instruct && given.lr === undefined ? { spruft: INSTRUCTION_DEFAULTS.spruftLr, lora: INSTRUCTION_DEFAULTS.loraLr, dora: INSTRUCTION_DEFAULTS.loraLr } : {}),
         ...(given.methodLr ?? {}),
       },
       schedule: given.schedule ?? (instruct ? INSTRUCTION_DEFAULTS.schedule : file.task === 'text-classification' ? TEXT_CLASSIFICATION_DEFAULTS.schedule : t.schedule),

@@ -42,7 +42,7 @@ it('keeps what the file sets, and gives instruction tuning the paper\'s Llama se
   assert.equal(r.training.batchSize, 4);
   assert.equal(r.training.warmup, 0.2, 'set in the file: kept');
   assert.equal(r.training.schedule, 'linear', 'instruction tuning: linear (paper 5.3), not the schema\'s cosine');
-  assert.deepEqual(r.training.methodLr, { spruft: 2e-5, lora: 1e-4 });
+  assert.deepEqual(r.training.methodLr, { spruft: 2e-5, lora: 1e-4, dora: 1e-4 });
   assert.deepEqual([r.lora.rank, r.lora.alpha], [2, schemaAt(['lora', 'alpha'])!.default]);
   assert.deepEqual(r.targets.include, ['*.mlp.*']);
   assert.deepEqual(r.targets.exclude, []);

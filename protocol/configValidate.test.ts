@@ -205,7 +205,7 @@ describe('checking a run config', () => {
     expect('unknown-key', at(text, 'formatt'), 'Unknown key `formatt` in `model`. Did you mean `format`?');
     expect('dataset-task-mismatch', at(text, 'text'), '`data.dataset: text` does not fit `task: image-classification`; that task reads `mnist`, `fashion-mnist`, `idx`, `image-folder`, `csv`, `tsv`, `jsonl` or `parquet`.');
     expect('too-few-items', at(text, '[1]'), '`data.classes` needs at least 2 entries (it has 1).');
-    expect('invalid-value', at(text, 'sprut'), '`method` must be one of `spruft`, `lora`, `full` or `head`, not `sprut`. Did you mean `spruft`?');
+    expect('invalid-value', at(text, 'sprut'), '`method` must be one of `spruft`, `lora`, `full`, `head`, `vera` or `dora`, not `sprut`. Did you mean `spruft`?');
     expect('unknown-key', at(text, 'lr'), 'Unknown key `lr` at the top level: it belongs in `training`; move it there.');
     expect('mutually-exclusive', at(text, 'ratio'), '`spruft.rank` and `spruft.ratio` exclude each other. Use either `rank` or `ratio`, not both.');
     expect('unknown-key', at(text, 'learning_rate'), 'Unknown key `learning_rate` in `training`: it is called `lr` here.');
@@ -253,11 +253,21 @@ describe('checking a run config', () => {
       warnings.map((d) => [d.severity, d.code, d.message]),
       [
         ['warning', 'ignored-option', '`spruft.importance.perturbations` has no effect: the metric is `l2`; it is read by `zo-taylor` only.'],
-        ['warning', 'ignored-option', '`lora` has no effect: `method` is `spruft` and `compare` does not name `lora`.'],
+        ['warning', 'ignored-option', '`lora` has no effect: `method` is `spruft` and `compare` does not name `lora` or `dora`.'],
         ['warning', 'ignored-option', '`training.linearDecayTo` has no effect: `training.schedule` is `cosine`.'],
       ],
     );
     assert.deepEqual(warnings[1]!.range, at(text, 'lora', 1));
+  });
+
+  it('knows that dora reads `lora:` and vera its own section, and that both adapt `targets:`', () => {
+    const base = 'model: {path: m}\ntask: image-classification\ndata: {dataset: mnist}\ntargets: {layerTypes: [linear]}\n';
+    assert.deepEqual(checkRunConfigText(`${base}method: dora\nlora: {rank: 4}\n`).diagnostics, []);
+    assert.deepEqual(checkRunConfigText(`${base}method: vera\nvera: {rank: 64, dInitial: 0.5}\n`).diagnostics, []);
+    assert.deepEqual(checkRunConfigText(`${base}method: full\nvera: {rank: 64}\n`).diagnostics.map((d) => d.message), [
+      '`targets` has no effect: no method that adapts `targets` (spruft, lora, vera, dora) is trained.',
+      '`vera` has no effect: `method` is `full` and `compare` does not name `vera`.',
+    ]);
   });
 
   it('needs labels for qm-taylor', () => {

@@ -5,7 +5,7 @@
  * completions all derive from this list. Free of dependencies, so the webview can import it.
  * Adding a method: docs/methods.md.
  */
-export const METHODS = ['spruft', 'lora', 'full', 'head'] as const;
+export const METHODS = ['spruft', 'lora', 'full', 'head', 'vera', 'dora'] as const;
 
 export type Method = (typeof METHODS)[number];
 
@@ -15,4 +15,6 @@ export const METHOD_DOCS: { readonly [M in Method]: string } = {
   lora: 'Low-rank adapters (alpha / r) B A with dropout (eq. 3-4): the paper\'s main baseline.',
   full: 'Train every weight (FFT in table 5).',
   head: 'Train only the classifier (Head in table 7).',
+  vera: 'VeRA: shared frozen random A and B, trained vectors lambda_d and lambda_b (tables 1 and 3); linear layers only.',
+  dora: 'DoRA: magnitude m and direction W0 + (alpha / r) B A normalised per output (tables 1, 3 and 11); reads `lora:`.',
 };

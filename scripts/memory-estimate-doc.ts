@@ -22,7 +22,7 @@ export const FIXTURE = join(ROOT, 'test', 'fixtures', 'models', 'llama-2-7b-conf
 const GiB = 1024 ** 3;
 
 /** The paper's Llama-2-7B rows: table 12 ("mem", #param); tables 1 and 11 repeat LoRA r=64, SPruFT r=128, FA-SPruFT r=128. */
-export const PAPER_ROWS: Array<{ method: 'spruft' | 'lora'; rank: number; fa: boolean; memGB: number; paramsM: number; table: string }> = [
+export const PAPER_ROWS: Array<{ method: 'spruft' | 'lora' | 'vera' | 'dora'; rank: number; fa: boolean; memGB: number; paramsM: number; table: string }> = [
   { method: 'lora', rank: 64, fa: false, memGB: 23.46, paramsM: 159.9, table: '1, 11, 12' },
   { method: 'spruft', rank: 128, fa: false, memGB: 17.62, paramsM: 145.8, table: '11, 12' },
   { method: 'spruft', rank: 128, fa: true, memGB: 15.21, paramsM: 78.6, table: '4, 11, 12' },
@@ -39,18 +39,26 @@ export const PAPER_ROWS: Array<{ method: 'spruft' | 'lora'; rank: number; fa: bo
 
 type Row = (typeof PAPER_ROWS)[number];
 
+/** The paper's VeRA and DoRA rows on Llama-2-7B (tables 1 and 11; r = 64, LoRA's alpha 16 and dropout 0.1): compared, not fitted. */
+export const OTHER_ROWS: Row[] = [
+  { method: 'dora', rank: 64, fa: false, memGB: 44.85, paramsM: 161.3, table: '1, 3, 11' },
+  { method: 'vera', rank: 64, fa: false, memGB: 22.97, paramsM: 1.37, table: '1, 3' },
+  { method: 'dora', rank: 64, fa: true, memGB: 30.61, paramsM: 93.6, table: '11' },
+];
+
 /** The estimate of one row: batch x sequence tokens, the paper's settings (5.3: LoRA alpha 16, dropout 0.1; all linear layers of attention and MLP, or MLP only with FA). */
 export function estimateRow(model: InspectResult, row: Row, batch: number, sequence: number, profile: EstimateProfile) {
   const file: RunConfigFile = {
     model: { path: FIXTURE }, task: 'causal-lm', data: { dataset: 'text', text: { maxLength: sequence } }, method: row.method,
-    spruft: { rank: row.rank }, lora: { rank: row.rank, alpha: 16, dropout: 0.1 },
+    spruft: { rank: row.rank }, lora: { rank: row.rank, alpha: 16, dropout: 0.1 }, vera: { rank: row.rank, dropout: 0.1 },
     targets: { layerTypes: ['linear'], freezeAttention: row.fa }, training: { batchSize: batch },
   };
   const config = resolveRunConfig(file, { baseDir: ROOT, resolvePath: (_b, p) => p });
   return estimateTrainingMemory(model, config, row.method, selectTargetLayers(model, config.targets).layers, { profile });
 }
 
-const label = (r: Row): string => `${r.fa ? 'FA-' : ''}${r.method === 'lora' ? 'LoRA' : 'SPruFT'} r=${r.rank}`;
+const NAMES = { spruft: 'SPruFT', lora: 'LoRA', vera: 'VeRA', dora: 'DoRA' } as const;
+const label = (r: Row): string => `${r.fa ? 'FA-' : ''}${NAMES[r.method]} r=${r.rank}`;
 const gib = (bytes: number): string => (bytes / GiB).toFixed(2);
 
 /** Tokens per step that best fit all rows at once (least squares of mem in that one unknown, which enters linearly). */
@@ -130,6 +138,22 @@ export function renderDoc(): string {
   lines.push(`mem(SPruFT r=128)/mem(LoRA r=64) = ${(17.62 / 23.46).toFixed(3)} in the paper, ${ratio(spruft128, lora64, n).toFixed(3)} estimated (${ratio(spruft128, lora64, 2048).toFixed(3)} at N = 2048);`);
   lines.push(`mem(FA-SPruFT r=128)/mem(LoRA r=64) = ${(15.21 / 23.46).toFixed(3)} in the paper, ${ratio(faSpruft128, lora64, n).toFixed(3)} estimated.`);
   lines.push('The trainable-parameter counts from config.json equal the paper\'s #param column in every row.');
+  lines.push('');
+  lines.push('## VeRA and DoRA (compared, not fitted)');
+  lines.push('');
+  lines.push(`The paper's VeRA and DoRA rows (r = 64, dropout 0.1), at the same N = ${n}, PyTorch profile (PEFT under autograd:`);
+  lines.push('VeRA keeps A x and the [N, d_out] product for d lambda_b; DoRA keeps the base and LoRA products separately');
+  lines.push('for the magnitude\'s gradient, besides LoRA\'s). The estimate does not follow PEFT\'s DoRA transients');
+  lines.push('(B A formed through an identity matrix, the normalised weight) and falls short of the paper\'s measured mem.');
+  lines.push('');
+  lines.push(`| setting | paper #param | estimate #param | paper mem (GiB) | estimate, N = ${n} | error | this engine (profile engine), N = ${n} |`);
+  lines.push('|---|---:|---:|---:|---:|---:|---:|');
+  for (const row of OTHER_ROWS) {
+    const e = estimateRow(model, row, 1, n, 'pytorch');
+    const engine = estimateRow(model, row, 1, n, 'engine');
+    const err = e.breakdown.total / (row.memGB * GiB) - 1;
+    lines.push(`| ${label(row)} (table ${row.table}) | ${row.paramsM.toFixed(row.method === 'vera' ? 2 : 1)}M | ${(e.trainableParams / 1e6).toFixed(row.method === 'vera' ? 2 : 1)}M | ${row.memGB.toFixed(2)} | ${gib(e.breakdown.total)} | ${err >= 0 ? '+' : ''}${(100 * err).toFixed(1)}% | ${gib(engine.breakdown.total)} |`);
+  }
   lines.push('');
   lines.push('## This engine on the same model');
   lines.push('');

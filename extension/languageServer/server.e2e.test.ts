@@ -166,7 +166,7 @@ describe('language server over stdio', () => {
       { code: 'missing-key', range: rangeOf(text, 'data:', 'data'), message: 'Missing `data.path`: the dataset `text` is read from a file or folder that you name. Add `path:` under `data`.' },
       { code: 'dataset-task-mismatch', range: rangeOf(text, 'text'), message: '`data.dataset: text` does not fit `task: image-classification`; that task reads `mnist`, `fashion-mnist`, `idx`, `image-folder`, `csv`, `tsv`, `jsonl` or `parquet`.' },
       { code: 'too-few-items', range: rangeOf(text, '[1]'), message: '`data.classes` needs at least 2 entries (it has 1).' },
-      { code: 'invalid-value', range: rangeOf(text, 'sprut'), message: '`method` must be one of `spruft`, `lora`, `full` or `head`, not `sprut`. Did you mean `spruft`?' },
+      { code: 'invalid-value', range: rangeOf(text, 'sprut'), message: '`method` must be one of `spruft`, `lora`, `full`, `head`, `vera` or `dora`, not `sprut`. Did you mean `spruft`?' },
       { code: 'unknown-key', range: rangeOf(text, 'lr:', 'lr'), message: 'Unknown key `lr` at the top level: it belongs in `training`; move it there.' },
       { code: 'mutually-exclusive', range: rangeOf(text, 'ratio'), message: '`spruft.rank` and `spruft.ratio` exclude each other. Use either `rank` or `ratio`, not both.' },
       { code: 'unknown-key', range: rangeOf(text, 'learning_rate'), message: 'Unknown key `learning_rate` in `training`: it is called `lr` here.' },
@@ -297,7 +297,7 @@ training:
     const labels = async (needle: string, delta: number, nth = 1) => (await client.completion(uri, positionOf(text, needle, delta, nth))).map((i) => i.label);
 
     const root = await labels('\n\n', 1);
-    assert.deepEqual(root, ['$schema', 'name', 'compare', 'lora', 'head', 'evaluation', 'backend', 'output'], 'top-level keys not yet set, in schema order');
+    assert.deepEqual(root, ['$schema', 'name', 'compare', 'lora', 'vera', 'head', 'evaluation', 'backend', 'output'], 'top-level keys not yet set, in schema order');
 
     const training = await client.completion(uri, positionOf(text, '  lr: 2e-5', 2));
     const batch = training.find((i) => i.label === 'batchSize');
@@ -306,7 +306,7 @@ training:
     assert.match(String(typeof batch.documentation === 'object' ? batch.documentation.value : ''), /Default: 32/);
 
     const methods = await client.completion(uri, positionOf(text, 'method: ', 8));
-    assert.deepEqual(methods.map((i) => i.label), ['spruft', 'lora', 'full', 'head']);
+    assert.deepEqual(methods.map((i) => i.label), ['spruft', 'lora', 'full', 'head', 'vera', 'dora']);
     assert.match(String(typeof methods[0]!.documentation === 'object' ? methods[0]!.documentation.value : ''), /paper 4\.1/);
 
     assert.deepEqual(await labels('freezeAttention: ', 17), ['true', 'false']);

@@ -25,7 +25,7 @@ test('data.format, data.promptTemplate and the evaluation section complete', asy
   const dataKeys = await labels('data:\n  dataset: jsonl\n  |\n');
   for (const key of ['format', 'promptTemplate', 'chatTemplate']) assert.ok(dataKeys.includes(key), `${key} in ${dataKeys}`);
   assert.deepEqual(await labels('evaluation:\n  |\n'), ['tasks', 'limit']);
-  assert.deepEqual(await labels('training:\n  methodLr:\n    |\n'), ['spruft', 'lora', 'full', 'head']);
+  assert.deepEqual(await labels('training:\n  methodLr:\n    |\n'), ['spruft', 'lora', 'full', 'head', 'vera', 'dora']);
   const dir = mkdtempSync(join(tmpdir(), 'spruft-complete-'));
   writeFileSync(join(dir, 'piqa.jsonl'), '{}\n');
   assert.ok((await labels('evaluation:\n  tasks:\n    - pi|\n', dir)).includes('piqa.jsonl'));

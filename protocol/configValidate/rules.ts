@@ -16,10 +16,11 @@ interface IgnoredRule {
   reason: (view: ConfigView) => string | undefined;
 }
 
-const notTrained = (method: string) => (view: ConfigView): string | undefined => {
+/** A method's section does nothing unless one of the methods reading it trains (`lora:` is DoRA's too). */
+const notTrained = (...readers: string[]) => (view: ConfigView): string | undefined => {
   const current = view.string(['method']);
-  if (current === undefined || view.methods().includes(method)) return undefined;
-  return `\`method\` is \`${current}\` and \`compare\` does not name \`${method}\``;
+  if (current === undefined || view.methods().some((m) => readers.includes(m))) return undefined;
+  return `\`method\` is \`${current}\` and \`compare\` does not name ${readers.map((m) => `\`${m}\``).join(' or ')}`;
 };
 const metricNot = (...metrics: string[]) => (view: ConfigView): string | undefined => {
   if (view.has(['spruft', 'selectionFrom'])) return 'rows come from `spruft.selectionFrom`; nothing is scored';
@@ -39,18 +40,22 @@ const taskIs = (...tasks: string[]) => (view: ConfigView): string | undefined =>
   return task && tasks.includes(task) ? `\`task\` is \`${task}\`` : undefined;
 };
 
+/** The methods that adapt the `targets:` layers (their modules' `usesTargets`). */
+const TARGET_METHODS = ['spruft', 'lora', 'vera', 'dora'];
+
 /** `training.epochs` above this is a warning; above MAX_EPOCHS an error (a run that cannot finish). */
 const MAX_SENSIBLE_EPOCHS = 1000;
 const MAX_EPOCHS = 100_000;
 
 /** Keys that do nothing given other keys: said as warnings, so a setting is never silently dropped. */
 const IGNORED_RULES: IgnoredRule[] = [
-  { path: ['lora'], reason: notTrained('lora') },
+  { path: ['lora'], reason: notTrained('lora', 'dora') },
+  { path: ['vera'], reason: notTrained('vera') },
   { path: ['spruft'], reason: notTrained('spruft') },
   {
     path: ['targets'],
     reason: (view) =>
-      view.string(['method']) === undefined || view.methods().some((m) => m === 'spruft' || m === 'lora') ? undefined : 'neither `spruft` nor `lora` is trained',
+      view.string(['method']) === undefined || view.methods().some((m) => TARGET_METHODS.includes(m)) ? undefined : 'no method that adapts `targets` (spruft, lora, vera, dora) is trained',
   },
   { path: ['spruft', 'importance', 'perturbations'], reason: metricNot('zo-taylor') },
   { path: ['spruft', 'importance', 'calibrationSets'], reason: metricNot('zo-taylor') },

@@ -8,6 +8,9 @@ stored in the base tensor's own layout, so merging is plain indexing (paper eq. 
     spruft   W.index_add_(rowAxis, rows, W_f)          (PyTorch: W[rows] += W_f)
              b[rows] += b_f;  W.index_add_(columnAxis, columns, W_dep)   (appendix B)
     lora     W += (lora_alpha / r) * (B.flatten(1) @ A.flatten(1)).reshape(W.shape)
+    dora     V = W + (lora_alpha / r) * (B.flatten(1) @ A.flatten(1)).reshape(W.shape);
+             W = m / ||V||_c * V, the norm per output over every other axis (PEFT's merge)
+    vera     W += (lambda_b * vera_B[:out]) @ (lambda_d * vera_A[:, :in])   (PEFT's get_delta_weight)
     full     W = the stored tensor
     head     the stored classifier weights replace the model's (build the model with the
              adapter's `baseModel.numLabels` labels)
@@ -147,6 +150,23 @@ def apply_to_state_dict(state: Dict[str, torch.Tensor], adapter_dir: str) -> Dic
             b = _tensor(tensors, f"base_model.model.{name}.lora_B.weight", adapter_dir)
             scale = config["lora_alpha"] / a.shape[0]
             w.add_((b.flatten(1).double() @ a.flatten(1).double()).reshape(w.shape).to(w.dtype), alpha=scale)
+        elif method == "dora":
+            a = _tensor(tensors, f"base_model.model.{name}.lora_A.weight", adapter_dir)
+            b = _tensor(tensors, f"base_model.model.{name}.lora_B.weight", adapter_dir)
+            m = _tensor(tensors, f"base_model.model.{name}.lora_magnitude_vector", adapter_dir).double().flatten()
+            scale = config["lora_alpha"] / a.shape[0]
+            v = w.double() + scale * (b.flatten(1).double() @ a.flatten(1).double()).reshape(w.shape)
+            norm = v.flatten(1).norm(dim=1)
+            w.copy_((v * (m / norm).view(-1, *([1] * (w.dim() - 1)))).to(w.dtype))
+        elif method == "vera":
+            lb = _tensor(tensors, f"base_model.model.{name}.vera_lambda_b", adapter_dir).double().unsqueeze(-1)
+            ld = _tensor(tensors, f"base_model.model.{name}.vera_lambda_d", adapter_dir).double().unsqueeze(-1)
+            if "base_model.vera_A" not in tensors:
+                raise AdapterError(f"{adapter_dir}: the VeRA projections (base_model.vera_A, vera_B) are not in {WEIGHTS_FILE}; "
+                                   "merge it with `spruft merge`, which draws them again from the seed")
+            va, vb = tensors["base_model.vera_A"].double(), tensors["base_model.vera_B"].double()
+            out_f, in_f = w.shape
+            w.add_(((lb * vb[:out_f, :]) @ (ld * va[:, :in_f])).to(w.dtype))
         elif method == "full":
             w.copy_(_tensor(tensors, f"{name}.weight", adapter_dir))
             if f"{name}.bias" in tensors:
@@ -155,7 +175,7 @@ def apply_to_state_dict(state: Dict[str, torch.Tensor], adapter_dir: str) -> Dic
             raise AdapterError(f"{adapter_dir}: unknown method {method!r}")
     prefix = "base_model.model."
     for stored in config.get("fullTensors", []):
-        target_name = stored[len(prefix):] if method == "lora" and stored.startswith(prefix) else stored
+        target_name = stored[len(prefix):] if method in ("lora", "dora", "vera") and stored.startswith(prefix) else stored
         value = _tensor(tensors, stored, adapter_dir)
         target = _target(state, target_name, adapter_dir)
         if target.shape != value.shape:

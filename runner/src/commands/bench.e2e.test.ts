@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { BenchResult } from '../../../protocol/results';
 import { REPO_ROOT, runSpruft, type CliResult } from '../../../test/fixtures/spruftCli';
-import { findPeerPython } from '../run/peer';
+import { findPeerPython, TORCH_PEER_METHODS } from '../run/peer';
 
 const spruft = (...args: string[]): CliResult => runSpruft(REPO_ROOT, args);
 
@@ -21,7 +21,9 @@ function checkResult(r: BenchResult, workers: number): void {
   assert.deepEqual(r.batch, { size: 2, sequence: 16 });
   assert.ok(r.gemmGflops > 0 && r.gemmGflopsAllRanks > 0);
   if (workers === 1) assert.equal(r.gemmGflopsAllRanks, r.gemmGflops);
-  assert.deepEqual(r.methods.map((m) => m.variant), ['spruft r=32', 'lora r=16', 'spruft r=32 FA', 'lora r=16 FA', 'full']);
+  assert.deepEqual(r.methods.map((m) => m.variant), [
+    'spruft r=32', 'lora r=16', 'vera r=16', 'dora r=16', 'spruft r=32 FA', 'lora r=16 FA', 'vera r=16 FA', 'dora r=16 FA', 'full',
+  ]);
   for (const m of r.methods) {
     const b = m.mem;
     assert.equal(b.params + b.grads + b.optimizer + b.cache + b.dropout + b.other, b.total, `${m.variant}: components add up`);
@@ -29,7 +31,7 @@ function checkResult(r: BenchResult, workers: number): void {
     assert.equal(b.params, 4 * m.trainableParams, `${m.variant}: params`);
     assert.equal(b.grads, b.params, `${m.variant}: grads`);
     assert.equal(b.optimizer, 2 * b.params, `${m.variant}: optimizer`);
-    assert.equal(b.dropout > 0, m.method === 'lora', `${m.variant}: only LoRA has dropout masks`);
+    assert.equal(b.dropout > 0, ['lora', 'vera', 'dora'].includes(m.method), `${m.variant}: only LoRA, VeRA and DoRA (dropout 0.1) have dropout masks`);
     assert.equal(b.total, m.peakTrain - m.peakInference, `${m.variant}: mem = mem_TTL - mem_M`);
     assert.ok(m.stepMs > 0 && m.flopsPerStep > 0 && m.gemmGflops > 0 && m.stepGemmGflop > 0 && m.cores > 0, `${m.variant}: step figures`);
     assert.equal(m.mfu, m.flopsPerStep / (m.stepGemmGflop * 1e9), `${m.variant}: MFU from the step's GEMM work`);
@@ -82,7 +84,7 @@ describe('spruft bench', () => {
     for (const v of ['spruft', 'lora', 'spruft FA', 'lora FA', 'full']) {
       assert.match(r.stderr, new RegExp(`\\n${v}: estimated peak [\\d.]+ GiB .* exceeds half the 4 GiB the wasm backend can address \\(its heap is shared by the variants and fragments\\): not run`), v);
     }
-    assert.match(r.stderr, /bench needs a spruft and a lora variant that fit \(skipped: spruft, lora, spruft FA, lora FA, full\); lower --batch or --seq/);
+    assert.match(r.stderr, /bench needs a spruft and a lora variant that fit \(skipped: spruft, lora, vera, dora, spruft FA, lora FA, vera FA, dora FA, full\); lower --batch or --seq/);
   });
 
   it('refuses bad options with what was wrong', () => {
@@ -119,8 +121,14 @@ describe('spruft bench', () => {
     assert.equal(b.peer?.python, peerPython.python);
     assert.ok((b.peer?.gemmGflops ?? 0) > 0, 'the peer\'s GEMM rate');
     const ratios = b.ratios.stepOverPeer ?? {};
+    // The peer implements some methods only (TORCH_PEER_METHODS); the others run without a pair.
+    const paired = b.methods.filter((m) => TORCH_PEER_METHODS.includes(m.method));
     assert.deepEqual(Object.keys(ratios), b.methods.map((m) => m.variant));
-    for (const m of b.methods) {
+    for (const m of b.methods.filter((x) => !paired.includes(x))) {
+      assert.equal(m.peerStepMs, undefined, `${m.variant}: no peer step`);
+      assert.equal(ratios[m.variant], null, `${m.variant}: no ratio (NaN, written as null)`);
+    }
+    for (const m of paired) {
       assert.ok(m.stepMs > 0 && m.mfu > 0, `${m.variant}: stepMs, mfu`);
       assert.ok((m.peerStepMs ?? 0) > 0, `${m.variant}: the peer's step`);
       assert.equal(ratios[m.variant], m.stepOverPeer);

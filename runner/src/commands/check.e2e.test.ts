@@ -27,7 +27,7 @@ describe('spruft check', () => {
   it('prints only problems, and exits 0 when none is an error', () => {
     const r = spruft('check', 'good.spruft.yaml', 'warn.spruft.yaml');
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, 'warn.spruft.yaml:7:1: warning: `lora` has no effect: `method` is `spruft` and `compare` does not name `lora`.\n');
+    assert.equal(r.stdout, 'warn.spruft.yaml:7:1: warning: `lora` has no effect: `method` is `spruft` and `compare` does not name `lora` or `dora`.\n');
     assert.match(r.stderr, /spruft check: 0 errors, 1 warning in 2 files/);
     assert.match(r.stderr, /good\.spruft\.yaml: note: estimated training memory for spruft: .*an estimate from layer shapes/);
   });

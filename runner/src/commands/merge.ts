@@ -4,7 +4,8 @@ import { SpruftError } from '../errors';
 import { parseCommandArgs, printJson } from './output';
 
 const USAGE = `usage: spruft merge <run-folder> [<run-folder> ...] --out <dir> [--max-shard-size 5GB] [--force] [--json]
-Folds each run's adapter into the base model (SPruFT: W[idx] += W_f; LoRA: W += (alpha/r) B A)
+Folds each run's adapter into the base model (SPruFT: W[idx] += W_f; LoRA: W += (alpha/r) B A;
+VeRA: W += Lambda_b B Lambda_d A; DoRA: W = m V / ||V||_c with V = W + (alpha/r) B A)
 and writes the merged model in the base model's format. Several adapters must share one base.
 A Hugging Face model larger than --max-shard-size (default: the run config's output.maxShardSize,
 else 5GB, as transformers) is written as model-0000k-of-0000n.safetensors + model.safetensors.index.json.

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { resolveRunConfig } from '../../../protocol/config';
-import { DOC_PATH, estimateRow, FIXTURE, fitTokens, PAPER_ROWS, renderDoc } from '../../../scripts/memory-estimate-doc';
+import { DOC_PATH, estimateRow, FIXTURE, fitTokens, OTHER_ROWS, PAPER_ROWS, renderDoc } from '../../../scripts/memory-estimate-doc';
 import type { SpruftError } from '../errors';
 import { inspectModelHeader } from '../models/inspect';
 import { estimateTrainingMemory } from './memoryEstimate';
@@ -49,6 +49,18 @@ describe('the estimate from config.json alone (no weights)', () => {
       const error = e.breakdown.total / (row.memGB * 1024 ** 3) - 1;
       assert.ok(Math.abs(error) < 0.07, `${row.method} r=${row.rank}${row.fa ? ' FA' : ''}: ${(100 * error).toFixed(1)}% off the paper`);
     }
+  });
+
+  it('VeRA and DoRA on Llama-2-7B: the paper\'s #param (tables 1, 3, 11), DoRA above LoRA and VeRA below it', () => {
+    const model = inspectModelHeader(FIXTURE);
+    const tokens = Math.round(fitTokens(model).tokens);
+    for (const row of OTHER_ROWS) {
+      const e = estimateRow(model, row, 1, tokens, 'pytorch');
+      assert.equal((e.trainableParams / 1e6).toFixed(row.method === 'vera' ? 2 : 1), row.paramsM.toFixed(row.method === 'vera' ? 2 : 1), `${row.method}${row.fa ? ' FA' : ''}: #param`);
+    }
+    const mem = (i: number, rows = OTHER_ROWS) => estimateRow(model, rows[i]!, 1, tokens, 'pytorch').breakdown.total;
+    const lora = mem(0, PAPER_ROWS);
+    assert.ok(mem(0) > 1.5 * lora && mem(1) < lora, 'table 1\'s order: DoRA well above LoRA, VeRA just below');
   });
 
   it('docs/memory-estimate.md is what scripts/memory-estimate-doc.ts writes', () => {

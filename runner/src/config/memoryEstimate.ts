@@ -71,6 +71,7 @@ export function estimateTrainingMemory(
   let trainable = 0;
   let cacheWidth = 0;
   let dropoutWidth = 0;
+  let perLayer = 0;
 
   const m = methodInfo(method);
   if (m.memory.scope === 'targets') {
@@ -78,9 +79,10 @@ export function estimateTrainingMemory(
       const dIn = inputWidth(layer);
       trainable += m.memory.targetParams!(layer, config, false) ?? 0;
       // What the adapter keeps for its gradients; with dropout also the masks (paper C.5).
-      const kept = m.memory.kept!(dIn, config);
+      const kept = m.memory.kept!(dIn, config, layer.dOut ?? 0, 'engine');
       cacheWidth += (kept.sharesInput ? dIn : 0) + kept.floats;
       dropoutWidth += kept.masks;
+      perLayer += m.memory.keptPerLayer?.(layer.dOut ?? 0, config) ?? 0;
     }
   } else if (m.memory.scope === 'all') {
     trainable = model.params;
@@ -94,9 +96,10 @@ export function estimateTrainingMemory(
   if (trainable > 0 && m.memory.scope !== 'head') cacheWidth += weighted.reduce((s, l) => s + (l.dOut ?? 0), 0);
   const maxWidth = weighted.reduce((m, l) => Math.max(m, l.dOut ?? 0, inputWidth(l)), 0);
   return trainingEstimate(method, trainable, {
-    cache: tokens * cacheWidth * FLOAT_BYTES,
+    cache: (tokens * cacheWidth + perLayer) * FLOAT_BYTES,
     dropout: tokens * dropoutWidth * FLOAT_BYTES,
-    other: 0,
+    // Frozen tensors the method adds beside the model (VeRA's shared projections).
+    other: (m.memory.frozenFloats?.(targets, config) ?? 0) * FLOAT_BYTES,
   }, model.params * FLOAT_BYTES, 2 * tokens * maxWidth * FLOAT_BYTES);
 }
 
@@ -249,18 +252,21 @@ function estimateTransformer(
   const m = methodInfo(method);
   // What each adapted layer keeps, by name.
   const adaptOf = new Map<string, Adapt>();
-  const kept = (w: number): KeptPerToken => m.memory.kept!(w, config);
+  const kept = (dOut: number) => (w: number): KeptPerToken => m.memory.kept!(w, config, dOut, profile);
   let trainable = 0;
+  // Floats adapted layers keep whatever the tokens (DoRA's norms).
+  let perLayer = 0;
   if (m.memory.scope === 'all') {
     // Every weight but the head, which trains only where the task has a classifier.
     trainable = model.params - (head && !trainsHeadUnderFull(config) ? head.params : 0);
-    for (const l of model.layers) if (l.dOut && !l.head) adaptOf.set(l.name, kept);
+    for (const l of model.layers) if (l.dOut && !l.head) adaptOf.set(l.name, kept(l.dOut));
   } else if (m.memory.scope === 'targets') {
     for (const layer of targets) {
       const params = m.memory.targetParams!(layer, config, true);
       if (params === undefined) continue;
       trainable += params;
-      adaptOf.set(layer.name, kept);
+      adaptOf.set(layer.name, kept(layer.dOut ?? 0));
+      perLayer += m.memory.keptPerLayer?.(layer.dOut ?? 0, config) ?? 0;
     }
   }
   if (trainsHead || (m.memory.scope === 'head' && head)) trainable += head!.params;
@@ -305,5 +311,9 @@ function estimateTransformer(
   const d = s.hidden;
   const blockWork = tokens * f * (8 * d + (s.gatedMlp ? 4 : 2) * s.intermediate + (profile === 'engine' ? 2 * s.heads * perExample : 0));
   const inferenceBytes = Math.max(blockWork, s.kind === 'decoder' ? tokens * f * (s.vocab ?? 0) : 0);
-  return trainingEstimate(method, trainable, { cache, dropout: masks, other: recompute }, model.params * f, inferenceBytes);
+  // Without checkpointing the per-layer floats stay to backward; with it, one block's at a time (negligible).
+  if (!checkpointed) cache += perLayer * f;
+  // Frozen tensors the method adds beside the model (VeRA's shared projections) count as "other".
+  const frozen = (m.memory.frozenFloats?.(targets, config) ?? 0) * f;
+  return trainingEstimate(method, trainable, { cache, dropout: masks, other: recompute + frozen }, model.params * f, inferenceBytes);
 }

@@ -1,7 +1,7 @@
 /**
  * The memory estimate (from config.json alone) against training steps measured on the
  * engine (paper C.3's components, the buffer meter): small Llama and ViT models, SPruFT,
- * LoRA and full, with and without `training.checkpointing: blocks`. Stated tolerance:
+ * LoRA, VeRA, DoRA and full, with and without `training.checkpointing: blocks`. Stated tolerance:
  * trainable parameters, gradients and Adam state exact; the activation cache and the
  * dropout masks within 2% (they are counted op by op); the peak of the step (mem_TTL)
  * within 20% (the estimate does not follow every transient of backward).
@@ -54,14 +54,14 @@ const CASES: Case[] = [
     model: () => new LlamaModel('llama', '', { ...LLAMA }, initLlama(LLAMA, 0)),
     examples: { kind: 'tokens', n: 2, length: 48, ids: Int32Array.from({ length: 96 }, () => rng.int(LLAMA.vocab_size)), mask: new Uint8Array(96).fill(1) },
     file: (dir) => ({ model: { path: dir }, task: 'causal-lm', data: { dataset: 'text', text: { maxLength: 48 } } }),
-    methods: ['spruft', 'lora', 'full'],
+    methods: ['spruft', 'lora', 'full', 'vera', 'dora'],
   },
   {
     name: 'ViT', config: VIT,
     model: () => new VitModel('vit', '', { ...VIT }, initVit(VIT, 0)),
     examples: { kind: 'images', n: 4, shape: [16, 16, 1], inputs: rng.fillNormal(new Float32Array(4 * 256)), labels: Int32Array.from([0, 1, 2, 3]) },
     file: (dir) => ({ model: { path: dir }, task: 'image-classification', data: { dataset: 'mnist', image: { size: 16, channels: 1 } } }),
-    methods: ['spruft', 'lora'],
+    methods: ['spruft', 'lora', 'vera', 'dora'],
   },
 ];
 
@@ -88,7 +88,7 @@ describe('memory estimate vs measured steps', () => {
           for (const method of c.methods) {
             const what = `${c.name} ${method}${checkpointing === 'blocks' ? ' ckpt' : ''}`;
             const config = resolveRunConfig({
-              ...c.file(dir), method, lora: { rank: 8, alpha: 16, dropout: 0.1 }, spruft: { rank: 16 },
+              ...c.file(dir), method, lora: { rank: 8, alpha: 16, dropout: 0.1 }, vera: { rank: 8, dropout: 0.1 }, spruft: { rank: 16 },
               targets: { layerTypes: ['linear'] }, training: { batchSize: c.examples.n, checkpointing },
             }, { baseDir: '/', resolvePath: (_b, p) => p });
             const estimate = estimateTrainingMemory(inspected, config, method, selectTargetLayers(inspected, config.targets).layers);

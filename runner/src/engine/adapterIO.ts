@@ -1,7 +1,8 @@
 /**
  * Adapters on disk (protocol/adapter.ts): write the trained state of a method, read it
  * back onto a base model (checked against the base model's fingerprint), merge it into
- * the frozen weights (SPruFT: W[idx] += W_f; LoRA: W += (alpha/r) B A), and export the
+ * the frozen weights (each method's `merged`: SPruFT W[idx] += W_f, LoRA W += (alpha/r) B A,
+ * VeRA W += Lambda_b B Lambda_d A, DoRA m V / ||V||_c), and export the
  * merged model in its input format.
  */
 import type { FolderFile } from '../io/atomicWrite';
@@ -86,6 +87,9 @@ export function writeAdapter(dir: string, model: Model, attached: AttachedMethod
         put: (name, t) => {
           tensors.set(name, f32(t));
           entry.tensors[name] = dims(t);
+        },
+        putShared: (name, t) => {
+          if (!tensors.has(name)) tensors.set(name, f32(t));
         },
       });
       layers.push(entry);

@@ -130,7 +130,11 @@ function decoderSetup(o: BenchOptions, layout: LlamaConfig, defaults: { batch: n
   const rng = new Rng(1);
   const ids = Int32Array.from({ length: b * t }, () => rng.int(c.vocab_size));
   const examples: Examples = { kind: 'tokens', n: b, length: t, ids, mask: new Uint8Array(b * t).fill(1) };
-  const base: RunConfigFile = { model: { path: 'bench' }, task: 'causal-lm', data: { dataset: 'text' }, lora: { rank: 16, alpha: 16, dropout: 0.1 }, spruft: { rank: 32, importance: { metric: 'l2' } } };
+  // VeRA and DoRA at LoRA's rank and dropout, as the paper compares them (table 1: r = 64 for all three).
+  const base: RunConfigFile = {
+    model: { path: 'bench' }, task: 'causal-lm', data: { dataset: 'text' }, lora: { rank: 16, alpha: 16, dropout: 0.1 },
+    vera: { rank: 16, dropout: 0.1 }, spruft: { rank: 32, importance: { metric: 'l2' } },
+  };
   const variants: Variant[] = [];
   for (const fa of [false, true]) {
     for (const method of BENCH_METHODS.adapters) variants.push({ method, freezeAttention: fa, file: { targets: { layerTypes: ['linear'], freezeAttention: fa } } });
@@ -161,7 +165,8 @@ function visionSetup(o: BenchOptions): Setup {
     model: { path: 'npm:nsfwjs/mobilenet_v2', cutAt: 'out_relu' }, task: 'image-classification', data: { dataset: 'mnist' },
     targets: { layerTypes: ['linear', 'conv2d'] }, lora: { rank: 8, alpha: 16, dropout: 0.1 }, spruft: { rank: 16, importance: { metric: 'l2' } },
   };
-  const variants: Variant[] = [...BENCH_METHODS.adapters, ...BENCH_METHODS.whole].map((method) => ({ method, freezeAttention: false, file: {} }));
+  // VeRA adapts linear layers only and refuses these conv targets (as PEFT's VeRA has no conv layer).
+  const variants: Variant[] = [...BENCH_METHODS.adapters.filter((m) => m !== 'vera'), ...BENCH_METHODS.whole].map((method) => ({ method, freezeAttention: false, file: {} }));
   return { model, examples, batchSize: b, variants, base, shape: { backbone: 'MobileNetV2 (nsfwjs) cut at out_relu', image: size }, batchInfo: { size: b, image: size } };
 }
 

@@ -4,7 +4,8 @@
  * through this registry: adapterIO, flops, memoryEstimate, bench, train and compare.
  *
  * Methods on one model (the same frozen weights for all): `spruft` (row adapters on the
- * selected rows, paper 4.1), `lora` (PEFT's LoRA), `full` (every weight), `head` (the
+ * selected rows, paper 4.1), `lora` (PEFT's LoRA), `vera` and `dora` (PEFT's VeRA and
+ * DoRA, the paper's other baselines, tables 1 and 3), `full` (every weight), `head` (the
  * classifier only). The classifier of a classification task trains whole under every
  * method (paper 5.2 counts "backbone plus classification layers").
  */
@@ -22,13 +23,15 @@ import { lora } from './lora';
 import { methodInfo, variantOf } from './info';
 import type { MethodModule, Trainable } from './method';
 import { spruft } from './spruft';
+import { dora } from './dora';
+import { vera } from './vera';
 
 export { commitExtras } from './full';
 export { METHOD_INFO, methodInfo, variantOf } from './info';
 export type { MethodInfo, MethodModule } from './method';
 
 /** Every method, by name (the names: protocol/config.ts `METHODS`). */
-export const METHOD_MODULES: { readonly [M in MethodName]: MethodModule } = { spruft, lora, full, head };
+export const METHOD_MODULES: { readonly [M in MethodName]: MethodModule } = { spruft, lora, full, head, vera, dora };
 
 /** The module of `method`, if it is one. */
 export function findMethod(method: string): MethodModule | undefined {

@@ -11,9 +11,11 @@ import { headInfo } from './head/config';
 import { loraInfo } from './lora/config';
 import type { MethodInfo } from './method';
 import { spruftInfo } from './spruft/config';
+import { doraInfo } from './dora/config';
+import { veraInfo } from './vera/config';
 
 /** Every method's info, by name (the names: protocol/config.ts `METHODS`). */
-export const METHOD_INFO: { readonly [M in MethodName]: MethodInfo } = { spruft: spruftInfo, lora: loraInfo, full: fullInfo, head: headInfo };
+export const METHOD_INFO: { readonly [M in MethodName]: MethodInfo } = { spruft: spruftInfo, lora: loraInfo, full: fullInfo, head: headInfo, vera: veraInfo, dora: doraInfo };
 
 /** The info of `method`; a clear error for a name that is none. */
 export function methodInfo(method: string): MethodInfo {

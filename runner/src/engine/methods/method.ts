@@ -41,6 +41,8 @@ export interface AdapterLayerWriter {
   entry: AdapterLayer;
   /** Store a tensor in adapter_model.safetensors under `name` (its shape goes into `entry.tensors`). */
   put(name: string, t: Tensor): void;
+  /** Store a tensor shared by the layers (VeRA's projections): once in the file, in no layer's record. */
+  putShared(name: string, t: Tensor): void;
 }
 
 /** Reading one adapted layer back (engine/adapterIO.ts applyAdapter). */
@@ -75,8 +77,16 @@ export interface MethodMemory {
    * otherwise the coarser estimate from headers (every target counted, biases assumed).
    */
   targetParams?(layer: InspectedLayer, config: ResolvedRunConfig, exact: boolean): number | undefined;
-  /** What an adapted layer keeps for backward (see KeptPerToken); required unless scope is 'head'. */
-  kept?(inputWidth: number, config: ResolvedRunConfig): KeptPerToken;
+  /**
+   * What an adapted layer keeps for backward (see KeptPerToken); required unless scope is
+   * 'head'. `outputWidth` is the layer's d_out; `profile` whose bookkeeping (this engine's
+   * ops, or PyTorch autograd running PEFT: config/memoryEstimate.ts EstimateProfile).
+   */
+  kept?(inputWidth: number, config: ResolvedRunConfig, outputWidth: number, profile: 'engine' | 'pytorch'): KeptPerToken;
+  /** Floats an adapted layer keeps for backward whatever the tokens (DoRA's norm ||V||_c), by its d_out. */
+  keptPerLayer?(outputWidth: number, config: ResolvedRunConfig): number;
+  /** Frozen floats the method adds beside the model's weights (VeRA's shared projections), given its target layers. */
+  frozenFloats?(targets: readonly InspectedLayer[], config: ResolvedRunConfig): number;
 }
 
 /**

@@ -72,7 +72,7 @@ describe('method registry', () => {
 
   it('labels variants, with FA only for methods that adapt targets', () => {
     const fa = config({ targets: { freezeAttention: true } });
-    assert.deepEqual(METHODS.map((m) => variantOf(m, fa)), ['spruft r=2 FA', 'lora r=2 FA', 'full', 'head']);
+    assert.deepEqual(METHODS.map((m) => variantOf(m, fa)), ['spruft r=2 FA', 'lora r=2 FA', 'full', 'head', 'vera r=256 FA', 'dora r=2 FA']);
     assert.equal(variantOf('spruft', config({ spruft: { ratio: 0.05, dependency: true } })), 'spruft 5.0% dep');
   });
 

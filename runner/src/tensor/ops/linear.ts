@@ -39,6 +39,18 @@ export interface DropoutMask {
   keep: number;
 }
 
+/**
+ * Inverted dropout with a given mask: t * m / keep, with one temporary of t's size at a
+ * time (as PyTorch's dropout: its output and the mask), not three: the peak of an
+ * adapter's step is often inside this op (LoRA, VeRA, DoRA).
+ */
+export function dropInput(t: Tensor, m: Tensor, keep: number): Tensor {
+  const kept = tf.tidy(() => tf.mul(t, tf.cast(m, 'float32')));
+  const y = tf.mul(kept, 1 / keep);
+  kept.dispose();
+  return y;
+}
+
 /** W + M W_f: the selected rows of W moved by W_f (M is the row selection of eq. 5). */
 export function addRows(w: Tensor, rows: tf.Tensor1D, wf: Tensor): Tensor {
   return tf.add(w, tf.scatterND(tf.reshape(rows, [-1, 1]), wf, w.shape));
@@ -131,14 +143,7 @@ export function loraLinear(
   const { x2, restore } = flatten2d(x);
   const dOut = w.shape[0];
   const mask2 = dropout ? tf.reshape(dropout.mask, x2.shape) : undefined;
-  // t * m / keep with one temporary of t's size at a time (as PyTorch's dropout: its
-  // output and the mask), not three: the peak of a LoRA step is often inside this op.
-  const applyMask = (t: Tensor, m: Tensor): Tensor => {
-    const kept = tf.tidy(() => tf.mul(t, tf.cast(m, 'float32')));
-    const y = tf.mul(kept, 1 / dropout!.keep);
-    kept.dispose();
-    return y;
-  };
+  const applyMask = (t: Tensor, m: Tensor): Tensor => dropInput(t, m, dropout!.keep);
   const y = customOp(
     xNeedsGrad ? [x2, p.a, p.b] : [p.a, p.b],
     (save) => {

@@ -4,7 +4,9 @@
  * target layers (rank capped at d_out); the adapter in PEFT's names and layouts with
  * PEFT's LoraConfig as adapter_config.json (protocol/adapter.ts).
  */
-import { adapterTensorName, type PeftLoraConfig } from '../../../../../protocol/adapter';
+import { adapterTensorName, type AdapterLayer, type PeftLoraConfig } from '../../../../../protocol/adapter';
+import type { ResolvedRunConfig } from '../../../../../protocol/config';
+import type { Model } from '../../../models/model';
 import type { AdaptableLayer } from '../../../models/layer';
 import { dims } from '../../../tensor/ops/grad';
 import { Rng } from '../../../tensor/rng';
@@ -14,33 +16,58 @@ import type { MethodModule } from '../method';
 import { loraInfo } from './config';
 import { LoraTraining } from './layer';
 
-/** A new LoRA adapter on `layer`: A uniform in +-1/sqrt(fan_in) from `rng`, B zero. */
-function attachLora(layer: AdaptableLayer, rank: number, alpha: number, dropout: number, rng: Rng): LoraTraining {
+/** New LoRA factors for `layer` (also DoRA's): A uniform in +-1/sqrt(fan_in) from `rng`, B zero. */
+export function loraFactors(layer: AdaptableLayer, rank: number, rng: Rng): { a: tf.Variable; b: tf.Variable } {
   const s = dims(layer.weight);
   const fanIn = layer.kind === 'linear' ? s[1] : s[0] * s[1] * s[2];
   const bound = 1 / Math.sqrt(fanIn);
   const aShape = layer.kind === 'linear' ? [rank, s[1]] : [s[0], s[1], s[2], rank];
   const bShape = layer.kind === 'linear' ? [s[0], rank] : [rank, s[3]];
   const a = rng.fillUniform(new Float32Array(aShape.reduce((p, q) => p * q, 1)), -bound, bound);
-  return new LoraTraining(
-    variableOf(() => tf.tensor(a, aShape), uniqueName(`${layer.name}.lora_A`)),
-    zerosVariable(bShape, uniqueName(`${layer.name}.lora_B`)),
-    alpha / rank,
-    dropout,
-  );
+  return {
+    a: variableOf(() => tf.tensor(a, aShape), uniqueName(`${layer.name}.lora_A`)),
+    b: zerosVariable(bShape, uniqueName(`${layer.name}.lora_B`)),
+  };
+}
+
+/** A new LoRA adapter on `layer`. */
+function attachLora(layer: AdaptableLayer, rank: number, alpha: number, dropout: number, rng: Rng): LoraTraining {
+  const { a, b } = loraFactors(layer, rank, rng);
+  return new LoraTraining(a, b, alpha / rank, dropout);
 }
 
 /** LoRA tensors in PEFT's layouts: conv A [r, c_in, kh, kw], conv B [c_out, r, 1, 1]. */
-function loraToFile(layer: AdaptableLayer, a: Tensor, b: Tensor): [Tensor, Tensor] {
+export function loraToFile(layer: AdaptableLayer, a: Tensor, b: Tensor): [Tensor, Tensor] {
   if (layer.kind !== 'conv2d') return [a, b];
   const [r, cout] = dims(b);
   return [tf.transpose(a, [3, 2, 0, 1]), tf.reshape(tf.transpose(b), [cout, r, 1, 1])];
 }
 
-function loraFromFile(layer: AdaptableLayer, a: Tensor, b: Tensor): [Tensor, Tensor] {
+export function loraFromFile(layer: AdaptableLayer, a: Tensor, b: Tensor): [Tensor, Tensor] {
   if (layer.kind !== 'conv2d') return [a, b];
   const [cout, r] = dims(b);
   return [tf.transpose(a, [2, 3, 1, 0]), tf.transpose(tf.reshape(b, [cout, r]))];
+}
+
+/**
+ * PEFT's LoraConfig for a LoRA (or DoRA) adapter: `r` the configured rank, `rank_pattern`
+ * the layers where it was capped at d_out, the head in `modules_to_save`.
+ */
+export function peftLoraConfig(model: Model, adapted: AdaptableLayer[], c: ResolvedRunConfig, layers: AdapterLayer[], modulesToSave: string[] | null): PeftLoraConfig {
+  const rankPattern: Record<string, number> = {};
+  for (const l of adapted) {
+    const t = l.training;
+    if (t.kind === 'lora' || t.kind === 'dora') {
+      const r = t.rank(l);
+      if (r !== c.lora.rank) rankPattern[l.name] = r;
+    }
+  }
+  return {
+    peft_type: 'LORA', task_type: null, r: c.lora.rank, lora_alpha: c.lora.alpha, lora_dropout: c.lora.dropout,
+    target_modules: layers.map((l) => l.name), rank_pattern: rankPattern, bias: 'none', fan_in_fan_out: false,
+    modules_to_save: modulesToSave,
+    base_model_name_or_path: model.sourcePath, inference_mode: true, init_lora_weights: true,
+  };
 }
 
 export const lora: MethodModule = {
@@ -80,21 +107,7 @@ export const lora: MethodModule = {
      * configured rank, `rank_pattern` the layers where it was capped at d_out, the head in
      * `modules_to_save`. Older PEFT refuses unknown keys: this format's record goes beside it.
      */
-    foreignConfig(model, adapted, c, layers, modulesToSave): PeftLoraConfig {
-      const rankPattern: Record<string, number> = {};
-      for (const l of adapted) {
-        if (l.training.kind === 'lora') {
-          const r = l.training.rank(l);
-          if (r !== c.lora.rank) rankPattern[l.name] = r;
-        }
-      }
-      return {
-        peft_type: 'LORA', task_type: null, r: c.lora.rank, lora_alpha: c.lora.alpha, lora_dropout: c.lora.dropout,
-        target_modules: layers.map((l) => l.name), rank_pattern: rankPattern, bias: 'none', fan_in_fan_out: false,
-        modules_to_save: modulesToSave,
-        base_model_name_or_path: model.sourcePath, inference_mode: true, init_lora_weights: true,
-      };
-    },
+    foreignConfig: (model, adapted, c, layers, modulesToSave) => peftLoraConfig(model, adapted, c, layers, modulesToSave),
   },
 };
 
