@@ -6,7 +6,16 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { QuantileSummary } from '../../protocol/results';
+import { loadavg } from 'node:os';
+import type { ResolvedRunConfig } from '../../protocol/config';
+import type { ClassificationMetrics, QuantileSummary } from '../../protocol/results';
+import type { Examples, TaskData } from '../../runner/src/engine/batches';
+import { evaluateClassifier } from '../../runner/src/engine/evaluate';
+import { attachMethod, detachMethod } from '../../runner/src/engine/methods';
+import { scoreRows } from '../../runner/src/engine/score';
+import { trainLoop } from '../../runner/src/engine/train';
+import type { Model } from '../../runner/src/models/model';
+import { Rng } from '../../runner/src/tensor/rng';
 import { replaceSection } from './docSections';
 import { meanInterval, pairedTTest, signFlipTest } from './stats';
 
@@ -35,6 +44,49 @@ export interface BaseRecord extends BaseSpec {
   lossCurve: number[];
   loadAverage: number;
   finishedAt: string;
+}
+
+/**
+ * One run of a classifier experiment, as the paper runs it (5.2: backbone plus a new head):
+ * a new head for the seed (the same for every method), rows scored for spruft, the method
+ * attached, trained, evaluated on the validation and test halves, and detached again so
+ * that the next run starts from the same backbone. Returns the record's common fields.
+ */
+export async function classifierRun(
+  model: Model, data: TaskData, halves: { val: Examples; test: Examples }, c: ResolvedRunConfig,
+  o: { seed: number; key: string; evalBatch: number; loraRank: number },
+): Promise<Omit<BaseRecord, keyof BaseSpec> & { valMetrics: ClassificationMetrics; testMetrics: ClassificationMetrics }> {
+  const labels = data.labelNames!;
+  model.replaceHead(labels.length, Rng.derive(o.seed, 'head-init'));
+  model.labelNames = labels;
+  const method = c.method;
+  let scoreMs: number | undefined;
+  let selection;
+  if (method === 'spruft') {
+    const scored = await scoreRows(model, c, data.train);
+    scoreMs = scored.ms;
+    selection = scored.layers;
+  }
+  const attached = attachMethod(model, { method, config: c, selection, trainHead: true, seed: o.seed });
+  try {
+    const outcome = await trainLoop({ model, attached, train: data.train, config: c, runId: o.key, method });
+    const evalOf = async (ex: Examples) => await evaluateClassifier(model, ex, { batchSize: o.evalBatch, labelNames: labels }) as ClassificationMetrics;
+    const v = await evalOf(halves.val);
+    const t = await evalOf(halves.test);
+    process.stderr.write(`${o.key}: val ${pct(v.accuracy)}% test ${pct(t.accuracy)}% (${outcome.steps} steps, ${((outcome.trainMs + (scoreMs ?? 0)) / 1000).toFixed(0)} s, load ${loadavg()[0].toFixed(1)})\n`);
+    return {
+      key: o.key, trainableParams: attached.trainableParams, percent: attached.percent,
+      ...(method === 'lora' ? { loraRankUsed: o.loraRank } : {}),
+      val: { loss: v.loss, accuracy: v.accuracy },
+      test: { loss: t.loss, accuracy: t.accuracy, perLabelStats: t.perLabelStats, perLabel: t.perLabel },
+      steps: outcome.steps, trainMs: outcome.trainMs, scoreMs,
+      lossCurve: outcome.lossCurve.map((e) => Number(e.loss.toFixed(5))),
+      loadAverage: loadavg()[0], finishedAt: new Date().toISOString(),
+      valMetrics: v, testMetrics: t,
+    };
+  } finally {
+    detachMethod(model);
+  }
 }
 
 const alive = (pid: number): boolean => {

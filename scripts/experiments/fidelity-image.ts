@@ -26,23 +26,21 @@
  *   npx tsx scripts/experiments/fidelity-image.ts --report --write docs/fidelity.md
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveRunConfig, type ImportanceMetric, type ResolvedRunConfig, type RunConfigFile } from '../../protocol/config';
-import type { ClassificationMetrics, MethodName } from '../../protocol/results';
+import type { MethodName } from '../../protocol/results';
 import { initBackend } from '../../runner/src/engine/backend';
 import type { ImageExamples, TaskData } from '../../runner/src/engine/batches';
-import { evaluateClassifier } from '../../runner/src/engine/evaluate';
 import { attachMethod, detachMethod } from '../../runner/src/engine/methods';
 import { Rng } from '../../runner/src/tensor/rng';
 import { scoreRows } from '../../runner/src/engine/score';
 import { loadTaskData } from '../../runner/src/engine/taskData';
-import { trainLoop } from '../../runner/src/engine/train';
 import { loadModel } from '../../runner/src/models/load';
 import type { Model } from '../../runner/src/models/model';
 import {
-  alternateHalves, type BaseRecord, type BaseSpec, chosenRate, curvesSvg, loadRecords, lockedRun, lrText, pairedLine, pct, type ReportShape,
+  alternateHalves, type BaseRecord, type BaseSpec, chosenRate, classifierRun, curvesSvg, loadRecords, lockedRun, lrText, pairedLine, pct, type ReportShape,
   better, resultTable, runWindow, sweepRates, sweepTable, windowLoss, writeSections,
 } from './fidelity-common';
 
@@ -194,41 +192,10 @@ async function run(s: Spec): Promise<RunRecord> {
 
 async function runUnlocked(s: Spec, key: string): Promise<RunRecord> {
   const p = await prepare(s.dataset);
-  const { model, data } = p;
   const loraRank = s.loraRank ?? p.loraRank;
-  const c = runConfig(s, loraRank);
-  const labels = data.labelNames!;
-  // A new classifier, the same for every method of this seed (paper 5.2: backbone + new head).
-  model.replaceHead(labels.length, Rng.derive(s.seed, 'head-init'));
-  model.labelNames = labels;
-  const method = c.method;
-  let scoreMs: number | undefined;
-  let selection;
-  if (method === 'spruft') {
-    const scored = await scoreRows(model, c, data.train);
-    scoreMs = scored.ms;
-    selection = scored.layers;
-  }
-  const attached = attachMethod(model, { method, config: c, selection, trainHead: true, seed: s.seed });
-  try {
-    const outcome = await trainLoop({ model, attached, train: data.train, config: c, runId: key, method });
-    const evalOf = async (ex: ImageExamples) => await evaluateClassifier(model, ex, { batchSize: 250, labelNames: labels }) as ClassificationMetrics;
-    const v = await evalOf(p.val);
-    const t = await evalOf(p.test);
-    const record: RunRecord = {
-      ...s, key, trainableParams: attached.trainableParams, percent: attached.percent,
-      ...(method === 'lora' ? { loraRankUsed: loraRank } : {}),
-      val: { loss: v.loss, accuracy: v.accuracy },
-      test: { loss: t.loss, accuracy: t.accuracy, perLabelStats: t.perLabelStats, perLabel: t.perLabel },
-      steps: outcome.steps, trainMs: outcome.trainMs, scoreMs,
-      lossCurve: outcome.lossCurve.map((e) => Number(e.loss.toFixed(5))),
-      loadAverage: loadavg()[0], finishedAt: new Date().toISOString(),
-    };
-    process.stderr.write(`${key}: val ${(100 * v.accuracy).toFixed(1)}% test ${(100 * t.accuracy).toFixed(1)}% (${outcome.steps} steps, ${((outcome.trainMs + (scoreMs ?? 0)) / 1000).toFixed(0)} s, load ${loadavg()[0].toFixed(1)})\n`);
-    return record;
-  } finally {
-    detachMethod(model);
-  }
+  const r = await classifierRun(p.model, p.data, p, runConfig(s, loraRank), { seed: s.seed, key, evalBatch: 250, loraRank });
+  const { valMetrics: _v, testMetrics: _t, ...common } = r;
+  return { ...s, ...common };
 }
 
 /** Seed-0 sweep over the grid, extended up to twice past an edge that wins; returns the chosen rate. */

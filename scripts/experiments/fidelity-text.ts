@@ -27,23 +27,21 @@
  *   npx tsx scripts/experiments/fidelity-text.ts --report --write docs/fidelity.md
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveRunConfig, type ImportanceMetric, type ResolvedRunConfig, type RunConfigFile } from '../../protocol/config';
-import type { ClassificationMetrics, MethodName } from '../../protocol/results';
+import type { MethodName } from '../../protocol/results';
 import { initBackend } from '../../runner/src/engine/backend';
 import type { TaskData, TokenExamples } from '../../runner/src/engine/batches';
-import { evaluateClassifier } from '../../runner/src/engine/evaluate';
 import { attachMethod, detachMethod } from '../../runner/src/engine/methods';
 import { scoreRows } from '../../runner/src/engine/score';
 import { loadTaskData } from '../../runner/src/engine/taskData';
-import { trainLoop } from '../../runner/src/engine/train';
 import { loadModel } from '../../runner/src/models/load';
 import type { Model } from '../../runner/src/models/model';
 import { Rng } from '../../runner/src/tensor/rng';
 import {
-  alternateHalves, type BaseRecord, type BaseSpec, curvesSvg, loadRecords, lockedRun, lrText, pairedLine, pct, type ReportShape,
+  alternateHalves, type BaseRecord, type BaseSpec, classifierRun, curvesSvg, loadRecords, lockedRun, lrText, pairedLine, type ReportShape,
   resultTable, runWindow, seedsAt, sweepEdge, sweepRates, sweepTable, writeSections,
 } from './fidelity-common';
 
@@ -183,43 +181,11 @@ async function run(s: Spec): Promise<RunRecord> {
 
 async function runUnlocked(s: Spec, key: string): Promise<RunRecord> {
   const p = await prepare();
-  const { model, data } = p;
-  const c = runConfig(s, p.loraRank);
-  const labels = data.labelNames!;
-  // A new classifier, the same for every method of this seed.
-  model.replaceHead(labels.length, Rng.derive(s.seed, 'head-init'));
-  model.labelNames = labels;
-  const method = c.method;
-  let scoreMs: number | undefined;
-  let selection;
-  if (method === 'spruft') {
-    const scored = await scoreRows(model, c, data.train);
-    scoreMs = scored.ms;
-    selection = scored.layers;
-  }
-  const attached = attachMethod(model, { method, config: c, selection, trainHead: true, seed: s.seed });
-  let record: RunRecord;
-  try {
-    const outcome = await trainLoop({ model, attached, train: data.train, config: c, runId: key, method });
-    const evalOf = async (ex: TokenExamples) => await evaluateClassifier(model, ex, { batchSize: 120, labelNames: labels }) as ClassificationMetrics;
-    const v = await evalOf(p.val);
-    const t = await evalOf(p.test);
-    record = {
-      ...s, key, trainableParams: attached.trainableParams, percent: attached.percent,
-      ...(method === 'lora' ? { loraRankUsed: p.loraRank } : {}),
-      val: { loss: v.loss, accuracy: v.accuracy },
-      test: { loss: t.loss, accuracy: t.accuracy, perLabelStats: t.perLabelStats, perLabel: t.perLabel },
-      valMcc: v.mcc ?? NaN, testMcc: t.mcc ?? NaN, testF1: t.f1 ?? NaN,
-      steps: outcome.steps, trainMs: outcome.trainMs, scoreMs,
-      lossCurve: outcome.lossCurve.map((e) => Number(e.loss.toFixed(5))),
-      loadAverage: loadavg()[0], finishedAt: new Date().toISOString(),
-    };
-    process.stderr.write(`${key}: val ${pct(v.accuracy)}% test ${pct(t.accuracy)}% (${outcome.steps} steps, ${((outcome.trainMs + (scoreMs ?? 0)) / 1000).toFixed(0)} s, load ${loadavg()[0].toFixed(1)})\n`);
-  } finally {
-    detachMethod(model);
-  }
+  const r = await classifierRun(p.model, p.data, p, runConfig(s, p.loraRank), { seed: s.seed, key, evalBatch: 120, loraRank: p.loraRank });
+  const { valMetrics: v, testMetrics: t, ...common } = r;
+  const record: RunRecord = { ...s, ...common, valMcc: v.mcc ?? NaN, testMcc: t.mcc ?? NaN, testF1: t.f1 ?? NaN };
   // Every method must start from the same pretrained backbone: detaching restores it.
-  const now = model.fingerprint();
+  const now = p.model.fingerprint();
   if (now !== p.fingerprint) throw new Error(`${key}: the backbone's weights changed after detachMethod (fingerprint ${now.slice(0, 12)} != ${p.fingerprint.slice(0, 12)})`);
   return record;
 }
