@@ -79,6 +79,26 @@ export class Rng {
     return out;
   }
 
+  /**
+   * out[i] = 1 with probability p, else 0: the same draws as `next() < p` element by element
+   * (u / 2^32 < p exactly when u < p * 2^32), with the state held in locals for the loop
+   * (a dropout mask is millions of draws per step).
+   */
+  fillBernoulli(out: Uint8Array, p: number): Uint8Array {
+    const threshold = p * 4294967296;
+    let a = this.a, b = this.b, c = this.c, d = this.d;
+    for (let i = 0; i < out.length; i++) {
+      const t = (((a + b) >>> 0) + d) >>> 0;
+      d = (d + 1) >>> 0;
+      a = b ^ (b >>> 9);
+      b = (c + (c << 3)) >>> 0;
+      c = (((((c << 21) | (c >>> 11)) >>> 0) + t) >>> 0);
+      out[i] = t < threshold ? 1 : 0;
+    }
+    this.a = a; this.b = b; this.c = c; this.d = d;
+    return out;
+  }
+
   fillUniform(out: Float32Array, lo: number, hi: number): Float32Array {
     const span = hi - lo;
     for (let i = 0; i < out.length; i++) out[i] = lo + this.next() * span;

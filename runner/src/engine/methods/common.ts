@@ -38,7 +38,7 @@ export function dropoutMask(x: Tensor, rate: number, ctx: ForwardContext): Dropo
   const rng = ctx.dropoutRng ?? new Rng(0);
   const data = new Uint8Array(x.size);
   const keep = 1 - rate;
-  for (let i = 0; i < data.length; i++) data[i] = rng.next() < keep ? 1 : 0;
+  rng.fillBernoulli(data, keep);
   ctx.dropoutMaskBytes += data.byteLength;
   return { mask: tf.tensor(data, x.shape, 'bool'), keep };
 }
