@@ -115,6 +115,16 @@ describe('checks against files and the model', () => {
     assert.match(exclude.message, /Nearest: `\*\.q_proj`/);
   });
 
+  it('refuses targets of a kind the method cannot adapt (VeRA: linear only), as train does', async () => {
+    const text = `${BASE}method: lora\ncompare: [vera]\ntargets:\n  include: ["*"]\n  layerTypes: [linear, norm]\n`;
+    const d = one(await check(text), 'method-layer-kind');
+    assert.equal(d.severity, 'error');
+    assert.deepEqual(d.range, at(text, 'layerTypes'));
+    assert.match(d.message, /^vera adapts linear layers only, but target layer "model\.layers\.0\.input_layernorm" is a rmsnorm layer/);
+    assert.deepEqual(await check(text.replace('[linear, norm]', '[linear]')).then((ds) => ds.filter((x) => x.code === 'method-layer-kind')), []);
+    assert.deepEqual(await check(text.replace('compare: [vera]\n', '')).then((ds) => ds.filter((x) => x.code === 'method-layer-kind')), [], 'lora leaves norms frozen');
+  });
+
   it('explains a pattern whose layers cannot take adapters', async () => {
     const d = one(await check(`${BASE}targets:\n  include: ["*_layernorm"]\n`), 'target-no-match');
     assert.match(d.message, /matches `model\.layers\.0\.input_layernorm`, `model\.layers\.1\.input_layernorm`, but none is of the types linear\/conv2d/);

@@ -20,7 +20,7 @@ import { findPackageRoot } from '../io/npmPackage';
 import { fileKindOf } from '../io/regularFile';
 import { formatBytes } from '../../../protocol/format';
 import { estimateTrainingMemory, type TrainingMemoryEstimate } from './memoryEstimate';
-import { methodInfo } from '../engine/methods/info';
+import { methodInfo, unadaptableTarget } from '../engine/methods/info';
 import { isAdaptableKind, selectTargetLayers, suggestPatterns, type InspectedLayer, type TargetSelection } from './targets';
 
 /**
@@ -404,6 +404,14 @@ function checkRanks(f: Findings, config: ResolvedRunConfig, selection: TargetSel
   }
 }
 
+/** A method that adapts only some layer kinds (its `onlyKinds`) refuses targets of others. */
+function checkTargetKinds(f: Findings, config: ResolvedRunConfig, selection: TargetSelection): void {
+  for (const method of new Set([config.method, ...config.compare])) {
+    const refused = unadaptableTarget(method, selection.layers);
+    if (refused) f.add('error', 'method-layer-kind', f.has(['targets', 'layerTypes']) ? ['targets', 'layerTypes'] : f.has(['targets']) ? ['targets'] : ['method'], `${refused.message}.`, [], 'key');
+  }
+}
+
 function checkMemory(f: Findings, config: ResolvedRunConfig, model: InspectResult, selection: TargetSelection, options: SemanticOptions): TrainingMemoryEstimate[] {
   const methods: Method[] = [config.method, ...config.compare];
   const estimates = methods.map((m) => estimateTrainingMemory(model, config, m, selection.layers));
@@ -528,6 +536,7 @@ export async function semanticChecks(parsed: ParsedRunConfig, resolved: Resolved
   if ([resolved.method, ...resolved.compare].some((m) => methodInfo(m).usesTargets)) {
     selection = checkTargets(f, resolved, model);
     checkRanks(f, resolved, selection);
+    checkTargetKinds(f, resolved, selection);
   }
   const estimates = checkMemory(f, resolved, model, selection, options);
   return { diagnostics: f.out, model, targets: selection, estimates };

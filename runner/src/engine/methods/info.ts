@@ -23,6 +23,20 @@ export function methodInfo(method: string): MethodInfo {
   return METHOD_INFO[method as MethodName];
 }
 
+/**
+ * The first target `method` cannot adapt (its `onlyKinds`), with the message that refuses it;
+ * `spruft check` and attaching both ask here.
+ */
+export function unadaptableTarget<L extends { name: string; kind: string }>(method: MethodName, targets: readonly L[]): { layer: L; message: string } | undefined {
+  const only = methodInfo(method).onlyKinds;
+  const layer = only && targets.find((l) => !(only as readonly string[]).includes(l.kind));
+  if (!layer) return undefined;
+  return {
+    layer,
+    message: `${method} adapts ${only.join('/')} layers only, but target layer "${layer.name}" is a ${layer.kind} layer: narrow \`targets\` (e.g. \`layerTypes: [linear]\` or \`exclude\`), or use another method for it`,
+  };
+}
+
 /** The variant label: the method's, plus " FA" where `targets.freezeAttention` narrowed its targets. */
 export function variantOf(method: MethodName, config: ResolvedRunConfig): string {
   const m = methodInfo(method);

@@ -9,7 +9,7 @@
  */
 import type { AdapterConfig, AdapterLayer } from '../../../../protocol/adapter';
 import type { ResolvedRunConfig } from '../../../../protocol/config';
-import type { LayerSelection, MethodName } from '../../../../protocol/results';
+import type { LayerKind, LayerSelection, MethodName } from '../../../../protocol/results';
 import type { InspectedLayer } from '../../config/targets';
 import type { AdaptableLayer, LayerTraining } from '../../models/layer';
 import type { FileLayout, Model } from '../../models/model';
@@ -100,6 +100,11 @@ export interface MethodInfo {
   scoresRows: boolean;
   /** Whether it adapts the `targets` layers (then `targets.freezeAttention` marks its variant "FA"). */
   usesTargets: boolean;
+  /**
+   * The layer kinds it can adapt, where a target of another kind is refused (in `spruft
+   * check` and before a run starts) rather than left frozen, as PEFT's tuner raises for it.
+   */
+  onlyKinds?: readonly LayerKind[];
   /** Whether it trains the model's extra weights (embeddings, positions) too. */
   trainsExtras: boolean;
   /** The variant label, e.g. "spruft r=16", "lora r=8" ("FA" is added by `variantOf`). */

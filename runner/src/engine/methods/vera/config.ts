@@ -11,6 +11,8 @@ export const veraInfo: MethodInfo = {
   name: 'vera',
   scoresRows: false,
   usesTargets: true,
+  // PEFT's VeRA adapts linear layers only (and raises for others).
+  onlyKinds: ['linear'],
   trainsExtras: false,
   variant: (config) => `vera r=${config.vera.rank}`,
   memory: {

@@ -15,6 +15,7 @@ import { Rng } from '../../../tensor/rng';
 import { tf, type Tensor } from '../../../tensor/tf';
 import { frozenVariable, uniqueName, variableOf, zerosVariable } from '../common';
 import type { AdapterLayerReader, MethodModule } from '../method';
+import { unadaptableTarget } from '../info';
 import { veraInfo } from './config';
 import { SharedProjections, VeraTraining } from './layer';
 
@@ -76,11 +77,8 @@ export const vera: MethodModule = {
 
   attach(_model, o) {
     const c = o.config.vera;
-    const conv = o.targets.find((l) => l.kind === 'conv2d' || l.kind === 'depthwise-conv2d');
-    if (conv) {
-      throw new SpruftError('CONFIG_INVALID',
-        `VeRA adapts linear layers only (as PEFT's VeRA), but target layer "${conv.name}" is a ${conv.kind} layer: narrow \`targets\` (e.g. \`layerTypes: [linear]\` or \`exclude\`), or use lora or dora for convs`);
-    }
+    const refused = unadaptableTarget('vera', o.targets);
+    if (refused) throw new SpruftError('CONFIG_INVALID', refused.message);
     const linears: AdaptableLayer[] = o.targets.filter((l) => l.kind === 'linear');
     if (linears.length === 0) return { adapted: [] };
     const dInMax = Math.max(...linears.map((l) => l.dIn));
