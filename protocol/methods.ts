@@ -18,3 +18,32 @@ export const METHOD_DOCS: { readonly [M in Method]: string } = {
   vera: 'VeRA: shared frozen random A and B, trained vectors lambda_d and lambda_b (tables 1 and 3); linear layers only.',
   dora: 'DoRA: magnitude m and direction W0 + (alpha / r) B A normalised per output (tables 1, 3 and 11); reads `lora:`.',
 };
+
+/** The config sections a method reads its own settings from. */
+export type MethodSection = 'spruft' | 'lora' | 'vera';
+
+/**
+ * What the config checks need to know of each method without the runner: whether it adapts
+ * the `targets:` layers (else it trains whole weights or only the head), and the section of
+ * its settings (DoRA reads `lora:`, as PEFT's `LoraConfig(use_dora=True)`). The runner's
+ * method modules take theirs from here.
+ */
+export interface MethodTraits {
+  readonly usesTargets: boolean;
+  readonly section?: MethodSection;
+}
+
+export const METHOD_TRAITS: { readonly [M in Method]: MethodTraits } = {
+  spruft: { usesTargets: true, section: 'spruft' },
+  lora: { usesTargets: true, section: 'lora' },
+  full: { usesTargets: false },
+  head: { usesTargets: false },
+  vera: { usesTargets: true, section: 'vera' },
+  dora: { usesTargets: true, section: 'lora' },
+};
+
+/** The methods that adapt `targets:`, in METHODS order. */
+export const TARGET_METHODS: readonly Method[] = METHODS.filter((m) => METHOD_TRAITS[m].usesTargets);
+
+/** The methods that read `section`, in METHODS order. */
+export const methodsReading = (section: MethodSection): Method[] => METHODS.filter((m) => METHOD_TRAITS[m].section === section);

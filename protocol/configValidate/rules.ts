@@ -4,6 +4,7 @@
  */
 import { DATASET_LABEL_COUNTS, DEFAULT_DATA_PATHS, INSTRUCTION_FORMATS, LABELLED_TASKS, TASK_DATASETS } from '../config';
 import type { ConfigDiagnostic } from '../diagnostics';
+import { methodsReading, TARGET_METHODS } from '../methods';
 import { rangeOfPath, removeFix } from './locate';
 import type { ParsedRunConfig } from './parse';
 import { formatPath, type ConfigPath } from './schema';
@@ -40,8 +41,6 @@ const taskIs = (...tasks: string[]) => (view: ConfigView): string | undefined =>
   return task && tasks.includes(task) ? `\`task\` is \`${task}\`` : undefined;
 };
 
-/** The methods that adapt the `targets:` layers (their modules' `usesTargets`). */
-const TARGET_METHODS = ['spruft', 'lora', 'vera', 'dora'];
 
 /** `training.epochs` above this is a warning; above MAX_EPOCHS an error (a run that cannot finish). */
 const MAX_SENSIBLE_EPOCHS = 1000;
@@ -49,13 +48,11 @@ const MAX_EPOCHS = 100_000;
 
 /** Keys that do nothing given other keys: said as warnings, so a setting is never silently dropped. */
 const IGNORED_RULES: IgnoredRule[] = [
-  { path: ['lora'], reason: notTrained('lora', 'dora') },
-  { path: ['vera'], reason: notTrained('vera') },
-  { path: ['spruft'], reason: notTrained('spruft') },
+  ...(['lora', 'vera', 'spruft'] as const).map((section): IgnoredRule => ({ path: [section], reason: notTrained(...methodsReading(section)) })),
   {
     path: ['targets'],
     reason: (view) =>
-      view.string(['method']) === undefined || view.methods().some((m) => TARGET_METHODS.includes(m)) ? undefined : 'no method that adapts `targets` (spruft, lora, vera, dora) is trained',
+      view.string(['method']) === undefined || view.methods().some((m) => (TARGET_METHODS as readonly string[]).includes(m)) ? undefined : `no method that adapts \`targets\` (${TARGET_METHODS.join(', ')}) is trained`,
   },
   { path: ['spruft', 'importance', 'perturbations'], reason: metricNot('zo-taylor') },
   { path: ['spruft', 'importance', 'calibrationSets'], reason: metricNot('zo-taylor') },

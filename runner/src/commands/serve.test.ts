@@ -16,6 +16,7 @@ import {
   type MessageConnection,
 } from 'vscode-jsonrpc/node';
 import type { ConfigDiagnostic } from '../../../protocol/diagnostics';
+import { METHODS } from '../../../protocol/methods';
 import {
   CancelRequest,
   CheckConfigRequest,
@@ -317,7 +318,7 @@ describe('spruft serve (in-process double)', () => {
       [InspectModelRequest.method, ['/models/x'], /"params" must be an object with named parameters\./],
       [CheckConfigRequest.method, { configPath: '/c', text: 42 }, /"text" must be a string\./],
       [TrainRequest.method, { configPath: '', overrides: {} }, /"configPath" must be a non-empty string\./],
-      [TrainRequest.method, { configPath: '/c', overrides: { compare: ['lora', 'qlora'] } }, /"overrides\.compare\.1" must be one of spruft, lora, full, head\./],
+      [TrainRequest.method, { configPath: '/c', overrides: { compare: ['lora', 'qlora'] } }, new RegExp(`"overrides\\.compare\\.1" must be one of ${METHODS.join(', ')}\\.`)],
       [TrainRequest.method, { configPath: '/c', overrides: { maxSteps: 1.5 } }, /"overrides\.maxSteps" must be a positive integer\./],
       [ScoreRequest.method, { configPath: '/c', overrides: 'fast' }, /"overrides" must be an object\./],
       [EvaluateRequest.method, { tasks: ['/mc/piqa.jsonl'] }, /"target" must be a non-empty string\./],

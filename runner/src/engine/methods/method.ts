@@ -9,6 +9,7 @@
  */
 import type { AdapterConfig, AdapterLayer } from '../../../../protocol/adapter';
 import type { ResolvedRunConfig } from '../../../../protocol/config';
+import type { MethodTraits } from '../../../../protocol/methods';
 import type { LayerKind, LayerSelection, MethodName } from '../../../../protocol/results';
 import type { InspectedLayer } from '../../config/targets';
 import type { AdaptableLayer, LayerTraining } from '../../models/layer';
@@ -94,12 +95,11 @@ export interface MethodMemory {
  * language server can read it): its name, its flags, its variant label and its memory
  * formula.
  */
-export interface MethodInfo {
+/** `usesTargets` (then `targets.freezeAttention` marks its variant "FA") and `section`: protocol/methods.ts METHOD_TRAITS. */
+export interface MethodInfo extends MethodTraits {
   name: MethodName;
   /** Whether the method needs a row selection (importance scoring) before it attaches. */
   scoresRows: boolean;
-  /** Whether it adapts the `targets` layers (then `targets.freezeAttention` marks its variant "FA"). */
-  usesTargets: boolean;
   /**
    * The layer kinds it can adapt, where a target of another kind is refused (in `spruft
    * check` and before a run starts) rather than left frozen, as PEFT's tuner raises for it.

@@ -174,7 +174,7 @@ describe('vera and dora on a small Llama: attach, adapter in PEFT\'s layout, rea
     const vit = new VitModel('vit', '', { ...VIT }, initVit({ ...VIT }, 5));
     const config = resolveRunConfig({ model: { path: 'x' }, task: 'image-classification', data: { dataset: 'mnist' }, lora: { rank: 2 } }, { baseDir: '/', resolvePath: (_b, p) => p });
     assert.throws(() => attachMethod(vit, { method: 'vera', config, trainHead: true, seed: 1 }),
-      /vera adapts linear layers only .*"vit\.embeddings\.patch_embeddings\.projection" is a conv2d layer/);
+      /vera adapts linear layers only.*"vit\.embeddings\.patch_embeddings\.projection" is a conv2d layer/);
     const d = attachMethod(vit, { method: 'dora', config, trainHead: true, seed: 1 });
     assert.ok(d.adaptedLayers.some((l) => l.kind === 'conv2d'), 'DoRA adapts the patch conv');
     detachMethod(vit);

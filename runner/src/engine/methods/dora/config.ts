@@ -3,13 +3,14 @@
  * label and memory formula (cost.ts). DoRA is PEFT's `LoraConfig(use_dora=True)`: it
  * reads the `lora:` section (rank, alpha, dropout), as PEFT reads LoraConfig.
  */
+import { METHOD_TRAITS } from '../../../../../protocol/methods';
 import type { MethodInfo } from '../method';
 import { doraKept } from './cost';
 
 export const doraInfo: MethodInfo = {
   name: 'dora',
   scoresRows: false,
-  usesTargets: true,
+  ...METHOD_TRAITS.dora,
   trainsExtras: false,
   variant: (config) => `dora r=${config.lora.rank}`,
   memory: {

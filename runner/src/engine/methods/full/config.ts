@@ -1,10 +1,11 @@
 /** `full` without tensors: every weight trains, the embeddings too. */
+import { METHOD_TRAITS } from '../../../../../protocol/methods';
 import type { MethodInfo } from '../method';
 
 export const fullInfo: MethodInfo = {
   name: 'full',
   scoresRows: false,
-  usesTargets: false,
+  ...METHOD_TRAITS.full,
   trainsExtras: true,
   variant: () => 'full',
   memory: {

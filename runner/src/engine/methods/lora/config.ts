@@ -3,12 +3,13 @@
  * memory formula. The config section (`lora:` rank, alpha, dropout) is protocol/config.ts
  * `LoraSchema`, resolved there.
  */
+import { METHOD_TRAITS } from '../../../../../protocol/methods';
 import type { MethodInfo } from '../method';
 
 export const loraInfo: MethodInfo = {
   name: 'lora',
   scoresRows: false,
-  usesTargets: true,
+  ...METHOD_TRAITS.lora,
   trainsExtras: false,
   variant: (config) => `lora r=${config.lora.rank}`,
   memory: {

@@ -3,6 +3,7 @@
  * The config section (`spruft:`: rank or ratio, importance metric, trainBias,
  * dependency) is protocol/config.ts `SpruftSchema`, resolved there.
  */
+import { METHOD_TRAITS } from '../../../../../protocol/methods';
 import type { ResolvedRunConfig } from '../../../../../protocol/config';
 import type { MethodInfo } from '../method';
 
@@ -15,7 +16,7 @@ function rowsFor(dOut: number, config: ResolvedRunConfig): number {
 export const spruftInfo: MethodInfo = {
   name: 'spruft',
   scoresRows: true,
-  usesTargets: true,
+  ...METHOD_TRAITS.spruft,
   trainsExtras: false,
   /** "spruft r=16" or "spruft 5.0%", " dep" with dependency groups. */
   variant(config) {

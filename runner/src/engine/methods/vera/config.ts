@@ -4,13 +4,14 @@
  * projectionSeed, saveProjection, dropout; PEFT's VeraConfig names as aliases) is
  * protocol/config.ts `VeraSchema`.
  */
+import { METHOD_TRAITS } from '../../../../../protocol/methods';
 import type { MethodInfo } from '../method';
 import { veraKept, veraProjectionFloats } from './cost';
 
 export const veraInfo: MethodInfo = {
   name: 'vera',
   scoresRows: false,
-  usesTargets: true,
+  ...METHOD_TRAITS.vera,
   // PEFT's VeRA adapts linear layers only (and raises for others).
   onlyKinds: ['linear'],
   trainsExtras: false,
