@@ -13,7 +13,7 @@ import { dims } from '../../../tensor/ops/grad';
 import { Rng } from '../../../tensor/rng';
 import { tf } from '../../../tensor/tf';
 import { frozenVariable, uniqueName, variableOf } from '../common';
-import { loraFactors, loraFromFile, loraToFile, peftLoraConfig } from '../lora';
+import { loraFactors, loraFromFile, peftLoraConfig, putLoraFactors } from '../lora';
 import type { MethodModule } from '../method';
 import { doraInfo } from './config';
 import { DoraTraining } from './layer';
@@ -40,9 +40,7 @@ export const dora: MethodModule = {
     writeLayer(layer, w) {
       const t = layer.training;
       if (t.kind !== 'dora') throw new Error(`internal: dora layer ${layer.name} has no DoRA training`);
-      const [a, b] = loraToFile(layer, t.a, t.b);
-      w.put(adapterTensorName.loraA(layer.name), a);
-      w.put(adapterTensorName.loraB(layer.name), b);
+      putLoraFactors(layer, t.a, t.b, w);
       w.put(adapterTensorName.doraMagnitude(layer.name), layer.kind === 'conv2d' ? tf.reshape(t.m, [1, layer.dOut, 1, 1]) : t.m);
     },
     readLayer(layer, r) {

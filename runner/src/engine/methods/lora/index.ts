@@ -12,7 +12,7 @@ import { dims } from '../../../tensor/ops/grad';
 import { Rng } from '../../../tensor/rng';
 import { tf, type Tensor } from '../../../tensor/tf';
 import { frozenVariable, uniqueName, variableOf, zerosVariable } from '../common';
-import type { MethodModule } from '../method';
+import type { AdapterLayerWriter, MethodModule } from '../method';
 import { loraInfo } from './config';
 import { LoraTraining } from './layer';
 
@@ -41,6 +41,13 @@ export function loraToFile(layer: AdaptableLayer, a: Tensor, b: Tensor): [Tensor
   if (layer.kind !== 'conv2d') return [a, b];
   const [r, cout] = dims(b);
   return [tf.transpose(a, [3, 2, 0, 1]), tf.reshape(tf.transpose(b), [cout, r, 1, 1])];
+}
+
+/** A layer's A and B under PEFT's names and layouts (LoRA's, and DoRA's beside its magnitude). */
+export function putLoraFactors(layer: AdaptableLayer, a: Tensor, b: Tensor, w: AdapterLayerWriter): void {
+  const [fa, fb] = loraToFile(layer, a, b);
+  w.put(adapterTensorName.loraA(layer.name), fa);
+  w.put(adapterTensorName.loraB(layer.name), fb);
 }
 
 export function loraFromFile(layer: AdaptableLayer, a: Tensor, b: Tensor): [Tensor, Tensor] {
@@ -89,9 +96,7 @@ export const lora: MethodModule = {
     writeLayer(layer, w) {
       const t = layer.training;
       if (t.kind !== 'lora') throw new Error(`internal: lora layer ${layer.name} has no LoRA training`);
-      const [a, b] = loraToFile(layer, t.a, t.b);
-      w.put(adapterTensorName.loraA(layer.name), a);
-      w.put(adapterTensorName.loraB(layer.name), b);
+      putLoraFactors(layer, t.a, t.b, w);
     },
     readLayer(layer, r) {
       const [a, b] = tf.tidy(() => loraFromFile(layer, r.tensor(adapterTensorName.loraA(layer.name)), r.tensor(adapterTensorName.loraB(layer.name))));
