@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline';
 import { parse as parseCsv } from 'csv-parse';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet';
 import { SpruftError } from '../errors';
+import { getField } from './fields';
 
 export type TableFormat = 'csv' | 'tsv' | 'jsonl' | 'parquet';
 export type OnDataError = 'error' | 'skip';
@@ -62,17 +63,6 @@ export function tableFormatOf(path: string, declared?: string): TableFormat {
   const format = FORMAT_BY_EXTENSION[extname(path).toLowerCase()];
   if (!format) throw new SpruftError('DATA_INVALID', `cannot tell the table format from the extension "${extname(path)}"; use .csv, .tsv, .jsonl or .parquet`, path);
   return format;
-}
-
-/** A field by name, or a dotted path into objects (`input.text`, `image.bytes`). */
-export function getField(obj: Record<string, unknown>, path: string): unknown {
-  if (Object.prototype.hasOwnProperty.call(obj, path)) return obj[path];
-  let cur: unknown = obj;
-  for (const part of path.split('.')) {
-    if (typeof cur !== 'object' || cur === null || !Object.prototype.hasOwnProperty.call(cur, part)) return undefined;
-    cur = (cur as Record<string, unknown>)[part];
-  }
-  return cur;
 }
 
 function requireFile(path: string): void {

@@ -9,6 +9,7 @@ import { extname, join } from 'node:path';
 import type { Rng } from '../tensor/rng';
 import { SpruftError } from '../errors';
 import { locateJsonError } from '../io/jsonText';
+import { getField } from './fields';
 import type { DecodeOptions, TextTokenizer, TokenizerDescription } from './tokenizers/types';
 import { balancedIndices, selectLabelIndices, stratifiedSplitIndices } from './sampling';
 
@@ -36,16 +37,6 @@ export interface JsonlOptions {
    * them. Without it: integer labels are named "0".."max", string labels are sorted.
    */
   labelNames?: string[];
-}
-
-function getField(obj: Record<string, unknown>, path: string): unknown {
-  if (Object.prototype.hasOwnProperty.call(obj, path)) return obj[path];
-  let cur: unknown = obj;
-  for (const part of path.split('.')) {
-    if (typeof cur !== 'object' || cur === null || !Object.prototype.hasOwnProperty.call(cur, part)) return undefined;
-    cur = (cur as Record<string, unknown>)[part];
-  }
-  return cur;
 }
 
 /** Read `{text, label}` records, one JSON object per line; blank lines are skipped. */
