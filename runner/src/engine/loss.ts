@@ -5,7 +5,7 @@
  * the tokens, so that the vocabulary-wide logits are never all alive (`modelLoss`).
  */
 import type { Batch } from './batches';
-import type { ForwardContext } from '../models/layer';
+import type { DenseWeights, ForwardContext, Training } from '../models/layer';
 import type { Model } from '../models/model';
 import { requiresGrad, tapeActive } from '../tensor/autodiff';
 import { customOp, reshape } from '../tensor/ops/grad';
@@ -68,15 +68,6 @@ export function lmHeadChunkRows(vocab: number, elements = 2 ** 18): number {
   return Math.max(16, Math.floor(elements / Math.max(1, vocab)));
 }
 
-/** The LM head a fused loss applies: y = h W^T + b, W [V, d]. */
-export interface LmHeadWeights {
-  weight: Tensor;
-  bias?: Tensor;
-  /** W, b train: their gradients are accumulated chunk by chunk (full fine-tuning of the head). */
-  weightTrains: boolean;
-  biasTrains: boolean;
-}
-
 /**
  * The causal-LM loss fused with its LM head, over hidden states h [B, T, d] (or [N, d]):
  * sum_n w_n (lse_n - z_n[t_n]) / max(sum_n w_n, 1) with z_n = W h_n + b, computed
@@ -89,7 +80,7 @@ export interface LmHeadWeights {
  * Gradients equal those of `lmCrossEntropy` over the full logits to rounding.
  */
 export function lmHeadCrossEntropy(
-  hidden: Tensor, head: LmHeadWeights, targets: Tensor, weights: Tensor, chunkRows?: number,
+  hidden: Tensor, head: DenseWeights, targets: Tensor, weights: Tensor, chunkRows?: number,
 ): tf.Scalar {
   const d = hidden.shape[hidden.rank - 1]!;
   const h2 = hidden.rank === 2 ? hidden : reshape(hidden, [-1, d]);
@@ -188,13 +179,8 @@ export function lmHeadCrossEntropy(
  */
 export function modelLoss(model: Model, batch: Batch, ctx: ForwardContext): tf.Scalar {
   const head = batch.targets ? model.lmHead : undefined;
-  const t = head?.training;
-  if (head && t && head.kind === 'linear' && !head.perturbedForward && (t.kind === 'frozen' || t.kind === 'full')) {
-    const hidden = model.lmHeadInput(batch.x, ctx);
-    const weights: LmHeadWeights = t.kind === 'full'
-      ? { weight: t.w, bias: t.b ?? head.bias, weightTrains: true, biasTrains: t.b !== undefined }
-      : { weight: head.weight, bias: head.bias, weightTrains: false, biasTrains: false };
-    return lmHeadCrossEntropy(hidden, weights, batch.targets!, batch.weights!);
-  }
+  const training: Training | undefined = head?.training;
+  const weights = head && head.kind === 'linear' && !head.perturbedForward ? training?.denseWeights?.(head) : undefined;
+  if (head && weights) return lmHeadCrossEntropy(model.lmHeadInput(batch.x, ctx), weights, batch.targets!, batch.weights!);
   return taskLoss(model.forward(batch.x, ctx), batch);
 }

@@ -41,8 +41,23 @@ export interface Training {
    * product's FLOPs `fwd` at `positions` positions (engine/flops.ts).
    */
   gradientFlops(layer: AdaptableLayer, positions: number, fwd: number): number;
+  /**
+   * The layer's weight and bias as plain tensors, where this training keeps the layer a
+   * dense product y = x W^T + b (frozen, or trained whole), with which of them train; a
+   * fused loss may then apply the layer itself (engine/loss.ts, the LM head). Absent
+   * where the training adds terms of its own (adapters).
+   */
+  denseWeights?(layer: AdaptableLayer): DenseWeights;
   /** Release the training's tensors. */
   dispose(): void;
+}
+
+/** A layer's weight and bias as one dense product, and which of them train. */
+export interface DenseWeights {
+  weight: Tensor;
+  bias?: Tensor;
+  weightTrains: boolean;
+  biasTrains: boolean;
 }
 
 /** The layer as loaded: nothing trains. */
@@ -55,6 +70,7 @@ const FROZEN: FrozenTraining = {
   forward: (layer, x, _ctx, xNeedsGrad) => layer.frozenForward(x, xNeedsGrad),
   trainables: () => [],
   merged: (layer) => ({ w: layer.weight, b: layer.bias }),
+  denseWeights: (layer) => ({ weight: layer.weight, bias: layer.bias, weightTrains: false, biasTrains: false }),
   gradientFlops: () => 0,
   dispose: () => undefined,
 };

@@ -2,7 +2,7 @@
  * The weight itself trains: full fine-tuning's layers, the classifier head under every
  * method, and importance scoring's gradient probes (engine/importance/gradients.ts).
  */
-import type { AdaptableLayer, ForwardContext, Training } from '../../../models/layer';
+import type { AdaptableLayer, DenseWeights, ForwardContext, Training } from '../../../models/layer';
 import { fullConv2d } from '../../../tensor/ops/conv2d';
 import { fullDepthwiseConv2d } from '../../../tensor/ops/depthwiseConv2d';
 import { fullLinear } from '../../../tensor/ops/linear';
@@ -34,6 +34,10 @@ export class FullTraining implements Training {
 
   trainables(layer: AdaptableLayer): Array<{ name: string; variable: tf.Variable }> {
     return [{ name: `${layer.name}.weight`, variable: this.w }, ...(this.b ? [{ name: `${layer.name}.bias`, variable: this.b }] : [])];
+  }
+
+  denseWeights(layer: AdaptableLayer): DenseWeights {
+    return { weight: this.w, bias: this.b ?? layer.bias, weightTrains: true, biasTrains: this.b !== undefined };
   }
 
   merged(layer: AdaptableLayer): { w: Tensor; b?: Tensor } {
