@@ -14,8 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RUN_FILES, type RunStatusFile } from '../../../protocol/runFolder';
 import { spruftArgv } from '../../../test/fixtures/spruftCli';
-import { writeHfFolder } from '../io/hfFolder';
-import { initMlp } from '../models/init';
+import { writeMlpFolder } from '../../../test/fixtures/mlpFolder';
 
 let dir: string;
 
@@ -90,9 +89,7 @@ async function exitWithin(s: Served, ms: number): Promise<{ code: number | null;
 describe('spruft serve when the client goes away', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'spruft-serve-gone-'));
-    const c = { model_type: 'spruft-mlp' as const, image_size: 8, num_channels: 1, hidden_sizes: [24], num_labels: 10 };
-    const raw = initMlp(c, 1);
-    writeHfFolder(join(dir, 'mlp'), { config: c, tensors: new Map([...raw].map(([n, t]) => [n, { shape: t.shape, data: t.data }])) });
+    writeMlpFolder(join(dir, 'mlp'), [24]);
     writeFileSync(join(dir, 'long.spruft.yaml'), [
       'model: { path: mlp }', 'task: image-classification',
       'data: { dataset: mnist, trainLimit: 320, evalLimit: 50, image: { size: 8, channels: 1 } }',

@@ -12,10 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { ADAPTER_WEIGHTS_FILE } from '../../../protocol/adapter';
 import type { ClassificationMetrics, RunResult } from '../../../protocol/results';
 import { RUN_FILES } from '../../../protocol/runFolder';
-import { writeHfFolder } from '../io/hfFolder';
 import { readSafetensors } from '../io/safetensors';
-import { initMlp } from '../models/init';
 import { runSpruft, spruftArgv, type CliResult } from '../../../test/fixtures/spruftCli';
+import { writeMlpFolder } from '../../../test/fixtures/mlpFolder';
 
 let dir: string;
 
@@ -43,9 +42,7 @@ const train = (...args: string[]): CliResult => runSpruft(dir, ['train', ...args
 describe('spruft train', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'spruft-train-'));
-    const c = { model_type: 'spruft-mlp' as const, image_size: 8, num_channels: 1, hidden_sizes: [24], num_labels: 10 };
-    const raw = initMlp(c, 1);
-    writeHfFolder(join(dir, 'mlp'), { config: c, tensors: new Map([...raw].map(([n, t]) => [n, { shape: t.shape, data: t.data }])) });
+    writeMlpFolder(join(dir, 'mlp'), [24]);
     writeFileSync(join(dir, 'straight.spruft.yaml'), config('straight'));
     writeFileSync(join(dir, 'killed.spruft.yaml'), config('killed'));
   });

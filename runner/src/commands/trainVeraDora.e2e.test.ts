@@ -12,18 +12,15 @@ import { after, before, describe, it } from 'node:test';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from '../../../protocol/adapter';
 import type { ClassificationMetrics, RunResult } from '../../../protocol/results';
 import { RUN_FILES } from '../../../protocol/runFolder';
-import { writeHfFolder } from '../io/hfFolder';
 import { readSafetensors } from '../io/safetensors';
-import { initMlp } from '../models/init';
 import { runSpruft } from '../../../test/fixtures/spruftCli';
+import { writeMlpFolder } from '../../../test/fixtures/mlpFolder';
 
 describe('spruft train: compare lora, vera and dora', () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'spruft-vera-dora-'));
-    const c = { model_type: 'spruft-mlp' as const, image_size: 8, num_channels: 1, hidden_sizes: [24], num_labels: 10 };
-    const raw = initMlp(c, 1);
-    writeHfFolder(join(dir, 'mlp'), { config: c, tensors: new Map([...raw].map(([n, t]) => [n, { shape: t.shape, data: t.data }])) });
+    writeMlpFolder(join(dir, 'mlp'), [24]);
     writeFileSync(join(dir, 'peft.spruft.yaml'), [
       'model:', '  path: mlp', 'task: image-classification',
       'data:', '  dataset: mnist', '  trainLimit: 160', '  evalLimit: 64', '  image: { size: 8, channels: 1 }',

@@ -18,9 +18,8 @@ import type { AdapterConfig } from '../../../protocol/adapter';
 import { ADAPTER_CONFIG_FILE } from '../../../protocol/adapter';
 import { RUN_FILES, type RunStatusFile } from '../../../protocol/runFolder';
 import { runSpruft, spruftArgv, type CliResult } from '../../../test/fixtures/spruftCli';
-import { writeHfFolder } from '../io/hfFolder';
-import { initMlp } from '../models/init';
 import { readDashboardSnapshot } from './runFolder';
+import { writeMlpFolder } from '../../../test/fixtures/mlpFolder';
 
 let dir: string;
 
@@ -63,9 +62,7 @@ function status(runDir: string): RunStatusFile {
 describe('run lifecycle (spawned spruft)', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'spruft-lifecycle-'));
-    const c = { model_type: 'spruft-mlp' as const, image_size: 8, num_channels: 1, hidden_sizes: [24], num_labels: 10 };
-    const raw = initMlp(c, 1);
-    writeHfFolder(join(dir, 'mlp'), { config: c, tensors: new Map([...raw].map(([n, t]) => [n, { shape: t.shape, data: t.data }])) });
+    writeMlpFolder(join(dir, 'mlp'), [24]);
     writeFileSync(join(dir, 'compare.spruft.yaml'), config('compare', { epochs: 400, compare: 'lora' }));
     writeFileSync(join(dir, 'long.spruft.yaml'), config('long', { epochs: 400 }));
     writeFileSync(join(dir, 'short.spruft.yaml'), config('short', { epochs: 1 }));

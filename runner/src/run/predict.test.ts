@@ -15,12 +15,10 @@ import { runSpruft } from '../../../test/fixtures/spruftCli';
 import { mergeRun, startTrain } from '../app';
 import type { ImageExamples } from '../engine/batches';
 import { tf } from '../tensor/tf';
-import { writeHfFolder } from '../io/hfFolder';
 import { inferenceContext } from '../models/layer';
-import { initMlp } from '../models/init';
-import type { MlpConfig } from '../models/mlp';
 import { predictRun } from './predict';
 import { prepare, readResolved } from './session';
+import { writeMlpFolder } from '../../../test/fixtures/mlpFolder';
 
 const repo = join(__dirname, '..', '..', '..');
 
@@ -46,8 +44,7 @@ describe('playground predictions', () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'spruft-predict-'));
-    const config: MlpConfig = { model_type: 'spruft-mlp', image_size: 8, num_channels: 1, hidden_sizes: [16, 12], num_labels: 10 };
-    writeHfFolder(join(dir, 'mlp'), { config, tensors: initMlp(config, 1) });
+    writeMlpFolder(join(dir, 'mlp'), [16, 12]);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 

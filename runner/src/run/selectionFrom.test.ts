@@ -7,17 +7,14 @@ import type { SelectionEvent } from '../../../protocol/rpc';
 import { RUN_FILES } from '../../../protocol/runFolder';
 import { startTrain } from '../app';
 import { SpruftError } from '../errors';
-import { writeHfFolder } from '../io/hfFolder';
-import { initMlp } from '../models/init';
-import type { MlpConfig } from '../models/mlp';
+import { writeMlpFolder } from '../../../test/fixtures/mlpFolder';
 
 /** Score once, train many (`spruft.selectionFrom`): a second run reuses the rows and dependent columns of the first. */
 describe('spruft.selectionFrom', () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'spruft-selection-'));
-    const config: MlpConfig = { model_type: 'spruft-mlp', image_size: 8, num_channels: 1, hidden_sizes: [16, 12], num_labels: 10 };
-    writeHfFolder(join(dir, 'mlp'), { config, tensors: initMlp(config, 1) });
+    writeMlpFolder(join(dir, 'mlp'), [16, 12]);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -12,16 +12,13 @@ import { after, before, describe, it } from 'node:test';
 import { LineIndex } from '../../../protocol/lineIndex';
 import { startTrain } from '../app';
 import { loadRunConfig, RunConfigError } from '../config/load';
-import { writeHfFolder } from '../io/hfFolder';
-import { initMlp } from '../models/init';
-import type { MlpConfig } from '../models/mlp';
+import { writeMlpFolder } from '../../../test/fixtures/mlpFolder';
 
 describe('train refuses what check rejects, before any run folder', () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'spruft-refuse-'));
-    const config: MlpConfig = { model_type: 'spruft-mlp', image_size: 8, num_channels: 1, hidden_sizes: [12], num_labels: 10 };
-    writeHfFolder(join(dir, 'mlp'), { config, tensors: initMlp(config, 1) });
+    writeMlpFolder(join(dir, 'mlp'), [12]);
     writeFileSync(join(dir, 'train.jsonl'), '{"text": "hello", "label": "a"}\n{"text": "again", "label": "b"}\n');
     writeFileSync(join(dir, 'not-a-folder'), 'a file\n');
   });
