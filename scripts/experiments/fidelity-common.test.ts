@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import {
-  alternateHalves, type BaseRecord, chosenRate, lockedRun, lrText, pairedDifference, type ReportShape, sweepEdge, sweepRates,
+  alternateHalves, type BaseRecord, chosenRate, inPhase, loadRecords, lockedRun, lrText, pairedDifference, type ReportShape, sweepEdge, sweepRates,
 } from './fidelity-common';
 import { meanInterval, pairedTTest, signFlipTest, studentTQuantile } from './stats';
 
 function record(variant: string, lr: number, seed: number, valAcc: number, testAcc = valAcc, phase = 'sweep'): BaseRecord {
   return {
-    dataset: 'd', variant, lr, seed, epochs: 1, phase, key: `${variant}-${lr}-${seed}-${phase}`, trainableParams: 1, percent: 1,
+    dataset: 'd', variant, lr, seed, epochs: 1, phase, phases: [phase], key: `${variant}-${lr}-${seed}-${phase}`, trainableParams: 1, percent: 1,
     val: { loss: 1 - valAcc, accuracy: valAcc },
     test: { loss: 1 - testAcc, accuracy: testAcc, perLabelStats: { min: 0, q1: 0, median: 0, q3: 0, max: 0, mean: 0 } as BaseRecord['test']['perLabelStats'], perLabel: {} },
     steps: 1, trainMs: 1, lossCurve: [1], loadAverage: 0, finishedAt: '2026-01-01T00:00:00Z',
@@ -83,14 +83,22 @@ it('rates name files exactly, halves alternate, and a locked run is made once', 
   const dir = mkdtempSync(join(tmpdir(), 'fidelity-runs-'));
   try {
     let made = 0;
-    const body = async () => { made += 1; return { x: 1 }; };
-    assert.deepEqual(await lockedRun(dir, 'k', body), { x: 1 });
-    assert.deepEqual(await lockedRun(dir, 'k', body), { x: 1 });
+    const { phases: _, ...made1 } = record('spruft', 1e-3, 0, 0.5);
+    const body = async () => { made += 1; return made1; };
+    assert.deepEqual((await lockedRun(dir, 'k', 'sweep', body)).phases, ['sweep']);
+    // The same run asked for by another phase is not run again; it is recorded as serving both.
+    const again = await lockedRun(dir, 'k', 'finer', body);
     assert.equal(made, 1);
+    assert.deepEqual(again.phases, ['sweep', 'finer']);
+    assert.deepEqual(loadRecords(dir).map((r) => [r.phases, inPhase(r, 'finer'), inPhase(r, 'seeds')]), [[['sweep', 'finer'], true, false]]);
     assert.deepEqual(readdirSync(dir), ['k.json']);
     // A failed run leaves neither a record nor a lock.
-    await assert.rejects(lockedRun(dir, 'bad', async () => { throw new Error('boom'); }), /boom/);
+    await assert.rejects(lockedRun(dir, 'bad', 'sweep', async () => { throw new Error('boom'); }), /boom/);
     assert.deepEqual(readdirSync(dir), ['k.json']);
+    // Files written before `phases` existed read as serving the phase that ran them.
+    const { phases: __, ...old } = record('lora', 3e-3, 1, 0.4, 0.4, 'seeds');
+    writeFileSync(join(dir, 'old.json'), JSON.stringify(old));
+    assert.deepEqual(loadRecords(dir).find((r) => r.variant === 'lora')!.phases, ['seeds']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

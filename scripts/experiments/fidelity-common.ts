@@ -26,11 +26,17 @@ export interface BaseSpec {
   lr: number;
   seed: number;
   epochs: number;
-  /** Which phase asked for it (sweep, seeds, extras). */
+  /** Which phase asks for it (sweep, seeds, extras, ...). */
   phase: string;
 }
 
 export interface BaseRecord extends BaseSpec {
+  /**
+   * Every phase that asked for this run: one run (a spec) can serve several, e.g. a sweep's
+   * rate that is also the centre of a finer grid. `phase` is the one that ran it. The
+   * report reads membership from here (`inPhase`).
+   */
+  phases: string[];
   key: string;
   trainableParams: number;
   percent: number;
@@ -55,7 +61,7 @@ export interface BaseRecord extends BaseSpec {
 export async function classifierRun(
   model: Model, data: TaskData, halves: { val: Examples; test: Examples }, c: ResolvedRunConfig,
   o: { seed: number; key: string; evalBatch: number; loraRank: number },
-): Promise<Omit<BaseRecord, keyof BaseSpec> & { valMetrics: ClassificationMetrics; testMetrics: ClassificationMetrics }> {
+): Promise<Omit<BaseRecord, keyof BaseSpec | 'phases'> & { valMetrics: ClassificationMetrics; testMetrics: ClassificationMetrics }> {
   const labels = data.labelNames!;
   model.replaceHead(labels.length, Rng.derive(o.seed, 'head-init'));
   model.labelNames = labels;
@@ -89,21 +95,39 @@ export async function classifierRun(
   }
 }
 
+/** Whether phase `p` asked for run `r`. */
+export const inPhase = (r: BaseRecord, p: string): boolean => r.phases.includes(p);
+
+/** A record as read from disk: files made before `phases` existed list only the phase that ran them. */
+const normalized = <R extends BaseRecord>(r: R): R => (Array.isArray(r.phases) ? r : { ...r, phases: [r.phase] });
+
+const writeWhole = (file: string, record: unknown): void => {
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(record)}\n`);
+  renameSync(`${file}.tmp`, file);
+};
+
 const alive = (pid: number): boolean => {
   try { process.kill(pid, 0); return true; } catch { return false; }
 };
 
 /**
- * The record in `<runsDir>/<key>.json`, made by `body` unless it exists; a run another
- * process has locked (`<key>.lock` holding its pid) is waited for, and taken over if that
- * process is gone. The JSON is written whole (temporary file, then rename).
+ * The record in `<runsDir>/<key>.json`, made by `body` unless it exists (an existing one
+ * gets `phase` added to its `phases`); a run another process has locked (`<key>.lock`
+ * holding its pid) is waited for, and taken over if that process is gone. The JSON is
+ * written whole (temporary file, then rename).
  */
-export async function lockedRun<R>(runsDir: string, key: string, body: () => Promise<R>): Promise<R> {
+export async function lockedRun<R extends BaseRecord>(runsDir: string, key: string, phase: string, body: () => Promise<Omit<R, 'phases'>>): Promise<R> {
   mkdirSync(runsDir, { recursive: true });
   const file = join(runsDir, `${key}.json`);
   const lock = join(runsDir, `${key}.lock`);
   for (;;) {
-    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as R;
+    if (existsSync(file)) {
+      const r = normalized(JSON.parse(readFileSync(file, 'utf8')) as R);
+      if (inPhase(r, phase)) return r;
+      const joined = { ...r, phases: [...r.phases, phase] };
+      writeWhole(file, joined);
+      return joined;
+    }
     try {
       closeSync(openSync(lock, 'wx'));
       writeFileSync(lock, String(process.pid));
@@ -115,9 +139,8 @@ export async function lockedRun<R>(runsDir: string, key: string, body: () => Pro
     }
   }
   try {
-    const record = await body();
-    writeFileSync(`${file}.tmp`, `${JSON.stringify(record)}\n`);
-    renameSync(`${file}.tmp`, file);
+    const record = { ...await body(), phases: [phase] } as R;
+    writeWhole(file, record);
     return record;
   } finally {
     rmSync(lock, { force: true });
@@ -148,7 +171,7 @@ export async function sweepRates(grid0: number[], runAt: (lr: number) => Promise
 
 /** The chosen rate of a variant from the sweep runs on disk (the sweep's rule). */
 export function chosenRate(records: BaseRecord[], dataset: string, variant: string): number | undefined {
-  const rs = records.filter((r) => r.phase === 'sweep' && r.dataset === dataset && r.variant === variant);
+  const rs = records.filter((r) => inPhase(r, 'sweep') && r.dataset === dataset && r.variant === variant);
   if (rs.length === 0) return undefined;
   return rs.reduce((a, b) => (better(a, b) ? a : b)).lr;
 }
@@ -158,7 +181,7 @@ export function chosenRate(records: BaseRecord[], dataset: string, variant: stri
  * at the edge of what was tried may not be the best one.
  */
 export function sweepEdge(records: BaseRecord[], dataset: string, variant: string): 'low' | 'high' | undefined {
-  const lrs = records.filter((r) => r.phase === 'sweep' && r.dataset === dataset && r.variant === variant).map((r) => r.lr);
+  const lrs = records.filter((r) => inPhase(r, 'sweep') && r.dataset === dataset && r.variant === variant).map((r) => r.lr);
   const chosen = chosenRate(records, dataset, variant);
   if (chosen === undefined) return undefined;
   if (chosen === Math.min(...lrs)) return 'low';
@@ -168,7 +191,7 @@ export function sweepEdge(records: BaseRecord[], dataset: string, variant: strin
 
 export function loadRecords<R extends BaseRecord>(runsDir: string): R[] {
   if (!existsSync(runsDir)) return [];
-  return readdirSync(runsDir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(runsDir, f), 'utf8')) as R);
+  return readdirSync(runsDir).filter((f) => f.endsWith('.json')).map((f) => normalized(JSON.parse(readFileSync(join(runsDir, f), 'utf8')) as R));
 }
 
 export const pct = (x: number): string => (100 * x).toFixed(1);
@@ -196,7 +219,7 @@ export interface ReportShape<R extends BaseRecord> {
 export function sweepTable<R extends BaseRecord>(records: R[], dataset: string, shape: ReportShape<R>): string {
   const lines = ['| method | lr | val accuracy (%) | val loss | test accuracy (%) | train loss (last 8 steps) | steps |', '|---|---:|---:|---:|---:|---:|---:|'];
   for (const v of shape.variants) {
-    const rs = records.filter((r) => r.phase === 'sweep' && r.dataset === dataset && r.variant === v).sort((a, b) => a.lr - b.lr);
+    const rs = records.filter((r) => inPhase(r, 'sweep') && r.dataset === dataset && r.variant === v).sort((a, b) => a.lr - b.lr);
     const chosen = chosenRate(records, dataset, v);
     const edge = sweepEdge(records, dataset, v);
     for (const r of rs) {

@@ -41,7 +41,7 @@ import { loadModel } from '../../runner/src/models/load';
 import type { Model } from '../../runner/src/models/model';
 import {
   alternateHalves, type BaseRecord, type BaseSpec, chosenRate, classifierRun, curvesSvg, loadRecords, lockedRun, lrText, pairedLine, pct, type ReportShape,
-  better, resultTable, runWindow, sweepRates, sweepTable, windowLoss, writeSections,
+  better, inPhase, resultTable, runWindow, sweepRates, sweepTable, windowLoss, writeSections,
 } from './fidelity-common';
 
 const { values } = parseArgs({
@@ -187,10 +187,10 @@ async function prepare(dataset: string): Promise<Prepared> {
 /** Run `s` unless its JSON exists (runs another process holds are waited for: fidelity-common's lockedRun). */
 async function run(s: Spec): Promise<RunRecord> {
   const key = keyOf(s);
-  return lockedRun(runsDir, key, () => runUnlocked(s, key));
+  return lockedRun<RunRecord>(runsDir, key, s.phase, () => runUnlocked(s, key));
 }
 
-async function runUnlocked(s: Spec, key: string): Promise<RunRecord> {
+async function runUnlocked(s: Spec, key: string): Promise<Omit<RunRecord, 'phases'>> {
   const p = await prepare(s.dataset);
   const loraRank = s.loraRank ?? p.loraRank;
   const r = await classifierRun(p.model, p.data, p, runConfig(s, loraRank), { seed: s.seed, key, evalBatch: 250, loraRank });
@@ -264,16 +264,16 @@ const SHAPE: ReportShape<RunRecord> = {
 };
 
 function extrasTable(records: RunRecord[]): string {
-  const rs = records.filter((r) => r.dataset === 'mnist' && r.seed === 0 && (r.phase === 'extras' || (r.phase === 'sweep' && r.lr === chosenRate(records, 'mnist', r.variant))));
+  const rs = records.filter((r) => r.dataset === 'mnist' && r.seed === 0 && (inPhase(r, 'extras') || (inPhase(r, 'sweep') && r.lr === chosenRate(records, 'mnist', r.variant))));
   const describe = (r: RunRecord) => [
     LABEL[r.variant], r.variant === 'lora' ? `r=${r.loraRankUsed}` : '', r.trainBias ? '+ bias rows' : '', r.depthwise ? '+ depthwise rows' : '',
     r.warmup ? `warmup ${r.warmup}` : '',
   ].filter(Boolean).join(' ');
   const lines = ['| run (MNIST, seed 0) | lr | epochs (steps) | trainable params | val acc (%) | test acc (%) | test loss | train loss, last 8 steps at half / end |', '|---|---:|---:|---:|---:|---:|---:|---|'];
-  const order = (r: RunRecord) => VARIANTS.indexOf(r.variant) * 1000 + (r.phase === 'sweep' ? 0 : 1) * 100 + r.epochs;
+  const order = (r: RunRecord) => VARIANTS.indexOf(r.variant) * 1000 + (inPhase(r, 'sweep') ? 0 : 1) * 100 + r.epochs;
   for (const r of rs.sort((a, b) => order(a) - order(b))) {
     const half = Math.floor(r.lossCurve.length / 2);
-    lines.push(`| ${describe(r)}${r.phase === 'sweep' ? ' (chosen)' : ''} | ${r.lr} | ${r.epochs} (${r.steps}) | ${r.trainableParams.toLocaleString('en')} | ${pct(r.val.accuracy)} | ${pct(r.test.accuracy)} | ${r.test.loss.toFixed(3)} | ${windowLoss(r.lossCurve, half).toFixed(3)} / ${windowLoss(r.lossCurve, r.lossCurve.length).toFixed(3)} |`);
+    lines.push(`| ${describe(r)}${inPhase(r, 'sweep') ? ' (chosen)' : ''} | ${r.lr} | ${r.epochs} (${r.steps}) | ${r.trainableParams.toLocaleString('en')} | ${pct(r.val.accuracy)} | ${pct(r.test.accuracy)} | ${r.test.loss.toFixed(3)} | ${windowLoss(r.lossCurve, half).toFixed(3)} / ${windowLoss(r.lossCurve, r.lossCurve.length).toFixed(3)} |`);
   }
   return lines.join('\n');
 }
@@ -281,7 +281,7 @@ function extrasTable(records: RunRecord[]): string {
 /** Training-loss curves of the chosen runs, seed 0 (at twice the epochs where that run exists), as an SVG. */
 function curves(records: RunRecord[], dataset: string): string {
   const series = VARIANTS.map((v) => ({ v, r: records.find((r) => r.dataset === dataset && r.variant === v && r.seed === 0 && plain(r) && r.epochs === 2 * EPOCHS && r.lr === chosenRate(records, dataset, v))
-    ?? records.find((r) => r.phase === 'sweep' && r.dataset === dataset && r.variant === v && r.lr === chosenRate(records, dataset, v)) }))
+    ?? records.find((r) => inPhase(r, 'sweep') && r.dataset === dataset && r.variant === v && r.lr === chosenRate(records, dataset, v)) }))
     .filter((s): s is { v: VariantKey; r: RunRecord } => s.r !== undefined);
   return curvesSvg(series.map((s) => ({ label: `${LABEL[s.v]} (lr ${s.r.lr}, ${s.r.epochs} epochs)`, curve: s.r.lossCurve })));
 }
@@ -291,7 +291,7 @@ function curves(records: RunRecord[], dataset: string): string {
  * tables and the paired test read them with the main protocol's rule for the chosen rate.
  */
 const finerView = (records: RunRecord[]): RunRecord[] =>
-  records.filter((r) => r.phase === 'finer').map((r) => ({ ...r, phase: r.seed === 0 ? 'sweep' : 'seeds' }));
+  records.filter((r) => inPhase(r, 'finer')).map((r) => ({ ...r, phases: [r.seed === 0 ? 'sweep' : 'seeds'] }));
 
 function finerSection(records: RunRecord[]): string {
   const view = finerView(records);
@@ -319,8 +319,8 @@ function report(): void {
   const sections: Array<[string, string]> = [];
   // A section is written only from runs of its own phase, so that a partial set of runs
   // (e.g. only the finer grid) leaves the other tables as they are.
-  const datasets = Object.keys(DATASETS).filter((d) => records.some((r) => r.dataset === d && r.phase === 'sweep'));
-  const sweeps = records.filter((r) => r.phase === 'sweep' || r.phase === 'seeds' || r.phase === 'extras');
+  const datasets = Object.keys(DATASETS).filter((d) => records.some((r) => r.dataset === d && inPhase(r, 'sweep')));
+  const sweeps = records.filter((r) => ['sweep', 'seeds', 'extras'].some((p) => inPhase(r, p)));
   const settings = `Generated by \`npx tsx scripts/experiments/fidelity-image.ts --report --write docs/fidelity.md\` from ${records.length} runs in \`docs/fidelity/runs/\` ` +
     `(${runWindow(sweeps, cpus().length)}). ` +
     `MobileNetV2 (npm nsfwjs, cut at out_relu, new 10-way head), 32x32 inputs in [-1, 1]; ${TRAIN_LIMIT} balanced training images, ` +
@@ -335,8 +335,8 @@ function report(): void {
     mkdirSync(join(root, 'docs/fidelity'), { recursive: true });
     writeFileSync(join(root, `docs/fidelity/curves-${d}.svg`), `${curves(records, d)}\n`);
   }
-  if (records.some((r) => r.phase === 'extras')) sections.push(['fidelity-extras', extrasTable(records)]);
-  if (records.some((r) => r.phase === 'finer')) sections.push(['fidelity-image-finer', finerSection(records)]);
+  if (records.some((r) => inPhase(r, 'extras'))) sections.push(['fidelity-extras', extrasTable(records)]);
+  if (records.some((r) => inPhase(r, 'finer'))) sections.push(['fidelity-image-finer', finerSection(records)]);
   writeSections(values.write, sections);
 }
 
