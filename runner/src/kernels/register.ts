@@ -9,9 +9,12 @@
  *         BatchMatMul (transposed / batched products routed to XNNPACK's 2-d path),
  *         _FusedMatMul (unbatched products with a transpose flag, likewise);
  *         GatherV2 (row copies; also fixes the builtin's wrong batchDims results);
+ *         SpruftIndexAdd (tensor/ops/indexAdd.ts: no builtin; one copy and r slice adds),
+ *         SpruftRope (tensor/ops/rope.ts: no builtin; one pass instead of six kernels);
  *         Transpose (only for matrices with a multiple of 512 rows, else the builtin).
  *   cpu:  Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter / -Input,
- *         UnsortedSegmentSum, GatherV2, Transpose (all far faster than cpu's builtins).
+ *         UnsortedSegmentSum, GatherV2, Transpose (all far faster than cpu's builtins),
+ *         SpruftIndexAdd, SpruftRope.
  *         cpu keeps its builtin Conv2DBackpropInput: it is as fast as cpu's own conv2d.
  *
  * Measured with `npx tsx runner/src/kernels/kernelBench.ts` (tfjs 4.22, Node 20, wasm
@@ -97,6 +100,10 @@ import { conv2dBackpropFilterKernel } from './conv2dBackpropFilter';
 import { conv2dBackpropInputKernel } from './conv2dBackpropInput';
 import { depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './depthwiseConv2dBackprop';
 import { gatherV2Kernel } from './gatherV2';
+import { INDEX_ADD } from '../tensor/ops/indexAdd';
+import { indexAddKernel } from './indexAdd';
+import { ROPE } from '../tensor/ops/rope';
+import { ropeKernel } from './rope';
 import { batchMatMulKernel, fusedMatMulKernel } from './batchMatMul';
 import { unsortedSegmentSumKernel } from './unsortedSegmentSum';
 import { nativeBlas } from './nativeBlas';
@@ -117,6 +124,8 @@ export const PROJECT_KERNELS: Readonly<Record<BackendKind, readonly KernelPlan[]
     { kernelName: 'DepthwiseConv2dNativeBackpropInput', kernelFunc: depthwiseBackpropInputKernel },
     { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSumKernel },
     { kernelName: 'GatherV2', kernelFunc: gatherV2Kernel },
+    { kernelName: INDEX_ADD, kernelFunc: indexAddKernel },
+    { kernelName: ROPE, kernelFunc: ropeKernel },
     { kernelName: 'BatchMatMul', kernelFunc: batchMatMulKernel },
     { kernelName: '_FusedMatMul', kernelFunc: fusedMatMulKernel },
   ],
@@ -127,6 +136,8 @@ export const PROJECT_KERNELS: Readonly<Record<BackendKind, readonly KernelPlan[]
     { kernelName: 'DepthwiseConv2dNativeBackpropInput', kernelFunc: depthwiseBackpropInputKernel },
     { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSumKernel },
     { kernelName: 'GatherV2', kernelFunc: gatherV2Kernel },
+    { kernelName: INDEX_ADD, kernelFunc: indexAddKernel },
+    { kernelName: ROPE, kernelFunc: ropeKernel },
   ],
 };
 

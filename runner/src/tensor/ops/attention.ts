@@ -5,6 +5,7 @@
  */
 import { tf, type Tensor } from '../tf';
 import { customOp } from './grad';
+import { rope } from './rope';
 
 export interface AttentionOptions {
   heads: number;
@@ -49,17 +50,6 @@ function ropeSlices(rope: { cos: Tensor; sin: Tensor }, t: number, dh: number): 
   return { c: tf.slice(rope.cos, [0, 0], [t, dh]), s: tf.slice(rope.sin, [0, 0], [t, dh]) };
 }
 
-/** x * cos + rotate_half(x) * sin on [B, H, T, dh], rotate_half(x) = [-x2, x1]. */
-function applyRope(x: Tensor, c: Tensor, s: Tensor): Tensor {
-  const [x1, x2] = tf.split(x, 2, 3);
-  return tf.add(tf.mul(x, c), tf.mul(tf.concat([tf.neg(x2), x1], 3), s));
-}
-
-/** The transpose of applyRope: dy * cos + rotate_half^T(dy * sin), rotate_half^T(u) = [u2, -u1]. */
-function applyRopeTranspose(dy: Tensor, c: Tensor, s: Tensor): Tensor {
-  const [u1, u2] = tf.split(tf.mul(dy, s), 2, 3);
-  return tf.add(tf.mul(dy, c), tf.concat([u2, tf.neg(u1)], 3));
-}
 
 function splitHeads(x: Tensor, heads: number): Tensor {
   const [b, t, d] = x.shape as number[];
@@ -115,8 +105,8 @@ export function multiHeadAttention(q: Tensor, k: Tensor, v: Tensor, o: Attention
       let kh = splitHeads(k, kvHeads);
       if (o.rope) {
         const { c, s } = ropeSlices(o.rope, t, dh);
-        qh = applyRope(qh, c, s);
-        kh = applyRope(kh, c, s);
+        qh = rope(qh, c, s, false);
+        kh = rope(kh, c, s, false);
       }
       kh = repeat(kh);
       const vh = repeat(splitHeads(v, kvHeads));
@@ -139,8 +129,8 @@ export function multiHeadAttention(q: Tensor, k: Tensor, v: Tensor, o: Attention
       dP.dispose();
       const dS = tf.mul(p, centred);
       centred.dispose();
-      const rope = o.rope ? ropeSlices(o.rope, t, dh) : undefined;
-      const unrope = (g: Tensor): Tensor => (rope ? applyRopeTranspose(g, rope.c, rope.s) : g);
+      const tables = o.rope ? ropeSlices(o.rope, t, dh) : undefined;
+      const unrope = (g: Tensor): Tensor => (tables ? rope(g, tables.c, tables.s, true) : g);
       const dQ = tf.tidy(() => mergeHeads(unrope(tf.matMul(dS, kh))));
       const dK = tf.tidy(() => mergeHeads(unrope(sumGroups(tf.matMul(dS, qh, true, false)))));
       dS.dispose();

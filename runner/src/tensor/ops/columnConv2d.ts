@@ -10,24 +10,19 @@
  */
 import { tf, type Tensor } from '../tf';
 import type { ColumnParams } from './columnLinear';
-import { conv2dBackpropFilter, conv2dBackpropInput, gatherChannels, selectionMatrix, type ConvSpec } from './conv2d';
+import { conv2dBackpropFilter, conv2dBackpropInput, gatherChannels, type ConvSpec } from './conv2d';
+import { indexAdd } from './indexAdd';
 import { customOp, dims } from './grad';
 
 /** W + W_f,dep M_dep for a filter [kh, kw, c_in, c_out] (merging an adapter). */
 export function addInputChannels(w: Tensor, cols: tf.Tensor1D, wdep: Tensor): Tensor {
-  const [kh, kw, cin, cout] = dims(w);
-  const c = dims(wdep)[2];
-  // [kh, kw, c, c_out] -> [kh * kw * c_out, c] x M_dep [c, c_in] -> back to the filter layout.
-  const moved = tf.reshape(tf.transpose(wdep, [0, 1, 3, 2]), [kh * kw * cout, c]);
-  const delta = tf.reshape(tf.matMul(moved, selectionMatrix(cols, cin)), [kh, kw, cout, cin]);
-  return tf.add(w, tf.transpose(delta, [0, 1, 3, 2]));
+  return indexAdd(w, 2, cols, wdep);
 }
 
 /** Spread [..., c] onto the channels `cols` of [..., c_in] (zeros elsewhere). */
 function scatterChannels(t: Tensor, cols: tf.Tensor1D, cin: number): Tensor {
   const s = dims(t);
-  const c = s[s.length - 1];
-  return tf.reshape(tf.matMul(tf.reshape(t, [-1, c]), selectionMatrix(cols, cin)), [...s.slice(0, -1), cin]);
+  return indexAdd(tf.zeros([...s.slice(0, -1), cin]), s.length - 1, cols, t);
 }
 
 export function columnConv2d(y: Tensor, x: Tensor, spec: ConvSpec, p: ColumnParams, xNeedsGrad: boolean): Tensor {

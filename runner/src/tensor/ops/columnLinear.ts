@@ -13,8 +13,8 @@
  *   dW_f,dep = dy^T x[:, cols],   dx = (dy W_f,dep) M_dep,   dy passes to y unchanged.
  */
 import { tf, type Tensor } from '../tf';
-import { selectionMatrix } from './conv2d';
-import { customOp, dims, flatten2d } from './grad';
+import { customOp, flatten2d } from './grad';
+import { indexAdd } from './indexAdd';
 
 /** A layer's dependent columns: which input columns, and their trainable W_f,dep. */
 export interface ColumnParams {
@@ -26,7 +26,7 @@ export interface ColumnParams {
 
 /** W + W_f,dep M_dep for a linear weight [d_out, d_in] (merging an adapter). */
 export function addColumns(w: Tensor, cols: tf.Tensor1D, wdep: Tensor): Tensor {
-  return tf.add(w, tf.matMul(wdep, selectionMatrix(cols, dims(w)[1])));
+  return indexAdd(w, 1, cols, wdep);
 }
 
 /** y + x[:, cols] W_f,dep^T, with y [..., d_out] and x [..., d_in]. */
@@ -44,7 +44,8 @@ export function columnLinear(y: Tensor, x: Tensor, p: ColumnParams, xNeedsGrad: 
     (dy, [xc]) => {
       const dWdep = tf.matMul(dy, xc, true, false);
       if (!xNeedsGrad) return [dy, dWdep];
-      const dx = tf.matMul(tf.matMul(dy, p.wdep), selectionMatrix(p.cols, dIn));
+      const dxc = tf.matMul(dy, p.wdep);
+      const dx = indexAdd(tf.zeros([dxc.shape[0], dIn]), 1, p.cols, dxc);
       return [dy, dx, dWdep];
     },
   );

@@ -11,7 +11,8 @@
  */
 import { tf, type Tensor } from '../tf';
 import { customOp, dims } from './grad';
-import type { DropoutMask, LoraParams, RowParams } from './linear';
+import { indexAdd } from './indexAdd';
+import { rowBias, type DropoutMask, type LoraParams, type RowParams } from './linear';
 
 export type Padding = 'same' | 'valid';
 
@@ -58,31 +59,14 @@ function addBias(y: Tensor, bias: Tensor | undefined): Tensor {
   return bias ? tf.add(y, bias) : y;
 }
 
-/** One-hot [r, c_out]: row k has a 1 at column rows[k] (M^T of eq. 5). */
-export function selectionMatrix(rows: tf.Tensor1D, dOut: number): Tensor {
-  // Built as int32 and cast: the wasm backend's OneHot writes integer bit patterns into
-  // a float32 output (tfjs 4.22), giving 1.4e-45 instead of 1.
-  return tf.cast(tf.oneHot(rows, dOut), 'float32');
-}
-
 /** W + M W_f along the output-channel axis (last) of a [kh, kw, c_in, c_out] filter. */
 export function addOutputChannels(w: Tensor, rows: tf.Tensor1D, wf: Tensor): Tensor {
-  const [kh, kw, cin, dOut] = dims(w);
-  const k = kh * kw * cin;
-  const r = dims(wf)[3];
-  const delta = tf.matMul(tf.reshape(wf, [k, r]), selectionMatrix(rows, dOut));
-  return tf.add(w, tf.reshape(delta, w.shape));
+  return indexAdd(w, 3, rows, wf);
 }
 
 /** The channels `rows` of an NHWC tensor. */
 export function gatherChannels(t: Tensor, rows: tf.Tensor1D): Tensor {
   return tf.gather(t, rows, t.rank - 1);
-}
-
-function rowBias(bias: Tensor | undefined, rows: tf.Tensor1D, bf: Tensor | undefined, dOut: number): Tensor | undefined {
-  if (!bf) return bias;
-  const delta = tf.scatterND(tf.reshape(rows, [-1, 1]), bf, [dOut]);
-  return bias ? tf.add(bias, delta) : delta;
 }
 
 export function frozenConv2d(x: Tensor, w: Tensor, bias: Tensor | undefined, spec: ConvSpec, xNeedsGrad: boolean): Tensor {

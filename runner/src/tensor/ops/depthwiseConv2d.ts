@@ -5,9 +5,10 @@
  */
 import { tf, type Tensor } from '../tf';
 import type { ConvSpec } from './conv2d';
-import { gatherChannels, selectionMatrix } from './conv2d';
+import { gatherChannels } from './conv2d';
+import { indexAdd } from './indexAdd';
 import { customOp, dims } from './grad';
-import type { RowParams } from './linear';
+import { rowBias, type RowParams } from './linear';
 
 export function depthwiseBackpropInput(inputShape: number[], dy: Tensor, filter: Tensor, spec: ConvSpec): Tensor {
   return tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy, filter }, {
@@ -31,16 +32,7 @@ function addBias(y: Tensor, bias: Tensor | undefined): Tensor {
 
 /** W + M W_f along the channel axis of a [kh, kw, c, 1] filter. */
 export function addChannels(w: Tensor, rows: tf.Tensor1D, wf: Tensor): Tensor {
-  const [kh, kw, c] = dims(w);
-  const r = dims(wf)[2];
-  const delta = tf.matMul(tf.reshape(wf, [kh * kw, r]), selectionMatrix(rows, c));
-  return tf.add(w, tf.reshape(delta, w.shape));
-}
-
-function rowBias(bias: Tensor | undefined, rows: tf.Tensor1D, bf: Tensor | undefined, dOut: number): Tensor | undefined {
-  if (!bf) return bias;
-  const delta = tf.scatterND(tf.reshape(rows, [-1, 1]), bf, [dOut]);
-  return bias ? tf.add(bias, delta) : delta;
+  return indexAdd(w, 2, rows, wf);
 }
 
 export function frozenDepthwiseConv2d(x: Tensor, w: Tensor, bias: Tensor | undefined, spec: ConvSpec, xNeedsGrad: boolean): Tensor {

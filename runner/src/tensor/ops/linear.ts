@@ -14,6 +14,7 @@
  */
 import { tf, type Tensor } from '../tf';
 import { customOp, flatten2d } from './grad';
+import { indexAdd } from './indexAdd';
 
 /** SPruFT row adapter of one layer: selected rows and the trainable W_f (and b_f). */
 export interface RowParams {
@@ -53,18 +54,17 @@ export function dropInput(t: Tensor, m: Tensor, keep: number): Tensor {
 
 /** W + M W_f: the selected rows of W moved by W_f (M is the row selection of eq. 5). */
 export function addRows(w: Tensor, rows: tf.Tensor1D, wf: Tensor): Tensor {
-  return tf.add(w, tf.scatterND(tf.reshape(rows, [-1, 1]), wf, w.shape));
+  return indexAdd(w, 0, rows, wf);
 }
 
 function addBias(y: Tensor, bias: Tensor | undefined): Tensor {
   return bias ? tf.add(y, bias) : y;
 }
 
-/** Bias with the selected entries moved by b_f. */
-function rowBias(bias: Tensor | undefined, rows: tf.Tensor1D, bf: Tensor | undefined, dOut: number): Tensor | undefined {
+/** Bias with the selected entries moved by b_f (a layer without bias: b_f at those entries). */
+export function rowBias(bias: Tensor | undefined, rows: tf.Tensor1D, bf: Tensor | undefined, dOut: number): Tensor | undefined {
   if (!bf) return bias;
-  const delta = tf.scatterND(tf.reshape(rows, [-1, 1]), bf, [dOut]);
-  return bias ? tf.add(bias, delta) : delta;
+  return indexAdd(bias ?? tf.zeros([dOut]), 0, rows, bf);
 }
 
 export function frozenLinear(x: Tensor, w: Tensor, bias: Tensor | undefined, xNeedsGrad: boolean): Tensor {
@@ -95,14 +95,6 @@ export function rowLinearPath(n: number, r: number, dIn: number, dOut: number): 
   return n * r * (dIn + dOut) < 48 * dIn * dOut ? 'split' : 'merged';
 }
 
-/** y[:, idx] += yf for the selected columns idx: a gather through [0 | yf] (column 0 adds nothing). */
-function addColumns(y: Tensor, rows: tf.Tensor1D, yf: Tensor): Tensor {
-  const [n, dOut] = y.shape as [number, number];
-  const r = yf.shape[1]!;
-  const from = tf.scatterND(tf.reshape(rows, [-1, 1]), tf.range(1, r + 1, 1, 'int32'), [dOut]);
-  return tf.add(y, tf.gather(tf.concat([tf.zeros([n, 1]), yf], 1), from, 1));
-}
-
 export function rowLinear(
   x: Tensor, w: Tensor, bias: Tensor | undefined, p: RowParams, xNeedsGrad: boolean, path?: RowPath,
 ): Tensor {
@@ -116,7 +108,8 @@ export function rowLinear(
       save([x2]);
       const b = rowBias(bias, p.rows, p.bf, dOut);
       if (how === 'merged') return addBias(tf.matMul(x2, addRows(w, p.rows, p.wf), false, true), b);
-      return addBias(addColumns(tf.matMul(x2, w, false, true), p.rows, tf.matMul(x2, p.wf, false, true)), b);
+      // y[:, idx] += f(W_f, x): the selected output columns.
+      return addBias(indexAdd(tf.matMul(x2, w, false, true), 1, p.rows, tf.matMul(x2, p.wf, false, true)), b);
     },
     (dy, [xs]) => {
       // dL/dW_f = dy[:, idx]^T x: only the selected rows' gradient is ever formed.

@@ -4,6 +4,7 @@
  * SPruFT handles norm layers, which LoRA cannot).
  */
 import { tf, type Tensor } from '../tf';
+import { indexAdd } from './indexAdd';
 
 export type NormTraining =
   | { kind: 'frozen' }
@@ -23,9 +24,8 @@ export function effectiveAffine(
       return { scale: training.scale, shift: training.shift ?? shift };
     case 'rows': {
       const d = scale.shape[0];
-      const idx = tf.reshape(training.rows, [-1, 1]);
-      const s = tf.add(scale, tf.scatterND(idx, training.scale, [d]));
-      const b = training.shift ? tf.add(shift ?? tf.zeros([d]), tf.scatterND(idx, training.shift, [d])) : shift;
+      const s = indexAdd(scale, 0, training.rows, training.scale);
+      const b = training.shift ? indexAdd(shift ?? tf.zeros([d]), 0, training.rows, training.shift) : shift;
       return { scale: s, shift: b };
     }
   }
