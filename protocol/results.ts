@@ -352,6 +352,11 @@ export interface InspectResult {
     attention?: boolean;
     /** The classification / LM head (never a target; trains whole when it trains). */
     head?: boolean;
+    /**
+     * The tensor whose weight this layer shares (a tied LM head: tie_word_embeddings);
+     * `params` counts that weight once, under that tensor.
+     */
+    tiedTo?: string;
   }>;
 }
 

@@ -16,7 +16,9 @@
  * input and one log-sum-exp per token (unfused, `lmLoss: 'logits'`: the softmax, vocabulary
  * per token). With `training.checkpointing: blocks` a
  * block keeps only its input; one block's cache is rebuilt at a time in backward (counted
- * as "other"). validateEstimate tests hold this against measured steps.
+ * as "other"). Adam's update makes one buffer of a parameter's size at a time
+ * (tensor/ops/adam.ts): the largest trainable tensor's, also "other". validateEstimate
+ * tests hold this against measured steps.
  *
  * Other models: each adapted layer keeps its input x for the gradient of W_f (eq. 5), and
  * backpropagation from the loss to the earliest trainable layer keeps the layer outputs
@@ -91,6 +93,7 @@ export function estimateTrainingMemory(
     trainable = head.params;
     cacheWidth = inputWidth(head);
   }
+  const largest = largestTrainable(m.memory.scope, model.layers, targets, (l) => m.memory.targetParams!(l, config, false) ?? 0, m.memory.scope === 'head' ? head : undefined);
   // Backpropagating to the earliest trainable layer keeps the outputs of the layers on the
   // way; with adapters spread over the blocks that is (nearly) every layer.
   if (trainable > 0 && m.memory.scope !== 'head') cacheWidth += weighted.reduce((s, l) => s + (l.dOut ?? 0), 0);
@@ -98,9 +101,23 @@ export function estimateTrainingMemory(
   return trainingEstimate(method, trainable, {
     cache: (tokens * cacheWidth + perLayer) * FLOAT_BYTES,
     dropout: tokens * dropoutWidth * FLOAT_BYTES,
-    // Frozen tensors the method adds beside the model (VeRA's shared projections).
-    other: (m.memory.frozenFloats?.(targets, config) ?? 0) * FLOAT_BYTES,
+    // Frozen tensors the method adds beside the model (VeRA's shared projections), and
+    // the buffer of Adam's update.
+    other: ((m.memory.frozenFloats?.(targets, config) ?? 0) + largest) * FLOAT_BYTES,
   }, model.params * FLOAT_BYTES, 2 * tokens * maxWidth * FLOAT_BYTES);
+}
+
+/**
+ * Entries of the largest tensor Adam updates (one extra buffer of that size at a time):
+ * under `all` the largest weight, under `targets` the largest adapter (a layer's adapter
+ * parameters together: an upper bound), and the head where it trains.
+ */
+function largestTrainable(
+  scope: 'all' | 'targets' | 'head', layers: readonly InspectedLayer[], targets: readonly InspectedLayer[],
+  targetParams: (l: InspectedLayer) => number, head: InspectedLayer | undefined,
+): number {
+  const of = scope === 'all' ? layers.map((l) => l.params) : scope === 'targets' ? targets.map(targetParams) : [];
+  return Math.max(0, ...of, head?.params ?? 0);
 }
 
 /**
@@ -257,8 +274,9 @@ function estimateTransformer(
   // Floats adapted layers keep whatever the tokens (DoRA's norms).
   let perLayer = 0;
   if (m.memory.scope === 'all') {
-    // Every weight but the head, which trains only where the task has a classifier.
-    trainable = model.params - (head && !trainsHeadUnderFull(config) ? head.params : 0);
+    // Every weight but the head, which trains only where the task has a classifier; a
+    // head tied to the embeddings trains with them (and is counted once, under them).
+    trainable = model.params - (head && !head.tiedTo && !trainsHeadUnderFull(config) ? head.params : 0);
     for (const l of model.layers) if (l.dOut && !l.head) adaptOf.set(l.name, kept(l.dOut));
   } else if (m.memory.scope === 'targets') {
     for (const layer of targets) {
@@ -313,7 +331,10 @@ function estimateTransformer(
   const inferenceBytes = Math.max(blockWork, s.kind === 'decoder' ? tokens * f * (s.vocab ?? 0) : 0);
   // Without checkpointing the per-layer floats stay to backward; with it, one block's at a time (negligible).
   if (!checkpointed) cache += perLayer * f;
-  // Frozen tensors the method adds beside the model (VeRA's shared projections) count as "other".
+  // Frozen tensors the method adds beside the model (VeRA's shared projections) and the
+  // buffer of Adam's update count as "other".
   const frozen = (m.memory.frozenFloats?.(targets, config) ?? 0) * f;
-  return trainingEstimate(method, trainable, { cache, dropout: masks, other: recompute + frozen }, model.params * f, inferenceBytes);
+  const largest = largestTrainable(m.memory.scope, model.layers.filter((l) => !l.head || l.tiedTo || trainsHeadUnderFull(config)), targets,
+    (l) => m.memory.targetParams!(l, config, true) ?? 0, trainsHead ? head : undefined);
+  return trainingEstimate(method, trainable, { cache, dropout: masks, other: recompute + frozen + largest * f }, model.params * f, inferenceBytes);
 }

@@ -3,6 +3,7 @@
  * trainable tensors of a method. The state (first and second moments, step count) is
  * plain tensors so that checkpoints can store it and a resumed run continues exactly.
  */
+import { adamFirstMoment, adamParam, adamSecondMoment } from '../tensor/ops/adam';
 import { tf, type Tensor } from '../tensor/tf';
 
 export interface OptimizerConfig {
@@ -37,23 +38,20 @@ export class Adam {
     const { beta1, beta2, epsilon, weightDecay, kind } = this.config;
     const c1 = 1 - beta1 ** this.step;
     const c2 = 1 - beta2 ** this.step;
-    // One tidy per parameter: the update's temporaries never exist for all parameters at
-    // once (for full fine-tuning they would be several copies of the model).
+    // Parameter by parameter, and each part assigned (its old buffer freed) before the
+    // next is made: one extra buffer of the parameter's size at a time (tensor/ops/adam.ts).
     for (const p of this.params) {
-      tf.tidy(() => {
-        let g = grads.get(p.name);
-        if (!g) return;
-        // Adam's weight decay is an L2 term in the gradient; AdamW's is decoupled.
-        if (kind === 'adam' && weightDecay > 0) g = tf.add(g, tf.mul(p.variable, weightDecay));
-        const m = this.m.get(p.name)!;
-        const v = this.v.get(p.name)!;
-        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
-        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
-        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), epsilon));
-        let next = tf.sub(p.variable, tf.mul(update, lr));
-        if (kind === 'adamw' && weightDecay > 0) next = tf.sub(next, tf.mul(p.variable, lr * weightDecay));
-        p.variable.assign(next);
-      });
+      const g0 = grads.get(p.name);
+      if (!g0) continue;
+      // Adam's weight decay is an L2 term in the gradient; AdamW's is decoupled.
+      const g = kind === 'adam' && weightDecay > 0 ? tf.tidy(() => tf.add(g0, tf.mul(p.variable, weightDecay))) : g0;
+      const m = this.m.get(p.name)!;
+      const v = this.v.get(p.name)!;
+      tf.tidy(() => m.assign(adamFirstMoment(m, g, beta1)));
+      tf.tidy(() => v.assign(adamSecondMoment(v, g, beta2)));
+      if (g !== g0) g.dispose();
+      const decoupledDecay = kind === 'adamw' ? weightDecay : 0;
+      tf.tidy(() => p.variable.assign(adamParam(p.variable, m, v, { c1, c2, epsilon, lr, decoupledDecay })));
     }
   }
 

@@ -10,11 +10,12 @@
  *         _FusedMatMul (unbatched products with a transpose flag, likewise);
  *         GatherV2 (row copies; also fixes the builtin's wrong batchDims results);
  *         SpruftIndexAdd (tensor/ops/indexAdd.ts: no builtin; one copy and r slice adds),
- *         SpruftRope (tensor/ops/rope.ts: no builtin; one pass instead of six kernels);
+ *         SpruftRope (tensor/ops/rope.ts: no builtin; one pass instead of six kernels),
+ *         SpruftAdamPart (tensor/ops/adam.ts: no builtin; one buffer per part, not eleven);
  *         Transpose (only for matrices with a multiple of 512 rows, else the builtin).
  *   cpu:  Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter / -Input,
  *         UnsortedSegmentSum, GatherV2, Transpose (all far faster than cpu's builtins),
- *         SpruftIndexAdd, SpruftRope.
+ *         SpruftIndexAdd, SpruftRope, SpruftAdamPart.
  *         cpu keeps its builtin Conv2DBackpropInput: it is as fast as cpu's own conv2d.
  *
  * Measured with `npx tsx runner/src/kernels/kernelBench.ts` (tfjs 4.22, Node 20, wasm
@@ -104,6 +105,8 @@ import { INDEX_ADD } from '../tensor/ops/indexAdd';
 import { indexAddKernel } from './indexAdd';
 import { ROPE } from '../tensor/ops/rope';
 import { ropeKernel } from './rope';
+import { ADAM_PART } from '../tensor/ops/adam';
+import { adamPartKernel } from './adam';
 import { batchMatMulKernel, fusedMatMulKernel } from './batchMatMul';
 import { unsortedSegmentSumKernel } from './unsortedSegmentSum';
 import { nativeBlas } from './nativeBlas';
@@ -126,6 +129,7 @@ export const PROJECT_KERNELS: Readonly<Record<BackendKind, readonly KernelPlan[]
     { kernelName: 'GatherV2', kernelFunc: gatherV2Kernel },
     { kernelName: INDEX_ADD, kernelFunc: indexAddKernel },
     { kernelName: ROPE, kernelFunc: ropeKernel },
+    { kernelName: ADAM_PART, kernelFunc: adamPartKernel },
     { kernelName: 'BatchMatMul', kernelFunc: batchMatMulKernel },
     { kernelName: '_FusedMatMul', kernelFunc: fusedMatMulKernel },
   ],
@@ -138,6 +142,7 @@ export const PROJECT_KERNELS: Readonly<Record<BackendKind, readonly KernelPlan[]
     { kernelName: 'GatherV2', kernelFunc: gatherV2Kernel },
     { kernelName: INDEX_ADD, kernelFunc: indexAddKernel },
     { kernelName: ROPE, kernelFunc: ropeKernel },
+    { kernelName: ADAM_PART, kernelFunc: adamPartKernel },
   ],
 };
 

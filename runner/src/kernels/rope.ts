@@ -30,23 +30,19 @@ export function rope(mem: BackendMemory, x: TensorInfo, cos: TensorInfo, sin: Te
   const c = mem.f32(cos);
   const s = mem.f32(sin);
   const ov = mem.f32(out);
-  const f = Math.fround;
+  // Two loops per row, one per half, so that the inner loops have no branch.
   for (let p = 0; p < planes; p++) {
     for (let row = 0; row < t; row++) {
       const base = p * plane + row * dh;
       const tab = row * dh;
-      for (let i = 0; i < dh; i++) {
-        const k = tab + i;
-        const at = base + i;
-        if (!transpose) {
-          // x * cos + [-x2, x1] * sin
-          const rot = i < half ? -xv[at + half] : xv[at - half];
-          ov[at] = f(xv[at] * c[k]) + f(rot * s[k]);
-        } else {
-          // dy * cos + [u2, -u1] with u = dy * sin
-          const u = i < half ? f(xv[at + half] * s[k + half]) : -f(xv[at - half] * s[k - half]);
-          ov[at] = f(xv[at] * c[k]) + u;
-        }
+      if (!transpose) {
+        // x * cos + [-x2, x1] * sin
+        for (let i = 0; i < half; i++) ov[base + i] = Math.fround(xv[base + i] * c[tab + i]) + Math.fround(-xv[base + i + half] * s[tab + i]);
+        for (let i = half; i < dh; i++) ov[base + i] = Math.fround(xv[base + i] * c[tab + i]) + Math.fround(xv[base + i - half] * s[tab + i]);
+      } else {
+        // dy * cos + [u2, -u1] with u = dy * sin
+        for (let i = 0; i < half; i++) ov[base + i] = Math.fround(xv[base + i] * c[tab + i]) + Math.fround(xv[base + i + half] * s[tab + i + half]);
+        for (let i = half; i < dh; i++) ov[base + i] = Math.fround(xv[base + i] * c[tab + i]) - Math.fround(xv[base + i - half] * s[tab + i - half]);
       }
     }
   }

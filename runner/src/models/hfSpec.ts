@@ -231,12 +231,15 @@ export function checkWeights(
 
 /** The engine's layer list from a spec (header-only inspection). */
 export function specLayers(spec: HfArchitectureSpec): Array<{
-  name: string; kind: LayerKind; shape: number[]; params: number; dOut: number; dIn: number; attention: boolean; head: boolean;
+  name: string; kind: LayerKind; shape: number[]; params: number; dOut: number; dIn: number; attention: boolean; head: boolean; tiedTo?: string;
 }> {
   return spec.layers.map((l) => {
     const n = l.shape.reduce((a, b) => a * b, 1);
     const dOut = l.kind === 'conv2d' ? l.shape[3] : l.shape[0];
-    return { name: l.name, kind: l.kind, shape: l.shape, params: n + (l.bias ? dOut : 0), dOut, dIn: n / dOut, attention: isAttentionLayer(l.name), head: l.head ?? false };
+    return {
+      name: l.name, kind: l.kind, shape: l.shape, params: n + (l.bias ? dOut : 0), dOut, dIn: n / dOut, attention: isAttentionLayer(l.name), head: l.head ?? false,
+      ...(l.tiedTo ? { tiedTo: l.tiedTo } : {}),
+    };
   });
 }
 
