@@ -8,7 +8,7 @@
       "target_name": "spruft_blas",
       "sources": ["src/blas.c"],
       "include_dirs": ["<(openblas_include)"],
-      "cflags": ["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags": ["-O2", "-std=c11", "-ffp-contract=off", "-fno-fast-math", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["-L<(openblas_libdir)", "-Wl,-rpath,<(openblas_libdir)", "-lopenblas"]
     }
   ]

@@ -14,6 +14,14 @@
  *   epilogue(C, offC, rows, cols, bias, offBias, biasLen, activation, alpha)
  *       in place: C[r][c] += bias[c % biasLen] (bias may be null), then the activation
  *       (0 linear, 1 relu, 2 relu6, 3 elu, 4 sigmoid, 5 leakyrelu with alpha).
+ *   adamPart(part, n, out, offOut, a, offA, b, offB, c, offC, s0, s1, s2, s3, s4)
+ *       one part of Adam's update (runner/src/tensor/ops/adam.ts), elementwise over n:
+ *       part 0: out = a s0 + b s1                      (m' from m = a, g = b)
+ *       part 1: out = a s0 + (b b) s1                  (v' from v = a, g = b)
+ *       part 2: out = a - (b / s0) / (sqrt(c / s1) + s2) s3 [- a s4 when s4 > 0]
+ *                                                      (p' from p = a, m' = b, v' = c)
+ *       in float32 arithmetic, each operation rounded (no contraction into FMAs: see
+ *       binding.gyp), so it gives the floats of the tfjs kernels it replaces.
  *   setThreads(n), info() -> { config, corename, threads, cores }.
  * Every offset and extent is checked against the array's length before any work: a
  * wrong call is a JavaScript RangeError, never a write outside the tensor.
@@ -187,6 +195,64 @@ static napi_value Epilogue(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value AdamPart(napi_env env, napi_callback_info info) {
+  size_t argc = 15;
+  napi_value argv[15];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 15) {
+    napi_throw_type_error(env, "SPRUFT_NATIVE", "adamPart takes 15 arguments");
+    return NULL;
+  }
+  int64_t part, n, offOut, offA, offB, offC;
+  F32 out, A, B, C;
+  double s[5];
+  if (!get_i64(env, argv[0], &part, "part") || !get_i64(env, argv[1], &n, "n")) return NULL;
+  if (!get_f32(env, argv[2], &out, false, "out") || !get_i64(env, argv[3], &offOut, "offOut")) return NULL;
+  if (!get_f32(env, argv[4], &A, false, "a") || !get_i64(env, argv[5], &offA, "offA")) return NULL;
+  if (!get_f32(env, argv[6], &B, false, "b") || !get_i64(env, argv[7], &offB, "offB")) return NULL;
+  if (!get_f32(env, argv[8], &C, true, "c") || !get_i64(env, argv[9], &offC, "offC")) return NULL;
+  for (int k = 0; k < 5; k++) CHECK(napi_get_value_double(env, argv[10 + k], &s[k]));
+  if (part > 2) return range_error(env, "adamPart: part must be 0, 1 or 2");
+  if (!fits(offOut, 1, n, n, 0, 1, out.length) || !fits(offA, 1, n, n, 0, 1, A.length) || !fits(offB, 1, n, n, 0, 1, B.length))
+    return range_error(env, "adamPart: an operand lies outside its array");
+  if (part == 2 && (C.data == NULL || !fits(offC, 1, n, n, 0, 1, C.length))) return range_error(env, "adamPart: v lies outside its array");
+  float *o = out.data + offOut;
+  const float *a = A.data + offA;
+  const float *b = B.data + offB;
+  const float s0 = (float)s[0], s1 = (float)s[1], s2 = (float)s[2], s3 = (float)s[3], s4 = (float)s[4];
+  if (part == 0) {
+    for (int64_t i = 0; i < n; i++) {
+      const float x = a[i] * s0;
+      const float y = b[i] * s1;
+      o[i] = x + y;
+    }
+  } else if (part == 1) {
+    for (int64_t i = 0; i < n; i++) {
+      const float x = a[i] * s0;
+      const float sq = b[i] * b[i];
+      const float y = sq * s1;
+      o[i] = x + y;
+    }
+  } else {
+    const float *c = C.data + offC;
+    const bool decay = s[4] > 0;
+    for (int64_t i = 0; i < n; i++) {
+      const float mh = b[i] / s0;
+      const float vh = c[i] / s1;
+      const float den = sqrtf(vh) + s2;
+      const float update = mh / den;
+      const float step = update * s3;
+      float next = a[i] - step;
+      if (decay) {
+        const float d = a[i] * s4;
+        next = next - d;
+      }
+      o[i] = next;
+    }
+  }
+  return NULL;
+}
+
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -223,6 +289,7 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     {"sgemm", NULL, Sgemm, NULL, NULL, NULL, napi_default, NULL},
     {"epilogue", NULL, Epilogue, NULL, NULL, NULL, napi_default, NULL},
+    {"adamPart", NULL, AdamPart, NULL, NULL, NULL, napi_default, NULL},
     {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
     {"info", NULL, Info, NULL, NULL, NULL, napi_default, NULL},
   };

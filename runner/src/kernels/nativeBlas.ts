@@ -27,6 +27,14 @@ export interface NativeBlasAddon {
     C: Float32Array, offC: number, rows: number, cols: number,
     bias: Float32Array | null, offBias: number, biasLen: number, activation: number, alpha: number,
   ): void;
+  /**
+   * One part of Adam's update (native/src/blas.c): 0 m', 1 v', 2 the parameter. Absent in
+   * an addon built before it (kernels/register.ts then leaves the wasm ops to do it).
+   */
+  adamPart?(
+    part: 0 | 1 | 2, n: number, out: Float32Array, offOut: number, a: Float32Array, offA: number,
+    b: Float32Array, offB: number, c: Float32Array | null, offC: number, s0: number, s1: number, s2: number, s3: number, s4: number,
+  ): void;
   setThreads(n: number): void;
   info(): { config: string; corename: string; threads: number; cores: number };
 }

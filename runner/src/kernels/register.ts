@@ -11,11 +11,11 @@
  *         GatherV2 (row copies; also fixes the builtin's wrong batchDims results);
  *         SpruftIndexAdd (tensor/ops/indexAdd.ts: no builtin; one copy and r slice adds),
  *         SpruftRope (tensor/ops/rope.ts: no builtin; one pass instead of six kernels),
- *         SpruftAdamPart (tensor/ops/adam.ts: no builtin; one buffer per part, not eleven);
  *         Transpose (only for matrices with a multiple of 512 rows, else the builtin).
  *   cpu:  Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter / -Input,
  *         UnsortedSegmentSum, GatherV2, Transpose (all far faster than cpu's builtins),
- *         SpruftIndexAdd, SpruftRope, SpruftAdamPart.
+ *         SpruftIndexAdd, SpruftRope, SpruftAdamPart (tensor/ops/adam.ts: one buffer per
+ *         part of Adam's update, not eleven).
  *         cpu keeps its builtin Conv2DBackpropInput: it is as fast as cpu's own conv2d.
  *
  * Measured with `npx tsx runner/src/kernels/kernelBench.ts` (tfjs 4.22, Node 20, wasm
@@ -106,7 +106,7 @@ import { indexAddKernel } from './indexAdd';
 import { ROPE } from '../tensor/ops/rope';
 import { ropeKernel } from './rope';
 import { ADAM_PART } from '../tensor/ops/adam';
-import { adamPartKernel } from './adam';
+import { adamPartKernel, nativeAdamPartKernel } from './adam';
 import { batchMatMulKernel, fusedMatMulKernel } from './batchMatMul';
 import { unsortedSegmentSumKernel } from './unsortedSegmentSum';
 import { nativeBlas } from './nativeBlas';
@@ -129,7 +129,6 @@ export const PROJECT_KERNELS: Readonly<Record<BackendKind, readonly KernelPlan[]
     { kernelName: 'GatherV2', kernelFunc: gatherV2Kernel },
     { kernelName: INDEX_ADD, kernelFunc: indexAddKernel },
     { kernelName: ROPE, kernelFunc: ropeKernel },
-    { kernelName: ADAM_PART, kernelFunc: adamPartKernel },
     { kernelName: 'BatchMatMul', kernelFunc: batchMatMulKernel },
     { kernelName: '_FusedMatMul', kernelFunc: fusedMatMulKernel },
   ],
@@ -146,16 +145,35 @@ export const PROJECT_KERNELS: Readonly<Record<BackendKind, readonly KernelPlan[]
   ],
 };
 
-/** The kernels that run on the native BLAS over wasm when the addon loads. */
+/**
+ * The kernels that run natively over wasm when the addon loads: the products (replacing
+ * the wasm ones) and Adam's update parts (where the addon has them; without it wasm runs
+ * them as tfjs ops, faster there than a JavaScript loop).
+ */
 export const NATIVE_KERNELS: readonly KernelPlan[] = [
   { kernelName: 'BatchMatMul', kernelFunc: nativeBatchMatMulKernel },
   { kernelName: '_FusedMatMul', kernelFunc: nativeFusedMatMulKernel },
+  { kernelName: ADAM_PART, kernelFunc: nativeAdamPartKernel },
 ];
 
-/** The plans for a backend now: the native products replace the wasm ones where the addon loads. */
+/** The native plans the loaded addon can serve (one built before adamPart has only the products). */
+function nativePlans(): readonly KernelPlan[] {
+  const blas = nativeBlas();
+  if (blas == null) return [];
+  return NATIVE_KERNELS.filter((p) => p.kernelName !== ADAM_PART || typeof blas.adamPart === 'function');
+}
+
+/** The plans for a backend now: on wasm the native kernels replace or join the wasm ones where the addon loads. */
 function plansFor(backend: BackendKind): readonly KernelPlan[] {
-  if (backend !== 'wasm' || nativeBlas() == null) return PROJECT_KERNELS[backend];
-  return PROJECT_KERNELS.wasm.map((p) => NATIVE_KERNELS.find((n) => n.kernelName === p.kernelName) ?? p);
+  if (backend !== 'wasm') return PROJECT_KERNELS[backend];
+  const natives = nativePlans();
+  const replaced = PROJECT_KERNELS.wasm.map((p) => natives.find((n) => n.kernelName === p.kernelName) ?? p);
+  return [...replaced, ...natives.filter((n) => !PROJECT_KERNELS.wasm.some((p) => p.kernelName === n.kernelName))];
+}
+
+/** Names of the kernels registerProjectKernels puts on a backend now (with the native ones on wasm where the addon loads). */
+export function plannedKernels(backend: BackendKind): string[] {
+  return plansFor(backend).map((p) => p.kernelName);
 }
 
 /** Names of the native kernels in place on wasm now (empty where the addon did not load). */
@@ -182,7 +200,7 @@ export function registerProjectKernels(backend: BackendName): string[] {
 
 /** Put the builtin kernels back (tests and the benchmark compare with them). */
 export function unregisterProjectKernels(backend: BackendKind): void {
-  for (const plan of PROJECT_KERNELS[backend]) uninstallKernel(plan.kernelName, backend);
+  for (const plan of plansFor(backend)) uninstallKernel(plan.kernelName, backend);
 }
 
 /** Names of the project kernels in place on a backend now. */
