@@ -113,14 +113,25 @@ static napi_value range_error(napi_env env, const char *what) {
   return NULL;
 }
 
-static napi_value Sgemm(napi_env env, napi_callback_info info) {
-  size_t argc = 18;
-  napi_value argv[18];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 18) {
-    napi_throw_type_error(env, "SPRUFT_NATIVE", "sgemm takes 18 arguments");
-    return NULL;
+/* The call's arguments into argv, or a TypeError saying that `name` takes `want` of them. */
+static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *name) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, "SPRUFT_NATIVE", "Node-API call failed: napi_get_cb_info");
+    return false;
   }
+  if (argc != want) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s takes %zu argument%s", name, want, want == 1 ? "" : "s");
+    napi_throw_type_error(env, "SPRUFT_NATIVE", msg);
+    return false;
+  }
+  return true;
+}
+
+static napi_value Sgemm(napi_env env, napi_callback_info info) {
+  napi_value argv[18];
+  if (!get_args(env, info, 18, argv, "sgemm")) return NULL;
   bool ta, tb;
   int64_t M, N, K, offA, lda, sA, offB, ldb, sB, offC, ldc, sC, batch;
   F32 A, B, C;
@@ -163,13 +174,8 @@ static inline float activate(float x, int act, float alpha) {
 }
 
 static napi_value Epilogue(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
   napi_value argv[9];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 9) {
-    napi_throw_type_error(env, "SPRUFT_NATIVE", "epilogue takes 9 arguments");
-    return NULL;
-  }
+  if (!get_args(env, info, 9, argv, "epilogue")) return NULL;
   F32 C, bias;
   int64_t offC, rows, cols, offBias, biasLen, act;
   double alpha;
@@ -196,13 +202,8 @@ static napi_value Epilogue(napi_env env, napi_callback_info info) {
 }
 
 static napi_value AdamPart(napi_env env, napi_callback_info info) {
-  size_t argc = 15;
   napi_value argv[15];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 15) {
-    napi_throw_type_error(env, "SPRUFT_NATIVE", "adamPart takes 15 arguments");
-    return NULL;
-  }
+  if (!get_args(env, info, 15, argv, "adamPart")) return NULL;
   int64_t part, n, offOut, offA, offB, offC;
   F32 out, A, B, C;
   double s[5];
@@ -254,14 +255,9 @@ static napi_value AdamPart(napi_env env, napi_callback_info info) {
 }
 
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int64_t n;
-  if (argc != 1) {
-    napi_throw_type_error(env, "SPRUFT_NATIVE", "setThreads takes one argument");
-    return NULL;
-  }
+  if (!get_args(env, info, 1, argv, "setThreads")) return NULL;
   if (!get_i64(env, argv[0], &n, "threads")) return NULL;
   if (n < 1) return range_error(env, "threads must be at least 1");
   openblas_set_num_threads((int)n);
