@@ -203,11 +203,14 @@ export const MergeRequest = new RequestType<MergeParams, MergeResult, RunnerErro
 export const PredictInputSchema = Type.Union([
   /** The run's evaluation example #index (an image, a text, or a passage whose start is the prompt). */
   Type.Object({ kind: Type.Literal('example'), index: Type.Integer({ minimum: 0 }) }),
-  /** A text to classify (text-classification) or a prompt to continue (causal-lm). */
-  Type.Object({ kind: Type.Literal('text'), text: Type.String() }),
+  /**
+   * A text to classify (text-classification) or a prompt to continue (causal-lm); `pair`,
+   * the second text, for a run on text pairs (its `data.columns.textPair`), and only there.
+   */
+  Type.Object({ kind: Type.Literal('text'), text: Type.String(), pair: Type.Optional(Type.String()) }),
   /** An image file (JPEG, PNG, WebP) to classify, brought to the model's input as the run's images were. */
   Type.Object({ kind: Type.Literal('image'), path: Type.String({ minLength: 1 }) }),
-], { description: '{"kind": "example", "index": n >= 0}, {"kind": "text", "text": "..."} or {"kind": "image", "path": "..."}' });
+], { description: '{"kind": "example", "index": n >= 0}, {"kind": "text", "text": "...", "pair"?: "..."} or {"kind": "image", "path": "..."}' });
 export type PredictInput = Static<typeof PredictInputSchema>;
 
 export const PredictParamsSchema = params({
@@ -240,6 +243,8 @@ export interface PredictResult {
   /** What both models were given. Images as the model sees them, rescaled to 0..255, HWC. */
   input: {
     text?: string;
+    /** The second text of a typed pair. */
+    pair?: string;
     image?: { width: number; height: number; channels: number; pixels: number[] };
     /** The example's true label (classification examples). */
     label?: string;

@@ -17,8 +17,11 @@ export type HostToWebview =
   | { type: 'evaluation'; event: EvaluationEvent }
   | { type: 'finished'; event: FinishedEvent }
   | { type: 'reply'; requestId: number; ok: boolean; error?: string }
-  /** Whether the run can be tried (it holds an adapter) and on what task; `focus` scrolls to it. */
-  | { type: 'playground'; available: boolean; task?: PredictResult['task']; focus?: boolean }
+  /**
+   * Whether the run can be tried (it holds an adapter), on what task, and whether it reads
+   * text pairs (its `data.columns.textPair`: two text boxes); `focus` scrolls to it.
+   */
+  | { type: 'playground'; available: boolean; task?: PredictResult['task']; pairs?: boolean; focus?: boolean }
   /** The answer to a `predict` request. */
   | { type: 'prediction'; requestId: number; result?: PredictResult; error?: string };
 

@@ -369,6 +369,37 @@ describe('dashboard page in Chromium', () => {
     await page.close();
   });
 
+  it('tries a run on text pairs with two texts, and shows a regression head\'s numbers', async () => {
+    const page = await openDashboard(browser);
+    await feed(page, [...syntheticRun(), { type: 'playground', available: true, task: 'text-classification', pairs: true }]);
+    await page.locator('[data-section="playground"]').waitFor({ state: 'visible' });
+    assert.equal(await page.locator('[data-input="pair"]').isVisible(), true, 'a second text box for the pair');
+    await page.locator('[data-input="text"]').fill('A man is playing a guitar.');
+    await page.locator('[data-action="predict-text"]').click();
+    assert.match(await page.locator('[data-view="playground-status"]').innerText(), /Type both texts first/);
+    await page.locator('[data-input="pair"]').fill('A man plays the guitar.');
+    await page.locator('[data-action="predict-text"]').click();
+    await page.waitForFunction(() => (window as unknown as PageGlobals).__posted.some((m) => m.type === 'predict'));
+    const request = (await page.evaluate(() => (window as unknown as PageGlobals).__posted)).find((m): m is Extract<WebviewToHost, { type: 'predict' }> => m.type === 'predict')!;
+    assert.deepEqual(request.input, { kind: 'text', text: 'A man is playing a guitar.', pair: 'A man plays the guitar.' });
+    await feed(page, [{
+      type: 'prediction',
+      requestId: request.requestId,
+      result: {
+        task: 'text-classification', method: 'spruft', examples: 6, ms: 120,
+        input: { text: 'A man is playing a guitar.', pair: 'A man plays the guitar.' },
+        base: { value: 0.12 }, tuned: { value: 4.1 },
+      },
+    }]);
+    await page.locator('[data-model="tuned"] [data-value]').waitFor();
+    assert.equal(await page.locator('[data-view="playground-pair"]').innerText(), 'A man plays the guitar.');
+    assert.equal(await page.locator('[data-model="tuned"] [data-value]').getAttribute('data-value'), '4.1');
+    // A run on single texts has one box.
+    await feed(page, [{ type: 'playground', available: true, task: 'text-classification' }]);
+    assert.equal(await page.locator('[data-input="pair"]').isVisible(), false);
+    await page.close();
+  });
+
   it('asks the host to stop a running run and shows the reply', async () => {
     const running = syntheticRun().filter((m) => m.type !== 'finished' && m.type !== 'labelAccuracy').slice(0, 40);
     const page = await openDashboard(browser);

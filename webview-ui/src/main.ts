@@ -164,7 +164,7 @@ function handle(message: HostToWebview): void {
       snapshot = applyRunMessage(snapshot, message);
       break;
     case 'playground':
-      playground.configure(message.available, message.task);
+      playground.configure(message.available, message.task, message.pairs === true);
       if (message.focus) requestAnimationFrame(() => playground.focus());
       return;
     case 'prediction': {

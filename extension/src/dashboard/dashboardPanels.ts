@@ -52,8 +52,8 @@ class DashboardPanel {
   /** Tells the page whether the run can be tried: a finished run folder that holds an adapter. */
   postPlayground(focus = false): void {
     const available = this.snapshot.status !== 'running' && this.snapshot.runDir !== '' && hasAdapter(this.snapshot.runDir);
-    const task = available ? taskOf(this.snapshot.runDir) : undefined;
-    this.post({ type: 'playground', available, ...(task ? { task } : {}), focus });
+    const { task, pairs } = available ? taskOf(this.snapshot.runDir) : {};
+    this.post({ type: 'playground', available, ...(task ? { task } : {}), ...(pairs ? { pairs } : {}), focus });
   }
 
   /** Whether the page has posted `ready` and drawn the snapshot it was sent. */
@@ -149,11 +149,13 @@ export type DashboardActions = Record<RunAction, (snapshot: DashboardSnapshot) =
 export type Predictor = (runDir: string, input: PredictInput) => Promise<PredictResult>;
 
 /** The task of a run, from its run.spruft.json. */
-function taskOf(runDir: string): PredictResult['task'] | undefined {
+/** The run's task, and whether it reads text pairs, from its resolved config. */
+function taskOf(runDir: string): { task?: PredictResult['task']; pairs?: boolean } {
   try {
-    return (JSON.parse(readFileSync(join(runDir, RUN_FILES.config), 'utf8')) as { task?: PredictResult['task'] }).task;
+    const c = JSON.parse(readFileSync(join(runDir, RUN_FILES.config), 'utf8')) as { task?: PredictResult['task']; data?: { columns?: { textPair?: string } } };
+    return { task: c.task, pairs: c.data?.columns?.textPair !== undefined };
   } catch {
-    return undefined;
+    return {};
   }
 }
 

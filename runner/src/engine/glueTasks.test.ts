@@ -25,7 +25,8 @@ import { taskLoss } from './loss';
 import { mseLoss } from './regressionLoss';
 import { prepare } from '../run/session';
 import { listRun } from '../commands/runs';
-import { parseByteSize } from '../../../protocol/format';
+import { formatScore, parseByteSize } from '../../../protocol/format';
+import { runSpruft } from '../../../test/fixtures/spruftCli';
 import { RUN_FILES } from '../../../protocol/runFolder';
 import { applyAdapter } from './adapterIO';
 import { detachMethod } from './methods';
@@ -214,6 +215,29 @@ describe('GLUE pair and regression tasks (STS-B layout) on BERT', () => {
     assert.equal(typeof answer.tuned.value, 'number');
     assert.notEqual(answer.base.value, answer.tuned.value, 'the adapter changes the prediction');
     assert.ok([...fixtureScores().values()].some((v) => Math.fround(v) === Number(answer.input.label)), `true label ${answer.input.label} is a score of the file`);
+  });
+
+  it('the playground takes a typed pair, encoded as the run encodes its pairs: one pair of the file answers exactly as example 0 does', async () => {
+    const example = await predictRun({ runDir, input: { kind: 'example', index: 0 } });
+    const typed = [];
+    for (const [a, b] of [...fixtureScores().keys()].map((k) => k.split('\t') as [string, string])) {
+      typed.push({ a, b, answer: await predictRun({ runDir, input: { kind: 'text', text: a, pair: b } }) });
+    }
+    const same = typed.filter((t) => t.answer.base.value === example.base.value && t.answer.tuned.value === example.tuned.value);
+    assert.equal(same.length, 1, 'exactly one pair of the file is example 0');
+    assert.equal(same[0].answer.input.text, same[0].a);
+    assert.equal(same[0].answer.input.pair, same[0].b);
+    // The order of the two texts matters (segments A and B): swapped, the answer is another.
+    const swapped = await predictRun({ runDir, input: { kind: 'text', text: same[0].b, pair: same[0].a } });
+    assert.notEqual(swapped.tuned.value, example.tuned.value);
+    await assert.rejects(predictRun({ runDir, input: { kind: 'text', text: same[0].a } }), /this run classifies text pairs \(data\.columns\.textPair: "sentence2"\): give the second text too/);
+    // From a terminal: --pair, and the regression head's number printed.
+    const cli = runSpruft(dir, ['predict', runDir, '--text', same[0].a, '--pair', same[0].b]);
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.match(cli.stdout, new RegExp(`fine-tuned  predicted ${formatScore(example.tuned.value!).replace('.', '\\.')} \\(spruft\\)`));
+    const refused = runSpruft(dir, ['predict', runDir, '--example', '0', '--pair', 'x']);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /--pair is the second text of --text/);
   });
 
   it('refusals: qm-taylor (per class) and a label that is not a number', async () => {

@@ -172,8 +172,21 @@ export function taskTokenizer(model: Model, config: ResolvedRunConfig): TextToke
   return tok;
 }
 
+/**
+ * Texts (with their second texts, for a pair task) as a token model reads them: right
+ * padding whatever the tokenizer's side (the engine's models read each sequence's last
+ * real token where its padding starts), and a pair's token types (BERT's segment ids)
+ * packed into the ids for a model that reads them (models/tokenTypes.ts).
+ */
+export function encodeForModel(tok: TextTokenizer, model: Model, texts: string[], length: number, pairs?: string[]): { ids: Int32Array; mask: Uint8Array } {
+  const e = encodeBatch(tok, texts, length, 'right', pairs);
+  const types = model.input.kind === 'tokens' ? model.input.tokenTypes ?? 1 : 1;
+  const ids = e.typeIds && types > 1 ? packTokenTypes(e.ids, e.typeIds, model.input.kind === 'tokens' ? model.input.vocabSize : 0, types) : e.ids;
+  return { ids, mask: Uint8Array.from(e.attentionMask) };
+}
+
 /** Sequence length a token model reads: the config's, capped by the model's positions. */
-function sequenceLength(model: Model, config: ResolvedRunConfig): number {
+export function sequenceLength(model: Model, config: ResolvedRunConfig): number {
   if (model.input.kind !== 'tokens') throw new SpruftError('CONFIG_INVALID', `task ${config.task} needs a token model, but ${model.architecture} reads images`);
   return Math.min(config.data.text.maxLength, model.input.maxLength);
 }
@@ -361,14 +374,9 @@ export async function loadTextClassificationTask(config: ResolvedRunConfig, mode
   if (d.evalLimit !== undefined && d.evalLimit < evalSet.n) evalSet = balancedTextLimit(evalSet, d.evalLimit, Rng.derive(seed, 'eval-limit'));
   // The model masks (and reads the last real token by) the pad id of the tokenizer in use.
   model.padTokenId = tok.padId;
-  // Right padding whatever the tokenizer's side: the engine's models read each sequence's
-  // last real token where its padding starts.
-  // A pair's token types (BERT's segment ids) go to a model that reads them, packed into its ids.
-  const types = model.input.kind === 'tokens' ? model.input.tokenTypes ?? 1 : 1;
   const encode = (ds: TextDataset): TokenExamples => {
-    const e = encodeBatch(tok, ds.texts, length, 'right', ds.textPairs);
-    const ids = e.typeIds && types > 1 ? packTokenTypes(e.ids, e.typeIds, model.input.kind === 'tokens' ? model.input.vocabSize : 0, types) : e.ids;
-    return { kind: 'tokens', n: ds.n, length, ids, mask: Uint8Array.from(e.attentionMask), ...(ds.values ? { values: ds.values } : { labels: ds.labels }) };
+    const e = encodeForModel(tok, model, ds.texts, length, ds.textPairs);
+    return { kind: 'tokens', n: ds.n, length, ids: e.ids, mask: e.mask, ...(ds.values ? { values: ds.values } : { labels: ds.labels }) };
   };
   return {
     train: encode(train), eval: encode(evalSet), labelNames: d.labelNames ?? train.labelNames,

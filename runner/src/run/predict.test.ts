@@ -140,6 +140,7 @@ describe('playground predictions', () => {
     }
     assert.ok(['negative', 'positive'].includes(example.input.label!), 'the example\'s true label');
     assert.ok(example.input.text && example.input.text.length > 0, 'the example\'s text');
+    await assert.rejects(predictRun({ runDir: run.runDir, input: { kind: 'text', text: 'A warm film.', pair: 'A cold one.' } }), /this run reads single texts \(no data\.columns\.textPair\): a second text has nowhere to go/);
   });
 
   it('continues a prompt greedily with a decoder, base and fine-tuned', async () => {

@@ -9,7 +9,6 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ResolvedRunConfig } from '../../../protocol/config';
 import type { LabelScore, ModelAnswer, PredictParams, PredictResult } from '../../../protocol/rpc';
 import { RUN_FILES } from '../../../protocol/runFolder';
 import { SpruftError } from '../errors';
@@ -18,8 +17,8 @@ import { imageValues, prepareExamples, type Examples, type ImageExamples, type T
 import { decodeImage } from '../data/imageDecode';
 import { detachMethod } from '../engine/methods';
 import { tf } from '../tensor/tf';
-import { encodeBatch, type TextTokenizer } from '../data/tokenizers';
-import { taskTokenizer } from '../engine/taskData';
+import type { TextTokenizer } from '../data/tokenizers';
+import { encodeForModel, sequenceLength, taskTokenizer } from '../engine/taskData';
 import { inferenceContext } from '../models/layer';
 import type { Model } from '../models/model';
 import { tokenIdsOf } from '../models/tokenTypes';
@@ -29,12 +28,6 @@ const DEFAULT_TOP_K = 3;
 const DEFAULT_NEW_TOKENS = 48;
 const MAX_NEW_TOKENS = 512;
 const MAX_TEXT_CHARS = 100_000;
-
-/** Tokens a token model reads at once for this run (as taskData.ts cuts them). */
-function sequenceLength(model: Model, config: ResolvedRunConfig): number {
-  if (model.input.kind !== 'tokens') throw new SpruftError('CONFIG_INVALID', `task ${config.task} needs a token model`);
-  return Math.min(config.data.text.maxLength, model.input.maxLength);
-}
 
 /** An image as the model sees it, for a person: each value's range stretched to 0..255. */
 function imageForDisplay(shape: [number, number, number], values: Float32Array): NonNullable<PredictResult['input']['image']> {
@@ -112,8 +105,20 @@ export async function predictRun(params: PredictParams): Promise<PredictResult> 
   }
   const topK = Math.max(1, Math.min(params.topK ?? DEFAULT_TOP_K, 100));
   const maxNew = Math.max(1, Math.min(params.maxNewTokens ?? DEFAULT_NEW_TOKENS, MAX_NEW_TOKENS));
-  if (input.kind === 'text' && input.text.length > MAX_TEXT_CHARS) throw new SpruftError('CONFIG_INVALID', `the text is ${input.text.length} characters; at most ${MAX_TEXT_CHARS}`);
+  if (input.kind === 'text') {
+    for (const [what, t] of [['text', input.text], ['second text (pair)', input.pair ?? '']] as const) {
+      if (t.length > MAX_TEXT_CHARS) throw new SpruftError('CONFIG_INVALID', `the ${what} is ${t.length} characters; at most ${MAX_TEXT_CHARS}`);
+    }
+  }
   const config = readResolved(runDir);
+  // A run on text pairs reads two texts, any other one (a decoder's prompt included).
+  const pairColumn = config.data.columns.textPair;
+  if (input.kind === 'text' && pairColumn !== undefined && input.pair === undefined) {
+    throw new SpruftError('CONFIG_INVALID', `this run classifies text pairs (data.columns.textPair: "${pairColumn}"): give the second text too`, runDir);
+  }
+  if (input.kind === 'text' && pairColumn === undefined && input.pair !== undefined) {
+    throw new SpruftError('CONFIG_INVALID', 'this run reads single texts (no data.columns.textPair): a second text has nowhere to go', runDir);
+  }
   await ensureBackend(config.backend);
   const { model, data } = await prepare(config, undefined);
   // Text goes through the model's own tokenizer (the byte tokenizer for the project's models).
@@ -182,9 +187,10 @@ export async function predictRun(params: PredictParams): Promise<PredictResult> 
     }
     if (ex.kind !== 'tokens') throw new SpruftError('CONFIG_INVALID', 'an image model takes images: pick an evaluation example or an image file');
     const length = sequenceLength(model, config);
-    const x = tf.tensor2d(encodeBatch(tok(), [input.text], length, 'right').ids, [1, length], 'int32');
+    // Encoded as the run's own texts were: the same pair template and token types.
+    const x = tf.tensor2d(encodeForModel(tok(), model, [input.text], length, input.pair !== undefined ? [input.pair] : undefined).ids, [1, length], 'int32');
     try {
-      return { result: await classify(model, x, labelNames, topK), shown: { text: input.text } };
+      return { result: await classify(model, x, labelNames, topK), shown: { text: input.text, ...(input.pair !== undefined ? { pair: input.pair } : {}) } };
     } finally {
       x.dispose();
     }

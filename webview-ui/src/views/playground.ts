@@ -2,7 +2,7 @@
  * "Try the fine-tuned model": one input through the base model and the fine-tuned one,
  * side by side. Image tasks pick an evaluation example (its picture and true label shown)
  * or an image file;
- * text classification takes a text or an example; a decoder takes a prompt (or the start
+ * text classification takes a text (two, for a run on text pairs) or an example; a decoder takes a prompt (or the start
  * of an evaluation passage) and shows each model's greedy continuation. The runner does
  * the work (`model/predict`); this view asks through the host and draws the answer.
  */
@@ -17,6 +17,8 @@ export class Playground {
   readonly section: HTMLElement;
   private readonly caption = el('p', { class: 'caption' });
   private readonly text = el('textarea', { rows: '3', 'data-input': 'text', 'aria-label': 'Text or prompt' });
+  /** The second text of a run on text pairs. */
+  private readonly pair = el('textarea', { rows: '3', 'data-input': 'pair', 'aria-label': 'Second text of the pair' });
   private readonly index = el('input', { type: 'number', min: '0', value: '0', 'data-input': 'example', 'aria-label': 'Evaluation example number' });
   private readonly runText = el('button', { type: 'button', 'data-action': 'predict-text' }, 'Run');
   private readonly runExample = el('button', { type: 'button', class: 'secondary', 'data-action': 'predict-example' }, 'Show example');
@@ -28,14 +30,15 @@ export class Playground {
   private readonly status = el('p', { class: 'message', role: 'status', 'data-view': 'playground-status' });
   private readonly textRow: HTMLElement;
   private task: PredictResult['task'] | undefined;
+  private pairs = false;
   private examples = 0;
 
   constructor(private readonly ask: Ask) {
-    this.textRow = el('div', { class: 'row' }, this.text, this.runText);
+    this.textRow = el('div', { class: 'row' }, this.text, this.pair, this.runText);
     const exampleRow = el('div', { class: 'row' }, el('label', {}, 'Evaluation example ', this.index), this.runExample, this.next, this.random, this.imageFile);
     this.section = el('section', { 'data-section': 'playground', class: 'playground' }, el('h2', {}, 'Try the fine-tuned model'), this.caption, this.textRow, exampleRow, this.status, this.shown, this.answers);
     this.section.hidden = true;
-    this.runText.addEventListener('click', () => void this.predict({ kind: 'text', text: this.text.value }));
+    this.runText.addEventListener('click', () => void this.predict({ kind: 'text', text: this.text.value, ...(this.pairs ? { pair: this.pair.value } : {}) }));
     // The host asks for the file (a webview cannot hand over a path).
     this.imageFile.addEventListener('click', () => void this.predict({ kind: 'image', path: '' }));
     this.runExample.addEventListener('click', () => void this.predict({ kind: 'example', index: Number(this.index.value) || 0 }));
@@ -50,19 +53,24 @@ export class Playground {
   }
 
   /** Shown for runs that hold an adapter; the controls follow the task. */
-  configure(available: boolean, task: PredictResult['task'] | undefined): void {
+  configure(available: boolean, task: PredictResult['task'] | undefined, pairs = false): void {
     this.section.hidden = !available;
     this.task = task;
+    this.pairs = pairs && task === 'text-classification';
     this.textRow.hidden = task === 'image-classification';
+    this.pair.hidden = !this.pairs;
+    this.pair.placeholder = 'The second text of the pair';
     this.imageFile.hidden = task !== 'image-classification';
-    this.text.placeholder = task === 'causal-lm' ? 'A prompt: both models continue it, greedily' : 'A text to classify';
+    this.text.placeholder = task === 'causal-lm' ? 'A prompt: both models continue it, greedily' : this.pairs ? 'The first text of the pair' : 'A text to classify';
     this.runText.textContent = task === 'causal-lm' ? 'Continue' : 'Classify';
     this.caption.textContent =
       task === 'causal-lm'
         ? 'A prompt through the base model and the fine-tuned one: each adds the bytes it finds most likely, one at a time.'
         : task === 'image-classification'
           ? 'An image of the evaluation data, or an image file, through the base model and the fine-tuned one: the labels each ranks first.'
-          : 'A text through the base model and the fine-tuned one: the labels each ranks first.';
+          : this.pairs
+            ? 'A pair of texts through the base model and the fine-tuned one, as the run read its pairs: what each predicts.'
+            : 'A text through the base model and the fine-tuned one: the labels each ranks first.';
   }
 
   focus(): void {
@@ -71,8 +79,8 @@ export class Playground {
   }
 
   private async predict(input: PredictInput): Promise<void> {
-    if (input.kind === 'text' && !input.text.trim()) {
-      this.status.textContent = this.task === 'causal-lm' ? 'Type a prompt first.' : 'Type a text first.';
+    if (input.kind === 'text' && (!input.text.trim() || (input.pair !== undefined && !input.pair.trim()))) {
+      this.status.textContent = this.task === 'causal-lm' ? 'Type a prompt first.' : input.pair !== undefined ? 'Type both texts first.' : 'Type a text first.';
       return;
     }
     this.section.dataset.busy = 'true';
@@ -109,6 +117,7 @@ export class Playground {
       parts.push(canvas);
     }
     if (result.input.text !== undefined && result.task !== 'causal-lm') parts.push(el('blockquote', {}, result.input.text));
+    if (result.input.pair !== undefined) parts.push(el('blockquote', { 'data-view': 'playground-pair' }, result.input.pair));
     const facts: string[] = [];
     if (result.input.index !== undefined) facts.push(`example ${result.input.index}`);
     if (result.input.label !== undefined) facts.push(`true label: ${result.input.label}`);
