@@ -303,7 +303,8 @@ function finerSection(records: RunRecord[]): string {
     const shape: ReportShape<RunRecord> = { ...SHAPE, variants: VARIANTS.filter((v) => view.some((r) => r.dataset === d && r.variant === v)) };
     parts.push(`#### ${DATASETS[d].title}: the sqrt(3) grid (seed 0)\n\n${sweepTable(view, d, shape)}`);
     parts.push(`#### ${DATASETS[d].title}: at the rates chosen on the sqrt(3) grid\n\n${resultTable(view, d, shape)}`);
-    if (shape.variants.includes('spruft-taylor') && shape.variants.includes('spruft-random')) parts.push(`* ${pairedLine(view, d, 'spruft-taylor', 'spruft-random', shape)}`);
+    const against = (['spruft-random', 'lora', 'full'] as const).filter((v) => shape.variants.includes('spruft-taylor') && shape.variants.includes(v));
+    if (against.length) parts.push(against.map((v) => `* ${pairedLine(view, d, 'spruft-taylor', v, shape)}`).join('\n'));
   }
   return parts.join('\n\n');
 }
