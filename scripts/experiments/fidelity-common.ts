@@ -106,6 +106,30 @@ const writeWhole = (file: string, record: unknown): void => {
   renameSync(`${file}.tmp`, file);
 };
 
+/**
+ * LoRA's rank (1..16) whose trainable parameters come closest to SPruFT's: the rows of
+ * `spruft` (scored once; no bias), with the head both train. The comparison at matched
+ * parameters of the paper's tables 3-4.
+ */
+export async function matchedLoraRank(
+  model: Model, train: Examples, configs: { spruft: ResolvedRunConfig; lora: (rank: number) => ResolvedRunConfig },
+): Promise<{ rank: number; spruftParams: number; loraParams: number }> {
+  const loraParams = (rank: number): number => {
+    const a = attachMethod(model, { method: 'lora', config: configs.lora(rank), trainHead: true, seed: 0 });
+    detachMethod(model);
+    return a.trainableParams;
+  };
+  const scored = await scoreRows(model, configs.spruft, train);
+  const spruftParams = scored.trainableParams + model.head!.weight.size + (model.head!.bias?.size ?? 0);
+  let rank = 1;
+  let best = Infinity;
+  for (let r = 1; r <= 16; r++) {
+    const d = Math.abs(loraParams(r) - spruftParams);
+    if (d < best) { best = d; rank = r; }
+  }
+  return { rank, spruftParams, loraParams: loraParams(rank) };
+}
+
 const alive = (pid: number): boolean => {
   try { process.kill(pid, 0); return true; } catch { return false; }
 };

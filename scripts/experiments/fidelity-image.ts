@@ -33,14 +33,12 @@ import { resolveRunConfig, type ImportanceMetric, type ResolvedRunConfig, type R
 import type { MethodName } from '../../protocol/results';
 import { initBackend } from '../../runner/src/engine/backend';
 import type { ImageExamples, TaskData } from '../../runner/src/engine/batches';
-import { attachMethod, detachMethod } from '../../runner/src/engine/methods';
 import { Rng } from '../../runner/src/tensor/rng';
-import { scoreRows } from '../../runner/src/engine/score';
 import { loadTaskData } from '../../runner/src/engine/taskData';
 import { loadModel } from '../../runner/src/models/load';
 import type { Model } from '../../runner/src/models/model';
 import {
-  alternateHalves, type BaseRecord, type BaseSpec, chosenRate, classifierRun, curvesSvg, loadRecords, lockedRun, lrText, pairedLine, pct, type ReportShape,
+  alternateHalves, type BaseRecord, type BaseSpec, chosenRate, classifierRun, curvesSvg, loadRecords, lockedRun, lrText, matchedLoraRank, pairedLine, pct, type ReportShape,
   better, inPhase, resultTable, runWindow, sweepRates, sweepTable, windowLoss, writeSections,
 } from './fidelity-common';
 
@@ -164,22 +162,12 @@ async function prepare(dataset: string): Promise<Prepared> {
   model.replaceHead(data.labelNames!.length, Rng.derive(0, 'head-init'));
   model.labelNames = data.labelNames;
   // LoRA's rank: the one whose trainable parameters come closest to SPruFT's (5% rows, no bias).
-  const loraParams = (rank: number): number => {
-    const cfg = runConfig({ dataset, variant: 'lora', lr: 1e-3, seed: 0, epochs: 1, phase: 'prepare' }, rank);
-    const a = attachMethod(model, { method: 'lora', config: cfg, trainHead: true, seed: 0 });
-    detachMethod(model);
-    return a.trainableParams;
-  };
-  const scored = await scoreRows(model, runConfig({ dataset, variant: 'spruft-random', lr: 1e-3, seed: 0, epochs: 1, phase: 'prepare' }, 8), data.train);
-  const spruftParams = scored.trainableParams + model.head!.weight.size + (model.head!.bias?.size ?? 0);
-  let loraRank = 1;
-  let best = Infinity;
-  for (let r = 1; r <= 16; r++) {
-    const d = Math.abs(loraParams(r) - spruftParams);
-    if (d < best) { best = d; loraRank = r; }
-  }
-  process.stderr.write(`${dataset}: SPruFT ${spruftParams} trainable parameters; LoRA rank ${loraRank} gives ${loraParams(loraRank)}\n`);
-  const p = { model, data, val, test, loraRank };
+  const base = { dataset, lr: 1e-3, seed: 0, epochs: 1, phase: 'prepare' };
+  const m = await matchedLoraRank(model, data.train, {
+    spruft: runConfig({ ...base, variant: 'spruft-random' }, 8), lora: (rank) => runConfig({ ...base, variant: 'lora' }, rank),
+  });
+  process.stderr.write(`${dataset}: SPruFT ${m.spruftParams} trainable parameters; LoRA rank ${m.rank} gives ${m.loraParams}\n`);
+  const p = { model, data, val, test, loraRank: m.rank };
   prepared.set(dataset, p);
   return p;
 }

@@ -34,14 +34,12 @@ import { resolveRunConfig, type ImportanceMetric, type ResolvedRunConfig, type R
 import type { MethodName } from '../../protocol/results';
 import { initBackend } from '../../runner/src/engine/backend';
 import type { TaskData, TokenExamples } from '../../runner/src/engine/batches';
-import { attachMethod, detachMethod } from '../../runner/src/engine/methods';
-import { scoreRows } from '../../runner/src/engine/score';
 import { loadTaskData } from '../../runner/src/engine/taskData';
 import { loadModel } from '../../runner/src/models/load';
 import type { Model } from '../../runner/src/models/model';
 import { Rng } from '../../runner/src/tensor/rng';
 import {
-  alternateHalves, type BaseRecord, type BaseSpec, classifierRun, curvesSvg, inPhase, loadRecords, lockedRun, lrText, pairedLine, type ReportShape,
+  alternateHalves, type BaseRecord, type BaseSpec, classifierRun, curvesSvg, inPhase, loadRecords, lockedRun, matchedLoraRank, lrText, pairedLine, type ReportShape,
   resultTable, runWindow, seedsAt, sweepEdge, sweepRates, sweepTable, writeSections,
 } from './fidelity-common';
 
@@ -155,21 +153,11 @@ async function prepare(): Promise<Prepared> {
   model.replaceHead(data.labelNames!.length, Rng.derive(0, 'head-init'));
   model.labelNames = data.labelNames;
   // LoRA's rank: the one whose trainable parameters come closest to SPruFT's (the ratio's rows, no bias).
-  const loraParams = (rank: number): number => {
-    const a = attachMethod(model, { method: 'lora', config: runConfig({ ...base, variant: 'lora' }, rank), trainHead: true, seed: 0 });
-    detachMethod(model);
-    return a.trainableParams;
-  };
-  const scored = await scoreRows(model, runConfig({ ...base, variant: 'spruft-random' }, 1), data.train);
-  const spruftParams = scored.trainableParams + model.head!.weight.size + (model.head!.bias?.size ?? 0);
-  let loraRank = 1;
-  let best = Infinity;
-  for (let r = 1; r <= 16; r++) {
-    const d = Math.abs(loraParams(r) - spruftParams);
-    if (d < best) { best = d; loraRank = r; }
-  }
-  process.stderr.write(`SPruFT ${spruftParams} trainable parameters; LoRA rank ${loraRank} gives ${loraParams(loraRank)}\n`);
-  prepared = { model, data, val, test, loraRank, fingerprint: model.fingerprint() };
+  const m = await matchedLoraRank(model, data.train, {
+    spruft: runConfig({ ...base, variant: 'spruft-random' }, 1), lora: (rank) => runConfig({ ...base, variant: 'lora' }, rank),
+  });
+  process.stderr.write(`SPruFT ${m.spruftParams} trainable parameters; LoRA rank ${m.rank} gives ${m.loraParams}\n`);
+  prepared = { model, data, val, test, loraRank: m.rank, fingerprint: model.fingerprint() };
   return prepared;
 }
 
