@@ -27,8 +27,8 @@
  */
 import { tf, type Tensor } from '../tf';
 import { conv2dBackpropFilter, conv2dBackpropInput, type ConvSpec } from './conv2d';
-import { customOp, dims, flatten2d } from './grad';
-import { dropInput, type DropoutMask, type LoraParams } from './linear';
+import { customOp, dims } from './grad';
+import { adapterInput, dropInput, type DropoutMask, type LoraParams } from './linear';
 
 /** DoRA adapter of one linear layer: LoRA's A, B and scale, and the magnitude. */
 export interface DoraParams extends LoraParams {
@@ -74,10 +74,8 @@ export function doraLinear(
   dropout: DropoutMask | undefined,
   xNeedsGrad: boolean,
 ): Tensor {
-  const { x2, restore } = flatten2d(x);
+  const { x2, restore, mask2, applyMask } = adapterInput(x, dropout);
   const dOut = w.shape[0];
-  const mask2 = dropout ? tf.reshape(dropout.mask, x2.shape) : undefined;
-  const applyMask = (t: Tensor, m: Tensor): Tensor => dropInput(t, m, dropout!.keep);
   const y = customOp(
     xNeedsGrad ? [x2, p.a, p.b, p.m] : [p.a, p.b, p.m],
     (save) => {

@@ -52,6 +52,18 @@ export function dropInput(t: Tensor, m: Tensor, keep: number): Tensor {
   return y;
 }
 
+/**
+ * An adapter's input as a 2-D matrix (and how to give its output the input's leading
+ * shape back), its dropout mask in that shape, and the mask's application (LoRA, VeRA
+ * and DoRA read their input through dropout, PEFT's `lora_dropout`).
+ */
+export function adapterInput(x: Tensor, dropout: DropoutMask | undefined): {
+  x2: tf.Tensor2D; restore: (y: Tensor, lastDim: number) => Tensor; mask2: Tensor | undefined; applyMask: (t: Tensor, m: Tensor) => Tensor;
+} {
+  const { x2, restore } = flatten2d(x);
+  return { x2, restore, mask2: dropout ? tf.reshape(dropout.mask, x2.shape) : undefined, applyMask: (t, m) => dropInput(t, m, dropout!.keep) };
+}
+
 /** W + M W_f: the selected rows of W moved by W_f (M is the row selection of eq. 5). */
 export function addRows(w: Tensor, rows: tf.Tensor1D, wf: Tensor): Tensor {
   return indexAdd(w, 0, rows, wf);
@@ -133,10 +145,8 @@ export function loraLinear(
   dropout: DropoutMask | undefined,
   xNeedsGrad: boolean,
 ): Tensor {
-  const { x2, restore } = flatten2d(x);
+  const { x2, restore, mask2, applyMask } = adapterInput(x, dropout);
   const dOut = w.shape[0];
-  const mask2 = dropout ? tf.reshape(dropout.mask, x2.shape) : undefined;
-  const applyMask = (t: Tensor, m: Tensor): Tensor => dropInput(t, m, dropout!.keep);
   const y = customOp(
     xNeedsGrad ? [x2, p.a, p.b] : [p.a, p.b],
     (save) => {

@@ -18,8 +18,8 @@
  */
 import type { Rng } from '../rng';
 import { tf, type Tensor } from '../tf';
-import { customOp, flatten2d } from './grad';
-import { dropInput, type DropoutMask } from './linear';
+import { customOp } from './grad';
+import { adapterInput, type DropoutMask } from './linear';
 
 /** VeRA adapter of one linear layer. */
 export interface VeraParams {
@@ -83,10 +83,8 @@ export function veraLinear(
   dropout: DropoutMask | undefined,
   xNeedsGrad: boolean,
 ): Tensor {
-  const { x2, restore } = flatten2d(x);
+  const { x2, restore, mask2, applyMask } = adapterInput(x, dropout);
   const dOut = w.shape[0];
-  const mask2 = dropout ? tf.reshape(dropout.mask, x2.shape) : undefined;
-  const applyMask = (t: Tensor, m: Tensor): Tensor => dropInput(t, m, dropout!.keep);
   const y = customOp(
     xNeedsGrad ? [x2, p.lambdaD, p.lambdaB] : [p.lambdaD, p.lambdaB],
     (save) => {
