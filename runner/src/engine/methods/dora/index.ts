@@ -13,7 +13,7 @@ import { dims } from '../../../tensor/ops/grad';
 import { Rng } from '../../../tensor/rng';
 import { tf } from '../../../tensor/tf';
 import { frozenVariable, uniqueName, variableOf } from '../common';
-import { loraFactors, loraFromFile, peftLoraConfig, putLoraFactors } from '../lora';
+import { loraFactors, loraTargets, peftLoraConfig, putLoraFactors, readLoraFactors } from '../lora';
 import type { MethodModule } from '../method';
 import { doraInfo } from './config';
 import { DoraTraining } from './layer';
@@ -25,9 +25,7 @@ export const dora: MethodModule = {
     const { rank, alpha, dropout } = o.config.lora;
     const rng = Rng.derive(o.seed, 'lora-init');
     const adapted = [];
-    for (const layer of o.targets) {
-      if (layer.kind !== 'linear' && layer.kind !== 'conv2d') continue;
-      const r = Math.min(rank, layer.dOut);
+    for (const [layer, r] of loraTargets(o.targets, rank)) {
       const { a, b } = loraFactors(layer, r, rng);
       const m = variableOf(() => doraWeightNorm(layer.weight, { a, b, scale: alpha / r }), uniqueName(`${layer.name}.lora_magnitude_vector`));
       layer.training = new DoraTraining(a, b, m, alpha / r, dropout);
@@ -45,19 +43,16 @@ export const dora: MethodModule = {
     },
     readLayer(layer, r) {
       const name = adapterTensorName.doraMagnitude(layer.name);
-      const [a, b, m] = tf.tidy(() => [
-        ...loraFromFile(layer, r.tensor(adapterTensorName.loraA(layer.name)), r.tensor(adapterTensorName.loraB(layer.name))),
-        r.tensor(name),
-      ]);
+      const { a, b, scale } = readLoraFactors(layer, r);
+      const m = r.tensor(name);
       if (m.size !== layer.dOut) {
         const shape = dims(m);
         tf.dispose([a, b, m]);
         throw new SpruftError('ADAPTER_INVALID', `tensor "${name}" has shape [${shape}]; layer "${layer.name}" has ${layer.dOut} outputs`);
       }
-      const rank = dims(a)[layer.kind === 'linear' ? 0 : 3];
       const flat = tf.reshape(m, [layer.dOut]);
       m.dispose();
-      return new DoraTraining(frozenVariable(a), frozenVariable(b), frozenVariable(flat), (r.config.lora_alpha ?? 16) / rank, 0);
+      return new DoraTraining(frozenVariable(a), frozenVariable(b), frozenVariable(flat), scale, 0);
     },
     configFields: (config) => ({ metric: undefined, rank: config.lora.rank, ratio: undefined }),
     // The head as PEFT's `modules_to_save` restores it.

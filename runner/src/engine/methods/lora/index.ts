@@ -12,7 +12,7 @@ import { dims } from '../../../tensor/ops/grad';
 import { Rng } from '../../../tensor/rng';
 import { tf, type Tensor } from '../../../tensor/tf';
 import { frozenVariable, uniqueName, variableOf, zerosVariable } from '../common';
-import type { AdapterLayerWriter, MethodModule } from '../method';
+import type { AdapterLayerReader, AdapterLayerWriter, MethodModule } from '../method';
 import { loraInfo } from './config';
 import { LoraTraining } from './layer';
 
@@ -50,10 +50,28 @@ export function putLoraFactors(layer: AdaptableLayer, a: Tensor, b: Tensor, w: A
   w.put(adapterTensorName.loraB(layer.name), fb);
 }
 
-export function loraFromFile(layer: AdaptableLayer, a: Tensor, b: Tensor): [Tensor, Tensor] {
-  if (layer.kind !== 'conv2d') return [a, b];
-  const [cout, r] = dims(b);
-  return [tf.transpose(a, [2, 3, 1, 0]), tf.transpose(tf.reshape(b, [cout, r]))];
+/**
+ * A layer's A and B read from an adapter, in the engine's layout, and alpha / its own rank
+ * (capped at d_out where it was written: PEFT's rank_pattern), not the configured r.
+ */
+export function readLoraFactors(layer: AdaptableLayer, r: AdapterLayerReader): { a: Tensor; b: Tensor; scale: number } {
+  const [a, b] = tf.tidy(() => {
+    const fa = r.tensor(adapterTensorName.loraA(layer.name));
+    const fb = r.tensor(adapterTensorName.loraB(layer.name));
+    if (layer.kind !== 'conv2d') return [fa, fb];
+    const [cout, rank] = dims(fb);
+    return [tf.transpose(fa, [2, 3, 1, 0]), tf.transpose(tf.reshape(fb, [cout, rank]))];
+  });
+  const rank = dims(a)[layer.kind === 'linear' ? 0 : 3];
+  return { a, b, scale: (r.config.lora_alpha ?? 16) / rank };
+}
+
+/**
+ * The targets LoRA and DoRA adapt, with each one's rank (the configured r, capped at
+ * d_out): linear and conv2d layers; others among the targets stay frozen.
+ */
+export function* loraTargets(targets: readonly AdaptableLayer[], rank: number): Generator<[AdaptableLayer, number]> {
+  for (const layer of targets) if (layer.kind === 'linear' || layer.kind === 'conv2d') yield [layer, Math.min(rank, layer.dOut)];
 }
 
 /**
@@ -84,9 +102,8 @@ export const lora: MethodModule = {
     const { rank, alpha, dropout } = o.config.lora;
     const rng = Rng.derive(o.seed, 'lora-init');
     const adapted = [];
-    for (const layer of o.targets) {
-      if (layer.kind !== 'linear' && layer.kind !== 'conv2d') continue;
-      layer.training = attachLora(layer, Math.min(rank, layer.dOut), alpha, dropout, rng);
+    for (const [layer, r] of loraTargets(o.targets, rank)) {
+      layer.training = attachLora(layer, r, alpha, dropout, rng);
       adapted.push(layer);
     }
     return { adapted };
@@ -99,10 +116,8 @@ export const lora: MethodModule = {
       putLoraFactors(layer, t.a, t.b, w);
     },
     readLayer(layer, r) {
-      const [a, b] = tf.tidy(() => loraFromFile(layer, r.tensor(adapterTensorName.loraA(layer.name)), r.tensor(adapterTensorName.loraB(layer.name))));
-      // The rank of this layer (capped at d_out, PEFT's rank_pattern), not the configured r.
-      const rank = dims(a)[layer.kind === 'linear' ? 0 : 3];
-      return new LoraTraining(frozenVariable(a), frozenVariable(b), (r.config.lora_alpha ?? 16) / rank, 0);
+      const { a, b, scale } = readLoraFactors(layer, r);
+      return new LoraTraining(frozenVariable(a), frozenVariable(b), scale, 0);
     },
     configFields: (config) => ({ metric: undefined, rank: config.lora.rank, ratio: undefined }),
     // The head as PEFT's `modules_to_save` restores it.
