@@ -12,7 +12,7 @@
 import { tf, type Tensor } from '../tf';
 import { customOp, dims } from './grad';
 import { indexAdd } from './indexAdd';
-import { rowBias, type DropoutMask, type LoraParams, type RowParams } from './linear';
+import { addBias, rowBias, type DropoutMask, type LoraParams, type RowParams } from './linear';
 
 export type Padding = 'same' | 'valid';
 
@@ -51,12 +51,9 @@ export function conv2dBackpropFilter(x: Tensor, dy: Tensor, filterShape: number[
   } as unknown as tf.NamedAttrMap) as Tensor;
 }
 
-function conv(x: Tensor, filter: Tensor, spec: ConvSpec): Tensor {
+/** The frozen-weight convolution (NHWC) of a conv layer's spec. */
+export function conv(x: Tensor, filter: Tensor, spec: ConvSpec): Tensor {
   return tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, spec.strides, spec.pad);
-}
-
-function addBias(y: Tensor, bias: Tensor | undefined): Tensor {
-  return bias ? tf.add(y, bias) : y;
 }
 
 /** W + M W_f along the output-channel axis (last) of a [kh, kw, c_in, c_out] filter. */

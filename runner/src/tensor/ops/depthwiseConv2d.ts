@@ -8,7 +8,7 @@ import type { ConvSpec } from './conv2d';
 import { gatherChannels } from './conv2d';
 import { indexAdd } from './indexAdd';
 import { customOp, dims } from './grad';
-import { rowBias, type RowParams } from './linear';
+import { addBias, rowBias, type RowParams } from './linear';
 
 export function depthwiseBackpropInput(inputShape: number[], dy: Tensor, filter: Tensor, spec: ConvSpec): Tensor {
   return tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy, filter }, {
@@ -24,10 +24,6 @@ export function depthwiseBackpropFilter(x: Tensor, dy: Tensor, filterShape: numb
 
 function depthwise(x: Tensor, filter: Tensor, spec: ConvSpec): Tensor {
   return tf.depthwiseConv2d(x as tf.Tensor4D, filter as tf.Tensor4D, spec.strides, spec.pad);
-}
-
-function addBias(y: Tensor, bias: Tensor | undefined): Tensor {
-  return bias ? tf.add(y, bias) : y;
 }
 
 /** W + M W_f along the channel axis of a [kh, kw, c, 1] filter. */

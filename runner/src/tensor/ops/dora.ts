@@ -26,9 +26,9 @@
  *   dx = dy W0 + drop((dy * (g - 1)) W0 + dh A)        (dropout)
  */
 import { tf, type Tensor } from '../tf';
-import { conv2dBackpropFilter, conv2dBackpropInput, type ConvSpec } from './conv2d';
+import { conv, conv2dBackpropFilter, conv2dBackpropInput, type ConvSpec } from './conv2d';
 import { customOp, dims } from './grad';
-import { adapterInput, dropInput, type DropoutMask, type LoraParams } from './linear';
+import { adapterInput, addBias, dropInput, type DropoutMask, type LoraParams } from './linear';
 
 /** DoRA adapter of one linear layer: LoRA's A, B and scale, and the magnitude. */
 export interface DoraParams extends LoraParams {
@@ -91,7 +91,7 @@ export function doraLinear(
       save(mask2 ? [xd, h, u, norm, mask2] : [xd, h, u, norm]);
       const scaled = tf.mul(u, g);
       const adapted = mask2 ? tf.add(tf.sub(tf.matMul(x2, w, false, true), baseD), scaled) : scaled;
-      return bias ? tf.add(adapted, bias) : adapted;
+      return addBias(adapted, bias);
     },
     (dy, [xd, h, u, norm, m]) => {
       const g = tf.div(p.m, norm);
@@ -129,21 +129,20 @@ export function doraConv2d(
 ): Tensor {
   const r = dims(p.a)[3];
   const dOut = dims(w)[3];
-  const conv = (input: Tensor, filter: Tensor): Tensor => tf.conv2d(input as tf.Tensor4D, filter as tf.Tensor4D, spec.strides, spec.pad);
   const applyMask = (t: Tensor, m: Tensor): Tensor => dropInput(t, m, dropout!.keep);
   return customOp(
     xNeedsGrad ? [x, p.a, p.b, p.m] : [p.a, p.b, p.m],
     (save) => {
       const norm = outputNorms(direction(w, p));
       const xd = dropout ? applyMask(x, dropout.mask) : x;
-      const h = conv(xd, p.a);
-      const baseD = conv(xd, w);
+      const h = conv(xd, p.a, spec);
+      const baseD = conv(xd, w, spec);
       const up = tf.reshape(tf.matMul(tf.reshape(h, [-1, r]), p.b), dims(baseD));
       const u = tf.add(baseD, tf.mul(up, p.scale));
       save(dropout ? [xd, h, u, norm, dropout.mask] : [xd, h, u, norm]);
       const scaled = tf.mul(u, tf.div(p.m, norm));
-      const adapted = dropout ? tf.add(tf.sub(conv(x, w), baseD), scaled) : scaled;
-      return bias ? tf.add(adapted, bias) : adapted;
+      const adapted = dropout ? tf.add(tf.sub(conv(x, w, spec), baseD), scaled) : scaled;
+      return addBias(adapted, bias);
     },
     (dy, [xd, h, u, norm, m]) => {
       const g = tf.div(p.m, norm);

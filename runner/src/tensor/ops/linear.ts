@@ -69,7 +69,8 @@ export function addRows(w: Tensor, rows: tf.Tensor1D, wf: Tensor): Tensor {
   return indexAdd(w, 0, rows, wf);
 }
 
-function addBias(y: Tensor, bias: Tensor | undefined): Tensor {
+/** y + b, where the layer has a bias (broadcast over the last axis: linear and conv outputs alike). */
+export function addBias(y: Tensor, bias: Tensor | undefined): Tensor {
   return bias ? tf.add(y, bias) : y;
 }
 

@@ -19,7 +19,7 @@
 import type { Rng } from '../rng';
 import { tf, type Tensor } from '../tf';
 import { customOp } from './grad';
-import { adapterInput, type DropoutMask } from './linear';
+import { adapterInput, addBias, type DropoutMask } from './linear';
 
 /** VeRA adapter of one linear layer. */
 export interface VeraParams {
@@ -95,7 +95,7 @@ export function veraLinear(
       const z = tf.matMul(tf.mul(h, p.lambdaD), p.b, false, true);
       const base = tf.matMul(x2, w, false, true);
       const adapted = tf.add(base, tf.mul(z, p.lambdaB));
-      return bias ? tf.add(adapted, bias) : adapted;
+      return addBias(adapted, bias);
     },
     (dy, [h, m]) => {
       const z = tf.matMul(tf.mul(h, p.lambdaD), p.b, false, true);
